@@ -1,0 +1,162 @@
+/* SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause */
+/*
+ * Aging: the MMU-notifier path asks KVM whether guest pages were accessed
+ * since the last check (clear_flush_young / test_young).  Three views:
+ *  - kvm_age_gfn()/kvm_test_age_gfn() (5.13+): VM, gfn range and result;
+ *  - kvm:kvm_age_hva / kvm:kvm_test_age_hva tracepoints: an HVA range only,
+ *    attributed through the memslot table discovery fills, no result;
+ *  - kvmmmu:kvm_tdp_mmu_spte_changed: per-gfn accessed-bit clears on
+ *    TDP (EPT/NPT) hosts, the result the HVA tracepoints lack.
+ */
+#ifndef KVMHEAT_AGING_BPF_H
+#define KVMHEAT_AGING_BPF_H
+
+#include "common.bpf.h"
+
+/* Who is being aged on this CPU: set by the HVA tracepoint, read by the
+ * spte-changed tracepoint, which carries no VM of its own. */
+struct kh_age_ctx {
+	__u32 pid;
+	__u32 tid;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct kh_age_ctx);
+} age_ctx SEC(".maps");
+
+static __always_inline void kh_age_pages(__u32 pid, __u64 start, __u64 end, bool young,
+					 bool young_known)
+{
+	struct kh_counts d = {
+		.aged = 1,
+		.flags = young_known ? KH_F_YOUNG_KNOWN : KH_F_HVA_AGED,
+	};
+	__u64 i;
+
+	if (young) {
+		d.young = 1;
+		d.accesses = 1;
+	}
+	if (end - start <= KH_AGE_GFN_MAX) {
+		for (i = 0; i < KH_AGE_GFN_MAX; i++) {
+			if (start + i >= end)
+				break;
+			kh_account(KH_SRC_AGING, pid, start + i, &d, -1, true);
+		}
+		return;
+	}
+
+	/* Huge folio or sweep: per-region counts, scaled by pages covered. */
+	kh_stat(KH_SRC_AGING, KH_STAT_TRUNCATED);
+	for (i = 0; i < KH_AGE_REGION_MAX; i++) {
+		__u64 lo = ((start >> KH_REGION_SHIFT) + i) << KH_REGION_SHIFT;
+		__u64 hi = lo + KH_REGION_GFNS;
+		struct kh_counts r = d;
+
+		if (lo >= end)
+			break;
+		if (lo < start)
+			lo = start;
+		if (hi > end)
+			hi = end;
+		r.aged = hi - lo;
+		r.young = young ? hi - lo : 0;
+		r.accesses = r.young;
+		kh_account(KH_SRC_AGING, pid, lo, &r, -1, false);
+	}
+}
+
+/* kvm_age_gfn / kvm_test_age_gfn: VM by struct kvm *, exact result. */
+static __always_inline void kh_age_gfn_range(__u64 kvm, __u64 start, __u64 end, bool young)
+{
+	__u32 pid;
+
+	kh_stat(KH_SRC_AGING, KH_STAT_EVENTS);
+	pid = kh_pid_of_kvm(kvm);
+	if (!pid) {
+		kh_stat(KH_SRC_AGING, KH_STAT_NO_VM);
+		return;
+	}
+	if (!kh_pid_wanted(KH_SRC_AGING, pid))
+		return;
+	kh_age_pages(pid, start, end, young, true);
+}
+
+/*
+ * HVA range [start, end) of one VM (kvm != 0) or of whichever VM maps it.
+ * Only the first matching memslot is used: memslots of one VM do not
+ * overlap in HVA, and two VMs sharing host memory is not a case we split.
+ */
+static __always_inline void kh_age_hva(__u64 kvm, __u64 start, __u64 end, bool young,
+				       bool young_known)
+{
+	struct kh_hva_slot *s = NULL;
+	__u32 i, n = nr_hva_slots, zero = 0;
+	struct kh_age_ctx *ac;
+	__u64 lo, hi;
+
+	kh_stat(KH_SRC_AGING, KH_STAT_EVENTS);
+	for (i = 0; i < KH_MAX_HVA_SLOTS; i++) {
+		struct kh_hva_slot *c;
+		__u32 k = i;	/* own stack slot per iteration for the verifier */
+
+		if (i >= n)
+			break;
+		c = bpf_map_lookup_elem(&hva_slots, &k);
+		if (!c)
+			break;
+		if (kvm && c->kvm != kvm)
+			continue;
+		if (c->hva_end <= start || c->hva_start >= end)
+			continue;
+		s = c;
+		break;
+	}
+	ac = bpf_map_lookup_elem(&age_ctx, &zero);
+	if (ac) {
+		ac->pid = s ? s->pid : 0;
+		ac->tid = (__u32)bpf_get_current_pid_tgid();
+	}
+	if (!s) {
+		kh_stat(KH_SRC_AGING, KH_STAT_NO_VM);
+		return;
+	}
+	if (!kh_pid_wanted(KH_SRC_AGING, s->pid))
+		return;
+	lo = start > s->hva_start ? start : s->hva_start;
+	hi = end < s->hva_end ? end : s->hva_end;
+	kh_age_pages(s->pid, s->base_gfn + ((lo - s->hva_start) >> KH_PAGE_SHIFT),
+		     s->base_gfn + ((hi - s->hva_start + KH_PAGE_SIZE - 1) >> KH_PAGE_SHIFT),
+		     young, young_known);
+}
+
+/*
+ * kvm_tdp_mmu_spte_changed during aging: the accessed bit going from set
+ * to clear with nothing else changed is a young result for that gfn.  The
+ * VM is the one the preceding kvm_age_hva on this thread resolved.
+ */
+static __always_inline void kh_tdp_spte_changed(int as_id, __u64 gfn, __u64 old_spte,
+						__u64 new_spte)
+{
+	struct kh_counts d = { .accesses = 1, .young = 1, .flags = KH_F_YOUNG_KNOWN };
+	__u64 mask = tdp_accessed_mask;
+	struct kh_age_ctx *ac;
+	__u32 zero = 0;
+
+	if (!(old_spte & mask) || new_spte != (old_spte & ~mask))
+		return;
+	kh_stat(KH_SRC_AGING, KH_STAT_EVENTS);
+	ac = bpf_map_lookup_elem(&age_ctx, &zero);
+	if (!ac || !ac->pid || ac->tid != (__u32)bpf_get_current_pid_tgid()) {
+		kh_stat(KH_SRC_AGING, KH_STAT_NO_VM);
+		return;
+	}
+	if (as_id != 0 || !kh_pid_wanted(KH_SRC_AGING, ac->pid))
+		return;
+	kh_account(KH_SRC_AGING, ac->pid, gfn, &d, -1, true);
+}
+
+#endif /* KVMHEAT_AGING_BPF_H */

@@ -1,0 +1,199 @@
+/* SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause */
+/*
+ * Maps and the one accounting path every handler goes through.  The hot
+ * path is: one LRU-hash lookup for the gfn, one hash lookup for its 2 MiB
+ * region, and for writes one more for sub-page counts.
+ */
+#ifndef KVMHEAT_COMMON_BPF_H
+#define KVMHEAT_COMMON_BPF_H
+
+#include "vmlinux.h"
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_tracing.h>
+#include <bpf/bpf_core_read.h>
+#include "kvmheat.h"
+
+/* Sizes are placeholders: userspace sets them from tracked guest memory. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 16384);
+	__type(key, struct kh_key);
+	__type(value, struct kh_counts);
+} gfns SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 4096);
+	__type(key, struct kh_key);
+	__type(value, struct kh_region);
+} regions SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 4096);
+	__type(key, struct kh_key);
+	__type(value, struct kh_subpages);
+} subpages SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, KH_NR_STATS);
+	__type(key, __u32);
+	__type(value, __u64);
+} stats SEC(".maps");
+
+/* struct kvm * -> VMM tgid, filled by userspace from discovery. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 1024);
+	__type(key, __u64);
+	__type(value, __u32);
+} vm_by_kvm SEC(".maps");
+
+/* Memslot HVA ranges, filled by userspace; nr_hva_slots are valid. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, KH_MAX_HVA_SLOTS);
+	__type(key, __u32);
+	__type(value, struct kh_hva_slot);
+} hva_slots SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct kh_walk_state);
+} walk_state SEC(".maps");
+
+/* Set before load. */
+const volatile __u32 targ_pid = 0;		/* 0: every VM */
+const volatile __u64 tdp_accessed_mask = 1ULL << 5;	/* see probe.c */
+const volatile bool fault_addr_is_gpa = true;	/* false under shadow paging */
+const volatile __u32 page_fault_nargs = 3;	/* kvm_page_fault arity */
+/* A zero block to initialise map values with (largest value type). */
+const volatile struct kh_region kh_zero = {};
+
+/* Written by userspace while running. */
+__u32 nr_hva_slots = 0;
+
+static __always_inline void kh_stat(__u32 src, __u32 stat)
+{
+	__u32 idx = src * KH_STAT_MAX + stat;
+	__u64 *v = bpf_map_lookup_elem(&stats, &idx);
+
+	if (v)
+		(*v)++;
+}
+
+static __always_inline bool kh_pid_wanted(__u32 src, __u32 pid)
+{
+	if (targ_pid && pid != targ_pid) {
+		kh_stat(src, KH_STAT_FILTERED);
+		return false;
+	}
+	return true;
+}
+
+static __always_inline void *kh_get(void *map, struct kh_key *key, __u32 src)
+{
+	void *v = bpf_map_lookup_elem(map, key);
+
+	if (v)
+		return v;
+	/* Racing inserts are fine: NOEXIST loses, the lookup finds the winner. */
+	bpf_map_update_elem(map, key, (const void *)&kh_zero, BPF_NOEXIST);
+	v = bpf_map_lookup_elem(map, key);
+	if (!v)
+		kh_stat(src, KH_STAT_MAP_FULL);
+	return v;
+}
+
+static __always_inline void kh_add(struct kh_counts *c, const struct kh_counts *d)
+{
+	if (d->accesses)
+		__sync_fetch_and_add(&c->accesses, d->accesses);
+	if (d->writes)
+		__sync_fetch_and_add(&c->writes, d->writes);
+	if (d->faults)
+		__sync_fetch_and_add(&c->faults, d->faults);
+	if (d->aged)
+		__sync_fetch_and_add(&c->aged, d->aged);
+	if (d->young)
+		__sync_fetch_and_add(&c->young, d->young);
+	if (d->tracked)
+		__sync_fetch_and_add(&c->tracked, d->tracked);
+	if (d->spp)
+		__sync_fetch_and_add(&c->spp, d->spp);
+	/*
+	 * Plain read-test-write instead of an atomic OR (which needs BPF v3,
+	 * kernel 5.12): a bit lost to a race is set again by the next write.
+	 */
+	if ((c->subpage_mask & d->subpage_mask) != d->subpage_mask)
+		c->subpage_mask |= d->subpage_mask;
+	if ((c->flags & d->flags) != d->flags)
+		c->flags |= d->flags;
+}
+
+/*
+ * Account one event for (pid, gfn).  @subpage is the 128-byte sub-page a
+ * write touched, or -1.  @gfn_level false updates only the region, for
+ * long ranges where per-gfn entries would flood the LRU.
+ */
+static __always_inline void kh_account(__u32 src, __u32 pid, __u64 gfn,
+				       const struct kh_counts *d, int subpage,
+				       bool gfn_level)
+{
+	struct kh_key key = { .pid = pid, .idx = gfn };
+	struct kh_counts *c;
+	struct kh_region *r;
+
+	if (gfn_level) {
+		c = kh_get(&gfns, &key, src);
+		if (c)
+			kh_add(c, d);
+	}
+
+	key.idx = gfn >> KH_REGION_SHIFT;
+	r = kh_get(&regions, &key, src);
+	if (r) {
+		kh_add(&r->c, d);
+		if (d->accesses) {
+			__u32 bit = gfn & (KH_REGION_GFNS - 1);
+			__u64 m = 1ULL << (bit & 63);
+			__u64 *w = &r->touched[(bit >> 6) & (KH_REGION_GFNS / 64 - 1)];
+
+			if (!(*w & m))
+				*w |= m;
+		}
+	}
+
+	if (subpage >= 0 && gfn_level) {
+		struct kh_subpages *s;
+
+		key.idx = gfn;
+		s = kh_get(&subpages, &key, src);
+		if (s)
+			__sync_fetch_and_add(&s->cnt[subpage & (KH_SUBPAGES - 1)], 1);
+	}
+	kh_stat(src, KH_STAT_COUNTED);
+}
+
+static __always_inline __u32 kh_current_tgid(void)
+{
+	return bpf_get_current_pid_tgid() >> 32;
+}
+
+/* VM of a struct kvm *, as learned by discovery; 0 if not (yet) known. */
+static __always_inline __u32 kh_pid_of_kvm(__u64 kvm)
+{
+	__u32 *pid = bpf_map_lookup_elem(&vm_by_kvm, &kvm);
+
+	return pid ? *pid : 0;
+}
+
+static __always_inline int kh_subpage_of(__u64 gpa)
+{
+	return (gpa & (KH_PAGE_SIZE - 1)) >> KH_SUBPAGE_SHIFT;
+}
+
+#endif /* KVMHEAT_COMMON_BPF_H */

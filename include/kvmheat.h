@@ -1,0 +1,185 @@
+/* SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause */
+/*
+ * kvmheat ABI: every key, value and record that crosses the kernel/user
+ * boundary.  Both the BPF objects and userspace include this file, so the
+ * two views cannot drift; the _Static_asserts pin the layouts and
+ * tests/test_abi.c checks them against the BTF of the compiled BPF object.
+ *
+ * Rules: fixed-width types only, explicit padding, every record that is
+ * streamed (iterator output, ring buffer) starts with struct kh_rec_hdr.
+ */
+#ifndef KVMHEAT_H
+#define KVMHEAT_H
+
+#ifndef __VMLINUX_H__
+#include <linux/types.h>
+#endif
+
+#define KH_PAGE_SHIFT		12
+#define KH_PAGE_SIZE		(1ULL << KH_PAGE_SHIFT)
+/* SPP granularity: 128-byte sub-pages, 32 per 4 KiB page, one bit each. */
+#define KH_SUBPAGE_SHIFT	7
+#define KH_SUBPAGES		32
+/* Region counters cover 2 MiB (512 gfns), the x86 large-page size. */
+#define KH_REGION_SHIFT		9
+#define KH_REGION_GFNS		(1U << KH_REGION_SHIFT)
+
+/* Memslots the HVA->gfn attribution table can hold (all VMs together). */
+#define KH_MAX_HVA_SLOTS	256
+/* Memslots per VM the discovery iterator walks. */
+#define KH_MAX_SLOTS_PER_VM	512
+/* Aging ranges up to this many pages are attributed per gfn; longer
+ * ranges (huge folios, unmap sweeps) only update region counters. */
+#define KH_AGE_GFN_MAX		16
+#define KH_AGE_REGION_MAX	64
+
+/* Event sources: what a user asks for.  Each has one or more hooks. */
+enum kh_source {
+	KH_SRC_AGING = 0,	/* MMU-notifier aging: age/test_age results */
+	KH_SRC_TRACK = 1,	/* page-track (write-protected gfn) writes */
+	KH_SRC_SPP = 2,		/* sub-page write-protection violations */
+	KH_SRC_WALK = 3,	/* faults and guest page-table walks */
+	KH_SRC_MAX
+};
+
+/*
+ * Per-source counters (per-CPU array, index = src * KH_STAT_MAX + stat).
+ * Anything the BPF side could not attribute is counted, never dropped
+ * silently.
+ */
+enum kh_stat {
+	KH_STAT_EVENTS = 0,	/* hook invocations */
+	KH_STAT_COUNTED,	/* events that updated per-gfn state */
+	KH_STAT_FILTERED,	/* dropped by the pid filter */
+	KH_STAT_NO_VM,		/* could not attribute to a VM */
+	KH_STAT_MAP_FULL,	/* a map update failed (table full) */
+	KH_STAT_TRUNCATED,	/* range too long: region-level only */
+	KH_STAT_WALK_LOST,	/* walk element without a matching walk */
+	KH_STAT_NO_GFN,		/* event carries no guest physical address */
+	KH_STAT_MAX
+};
+#define KH_NR_STATS		(KH_SRC_MAX * KH_STAT_MAX)
+
+/* Aggregation key: a VM (its VMM's tgid) and a gfn or a region index. */
+struct kh_key {
+	__u32 pid;
+	__u32 _pad;
+	__u64 idx;		/* gfn, or gfn >> KH_REGION_SHIFT */
+};
+_Static_assert(sizeof(struct kh_key) == 16, "kh_key layout");
+
+/* Value flags. */
+#define KH_F_YOUNG_KNOWN	(1U << 0)	/* aging result (young) was observed */
+#define KH_F_HVA_AGED		(1U << 1)	/* aged via HVA tracepoint (no result) */
+
+/*
+ * Counters per gfn and per region.  "accesses" sums every access signal
+ * (guest walk, fault, young aging result, tracked write, SPP exit); the
+ * other fields break it down.  "aged" counts aging checks, which are not
+ * accesses.
+ */
+struct kh_counts {
+	__u64 accesses;
+	__u64 writes;
+	__u64 faults;
+	__u64 aged;
+	__u64 young;
+	__u64 tracked;		/* page-track writes */
+	__u64 spp;		/* SPP violations */
+	__u32 subpage_mask;	/* bit i: a write touched bytes [128*i, 128*i+127] */
+	__u32 flags;		/* KH_F_* */
+};
+_Static_assert(sizeof(struct kh_counts) == 64, "kh_counts layout");
+
+/* Region value: counters plus which of its 512 gfns were accessed. */
+struct kh_region {
+	struct kh_counts c;
+	__u64 touched[KH_REGION_GFNS / 64];
+};
+_Static_assert(sizeof(struct kh_region) == 128, "kh_region layout");
+
+/* Sub-page write counts of a written gfn (separate, smaller LRU map). */
+struct kh_subpages {
+	__u32 cnt[KH_SUBPAGES];
+};
+_Static_assert(sizeof(struct kh_subpages) == 128, "kh_subpages layout");
+
+/* HVA -> (VM, gfn) attribution for hooks that only carry host addresses. */
+struct kh_hva_slot {
+	__u64 hva_start;
+	__u64 hva_end;		/* exclusive */
+	__u64 base_gfn;
+	__u64 kvm;		/* struct kvm * of the owning VM */
+	__u32 pid;
+	__u32 _pad;
+};
+_Static_assert(sizeof(struct kh_hva_slot) == 40, "kh_hva_slot layout");
+
+/* Stash between kvm_mmu_pagetable_walk and its kvm_mmu_paging_element(s). */
+struct kh_walk_state {
+	__u64 addr;
+	__u32 pferr;
+	__u32 tid;		/* owner; a stash from another thread is stale */
+};
+_Static_assert(sizeof(struct kh_walk_state) == 16, "kh_walk_state layout");
+
+/* Streamed records (iterator output now, ring buffer later). */
+enum kh_rec_type {
+	KH_REC_VM = 1,
+	KH_REC_SLOT = 2,
+	KH_REC_ITER_ERR = 3,
+};
+
+struct kh_rec_hdr {
+	__u16 type;
+	__u16 size;		/* whole record, header included */
+	__u32 _pad;
+};
+_Static_assert(sizeof(struct kh_rec_hdr) == 8, "kh_rec_hdr layout");
+
+struct kh_vm_rec {
+	struct kh_rec_hdr hdr;
+	__u64 kvm;		/* struct kvm *, the VM's identity in the kernel */
+	__u32 pid;		/* tgid of the process holding the kvm-vm fd */
+	__u32 fd;
+	__u32 nr_vcpus;		/* online vCPUs */
+	__u32 nr_as;		/* address spaces walked */
+	char comm[16];
+};
+_Static_assert(sizeof(struct kh_vm_rec) == 48, "kh_vm_rec layout");
+
+struct kh_slot_rec {
+	struct kh_rec_hdr hdr;
+	__u64 kvm;
+	__u64 base_gfn;
+	__u64 npages;
+	__u64 hva;
+	__u32 pid;
+	__u16 id;
+	__u16 as_id;
+	__u32 flags;		/* KVM_MEM_* */
+	__u32 _pad;
+};
+_Static_assert(sizeof(struct kh_slot_rec) == 56, "kh_slot_rec layout");
+
+/* The iterator could not walk a VM's memslots (unknown layout, too many). */
+struct kh_iter_err_rec {
+	struct kh_rec_hdr hdr;
+	__u64 kvm;
+	__u32 pid;
+	__u32 code;		/* KH_ITER_E_* */
+};
+_Static_assert(sizeof(struct kh_iter_err_rec) == 24, "kh_iter_err_rec layout");
+
+#define KH_ITER_E_LAYOUT	1	/* neither tree nor array memslots */
+#define KH_ITER_E_TOO_MANY	2	/* more than KH_MAX_SLOTS_PER_VM */
+
+/* x86 guest paging facts used by the walk handler (SDM vol. 3, 4.5). */
+#define KH_PFERR_PRESENT	(1U << 0)
+#define KH_PFERR_WRITE		(1U << 1)
+#define KH_PFERR_USER		(1U << 2)
+#define KH_PFERR_FETCH		(1U << 4)
+#define KH_PTE_PS		(1ULL << 7)
+#define KH_PTE_ADDR_MASK	0x000ffffffffff000ULL
+
+#endif /* KVMHEAT_H */

@@ -1,0 +1,213 @@
+/* SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause */
+/* kvmheat userspace: internal interfaces between the src/ modules. */
+#ifndef KH_H
+#define KH_H
+
+#include <signal.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include "kvmheat.h"
+
+#define KH_VERSION "0.1.0"
+
+/* Exit codes (documented in README.md and `kvmheat help`). */
+enum kh_exit {
+	KH_EXIT_OK = 0,
+	KH_EXIT_ERROR = 1,	/* runtime failure: load, attach, I/O */
+	KH_EXIT_USAGE = 2,	/* bad command line */
+	KH_EXIT_NO_VM = 3,	/* target pid is not a VM / no VM found */
+	KH_EXIT_NO_SOURCE = 4,	/* no event source can attach here */
+	KH_EXIT_ENV = 5,	/* environment: privileges, BTF, /dev/kvm */
+};
+
+/* The only global: set from signal handlers, polled by loops. */
+extern volatile sig_atomic_t kh_exiting;
+void kh_install_signals(void);
+
+/* Options every subcommand shares. */
+struct kh_opts {
+	bool json;
+	int verbose;
+};
+
+/* ---- util.c ---- */
+int kh_err(const struct kh_opts *o, int code, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+void kh_warn(const struct kh_opts *o, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+const char *kh_errstr(int err, char *buf, size_t len);
+int kh_parse_u64(const char *s, uint64_t *out);
+int kh_parse_pid(const char *s, uint32_t *out);
+int kh_parse_seconds(const char *s, double *out);
+const char *kh_fmt_bytes(uint64_t bytes, char *buf, size_t len);
+void kh_libbpf_quiet(int verbose);
+double kh_now(void);
+void kh_sleep_until(double deadline, double step);
+
+/* ---- probe.c: which hooks this kernel has, and how to attach them ---- */
+enum kh_method {
+	KH_M_FENTRY,
+	KH_M_FEXIT,
+	KH_M_KPROBE,
+	KH_M_TP_BTF,
+	KH_M_RAW_TP,
+	KH_M_TRACEPOINT,
+	KH_M_MAX
+};
+
+#define KH_MAX_CANDS 10
+
+struct kh_cand {
+	enum kh_method method;
+	const char *target;		/* kernel function or tracepoint */
+	const char *progs[3];		/* kvmheat.bpf.c programs it enables */
+};
+
+struct kh_hook_def {
+	const char *name;
+	enum kh_source src;
+	bool young_fallback;		/* only when "age" gives no result */
+	struct kh_cand cands[KH_MAX_CANDS];
+};
+
+struct kh_cand_result {
+	bool tried;
+	bool ok;
+	int err;			/* negative errno when !ok */
+	char why[160];
+};
+
+struct kh_hook_state {
+	int chosen;			/* index into cands, -1: unavailable */
+	bool skipped;			/* not needed (e.g. young fallback) */
+	char skip_why[120];
+	struct kh_cand_result res[KH_MAX_CANDS];
+};
+
+struct kh_env {
+	char release[65];
+	bool has_btf;
+	bool has_kprobes;
+	bool tdp;			/* EPT/NPT in use: fault addresses are gpas */
+	char vendor[16];		/* kvm_intel, kvm_amd, kvm_pvm, ... */
+	bool spp;			/* kernel carries the SPP series */
+	uint32_t page_fault_nargs;
+	uint64_t accessed_mask;
+};
+
+extern const struct kh_hook_def kh_hooks[];
+extern const size_t kh_nr_hooks;
+
+struct kh_probe {
+	struct kh_env env;
+	struct kh_hook_state *hooks;	/* kh_nr_hooks entries */
+	enum kh_method force[KH_SRC_MAX];	/* KH_M_MAX: no forcing */
+};
+
+const char *kh_method_name(enum kh_method m);
+int kh_method_parse(const char *s, enum kh_method *m);
+const char *kh_source_name(enum kh_source s);
+int kh_source_parse(const char *s, enum kh_source *src);
+void kh_env_detect(struct kh_env *env);
+int kh_probe_run(struct kh_probe *p, const struct kh_opts *o, uint32_t wanted_srcs);
+void kh_probe_free(struct kh_probe *p);
+bool kh_source_available(const struct kh_probe *p, enum kh_source src);
+/* Short "fexit:kvm_age_gfn, ..." description of a source's chosen hooks. */
+void kh_source_desc(const struct kh_probe *p, enum kh_source src, char *buf, size_t len);
+struct kvmheat_bpf;
+void kh_probe_apply(const struct kh_probe *p, struct kvmheat_bpf *skel);
+void kh_set_rodata(const struct kh_env *env, struct kvmheat_bpf *skel, uint32_t targ_pid);
+
+/* ---- vms.c: discovery through the task_file iterator ---- */
+struct kh_slot {
+	uint64_t base_gfn;
+	uint64_t npages;
+	uint64_t hva;
+	uint32_t flags;
+	uint16_t id;
+	uint16_t as_id;
+};
+
+struct kh_vm {
+	uint32_t pid;
+	uint32_t nr_vcpus;
+	uint64_t kvm;
+	char comm[17];
+	uint32_t iter_err;		/* KH_ITER_E_* seen for this VM */
+	size_t nr_slots;
+	struct kh_slot *slots;
+};
+
+struct kh_vmset {
+	size_t n;
+	struct kh_vm *vms;
+};
+
+int kh_vms_parse(const void *buf, size_t len, struct kh_vmset *set, char *why, size_t whylen);
+int kh_vms_discover(struct kh_vmset *set, char *why, size_t whylen);
+void kh_vms_free(struct kh_vmset *set);
+struct kh_vm *kh_vms_find(struct kh_vmset *set, uint32_t pid);
+uint64_t kh_vm_pages(const struct kh_vm *vm);
+/* Index of the slot holding @gfn, or -1. */
+int kh_vm_slot_of(const struct kh_vm *vm, uint64_t gfn);
+int kh_cmd_list(int argc, char **argv, struct kh_opts *o);
+
+/* ---- session.c: lifecycle of the main BPF object ---- */
+struct kh_session_opts {
+	uint32_t pid;			/* 0: all VMs */
+	uint32_t sources;		/* bitmask of enum kh_source */
+	uint64_t max_gfns;		/* 0: size from guest memory */
+	enum kh_method force[KH_SRC_MAX];
+};
+
+struct kh_session {
+	struct kvmheat_bpf *skel;
+	struct kh_probe probe;
+	struct kh_vmset vms;
+	struct kh_session_opts opts;
+	uint64_t gfn_entries, region_entries, subpage_entries;
+	size_t nr_hva_slots;
+};
+
+/* Map sizes for @pages of tracked guest memory (see README "Maps"). */
+void kh_map_sizes(uint64_t pages, uint64_t max_gfns, uint64_t *gfn_entries,
+		  uint64_t *region_entries, uint64_t *subpage_entries);
+int kh_session_open(struct kh_session *s, const struct kh_session_opts *so,
+		    const struct kh_opts *o);
+int kh_session_attach(struct kh_session *s, const struct kh_opts *o);
+int kh_session_refresh(struct kh_session *s, const struct kh_opts *o);
+void kh_session_close(struct kh_session *s);
+/* Fill the attribution maps from s->vms. */
+int kh_session_push_vms(struct kh_session *s);
+int kh_read_stats(struct kh_session *s, uint64_t out[KH_NR_STATS]);
+
+/* ---- heat.c: per-gfn tables and their views ---- */
+struct kh_gfn_stat {
+	uint32_t pid;
+	uint64_t gfn;
+	struct kh_counts c;
+	bool has_subpages;
+	struct kh_subpages sp;
+};
+
+struct kh_range {
+	uint32_t pid;
+	uint64_t gfn_start;
+	uint64_t npages;
+	uint64_t accesses, writes;
+	uint32_t subpage_mask;		/* OR over the range */
+};
+
+int kh_read_gfns(int gfn_fd, int sub_fd, uint32_t pid, struct kh_gfn_stat **out, size_t *n);
+int kh_read_regions(int fd, uint32_t pid, struct kh_key **keys, struct kh_region **vals,
+		    size_t *n);
+void kh_sort_gfns_by_heat(struct kh_gfn_stat *g, size_t n);
+size_t kh_hot_ranges(const struct kh_gfn_stat *g, size_t n, size_t top, struct kh_range *out);
+void kh_strip(const struct kh_vm *vm, const struct kh_gfn_stat *g, size_t n, uint64_t *cols,
+	      size_t width);
+void kh_mask_str(uint32_t mask, char out[KH_SUBPAGES + 1]);
+int kh_cmd_heat(int argc, char **argv, struct kh_opts *o);
+int kh_cmd_probe(int argc, char **argv, struct kh_opts *o);
+
+#endif /* KH_H */

@@ -1,0 +1,172 @@
+// SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
+/* Errors, parsing and small helpers shared by every subcommand. */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <jansson.h>
+#include <bpf/libbpf.h>
+#include "kh.h"
+
+volatile sig_atomic_t kh_exiting;
+
+static void kh_on_signal(int sig)
+{
+	(void)sig;
+	kh_exiting = 1;
+}
+
+void kh_install_signals(void)
+{
+	struct sigaction sa = { .sa_handler = kh_on_signal };
+
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+}
+
+/*
+ * The one error path: "kvmheat: error: ..." on stderr, or, in JSON mode,
+ * {"error": "..."} on stdout so a consumer's parser still gets JSON.
+ * Returns @code so callers can `return kh_err(o, KH_EXIT_..., ...)`.
+ */
+int kh_err(const struct kh_opts *o, int code, const char *fmt, ...)
+{
+	char msg[512];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	if (o && o->json) {
+		json_t *j = json_pack("{s:s, s:i}", "error", msg, "exit_code", code);
+
+		json_dumpf(j, stdout, JSON_COMPACT);
+		fputc('\n', stdout);
+		fflush(stdout);
+		json_decref(j);
+	} else {
+		fprintf(stderr, "kvmheat: error: %s\n", msg);
+	}
+	return code;
+}
+
+void kh_warn(const struct kh_opts *o, const char *fmt, ...)
+{
+	va_list ap;
+
+	(void)o;
+	fputs("kvmheat: warning: ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+}
+
+/* libbpf_strerror knows libbpf's own codes as well as errno values. */
+const char *kh_errstr(int err, char *buf, size_t len)
+{
+	if (err < 0)
+		err = -err;
+	if (libbpf_strerror(err, buf, len))
+		snprintf(buf, len, "%s", strerror(err));
+	return buf;
+}
+
+int kh_parse_u64(const char *s, uint64_t *out)
+{
+	char *end;
+	unsigned long long v;
+
+	if (!s || !*s || *s == '-')
+		return -EINVAL;
+	errno = 0;
+	v = strtoull(s, &end, 0);
+	if (errno || *end)
+		return -EINVAL;
+	*out = v;
+	return 0;
+}
+
+int kh_parse_pid(const char *s, uint32_t *out)
+{
+	uint64_t v;
+
+	if (kh_parse_u64(s, &v) || v == 0 || v > 0x3fffffff)
+		return -EINVAL;
+	*out = (uint32_t)v;
+	return 0;
+}
+
+int kh_parse_seconds(const char *s, double *out)
+{
+	char *end;
+	double v;
+
+	if (!s || !*s)
+		return -EINVAL;
+	errno = 0;
+	v = strtod(s, &end);
+	if (errno || *end || !(v > 0) || v > 1e7)
+		return -EINVAL;
+	*out = v;
+	return 0;
+}
+
+const char *kh_fmt_bytes(uint64_t bytes, char *buf, size_t len)
+{
+	static const char *unit[] = { "B", "KiB", "MiB", "GiB", "TiB", "PiB" };
+	double v = (double)bytes;
+	int u = 0;
+
+	while (v >= 1024 && u < 5) {
+		v /= 1024;
+		u++;
+	}
+	if (u == 0)
+		snprintf(buf, len, "%" PRIu64 " B", bytes);
+	else
+		snprintf(buf, len, "%.1f %s", v, unit[u]);
+	return buf;
+}
+
+static int kh_libbpf_print(enum libbpf_print_level level, const char *fmt, va_list ap)
+{
+	return vfprintf(stderr, fmt, ap);
+}
+
+/*
+ * libbpf reports every failed candidate while probing; that is expected,
+ * so its output is shown only with -v (probe results carry the reasons).
+ */
+void kh_libbpf_quiet(int verbose)
+{
+	libbpf_set_print(verbose ? kh_libbpf_print : NULL);
+}
+
+double kh_now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+/* Sleep until @deadline in @step slices; returns early on a signal. */
+void kh_sleep_until(double deadline, double step)
+{
+	while (!kh_exiting) {
+		double left = deadline - kh_now();
+		struct timespec ts;
+
+		if (left <= 0)
+			return;
+		if (left > step)
+			left = step;
+		ts.tv_sec = (time_t)left;
+		ts.tv_nsec = (long)((left - ts.tv_sec) * 1e9);
+		nanosleep(&ts, NULL);
+	}
+}
