@@ -288,7 +288,7 @@ int BPF_PROG(raw_tp_kvm_mmu_paging_element, u64 pte, int level)
 	return 0;
 }
 
-/* 5.x+ with vCPU: kvm_page_fault(vcpu, fault_address, error_code). */
+/* 6.1+: kvm_page_fault(vcpu, fault_address, error_code); up to 6.0 it had no vcpu. */
 SEC("tp_btf/kvm_page_fault")
 int BPF_PROG(tp_btf_kvm_page_fault, struct kvm_vcpu *vcpu, u64 addr, u64 error_code)
 {

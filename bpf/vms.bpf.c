@@ -41,9 +41,10 @@ struct kvm_memslots___array {
 
 #define KH_ITER_STACK	64
 
-/* Tree-walk stack: too big for the 512-byte BPF stack. */
+/* Too big for the 512-byte BPF stack: the tree-walk stack and its output. */
 struct kh_iter_scratch {
 	__u64 stack[KH_ITER_STACK];
+	__u64 slots[KH_MAX_SLOTS_PER_VM];
 };
 
 struct {
@@ -83,45 +84,76 @@ static __always_inline void kh_emit_err(struct seq_file *seq, __u32 pid, __u64 k
 	bpf_seq_write(seq, &r, sizeof(r));
 }
 
-/* Pre-order walk of the rb-tree with an explicit stack. */
+struct kh_tree_walk {
+	struct kh_iter_scratch *sc;
+	__u64 node_off;		/* offset of the set's gfn_node in kvm_memory_slot */
+	int sp;
+	int n;
+	bool overflow;
+};
+
+/*
+ * One step of a pre-order walk: pop a node, record its slot, push its
+ * children.  Run under bpf_loop() so the verifier checks one step, not
+ * every path through KH_MAX_SLOTS_PER_VM of them.
+ */
+static int kh_tree_step(__u32 i, struct kh_tree_walk *w)
+{
+	struct rb_node *node;
+	__u64 l, r;
+
+	if (w->sp <= 0 || w->sp > KH_ITER_STACK)
+		return 1;
+	w->sp--;
+	node = (struct rb_node *)w->sc->stack[w->sp & (KH_ITER_STACK - 1)];
+	if (w->n >= KH_MAX_SLOTS_PER_VM) {
+		w->overflow = true;
+		return 1;
+	}
+	w->sc->slots[w->n & (KH_MAX_SLOTS_PER_VM - 1)] = (__u64)node - w->node_off;
+	w->n++;
+	l = (__u64)BPF_CORE_READ(node, rb_left);
+	r = (__u64)BPF_CORE_READ(node, rb_right);
+	if (r && w->sp < KH_ITER_STACK)
+		w->sc->stack[w->sp++ & (KH_ITER_STACK - 1)] = r;
+	if (l && w->sp < KH_ITER_STACK)
+		w->sc->stack[w->sp++ & (KH_ITER_STACK - 1)] = l;
+	return 0;
+}
+
+static __always_inline void kh_emit_slots(struct seq_file *seq, __u32 pid, __u64 kvm,
+					  struct kh_iter_scratch *sc, int n, __u16 as_id)
+{
+	for (int i = 0; i < KH_MAX_SLOTS_PER_VM; i++) {
+		if (i >= n)
+			break;
+		kh_emit_slot(seq, pid, kvm, (struct kvm_memory_slot *)sc->slots[i], as_id);
+	}
+}
+
 static __always_inline void kh_walk_tree(struct seq_file *seq, __u32 pid, __u64 kvm,
 					 struct kvm_memslots___tree *ms, __u16 as_id)
 {
-	struct kh_iter_scratch *sc;
-	__u64 *stack, node_off, node;
+	struct kh_tree_walk w = {};
 	__u32 zero = 0;
-	int sp = 0, i, idx;
+	__u64 root;
+	int idx;
 
-	sc = bpf_map_lookup_elem(&iter_scratch, &zero);
-	if (!sc)
+	w.sc = bpf_map_lookup_elem(&iter_scratch, &zero);
+	if (!w.sc)
 		return;
-	stack = sc->stack;
-
 	idx = BPF_CORE_READ(ms, node_idx) & 1;
-	node_off = bpf_core_field_offset(struct kvm_memory_slot, gfn_node) +
-		   idx * bpf_core_type_size(struct rb_node);
-	node = (__u64)BPF_CORE_READ(ms, gfn_tree.rb_node);
-	if (!node)
+	w.node_off = bpf_core_field_offset(struct kvm_memory_slot, gfn_node) +
+		     idx * bpf_core_type_size(struct rb_node);
+	root = (__u64)BPF_CORE_READ(ms, gfn_tree.rb_node);
+	if (!root)
 		return;
-	stack[sp++] = node;
-	for (i = 0; i < KH_MAX_SLOTS_PER_VM; i++) {
-		struct rb_node *n;
-		__u64 l, r;
-
-		if (sp <= 0)
-			return;
-		sp--;
-		n = (struct rb_node *)stack[sp & (KH_ITER_STACK - 1)];
-		kh_emit_slot(seq, pid, kvm, (struct kvm_memory_slot *)((__u64)n - node_off), as_id);
-		l = (__u64)BPF_CORE_READ(n, rb_left);
-		r = (__u64)BPF_CORE_READ(n, rb_right);
-		if (r && sp < KH_ITER_STACK)
-			stack[sp++ & (KH_ITER_STACK - 1)] = r;
-		if (l && sp < KH_ITER_STACK)
-			stack[sp++ & (KH_ITER_STACK - 1)] = l;
-	}
-	if (sp > 0)
+	w.sc->stack[0] = root;
+	w.sp = 1;
+	bpf_loop(KH_MAX_SLOTS_PER_VM + 1, kh_tree_step, &w, 0);
+	if (w.overflow)
 		kh_emit_err(seq, pid, kvm, KH_ITER_E_TOO_MANY);
+	kh_emit_slots(seq, pid, kvm, w.sc, w.n, as_id);
 }
 
 static __always_inline void kh_walk_array(struct seq_file *seq, __u32 pid, __u64 kvm,
@@ -137,8 +169,9 @@ static __always_inline void kh_walk_array(struct seq_file *seq, __u32 pid, __u64
 		kh_emit_slot(seq, pid, kvm, (struct kvm_memory_slot *)(base + i * sz), as_id);
 }
 
-SEC("iter/task_file")
-int kh_vms(struct bpf_iter__task_file *ctx)
+/* Common part: is this a VM file; emit its record; hand back the kvm. */
+static __always_inline struct kvm *kh_vm_of(struct bpf_iter__task_file *ctx, int *nr_as,
+					    __u32 *pid)
 {
 	struct seq_file *seq = ctx->meta->seq;
 	struct task_struct *task = ctx->task;
@@ -146,43 +179,84 @@ int kh_vms(struct bpf_iter__task_file *ctx)
 	struct kh_vm_rec vm = { .hdr = { .type = KH_REC_VM, .size = sizeof(vm) } };
 	char name[8] = {};
 	struct kvm *kvm;
-	int as, nr_as;
 
 	if (!task || !file)
-		return 0;
+		return NULL;
 	/* Threads share the leader's file table: report each VM once. */
 	if (task->pid != task->tgid)
-		return 0;
+		return NULL;
 	bpf_probe_read_kernel_str(name, sizeof(name), BPF_CORE_READ(file, f_path.dentry, d_name.name));
 	/* Exact match: vCPU files are "kvm-vcpu:N". */
 	if (name[0] != 'k' || name[1] != 'v' || name[2] != 'm' || name[3] != '-' ||
 	    name[4] != 'v' || name[5] != 'm' || name[6] != '\0')
-		return 0;
+		return NULL;
 
 	kvm = BPF_CORE_READ(file, private_data);
-	nr_as = bpf_core_field_size(kvm->memslots) / sizeof(void *);
+	*nr_as = bpf_core_field_size(kvm->memslots) / sizeof(void *);
 	vm.kvm = (__u64)kvm;
 	vm.pid = task->tgid;
+	*pid = vm.pid;
 	vm.fd = ctx->fd;
 	vm.nr_vcpus = BPF_CORE_READ(kvm, online_vcpus.counter);
-	vm.nr_as = nr_as;
+	vm.nr_as = *nr_as;
 	BPF_CORE_READ_STR_INTO(&vm.comm, task, group_leader, comm);
 	bpf_seq_write(seq, &vm, sizeof(vm));
+	return kvm;
+}
 
-	for (as = 0; as < 2 && as < nr_as; as++) {
-		void *ms = NULL;
+static __always_inline void *kh_memslots(struct kvm *kvm, int as)
+{
+	void *ms = NULL;
 
-		bpf_probe_read_kernel(&ms, sizeof(ms), (void *)((__u64)kvm +
-				      bpf_core_field_offset(struct kvm, memslots) +
-				      as * sizeof(void *)));
+	bpf_probe_read_kernel(&ms, sizeof(ms), (void *)((__u64)kvm +
+			      bpf_core_field_offset(struct kvm, memslots) + as * sizeof(void *)));
+	return ms;
+}
+
+/* 5.17+: memslots in trees.  Uses bpf_loop (5.17+ as well). */
+SEC("iter/task_file")
+int kh_vms_tree(struct bpf_iter__task_file *ctx)
+{
+	struct seq_file *seq = ctx->meta->seq;
+	__u32 pid = 0;
+	int nr_as = 0;
+	struct kvm *kvm = kh_vm_of(ctx, &nr_as, &pid);
+
+	if (!kvm)
+		return 0;
+	for (int as = 0; as < 2 && as < nr_as; as++) {
+		void *ms = kh_memslots(kvm, as);
+
 		if (!ms)
 			continue;
 		if (bpf_core_field_exists(struct kvm_memslots___tree, gfn_tree))
-			kh_walk_tree(seq, vm.pid, vm.kvm, ms, as);
-		else if (bpf_core_field_exists(struct kvm_memslots___array, used_slots))
-			kh_walk_array(seq, vm.pid, vm.kvm, ms, as);
+			kh_walk_tree(seq, pid, (__u64)kvm, ms, as);
 		else
-			kh_emit_err(seq, vm.pid, vm.kvm, KH_ITER_E_LAYOUT);
+			kh_emit_err(seq, pid, (__u64)kvm, KH_ITER_E_LAYOUT);
+	}
+	return 0;
+}
+
+/* Up to 5.16: sorted array of used_slots memslots. */
+SEC("iter/task_file")
+int kh_vms_array(struct bpf_iter__task_file *ctx)
+{
+	struct seq_file *seq = ctx->meta->seq;
+	__u32 pid = 0;
+	int nr_as = 0;
+	struct kvm *kvm = kh_vm_of(ctx, &nr_as, &pid);
+
+	if (!kvm)
+		return 0;
+	for (int as = 0; as < 2 && as < nr_as; as++) {
+		void *ms = kh_memslots(kvm, as);
+
+		if (!ms)
+			continue;
+		if (bpf_core_field_exists(struct kvm_memslots___array, used_slots))
+			kh_walk_array(seq, pid, (__u64)kvm, ms, as);
+		else
+			kh_emit_err(seq, pid, (__u64)kvm, KH_ITER_E_LAYOUT);
 	}
 	return 0;
 }

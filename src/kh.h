@@ -110,6 +110,8 @@ int kh_method_parse(const char *s, enum kh_method *m);
 const char *kh_source_name(enum kh_source s);
 int kh_source_parse(const char *s, enum kh_source *src);
 void kh_env_detect(struct kh_env *env);
+/* 5.17+ keeps memslots in trees (see bpf/vms.bpf.c). */
+bool kh_memslots_tree(void);
 int kh_probe_run(struct kh_probe *p, const struct kh_opts *o, uint32_t wanted_srcs);
 void kh_probe_free(struct kh_probe *p);
 bool kh_source_available(const struct kh_probe *p, enum kh_source src);
@@ -144,7 +146,19 @@ struct kh_vmset {
 	struct kh_vm *vms;
 };
 
+/* A loaded iterator, reused for every rediscovery. */
+struct vms_bpf;
+struct bpf_link;
+struct kh_disc {
+	struct vms_bpf *skel;
+	struct bpf_link *link;
+};
+
 int kh_vms_parse(const void *buf, size_t len, struct kh_vmset *set, char *why, size_t whylen);
+int kh_disc_open(struct kh_disc *d, char *why, size_t whylen);
+int kh_disc_run(struct kh_disc *d, struct kh_vmset *set, char *why, size_t whylen);
+void kh_disc_close(struct kh_disc *d);
+/* open + run + close, for one-shot users. */
 int kh_vms_discover(struct kh_vmset *set, char *why, size_t whylen);
 void kh_vms_free(struct kh_vmset *set);
 struct kh_vm *kh_vms_find(struct kh_vmset *set, uint32_t pid);
@@ -165,6 +179,7 @@ struct kh_session {
 	struct kvmheat_bpf *skel;
 	struct kh_probe probe;
 	struct kh_vmset vms;
+	struct kh_disc disc;
 	struct kh_session_opts opts;
 	uint64_t gfn_entries, region_entries, subpage_entries;
 	size_t nr_hva_slots;

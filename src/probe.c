@@ -301,6 +301,21 @@ static void kh_env_fill(struct kh_env *env, const struct kh_btfs *b)
 		   (run && kh_btf_has_member(owner, run, "spp", 0));
 }
 
+bool kh_memslots_tree(void)
+{
+	const struct btf *owner = NULL;
+	const struct btf_type *t;
+	struct kh_btfs b;
+	bool tree;
+
+	kh_btfs_load(&b);
+	t = kh_btf_find(&b, "kvm_memslots", BTF_KIND_STRUCT, &owner);
+	/* No BTF to ask: assume a current kernel; loading will say if not. */
+	tree = !t || kh_btf_has_member(owner, t, "gfn_tree", 0);
+	kh_btfs_free(&b);
+	return tree;
+}
+
 void kh_env_detect(struct kh_env *env)
 {
 	struct kh_btfs b;

@@ -118,7 +118,9 @@ int kh_session_open(struct kh_session *s, const struct kh_session_opts *so,
 	s->opts = *so;
 	kh_libbpf_quiet(o->verbose);
 
-	err = kh_vms_discover(&s->vms, why, sizeof(why));
+	err = kh_disc_open(&s->disc, why, sizeof(why));
+	if (!err)
+		err = kh_disc_run(&s->disc, &s->vms, why, sizeof(why));
 	if (err)
 		return kh_err(o, err == -EPERM ? KH_EXIT_ENV : KH_EXIT_ERROR, "%s%s", why,
 			      err == -EPERM ? " (needs root, or CAP_BPF and CAP_PERFMON)" : "");
@@ -186,7 +188,7 @@ int kh_session_refresh(struct kh_session *s, const struct kh_opts *o)
 	char why[256];
 	int err;
 
-	err = kh_vms_discover(&fresh, why, sizeof(why));
+	err = kh_disc_run(&s->disc, &fresh, why, sizeof(why));
 	if (err) {
 		kh_warn(o, "VM rediscovery failed: %s", why);
 		return err;
@@ -202,6 +204,7 @@ void kh_session_close(struct kh_session *s)
 	s->skel = NULL;
 	kh_probe_free(&s->probe);
 	kh_vms_free(&s->vms);
+	kh_disc_close(&s->disc);
 }
 
 int kh_read_stats(struct kh_session *s, uint64_t out[KH_NR_STATS])

@@ -163,34 +163,63 @@ short_rec:
 	return -EBADMSG;
 }
 
-int kh_vms_discover(struct kh_vmset *set, char *why, size_t whylen)
+int kh_disc_open(struct kh_disc *d, char *why, size_t whylen)
 {
-	struct bpf_link *link = NULL;
-	struct vms_bpf *skel;
-	char eb[128], *buf = NULL;
-	size_t len = 0, cap = 0;
-	int fd = -1, err;
+	struct bpf_program *prog;
+	char eb[128];
+	int err;
 
-	memset(set, 0, sizeof(*set));
-	skel = vms_bpf__open_and_load();
-	if (!skel) {
+	memset(d, 0, sizeof(*d));
+	d->skel = vms_bpf__open();
+	if (!d->skel) {
 		err = -errno;
-		snprintf(why, whylen, "loading the VM iterator failed: %s",
-			 kh_errstr(err, eb, sizeof(eb)));
+		snprintf(why, whylen, "opening the VM iterator: %s", kh_errstr(err, eb, sizeof(eb)));
 		return err;
 	}
-	link = bpf_program__attach_iter(skel->progs.kh_vms, NULL);
-	if (!link) {
+	/* The memslot layout decides which of the two walkers can load. */
+	prog = kh_memslots_tree() ? d->skel->progs.kh_vms_tree : d->skel->progs.kh_vms_array;
+	bpf_program__set_autoload(d->skel->progs.kh_vms_tree, prog == d->skel->progs.kh_vms_tree);
+	bpf_program__set_autoload(d->skel->progs.kh_vms_array,
+				  prog == d->skel->progs.kh_vms_array);
+	err = vms_bpf__load(d->skel);
+	if (err) {
+		snprintf(why, whylen, "loading the VM iterator failed: %s",
+			 kh_errstr(err, eb, sizeof(eb)));
+		goto fail;
+	}
+	d->link = bpf_program__attach_iter(prog, NULL);
+	if (!d->link) {
 		err = -errno;
 		snprintf(why, whylen, "attaching the VM iterator failed: %s",
 			 kh_errstr(err, eb, sizeof(eb)));
-		goto out;
+		goto fail;
 	}
-	fd = bpf_iter_create(bpf_link__fd(link));
+	return 0;
+fail:
+	kh_disc_close(d);
+	return err;
+}
+
+void kh_disc_close(struct kh_disc *d)
+{
+	bpf_link__destroy(d->link);
+	vms_bpf__destroy(d->skel);
+	d->link = NULL;
+	d->skel = NULL;
+}
+
+int kh_disc_run(struct kh_disc *d, struct kh_vmset *set, char *why, size_t whylen)
+{
+	char eb[128], *buf = NULL;
+	size_t len = 0, cap = 0;
+	int fd, err = 0;
+
+	memset(set, 0, sizeof(*set));
+	fd = bpf_iter_create(bpf_link__fd(d->link));
 	if (fd < 0) {
 		err = -errno;
 		snprintf(why, whylen, "bpf_iter_create: %s", kh_errstr(err, eb, sizeof(eb)));
-		goto out;
+		return err;
 	}
 	for (;;) {
 		ssize_t n;
@@ -200,6 +229,7 @@ int kh_vms_discover(struct kh_vmset *set, char *why, size_t whylen)
 
 			if (!nb) {
 				err = -ENOMEM;
+				snprintf(why, whylen, "out of memory");
 				goto out;
 			}
 			buf = nb;
@@ -222,11 +252,22 @@ int kh_vms_discover(struct kh_vmset *set, char *why, size_t whylen)
 out:
 	if (err)
 		kh_vms_free(set);
-	if (fd >= 0)
-		close(fd);
+	close(fd);
 	free(buf);
-	bpf_link__destroy(link);
-	vms_bpf__destroy(skel);
+	return err;
+}
+
+int kh_vms_discover(struct kh_vmset *set, char *why, size_t whylen)
+{
+	struct kh_disc d;
+	int err;
+
+	memset(set, 0, sizeof(*set));
+	err = kh_disc_open(&d, why, whylen);
+	if (err)
+		return err;
+	err = kh_disc_run(&d, set, why, whylen);
+	kh_disc_close(&d);
 	return err;
 }
 
