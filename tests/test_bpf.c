@@ -1,0 +1,462 @@
+// SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
+/*
+ * Handler tests through BPF_PROG_TEST_RUN: each handler in bpf/ handlers is
+ * driven with synthetic arguments, through its real raw_tp wrapper where
+ * it has one and through a shim_* program where its real hook is fentry
+ * or kprobe only, and the resulting map contents are checked exactly.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <pthread.h>
+#include <sched.h>
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+#include "khtest.h"
+#include "kh.h"
+#include "kvmheat.skel.h"
+
+#define KVM_PTR		0xffff888012345000ULL
+#define VM_PID		4242U
+#define HVA_BASE	0x7f0000000000ULL
+#define DATA_GFN	0x40000ULL
+
+struct fx {
+	struct kvmheat_bpf *skel;
+	uint32_t self;
+};
+
+/* Load every raw_tp wrapper and shim (they load without their tracepoint). */
+static struct kvmheat_bpf *fx_load(uint32_t targ_pid, bool tdp, uint32_t pf_nargs,
+				   uint32_t region_entries)
+{
+	struct kvmheat_bpf *skel = kvmheat_bpf__open();
+	struct bpf_program *prog;
+	struct kh_env env = { .tdp = tdp, .page_fault_nargs = pf_nargs,
+			      .accessed_mask = 1ULL << 5 };
+
+	if (!skel)
+		return NULL;
+	bpf_object__for_each_program(prog, skel->obj) {
+		const char *n = bpf_program__name(prog);
+
+		bpf_program__set_autoload(prog, !strncmp(n, "raw_tp_", 7) ||
+					  !strncmp(n, "shim_", 5));
+	}
+	kh_set_rodata(&env, skel, targ_pid);
+	if (region_entries)
+		bpf_map__set_max_entries(skel->maps.regions, region_entries);
+	if (kvmheat_bpf__load(skel)) {
+		kvmheat_bpf__destroy(skel);
+		return NULL;
+	}
+	return skel;
+}
+
+static int setup(void **state)
+{
+	struct fx *f = calloc(1, sizeof(*f));
+	uint32_t pid = VM_PID;
+	uint64_t kvm = KVM_PTR;
+	struct kh_hva_slot hs = {
+		.hva_start = HVA_BASE, .hva_end = HVA_BASE + (64ULL << 20),
+		.base_gfn = DATA_GFN, .kvm = KVM_PTR, .pid = VM_PID,
+	};
+	uint32_t zero = 0;
+
+	if (!kh_is_root()) {
+		free(f);
+		*state = NULL;
+		return 0;
+	}
+	f->self = getpid();
+	f->skel = fx_load(0, true, 3, 0);
+	assert_non_null(f->skel);
+	assert_int_equal(bpf_map_update_elem(bpf_map__fd(f->skel->maps.vm_by_kvm), &kvm, &pid,
+					     BPF_ANY), 0);
+	assert_int_equal(bpf_map_update_elem(bpf_map__fd(f->skel->maps.hva_slots), &zero, &hs,
+					     BPF_ANY), 0);
+	f->skel->bss->nr_hva_slots = 1;
+	*state = f;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	struct fx *f = *state;
+
+	if (f) {
+		kvmheat_bpf__destroy(f->skel);
+		free(f);
+	}
+	return 0;
+}
+
+#define NEED_FX(f)                                                                 \
+	do {                                                                       \
+		if (!(f))                                                          \
+			KH_SKIP("BPF_PROG_TEST_RUN needs root (CAP_BPF, CAP_PERFMON)"); \
+	} while (0)
+
+static void run(struct bpf_program *prog, const uint64_t *args, size_t n)
+{
+	LIBBPF_OPTS(bpf_test_run_opts, opts, .ctx_in = args, .ctx_size_in = n * sizeof(*args));
+
+	assert_int_equal(bpf_prog_test_run_opts(bpf_program__fd(prog), &opts), 0);
+	assert_int_equal(opts.retval, 0);
+}
+
+#define RUN(prog, ...)                                                     \
+	do {                                                               \
+		uint64_t a_[] = { __VA_ARGS__ };                           \
+		run(prog, a_, sizeof(a_) / sizeof(a_[0]));                 \
+	} while (0)
+
+/* Counts for (pid, gfn); false if absent. */
+static bool gfn_counts(struct kvmheat_bpf *skel, uint32_t pid, uint64_t gfn, struct kh_counts *c)
+{
+	struct kh_key k = { .pid = pid, .idx = gfn };
+
+	memset(c, 0, sizeof(*c));
+	return !bpf_map_lookup_elem(bpf_map__fd(skel->maps.gfns), &k, c);
+}
+
+static bool region_of(struct kvmheat_bpf *skel, uint32_t pid, uint64_t gfn, struct kh_region *r)
+{
+	struct kh_key k = { .pid = pid, .idx = gfn >> KH_REGION_SHIFT };
+
+	memset(r, 0, sizeof(*r));
+	return !bpf_map_lookup_elem(bpf_map__fd(skel->maps.regions), &k, r);
+}
+
+static size_t map_count(int fd, size_t key_size)
+{
+	uint8_t key[64], next[64];
+	size_t n = 0;
+
+	for (int r = bpf_map_get_next_key(fd, NULL, next); !r;
+	     r = bpf_map_get_next_key(fd, key, next)) {
+		memcpy(key, next, key_size);
+		n++;
+	}
+	return n;
+}
+
+static uint64_t stat_of(struct kvmheat_bpf *skel, enum kh_source src, enum kh_stat st)
+{
+	int ncpu = libbpf_num_possible_cpus();
+	uint32_t idx = src * KH_STAT_MAX + st;
+	uint64_t vals[ncpu], sum = 0;
+
+	assert_int_equal(bpf_map_lookup_elem(bpf_map__fd(skel->maps.stats), &idx, vals), 0);
+	for (int i = 0; i < ncpu; i++)
+		sum += vals[i];
+	return sum;
+}
+
+/* A guest walk: four levels, leaf at level 1, write access. */
+static void walk4(struct kvmheat_bpf *skel, uint64_t addr, uint32_t pferr, uint64_t leaf)
+{
+	RUN(skel->progs.raw_tp_kvm_mmu_pagetable_walk, addr, pferr);
+	RUN(skel->progs.raw_tp_kvm_mmu_paging_element, 0x1003ULL, 4);
+	RUN(skel->progs.raw_tp_kvm_mmu_paging_element, 0x2003ULL, 3);
+	RUN(skel->progs.raw_tp_kvm_mmu_paging_element, 0x3003ULL, 2);
+	RUN(skel->progs.raw_tp_kvm_mmu_paging_element, leaf, 1);
+}
+
+static void test_walk_write_and_read(void **state)
+{
+	struct fx *f = *state;
+	struct kh_counts c;
+	struct kh_region r;
+	struct kh_subpages sp;
+	struct kh_key k;
+
+	NEED_FX(f);
+	/* gva 0x1234abc maps to gfn 0x40123; offset 0xabc is sub-page 21 */
+	walk4(f->skel, 0x1234abcULL, KH_PFERR_WRITE | KH_PFERR_PRESENT, 0x40123067ULL);
+	walk4(f->skel, 0x1234010ULL, 0, 0x40123067ULL);
+	assert_true(gfn_counts(f->skel, f->self, 0x40123, &c));
+	assert_int_equal(c.accesses, 2);
+	assert_int_equal(c.writes, 1);
+	assert_int_equal(c.subpage_mask, 1U << 21);
+	k = (struct kh_key){ .pid = f->self, .idx = 0x40123 };
+	assert_int_equal(bpf_map_lookup_elem(bpf_map__fd(f->skel->maps.subpages), &k, &sp), 0);
+	assert_int_equal(sp.cnt[21], 1);
+	assert_int_equal(sp.cnt[0], 0);
+	assert_true(region_of(f->skel, f->self, 0x40123, &r));
+	assert_int_equal(r.c.accesses, 2);
+	/* gfn 0x40123 is bit 0x123 = 291 of its region: word 4, bit 35 */
+	assert_int_equal(r.touched[4], 1ULL << 35);
+	/* only the leaf was counted: no entry for the upper-level tables */
+	assert_int_equal(map_count(bpf_map__fd(f->skel->maps.gfns), sizeof(k)), 1);
+	assert_int_equal(stat_of(f->skel, KH_SRC_WALK, KH_STAT_COUNTED), 2);
+}
+
+static void test_walk_large_page_and_not_present(void **state)
+{
+	struct fx *f = *state;
+	struct kh_counts c;
+
+	NEED_FX(f);
+	/* 2 MiB page at level 2: gpa = pde base 0x80000000 | (addr & 0x1fffff) */
+	RUN(f->skel->progs.raw_tp_kvm_mmu_pagetable_walk, 0x12345678ULL, 0);
+	RUN(f->skel->progs.raw_tp_kvm_mmu_paging_element, 0x1003ULL, 4);
+	RUN(f->skel->progs.raw_tp_kvm_mmu_paging_element, 0x2003ULL, 3);
+	RUN(f->skel->progs.raw_tp_kvm_mmu_paging_element, 0x80000000ULL | KH_PTE_PS | 3, 2);
+	assert_true(gfn_counts(f->skel, f->self, (0x80000000ULL | 0x145678) >> 12, &c));
+	assert_int_equal(c.accesses, 1);
+	assert_int_equal(c.writes, 0);
+	/* a level-1 pte without the present bit: the walk faults, no access */
+	walk4(f->skel, 0x5000ULL, KH_PFERR_WRITE, 0x40999066ULL);
+	assert_false(gfn_counts(f->skel, f->self, 0x40999, &c));
+}
+
+struct thr_arg {
+	struct kvmheat_bpf *skel;
+};
+
+static void *other_thread_element(void *p)
+{
+	struct thr_arg *a = p;
+	uint64_t args[] = { 0x40777067ULL, 1 };
+	LIBBPF_OPTS(bpf_test_run_opts, opts, .ctx_in = args, .ctx_size_in = sizeof(args));
+
+	bpf_prog_test_run_opts(bpf_program__fd(a->skel->progs.raw_tp_kvm_mmu_paging_element),
+			       &opts);
+	return NULL;
+}
+
+static void test_walk_stash_of_other_thread_is_not_used(void **state)
+{
+	struct fx *f = *state;
+	struct thr_arg a;
+	struct kh_counts c;
+	pthread_t t;
+
+	NEED_FX(f);
+	a.skel = f->skel;
+	RUN(f->skel->progs.raw_tp_kvm_mmu_pagetable_walk, 0x777000ULL, KH_PFERR_WRITE);
+	/* same CPU (we are pinned), different thread: must count as lost */
+	assert_int_equal(pthread_create(&t, NULL, other_thread_element, &a), 0);
+	pthread_join(t, NULL);
+	assert_false(gfn_counts(f->skel, f->self, 0x40777, &c));
+	assert_int_equal(stat_of(f->skel, KH_SRC_WALK, KH_STAT_WALK_LOST), 1);
+}
+
+static void test_age_gfn_by_kvm(void **state)
+{
+	struct fx *f = *state;
+	struct kh_counts c;
+
+	NEED_FX(f);
+	RUN(f->skel->progs.shim_age_gfn, KVM_PTR, 0x100, 0x102, 1);
+	RUN(f->skel->progs.shim_age_gfn, KVM_PTR, 0x101, 0x102, 0);
+	assert_true(gfn_counts(f->skel, VM_PID, 0x100, &c));
+	assert_int_equal(c.aged, 1);
+	assert_int_equal(c.young, 1);
+	assert_int_equal(c.accesses, 1);
+	assert_int_equal(c.flags, KH_F_YOUNG_KNOWN);
+	assert_true(gfn_counts(f->skel, VM_PID, 0x101, &c));
+	assert_int_equal(c.aged, 2);
+	assert_int_equal(c.young, 1);
+	assert_false(gfn_counts(f->skel, VM_PID, 0x102, &c));
+	/* a struct kvm nobody discovered: counted as unattributed, no entry */
+	RUN(f->skel->progs.shim_age_gfn, 0xffff888000000000ULL, 0x200, 0x201, 1);
+	assert_false(gfn_counts(f->skel, 0, 0x200, &c));
+	assert_int_equal(stat_of(f->skel, KH_SRC_AGING, KH_STAT_NO_VM), 1);
+}
+
+static void test_age_long_range_is_region_level(void **state)
+{
+	struct fx *f = *state;
+	struct kh_counts c;
+	struct kh_region r;
+
+	NEED_FX(f);
+	/* 600 pages from gfn 0x3f0: 16 in region 1, 512 in region 2, 72 in region 3 */
+	RUN(f->skel->progs.shim_age_gfn, KVM_PTR, 0x3f0, 0x3f0 + 600, 1);
+	assert_false(gfn_counts(f->skel, VM_PID, 0x3f0, &c));
+	assert_true(region_of(f->skel, VM_PID, 0x3f0, &r));
+	assert_int_equal(r.c.aged, 16);
+	assert_int_equal(r.c.young, 16);
+	assert_true(region_of(f->skel, VM_PID, 0x400, &r));
+	assert_int_equal(r.c.aged, 512);
+	assert_true(region_of(f->skel, VM_PID, 0x600, &r));
+	assert_int_equal(r.c.aged, 72);
+	assert_int_equal(stat_of(f->skel, KH_SRC_AGING, KH_STAT_TRUNCATED), 1);
+}
+
+static void test_age_hva_tracepoints(void **state)
+{
+	struct fx *f = *state;
+	struct kh_counts c;
+
+	NEED_FX(f);
+	/* the real raw_tp wrappers: kvm_age_hva(start, end), kvm_test_age_hva(hva) */
+	RUN(f->skel->progs.raw_tp_kvm_age_hva, HVA_BASE + 0x3000, HVA_BASE + 0x5000);
+	RUN(f->skel->progs.raw_tp_kvm_test_age_hva, HVA_BASE + 0x4010);
+	assert_true(gfn_counts(f->skel, VM_PID, DATA_GFN + 3, &c));
+	assert_int_equal(c.aged, 1);
+	assert_int_equal(c.young, 0);
+	assert_int_equal(c.accesses, 0);
+	assert_int_equal(c.flags, KH_F_HVA_AGED);
+	assert_true(gfn_counts(f->skel, VM_PID, DATA_GFN + 4, &c));
+	assert_int_equal(c.aged, 2);
+	assert_false(gfn_counts(f->skel, VM_PID, DATA_GFN + 5, &c));
+	/* an HVA outside every memslot */
+	RUN(f->skel->progs.raw_tp_kvm_age_hva, 0x1000, 0x2000);
+	assert_int_equal(stat_of(f->skel, KH_SRC_AGING, KH_STAT_NO_VM), 1);
+}
+
+static void test_tdp_young_after_age_hva(void **state)
+{
+	struct fx *f = *state;
+	uint64_t old = 0x1234567007ULL | (1ULL << 5);
+	struct kh_counts c;
+
+	NEED_FX(f);
+	RUN(f->skel->progs.raw_tp_kvm_age_hva, HVA_BASE + 0x7000, HVA_BASE + 0x8000);
+	/* accessed bit cleared and nothing else: a young result */
+	RUN(f->skel->progs.raw_tp_kvm_tdp_mmu_spte_changed, 0, DATA_GFN + 7, 1, old,
+	    old & ~(1ULL << 5));
+	/* a zap (new spte 0) is not aging */
+	RUN(f->skel->progs.raw_tp_kvm_tdp_mmu_spte_changed, 0, DATA_GFN + 7, 1, old, 0);
+	assert_true(gfn_counts(f->skel, VM_PID, DATA_GFN + 7, &c));
+	assert_int_equal(c.aged, 1);
+	assert_int_equal(c.young, 1);
+	assert_int_equal(c.accesses, 1);
+	assert_int_equal(c.flags, KH_F_HVA_AGED | KH_F_YOUNG_KNOWN);
+}
+
+static void test_track_write_subpages(void **state)
+{
+	struct fx *f = *state;
+	struct kh_counts c;
+
+	NEED_FX(f);
+	/* 8 bytes at offset 0x7c straddle sub-pages 0 and 1 */
+	RUN(f->skel->progs.shim_track_write, VM_PID, (0x40005ULL << 12) | 0x7c, 8);
+	/* 8 bytes at 0xffc run past the page: clamped to sub-page 31 */
+	RUN(f->skel->progs.shim_track_write, VM_PID, (0x40005ULL << 12) | 0xffc, 8);
+	assert_true(gfn_counts(f->skel, VM_PID, 0x40005, &c));
+	assert_int_equal(c.tracked, 2);
+	assert_int_equal(c.writes, 2);
+	assert_int_equal(c.accesses, 2);
+	assert_int_equal(c.subpage_mask, 0x3U | 0x80000000U);
+}
+
+static void test_spp(void **state)
+{
+	struct fx *f = *state;
+	struct kh_counts c;
+	uint64_t n = 0;
+	uint32_t pid = VM_PID;
+
+	NEED_FX(f);
+	/* tracepoint with gpa: kvm_spp_induced_exit(vcpu, gpa, qualification) */
+	RUN(f->skel->progs.raw_tp_kvm_spp_induced_exit, 0, (0x40006ULL << 12) | 0x100, 0);
+	assert_true(gfn_counts(f->skel, f->self, 0x40006, &c));
+	assert_int_equal(c.spp, 1);
+	assert_int_equal(c.subpage_mask, 1U << 2);
+	/* handle_spp / kvm_exit give no gpa: per-VM count only */
+	RUN(f->skel->progs.shim_spp, VM_PID, ~0ULL);
+	RUN(f->skel->progs.shim_spp_exit, VM_PID, 1, 66);
+	RUN(f->skel->progs.shim_spp_exit, VM_PID, 1, 48);	/* EPT violation */
+	RUN(f->skel->progs.shim_spp_exit, VM_PID, 2, 66);	/* SVM: not SPP */
+	assert_int_equal(bpf_map_lookup_elem(bpf_map__fd(f->skel->maps.spp_nogpa), &pid, &n), 0);
+	assert_int_equal(n, 2);
+	assert_int_equal(stat_of(f->skel, KH_SRC_SPP, KH_STAT_NO_GFN), 2);
+}
+
+static void test_page_fault_tdp_and_shadow(void **state)
+{
+	struct fx *f = *state;
+	struct kvmheat_bpf *shadow, *old;
+	struct kh_counts c;
+
+	NEED_FX(f);
+	RUN(f->skel->progs.raw_tp_kvm_page_fault, 0, (0x40007ULL << 12) | 0x234, 2);
+	assert_true(gfn_counts(f->skel, f->self, 0x40007, &c));
+	assert_int_equal(c.faults, 1);
+	assert_int_equal(c.writes, 1);
+	assert_int_equal(c.subpage_mask, 1U << 4);
+	/* shadow paging: the address is a gva, nothing per gfn */
+	shadow = fx_load(0, false, 3, 0);
+	assert_non_null(shadow);
+	RUN(shadow->progs.raw_tp_kvm_page_fault, 0, (0x40007ULL << 12), 2);
+	assert_false(gfn_counts(shadow, f->self, 0x40007, &c));
+	assert_int_equal(stat_of(shadow, KH_SRC_WALK, KH_STAT_NO_GFN), 1);
+	kvmheat_bpf__destroy(shadow);
+	/* up to 6.0 the tracepoint had no vcpu: (address, error_code) */
+	old = fx_load(0, true, 2, 0);
+	assert_non_null(old);
+	RUN(old->progs.raw_tp_kvm_page_fault, (0x40008ULL << 12), 0);
+	assert_true(gfn_counts(old, f->self, 0x40008, &c));
+	assert_int_equal(c.faults, 1);
+	assert_int_equal(c.writes, 0);
+	kvmheat_bpf__destroy(old);
+}
+
+static void test_pid_filter(void **state)
+{
+	struct fx *f = *state;
+	struct kvmheat_bpf *filt;
+	struct kh_counts c;
+
+	NEED_FX(f);
+	filt = fx_load(VM_PID + 1, true, 3, 0);
+	assert_non_null(filt);
+	RUN(filt->progs.shim_track_write, VM_PID, 0x40005000ULL, 4);
+	RUN(filt->progs.shim_track_write, VM_PID + 1, 0x40005000ULL, 4);
+	assert_false(gfn_counts(filt, VM_PID, 0x40005, &c));
+	assert_true(gfn_counts(filt, VM_PID + 1, 0x40005, &c));
+	assert_int_equal(stat_of(filt, KH_SRC_TRACK, KH_STAT_FILTERED), 1);
+	kvmheat_bpf__destroy(filt);
+}
+
+static void test_full_region_table_is_counted(void **state)
+{
+	struct fx *f = *state;
+	struct kvmheat_bpf *small;
+	struct kh_region r;
+
+	NEED_FX(f);
+	small = fx_load(0, true, 3, 1);
+	assert_non_null(small);
+	RUN(small->progs.shim_track_write, VM_PID, 0x40000000ULL, 4);
+	RUN(small->progs.shim_track_write, VM_PID, 0x80000000ULL, 4);	/* 2nd region */
+	assert_true(region_of(small, VM_PID, 0x40000, &r));
+	assert_false(region_of(small, VM_PID, 0x80000, &r));
+	assert_int_equal(stat_of(small, KH_SRC_TRACK, KH_STAT_MAP_FULL), 1);
+	kvmheat_bpf__destroy(small);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_walk_write_and_read, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_walk_large_page_and_not_present, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_walk_stash_of_other_thread_is_not_used, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_age_gfn_by_kvm, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_age_long_range_is_region_level, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_age_hva_tracepoints, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_tdp_young_after_age_hva, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_track_write_subpages, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_spp, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_page_fault_tdp_and_shadow, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_pid_filter, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_full_region_table_is_counted, setup,
+						teardown),
+	};
+	cpu_set_t cpus;
+
+	/* Per-CPU walk stash: every test-run must happen on one CPU. */
+	CPU_ZERO(&cpus);
+	CPU_SET(0, &cpus);
+	sched_setaffinity(0, sizeof(cpus), &cpus);
+	libbpf_set_print(NULL);
+	return cmocka_run_group_tests_name("bpf handlers (BPF_PROG_TEST_RUN)", tests, NULL, NULL);
+}
