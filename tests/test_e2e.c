@@ -1,0 +1,523 @@
+// SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
+/*
+ * Live end-to-end tests on this machine's real KVM: run the khguest
+ * workload with a known pattern, trace it with the kvmheat binary, and
+ * compare what kvmheat reports with the guest's ground truth.
+ *
+ * KH_E2E_SEED=N replays the randomised workload of a failed run.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <time.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <jansson.h>
+#include "khtest.h"
+#include "kvmheat.h"
+
+#define MAX_ARGS 48
+
+struct proc {
+	pid_t pid;
+	char out[128];
+	char err[128];
+};
+
+static void path_of(char *buf, size_t len, const char *prog)
+{
+	snprintf(buf, len, "%s/%s", kh_build_dir(), prog);
+}
+
+/* Start argv with stdout and stderr to fresh temp files. */
+static void spawn(struct proc *p, char *const argv[])
+{
+	int fo, fe;
+
+	snprintf(p->out, sizeof(p->out), "/tmp/kh-e2e-out-XXXXXX");
+	snprintf(p->err, sizeof(p->err), "/tmp/kh-e2e-err-XXXXXX");
+	fo = mkstemp(p->out);
+	fe = mkstemp(p->err);
+	assert_true(fo >= 0 && fe >= 0);
+	p->pid = fork();
+	assert_true(p->pid >= 0);
+	if (!p->pid) {
+		dup2(fo, 1);
+		dup2(fe, 2);
+		execv(argv[0], argv);
+		_exit(127);
+	}
+	close(fo);
+	close(fe);
+}
+
+static char *slurp(const char *path)
+{
+	FILE *f = fopen(path, "r");
+	char *buf;
+	long n;
+
+	if (!f)
+		return strdup("");
+	fseek(f, 0, SEEK_END);
+	n = ftell(f);
+	fseek(f, 0, SEEK_SET);
+	buf = calloc(1, n + 1);
+	if (fread(buf, 1, n, f) != (size_t)n)
+		buf[0] = 0;
+	fclose(f);
+	return buf;
+}
+
+/* Wait until @needle shows up in @path (a child's stderr). */
+static bool wait_for(const char *path, const char *needle, double seconds)
+{
+	for (int i = 0; i < seconds * 20; i++) {
+		char *s = slurp(path);
+		bool hit = strstr(s, needle) != NULL;
+
+		free(s);
+		if (hit)
+			return true;
+		usleep(50000);
+	}
+	return false;
+}
+
+static int wait_exit(pid_t pid, double seconds)
+{
+	int st;
+
+	for (int i = 0; i < seconds * 20; i++) {
+		if (waitpid(pid, &st, WNOHANG) == pid)
+			return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+		usleep(50000);
+	}
+	kill(pid, SIGKILL);
+	waitpid(pid, &st, 0);
+	return -1;
+}
+
+static void proc_cleanup(struct proc *p)
+{
+	unlink(p->out);
+	unlink(p->err);
+}
+
+/* Print a child's stderr into the TAP log when something went wrong. */
+static void show(const char *what, const char *path)
+{
+	char *s = slurp(path);
+
+	printf("# --- %s ---\n", what);
+	for (char *line = strtok(s, "\n"); line; line = strtok(NULL, "\n"))
+		printf("# %s\n", line);
+	free(s);
+}
+
+struct run {
+	json_t *truth;
+	json_t *heat;
+	json_t *vm;		/* heat's entry for the guest */
+	int guest_rc, kh_rc;
+};
+
+/*
+ * khguest --wait-signal ARGS...; kvmheat heat -p PID -j; release the
+ * guest once kvmheat is attached; kvmheat ends when the guest exits.
+ */
+static void run_traced(struct run *r, const char *const gargs[], const char *const kargs[])
+{
+	char guest[256], kvmheat[256], truth[] = "/tmp/kh-e2e-truth-XXXXXX", pidstr[16];
+	char *gv[MAX_ARGS], *kv[MAX_ARGS];
+	struct proc g, k;
+	json_error_t je;
+	int n = 0, fd;
+
+	memset(r, 0, sizeof(*r));
+	fd = mkstemp(truth);
+	assert_true(fd >= 0);
+	close(fd);
+	path_of(guest, sizeof(guest), "khguest");
+	path_of(kvmheat, sizeof(kvmheat), "kvmheat");
+	gv[n++] = guest;
+	gv[n++] = "--wait-signal";
+	gv[n++] = "--truth";
+	gv[n++] = truth;
+	for (int i = 0; gargs[i]; i++)
+		gv[n++] = (char *)gargs[i];
+	gv[n] = NULL;
+	spawn(&g, gv);
+	if (!wait_for(g.err, "ready", 10)) {
+		show("khguest stderr", g.err);
+		kill(g.pid, SIGKILL);
+		fail_msg("khguest did not get ready");
+	}
+	snprintf(pidstr, sizeof(pidstr), "%d", g.pid);
+	n = 0;
+	kv[n++] = kvmheat;
+	kv[n++] = "heat";
+	kv[n++] = "-j";
+	kv[n++] = "-p";
+	kv[n++] = pidstr;
+	kv[n++] = "-d";
+	kv[n++] = "60";
+	for (int i = 0; kargs && kargs[i]; i++)
+		kv[n++] = (char *)kargs[i];
+	kv[n] = NULL;
+	spawn(&k, kv);
+	if (!wait_for(k.err, "tracing", 30)) {
+		show("kvmheat stderr", k.err);
+		kill(g.pid, SIGKILL);
+		kill(k.pid, SIGKILL);
+		fail_msg("kvmheat did not attach");
+	}
+	kill(g.pid, SIGUSR1);
+	r->guest_rc = wait_exit(g.pid, 120);
+	r->kh_rc = wait_exit(k.pid, 30);
+	if (r->guest_rc || r->kh_rc) {
+		show("khguest stderr", g.err);
+		show("kvmheat stderr", k.err);
+	}
+	assert_int_equal(r->guest_rc, 0);
+	assert_int_equal(r->kh_rc, 0);
+	r->truth = json_load_file(truth, 0, &je);
+	assert_non_null(r->truth);
+	r->heat = json_load_file(k.out, 0, &je);
+	if (!r->heat)
+		printf("# heat JSON: %s at line %d\n", je.text, je.line);
+	assert_non_null(r->heat);
+	for (size_t i = 0; i < json_array_size(json_object_get(r->heat, "vms")); i++) {
+		json_t *v = json_array_get(json_object_get(r->heat, "vms"), i);
+
+		if (json_integer_value(json_object_get(v, "pid")) == g.pid)
+			r->vm = v;
+	}
+	assert_non_null(r->vm);
+	proc_cleanup(&g);
+	proc_cleanup(&k);
+	unlink(truth);
+}
+
+static void run_free(struct run *r)
+{
+	json_decref(r->truth);
+	json_decref(r->heat);
+}
+
+static int64_t jint(json_t *o, const char *k)
+{
+	return json_integer_value(json_object_get(o, k));
+}
+
+/*
+ * Compare kvmheat's per-gfn table for the data slot with the truth:
+ * the hot set (accesses at or above the midpoint between the hot and
+ * cold access counts), read/write separation and sub-page masks.
+ */
+static void check_against_truth(struct run *r)
+{
+	json_t *pages = json_object_get(r->truth, "pages");
+	json_t *gfns = json_object_get(r->vm, "gfns");
+	json_t *pat = json_object_get(r->truth, "pattern");
+	uint64_t base = jint(r->truth, "data_gpa") >> KH_PAGE_SHIFT;
+	uint64_t npages = jint(r->truth, "data_pages");
+	int64_t hot_acc = jint(pat, "hot_accesses"), cold_acc = jint(pat, "cold_accesses");
+	double threshold = (hot_acc + cold_acc) / 2.0, precision, recall;
+	size_t tp = 0, fp = 0, fn = 0, rw_ok = 0, sp_ok = 0, written = 0;
+	size_t ntruth = json_array_size(pages);
+	int64_t *acc = calloc(npages, sizeof(*acc)), *wr = calloc(npages, sizeof(*wr));
+	uint32_t *mask = calloc(npages, sizeof(*mask));
+	bool *hot = calloc(npages, sizeof(*hot));
+
+	assert_true(acc && wr && mask && hot);
+	/* kvmheat's view of the data slot */
+	for (size_t i = 0; i < json_array_size(gfns); i++) {
+		json_t *e = json_array_get(gfns, i);
+		uint64_t gfn = jint(e, "gfn");
+
+		if (gfn < base || gfn >= base + npages)
+			continue;
+		acc[gfn - base] = jint(e, "accesses");
+		wr[gfn - base] = jint(e, "writes");
+		mask[gfn - base] = strtoul(json_string_value(json_object_get(e,
+						"subpage_write_mask")), NULL, 16);
+	}
+	/* per truth page: written vs read-only, and the written sub-page */
+	for (size_t i = 0; i < ntruth; i++) {
+		json_t *p = json_array_get(pages, i);
+		uint64_t g = jint(p, "gfn") - base;
+		int64_t w = jint(p, "writes");
+
+		assert_true(g < npages);
+		hot[g] = json_is_true(json_object_get(p, "hot"));
+		rw_ok += acc[g] > 0 && wr[g] == w;
+		if (w) {
+			written++;
+			sp_ok += mask[g] == 1U << (jint(p, "offset") >> KH_SUBPAGE_SHIFT);
+		}
+	}
+	/* hot set: what kvmheat calls hot against what the guest made hot */
+	for (uint64_t g = 0; g < npages; g++) {
+		bool said = acc[g] >= threshold;
+
+		tp += said && hot[g];
+		fp += said && !hot[g];
+		fn += !said && hot[g];
+	}
+	precision = tp + fp ? (double)tp / (tp + fp) : 0;
+	recall = tp + fn ? (double)tp / (tp + fn) : 0;
+	printf("# hot set (>= %.1f accesses): tp %zu fp %zu fn %zu, precision %.4f recall %.4f; "
+	       "read/write right for %zu of %zu pages; sub-page right for %zu of %zu written\n",
+	       threshold, tp, fp, fn, precision, recall, rw_ok, ntruth, sp_ok, written);
+	free(acc);
+	free(wr);
+	free(mask);
+	free(hot);
+	assert_true(tp > 0);
+	assert_true(precision >= 0.99);
+	assert_true(recall >= 0.99);
+	assert_true(written > 0);
+	assert_true(rw_ok >= 0.99 * ntruth);
+	assert_true(sp_ok >= 0.99 * written);
+}
+
+static void need_kvm(void)
+{
+	if (!kh_is_root())
+		KH_SKIP("live tests need root");
+	if (access("/dev/kvm", R_OK | W_OK))
+		KH_SKIP("no usable /dev/kvm: %s", strerror(errno));
+}
+
+static void test_list_shows_running_guest(void **state)
+{
+	char guest[256], kvmheat[256], pidstr[16];
+	struct proc g, k;
+	json_t *root, *vm, *slots;
+	json_error_t je;
+	int rc;
+
+	need_kvm();
+	path_of(guest, sizeof(guest), "khguest");
+	path_of(kvmheat, sizeof(kvmheat), "kvmheat");
+	spawn(&g, (char *const[]){ guest, "--wait-signal", "--mem", "32", NULL });
+	assert_true(wait_for(g.err, "ready", 10));
+	snprintf(pidstr, sizeof(pidstr), "%d", g.pid);
+	spawn(&k, (char *const[]){ kvmheat, "list", "-j", "-p", pidstr, NULL });
+	rc = wait_exit(k.pid, 30);
+	kill(g.pid, SIGTERM);
+	wait_exit(g.pid, 10);
+	if (rc)
+		show("kvmheat list stderr", k.err);
+	assert_int_equal(rc, 0);
+	root = json_load_file(k.out, 0, &je);
+	assert_non_null(root);
+	assert_int_equal(json_array_size(json_object_get(root, "vms")), 1);
+	vm = json_array_get(json_object_get(root, "vms"), 0);
+	assert_int_equal(jint(vm, "pid"), g.pid);
+	assert_string_equal(json_string_value(json_object_get(vm, "comm")), "khguest");
+	assert_int_equal(jint(vm, "vcpus"), 1);
+	slots = json_object_get(vm, "memslots");
+	assert_int_equal(json_array_size(slots), 2);
+	/* the data slot: 32 MiB at 1 GiB (khguest defaults) */
+	assert_int_equal(jint(json_array_get(slots, 1), "gpa"), 0x40000000);
+	assert_int_equal(jint(json_array_get(slots, 1), "size"), 32 << 20);
+	json_decref(root);
+	proc_cleanup(&g);
+	proc_cleanup(&k);
+}
+
+static void test_heat_matches_truth(void **state)
+{
+	const char *g[] = { "--mem", "64", "--hot", "200", "--cold", "600", "--rounds", "12",
+			    "--write-frac", "0.3", "--seed", "7", NULL };
+	struct run r;
+
+	need_kvm();
+	run_traced(&r, g, NULL);
+	check_against_truth(&r);
+	run_free(&r);
+}
+
+static void test_heat_matches_truth_randomised(void **state)
+{
+	const char *env = getenv("KH_E2E_SEED");
+	unsigned int seed = env ? strtoul(env, NULL, 0) : (unsigned int)time(NULL);
+	char hot[16], cold[16], rounds[16], wf[16], off[16], sd[16];
+	const char *g[20];
+	struct run r;
+	int n = 0;
+
+	need_kvm();
+	printf("# KH_E2E_SEED=%u\n", seed);
+	srand(seed);
+	snprintf(hot, sizeof(hot), "%d", 50 + rand() % 350);
+	snprintf(cold, sizeof(cold), "%d", 100 + rand() % 1400);
+	snprintf(rounds, sizeof(rounds), "%d", 4 + rand() % 27);
+	snprintf(wf, sizeof(wf), "%.2f", 0.1 + (rand() % 50) / 100.0);
+	if (rand() % 2)
+		snprintf(off, sizeof(off), "random");
+	else
+		snprintf(off, sizeof(off), "%d", rand() % 4096);
+	snprintf(sd, sizeof(sd), "%u", seed);
+	g[n++] = "--hot"; g[n++] = hot;
+	g[n++] = "--cold"; g[n++] = cold;
+	g[n++] = "--rounds"; g[n++] = rounds;
+	g[n++] = "--write-frac"; g[n++] = wf;
+	g[n++] = "--offset"; g[n++] = off;
+	g[n++] = "--seed"; g[n++] = sd;
+	g[n++] = "--layout"; g[n++] = rand() % 2 ? "random" : "contiguous";
+	g[n] = NULL;
+	printf("# khguest --hot %s --cold %s --rounds %s --write-frac %s --offset %s --layout %s\n",
+	       hot, cold, rounds, wf, off, g[n - 1]);
+	run_traced(&r, g, NULL);
+	check_against_truth(&r);
+	run_free(&r);
+}
+
+/* Same workload, walk source forced to raw_tp: the fallback must agree. */
+static void test_heat_raw_tp_fallback(void **state)
+{
+	const char *g[] = { "--hot", "100", "--cold", "300", "--rounds", "8", "--seed", "3",
+			    NULL };
+	const char *k[] = { "-m", "walk=raw_tp", "-m", "aging=raw_tp", NULL };
+	json_t *src;
+	struct run r;
+
+	need_kvm();
+	run_traced(&r, g, k);
+	src = json_array_get(json_object_get(r.heat, "sources"), KH_SRC_WALK);
+	assert_non_null(strstr(json_string_value(json_object_get(src, "hooks")),
+			       "raw_tp:kvm_mmu_pagetable_walk"));
+	check_against_truth(&r);
+	run_free(&r);
+}
+
+/*
+ * Real aging: the guest's data is a file in a memory cgroup whose limit
+ * is squeezed, so reclaim ages its pages through KVM's MMU notifier.
+ * kvmheat must attribute the aging to this VM's memslots.
+ */
+static void test_aging_attributed_to_guest(void **state)
+{
+	const char *g[] = { "--mem", "64", "--hot", "1024", "--cold", "8192", "--rounds", "2",
+			    "--file", "/var/tmp/kh-e2e-aging.img", "--cgroup", "kh-e2e-aging",
+			    "--squeeze", "24", NULL };
+	json_t *gfns, *stats;
+	int64_t aged_gfns = 0, aged = 0, outside = 0;
+	struct run r;
+
+	need_kvm();
+	if (access("/sys/fs/cgroup/memory", F_OK))
+		KH_SKIP("no cgroup-v1 memory controller at /sys/fs/cgroup/memory");
+	run_traced(&r, g, NULL);
+	if (!json_is_true(json_object_get(json_object_get(r.truth, "squeeze"), "ok")))
+		printf("# warning: khguest reports the squeeze did not complete\n");
+	gfns = json_object_get(r.vm, "gfns");
+	for (size_t i = 0; i < json_array_size(gfns); i++) {
+		json_t *e = json_array_get(gfns, i);
+		uint64_t gfn = jint(e, "gfn");
+		bool in = false;
+		json_t *slots = json_object_get(r.vm, "memslots");
+
+		if (!jint(e, "aged"))
+			continue;
+		aged_gfns++;
+		aged += jint(e, "aged");
+		for (size_t s = 0; s < json_array_size(slots); s++) {
+			json_t *sl = json_array_get(slots, s);
+			uint64_t lo = jint(sl, "gpa") >> KH_PAGE_SHIFT;
+
+			in |= gfn >= lo && gfn < lo + (jint(sl, "size") >> KH_PAGE_SHIFT);
+		}
+		outside += !in;
+	}
+	stats = json_object_get(json_object_get(r.heat, "stats"), "aging");
+	printf("# aging: %lld checks over %lld gfns, %lld outside memslots; events %lld, "
+	       "unattributed %lld\n", (long long)aged, (long long)aged_gfns, (long long)outside,
+	       (long long)jint(stats, "events"), (long long)jint(stats, "no_vm"));
+	assert_true(aged_gfns >= 100);
+	assert_int_equal(outside, 0);
+	run_free(&r);
+}
+
+static void test_bad_pid_is_one_line_error(void **state)
+{
+	char kvmheat[256];
+	struct proc k;
+	char *err;
+	int rc;
+
+	need_kvm();
+	path_of(kvmheat, sizeof(kvmheat), "kvmheat");
+	/* pid 1 exists and is not a VM */
+	spawn(&k, (char *const[]){ kvmheat, "heat", "-p", "1", "-d", "1", NULL });
+	rc = wait_exit(k.pid, 30);
+	err = slurp(k.err);
+	printf("# stderr: %s", err);
+	assert_int_equal(rc, 3);
+	assert_non_null(strstr(err, "pid 1 is not a KVM VM"));
+	assert_non_null(strchr(err, '\n'));
+	assert_null(strchr(strchr(err, '\n') + 1, '\n'));	/* exactly one line */
+	free(err);
+	proc_cleanup(&k);
+}
+
+static void test_probe_json_lists_four_sources(void **state)
+{
+	char kvmheat[256];
+	struct proc k;
+	json_t *root, *srcs;
+	json_error_t je;
+	const char *names[] = { "aging", "track", "spp", "walk" };
+
+	need_kvm();
+	path_of(kvmheat, sizeof(kvmheat), "kvmheat");
+	spawn(&k, (char *const[]){ kvmheat, "probe", "-j", NULL });
+	assert_int_equal(wait_exit(k.pid, 60), 0);
+	root = json_load_file(k.out, 0, &je);
+	assert_non_null(root);
+	srcs = json_object_get(root, "sources");
+	assert_int_equal(json_array_size(srcs), 4);
+	for (int i = 0; i < 4; i++) {
+		json_t *s = json_array_get(srcs, i);
+		json_t *hooks = json_object_get(s, "hooks");
+
+		assert_string_equal(json_string_value(json_object_get(s, "source")), names[i]);
+		assert_true(json_is_boolean(json_object_get(s, "available")));
+		assert_true(json_array_size(hooks) >= 1);
+		for (size_t h = 0; h < json_array_size(hooks); h++) {
+			json_t *hk = json_array_get(hooks, h);
+
+			/* every hook says what it chose, or why not */
+			if (json_is_null(json_object_get(hk, "chosen")) &&
+			    !json_object_get(hk, "skipped")) {
+				json_t *c = json_object_get(hk, "candidates");
+
+				for (size_t j = 0; j < json_array_size(c); j++)
+					assert_true(strlen(json_string_value(json_object_get(
+						json_array_get(c, j), "reason"))) > 0);
+			}
+		}
+	}
+	json_decref(root);
+	proc_cleanup(&k);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_probe_json_lists_four_sources),
+		cmocka_unit_test(test_list_shows_running_guest),
+		cmocka_unit_test(test_heat_matches_truth),
+		cmocka_unit_test(test_heat_matches_truth_randomised),
+		cmocka_unit_test(test_heat_raw_tp_fallback),
+		cmocka_unit_test(test_aging_attributed_to_guest),
+		cmocka_unit_test(test_bad_pid_is_one_line_error),
+	};
+
+	return cmocka_run_group_tests_name("live end-to-end (khguest + kvmheat)", tests, NULL,
+					   NULL);
+}
