@@ -36,7 +36,7 @@ TEST_SRCS := $(wildcard tests/test_*.c)
 TEST_BINS := $(patsubst tests/%.c,$(OUTPUT)/tests/%,$(TEST_SRCS))
 GUEST := $(OUTPUT)/khguest
 
-.PHONY: all clean deps test vmlinux
+.PHONY: all clean deps test vmlinux demo
 .DELETE_ON_ERROR:
 .SECONDARY:
 
@@ -82,6 +82,9 @@ $(GUEST): tools/guest/khguest.c | $(OUTPUT)
 
 test: all
 	./tests/run.sh $(OUTPUT)
+
+demo: all
+	./tools/demo.sh $(OUTPUT)
 
 clean:
 	rm -rf $(OUTPUT)

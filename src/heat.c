@@ -361,6 +361,45 @@ static void kh_print_strip(const struct kh_vm *vm, const uint64_t *cols, size_t 
 	       kh_fmt_bytes((kh_vm_pages(vm) << KH_PAGE_SHIFT) / (width ? width : 1), b + 16, 16));
 }
 
+static int kh_writes_cmp(const void *a, const void *b)
+{
+	const struct kh_gfn_stat *x = *(const struct kh_gfn_stat *const *)a;
+	const struct kh_gfn_stat *y = *(const struct kh_gfn_stat *const *)b;
+
+	if (x->c.writes != y->c.writes)
+		return x->c.writes > y->c.writes ? -1 : 1;
+	return x->gfn < y->gfn ? -1 : x->gfn > y->gfn;
+}
+
+/* The most-written gfns with their per-sub-page write counts. */
+static void kh_print_written(const struct kh_vm *vm, const struct kh_gfn_stat *g, size_t n)
+{
+	const struct kh_gfn_stat **w = calloc(n ? n : 1, sizeof(*w));
+	size_t nw = 0;
+
+	if (!w)
+		return;
+	for (size_t i = 0; i < n; i++)
+		if (g[i].pid == vm->pid && g[i].c.writes)
+			w[nw++] = &g[i];
+	qsort(w, nw, sizeof(*w), kh_writes_cmp);
+	if (nw)
+		printf("  %-27s %10s  %s\n", "MOST WRITTEN GFN", "WRITES",
+		       "SUB-PAGE WRITES (sub-page index=count)");
+	for (size_t i = 0; i < nw && i < 8; i++) {
+		char mask[KH_SUBPAGES + 1];
+
+		kh_mask_str(w[i]->c.subpage_mask, mask);
+		printf("  0x%-25llx %10llu  %s", (unsigned long long)w[i]->gfn,
+		       (unsigned long long)w[i]->c.writes, mask);
+		for (int s = 0; s < KH_SUBPAGES && w[i]->has_subpages; s++)
+			if (w[i]->sp.cnt[s])
+				printf(" %d=%u", s, w[i]->sp.cnt[s]);
+		putchar('\n');
+	}
+	free(w);
+}
+
 static void kh_print_vm(const struct kh_vm *vm, const struct kh_gfn_stat *g, size_t n,
 			const struct kh_range *rg, size_t nr, uint64_t touched,
 			const uint64_t *cols, size_t width, bool color)
@@ -395,6 +434,7 @@ static void kh_print_vm(const struct kh_vm *vm, const struct kh_gfn_stat *g, siz
 		       rg[i].npages, rg[i].accesses, rg[i].writes, rg[i].accesses / rg[i].npages,
 		       rg[i].writes ? mask : "-");
 	}
+	kh_print_written(vm, g, n);
 	kh_print_strip(vm, cols, width, color);
 }
 
@@ -407,6 +447,8 @@ static int kh_heat_report(struct kh_session *s, const struct kh_heat_args *a,
 	struct kh_range *rg = NULL, *rg_vm = NULL;
 	uint64_t stats[KH_NR_STATS], *cols;
 	size_t n = 0, nrv = 0, nr_all;
+	uint64_t runs, run_ns;
+	bool cost_on;
 	json_t *root = NULL, *vms = NULL;
 	bool color = a->color == 1 || (a->color < 0 && isatty(STDOUT_FILENO));
 	char eb[128];
@@ -419,6 +461,7 @@ static int kh_heat_report(struct kh_session *s, const struct kh_heat_args *a,
 	if (err)
 		return kh_err(o, KH_EXIT_ERROR, "reading maps: %s", kh_errstr(err, eb, sizeof(eb)));
 	kh_read_stats(s, stats);
+	kh_session_cost(s, &runs, &run_ns, &cost_on);
 	kh_sort_gfns_by_heat(g, n);
 	rg = calloc(n ? n : 1, sizeof(*rg));
 	rg_vm = calloc(n ? n : 1, sizeof(*rg_vm));
@@ -445,11 +488,13 @@ static int kh_heat_report(struct kh_session *s, const struct kh_heat_args *a,
 			json_object_set_new(st, kh_source_name(src), sj);
 		}
 		vms = json_array();
-		root = json_pack("{s:f, s:o, s:o, s:{s:I, s:I, s:I}}", "duration_s", elapsed,
-				 "sources", srcs, "stats", st, "maps", "gfn_entries",
-				 (json_int_t)s->gfn_entries, "region_entries",
+		root = json_pack("{s:f, s:o, s:o, s:{s:I, s:I, s:I, s:I}, s:{s:b, s:I, s:I}}",
+				 "duration_s", elapsed, "sources", srcs, "stats", st, "maps",
+				 "gfn_entries", (json_int_t)s->gfn_entries, "region_entries",
 				 (json_int_t)s->region_entries, "subpage_entries",
-				 (json_int_t)s->subpage_entries);
+				 (json_int_t)s->subpage_entries, "memlock_bytes",
+				 (json_int_t)kh_session_map_bytes(s), "bpf_cost", "stats_enabled",
+				 cost_on, "runs", (json_int_t)runs, "run_time_ns", (json_int_t)run_ns);
 	} else {
 		printf("kvmheat heat: %.1f s; sources:", elapsed);
 		for (int src = 0; src < KH_SRC_MAX; src++) {
@@ -496,6 +541,12 @@ static int kh_heat_report(struct kh_session *s, const struct kh_heat_args *a,
 		if (lost)
 			printf("\nnote: %" PRIu64 " events could not be counted (table full or "
 			       "walk interleaved); see -j stats\n", lost);
+		if (cost_on && runs)
+			printf("\nBPF cost: %" PRIu64 " program runs, %.0f ns per run, %.3f s in "
+			       "total\n", runs, (double)run_ns / runs, run_ns / 1e9);
+		else
+			printf("\nBPF cost: not measured (sysctl kernel.bpf_stats_enabled=1 to "
+			       "measure)\n");
 	}
 	err = KH_EXIT_OK;
 out:

@@ -196,6 +196,9 @@ void kh_session_close(struct kh_session *s);
 /* Fill the attribution maps from s->vms. */
 int kh_session_push_vms(struct kh_session *s);
 int kh_read_stats(struct kh_session *s, uint64_t out[KH_NR_STATS]);
+uint64_t kh_fd_memlock(int fd);
+uint64_t kh_session_map_bytes(struct kh_session *s);
+void kh_session_cost(struct kh_session *s, uint64_t *runs, uint64_t *ns, bool *enabled);
 
 /* ---- heat.c: per-gfn tables and their views ---- */
 struct kh_gfn_stat {

@@ -227,3 +227,60 @@ int kh_read_stats(struct kh_session *s, uint64_t out[KH_NR_STATS])
 	free(vals);
 	return 0;
 }
+
+/* Kernel-accounted bytes of a BPF object (the "memlock:" line bpftool shows). */
+uint64_t kh_fd_memlock(int fd)
+{
+	char path[64], line[128];
+	unsigned long long v = 0;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/self/fdinfo/%d", fd);
+	f = fopen(path, "r");
+	if (!f)
+		return 0;
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, "memlock: %llu", &v) == 1)
+			break;
+	fclose(f);
+	return v;
+}
+
+uint64_t kh_session_map_bytes(struct kh_session *s)
+{
+	struct bpf_map *map;
+	uint64_t total = 0;
+
+	bpf_object__for_each_map(map, s->skel->obj)
+		total += kh_fd_memlock(bpf_map__fd(map));
+	return total;
+}
+
+/*
+ * Run count and time of every loaded program.  The kernel counts only
+ * while kernel.bpf_stats_enabled=1; @enabled says whether it was.
+ */
+void kh_session_cost(struct kh_session *s, uint64_t *runs, uint64_t *ns, bool *enabled)
+{
+	struct bpf_program *prog;
+	char v[4] = "0";
+	FILE *f = fopen("/proc/sys/kernel/bpf_stats_enabled", "r");
+
+	if (f) {
+		if (!fgets(v, sizeof(v), f))
+			v[0] = '0';
+		fclose(f);
+	}
+	*enabled = v[0] == '1';
+	*runs = *ns = 0;
+	bpf_object__for_each_program(prog, s->skel->obj) {
+		struct bpf_prog_info info = {};
+		__u32 len = sizeof(info);
+		int fd = bpf_program__fd(prog);
+
+		if (fd < 0 || bpf_obj_get_info_by_fd(fd, &info, &len))
+			continue;
+		*runs += info.run_cnt;
+		*ns += info.run_time_ns;
+	}
+}
