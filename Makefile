@@ -40,7 +40,7 @@ GUEST := $(OUTPUT)/khguest
 .DELETE_ON_ERROR:
 .SECONDARY:
 
-all: $(OUTPUT)/kvmheat $(GUEST) $(TEST_BINS)
+all: $(OUTPUT)/kvmheat $(GUEST) $(TEST_BINS) $(OUTPUT)/mapmem
 
 deps:
 	apt-get update -qq
@@ -75,6 +75,10 @@ $(OUTPUT)/kvmheat: $(OUTPUT)/obj/main.o $(OUTPUT)/libkh.a
 $(OUTPUT)/tests/%: tests/%.c tests/khtest.h $(OUTPUT)/libkh.a | $(OUTPUT)/tests
 	$(call msg,CC,$@)
 	$(Q)$(CC) $(CFLAGS) -Itests $< $(OUTPUT)/libkh.a $(LDFLAGS) $(LDLIBS) -lcmocka -o $@
+
+$(OUTPUT)/mapmem: tools/mapmem.c $(OUTPUT)/libkh.a
+	$(call msg,CC,$@)
+	$(Q)$(CC) $(CFLAGS) $< $(OUTPUT)/libkh.a $(LDFLAGS) $(LDLIBS) -o $@
 
 $(GUEST): tools/guest/khguest.c | $(OUTPUT)
 	$(call msg,CC,$@)

@@ -19,6 +19,12 @@
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
+/* Unused: they put the streamed record types into this object's BTF, so
+ * tests/test_abi.c can check them against the userspace layout. */
+struct kh_vm_rec kh_abi_vm_rec __attribute__((unused));
+struct kh_slot_rec kh_abi_slot_rec __attribute__((unused));
+struct kh_iter_err_rec kh_abi_iter_err_rec __attribute__((unused));
+
 /* 5.17+ */
 struct kvm_memslots___tree {
 	struct rb_root gfn_tree;

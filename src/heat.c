@@ -137,6 +137,8 @@ static int kh_range_cmp(const void *a, const void *b)
 		return px > py ? -1 : 1;
 	if (x->accesses != y->accesses)
 		return x->accesses > y->accesses ? -1 : 1;
+	if (x->pid != y->pid)
+		return x->pid < y->pid ? -1 : 1;
 	return x->gfn_start < y->gfn_start ? -1 : x->gfn_start > y->gfn_start;
 }
 
@@ -585,7 +587,8 @@ static void kh_vms_remember(struct kh_vmset *seen, const struct kh_vmset *now)
 			dst->nr_slots = 0;
 			continue;
 		}
-		memcpy(dst->slots, vm->slots, vm->nr_slots * sizeof(*dst->slots));
+		if (vm->nr_slots)
+			memcpy(dst->slots, vm->slots, vm->nr_slots * sizeof(*dst->slots));
 	}
 }
 

@@ -15,10 +15,11 @@
 #define KH_GIB_PAGES	(1ULL << (30 - KH_PAGE_SHIFT))
 
 /*
- * Sizing (README "Maps and memory"): regions cover all tracked memory
- * twice over (HVA-attributed and per-VM keys share the table); hot gfns
- * get 4096 LRU entries per GiB and sub-page rows 1024 per GiB, with floors
- * that cover a small guest completely.
+ * Sizing (README "Maps and memory"): regions cover all tracked memory plus
+ * a quarter for VMs that start later; hot gfns get 4096 LRU entries per
+ * GiB and sub-page rows 1024 per GiB.  The gfn floor covers a guest of up
+ * to 64 MiB completely, so small guests lose nothing to eviction; sub-page
+ * rows (only written gfns need one) have a floor of 4096 written gfns.
  */
 void kh_map_sizes(uint64_t pages, uint64_t max_gfns, uint64_t *gfn_entries,
 		  uint64_t *region_entries, uint64_t *subpage_entries)
@@ -27,12 +28,14 @@ void kh_map_sizes(uint64_t pages, uint64_t max_gfns, uint64_t *gfn_entries,
 
 	if (!gib)
 		gib = 1;
-	*region_entries = 2 * gib * (KH_GIB_PAGES / KH_REGION_GFNS);
+	*region_entries = gib * (KH_GIB_PAGES / KH_REGION_GFNS) * 5 / 4;
 	if (*region_entries < 1024)
 		*region_entries = 1024;
-	*gfn_entries = max_gfns ? max_gfns : gib * 4096;
+	*gfn_entries = gib * 4096;
 	if (*gfn_entries < 16384)
 		*gfn_entries = 16384;
+	if (max_gfns)
+		*gfn_entries = max_gfns;	/* the user's word, floor or not */
 	*subpage_entries = gib * 1024;
 	if (*subpage_entries < 4096)
 		*subpage_entries = 4096;

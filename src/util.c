@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
 /* Errors, parsing and small helpers shared by every subcommand. */
+#include <ctype.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <stdarg.h>
@@ -80,7 +81,8 @@ int kh_parse_u64(const char *s, uint64_t *out)
 	char *end;
 	unsigned long long v;
 
-	if (!s || !*s || *s == '-')
+	/* strtoull would skip spaces and accept a sign: only digits may start */
+	if (!s || !isdigit((unsigned char)*s))
 		return -EINVAL;
 	errno = 0;
 	v = strtoull(s, &end, 0);
@@ -105,7 +107,8 @@ int kh_parse_seconds(const char *s, double *out)
 	char *end;
 	double v;
 
-	if (!s || !*s)
+	/* plain decimal only: no spaces, signs, hex floats, inf or nan */
+	if (!s || !(isdigit((unsigned char)*s) || *s == '.') || strpbrk(s, "xXpPeE"))
 		return -EINVAL;
 	errno = 0;
 	v = strtod(s, &end);
@@ -121,7 +124,8 @@ const char *kh_fmt_bytes(uint64_t bytes, char *buf, size_t len)
 	double v = (double)bytes;
 	int u = 0;
 
-	while (v >= 1024 && u < 5) {
+	/* 1023.95 and up would print as 1024.0 of the smaller unit */
+	while (v >= 1023.95 && u < 5) {
 		v /= 1024;
 		u++;
 	}

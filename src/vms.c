@@ -101,8 +101,10 @@ int kh_vms_parse(const void *buf, size_t len, struct kh_vmset *set, char *why, s
 			if (kh_vms_by_kvm(set, r.kvm))
 				break;
 			nv = realloc(set->vms, (set->n + 1) * sizeof(*nv));
-			if (!nv)
+			if (!nv) {
+				snprintf(why, whylen, "out of memory");
 				return -ENOMEM;
+			}
 			set->vms = nv;
 			vm = &set->vms[set->n++];
 			memset(vm, 0, sizeof(*vm));
@@ -122,13 +124,16 @@ int kh_vms_parse(const void *buf, size_t len, struct kh_vmset *set, char *why, s
 			memcpy(&r, p + off, sizeof(r));
 			vm = kh_vms_by_kvm(set, r.kvm);
 			if (!vm)
-				break;	/* a duplicate fd's slots were already taken */
+				break;	/* no VM record for it: nothing to attach it to */
+			/* a second fd on the same VM repeats its slots */
 			for (size_t i = 0; i < vm->nr_slots; i++)
 				if (vm->slots[i].id == r.id && vm->slots[i].as_id == r.as_id)
 					goto next;
 			ns = realloc(vm->slots, (vm->nr_slots + 1) * sizeof(*ns));
-			if (!ns)
+			if (!ns) {
+				snprintf(why, whylen, "out of memory");
 				return -ENOMEM;
+			}
 			vm->slots = ns;
 			vm->slots[vm->nr_slots++] = (struct kh_slot){
 				.base_gfn = r.base_gfn, .npages = r.npages, .hva = r.hva,
@@ -154,7 +159,9 @@ next:
 		off += h.size;
 	}
 	for (size_t i = 0; i < set->n; i++)
-		qsort(set->vms[i].slots, set->vms[i].nr_slots, sizeof(struct kh_slot), kh_slot_cmp);
+		if (set->vms[i].nr_slots > 1)
+			qsort(set->vms[i].slots, set->vms[i].nr_slots, sizeof(struct kh_slot),
+			      kh_slot_cmp);
 	return 0;
 
 short_rec:

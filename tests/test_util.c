@@ -128,10 +128,16 @@ static void test_map_sizes_floors(void **state)
 	assert_int_equal(s.region, 1024);
 	assert_int_equal(s.gfn, 16384);
 	assert_int_equal(s.subpage, 4096);
-	/* "floors that cover a small guest completely" */
 	assert_true(s.gfn >= pages);
 	assert_true(s.subpage >= pages);
-	assert_true(s.region >= 2 * (pages / KH_REGION_GFNS));
+	assert_true(s.region >= pages / KH_REGION_GFNS);
+
+	/* "The floors cover a guest of up to 64 MiB completely" (per-gfn table) */
+	pages = (64ULL << 20) >> KH_PAGE_SHIFT;
+	s = map_sizes(pages, 0);
+	assert_int_equal(s.gfn, 16384);
+	assert_true(s.gfn >= pages);
+	assert_true(s.region >= pages / KH_REGION_GFNS);
 
 	/* No memory known yet: the same floors. */
 	s = map_sizes(0, 0);
@@ -140,15 +146,19 @@ static void test_map_sizes_floors(void **state)
 	assert_int_equal(s.subpage, 4096);
 }
 
-/* Comment in session.c: regions twice the memory, 4096 gfns and 1024 rows per GiB. */
+/*
+ * session.c: regions cover the memory plus a quarter (512 per GiB * 5/4),
+ * 4096 gfn entries and 1024 sub-page rows per GiB, floors 1024/16384/4096.
+ */
 static void test_map_sizes_per_gib(void **state)
 {
 	static const struct {
 		uint64_t gib, region, gfn, subpage;
 	} t[] = {
-		{ 1, 1024, 16384, 4096 },	/* gfn and subpage floors win at 1 GiB */
-		{ 16, 16384, 65536, 16384 },
-		{ 256, 262144, 1048576, 262144 },
+		{ 1, 1024, 16384, 4096 },	/* every floor wins at 1 GiB */
+		{ 3, 1920, 16384, 4096 },	/* gfn and sub-page floors still win */
+		{ 16, 10240, 65536, 16384 },
+		{ 256, 163840, 1048576, 262144 },
 	};
 
 	for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
@@ -157,15 +167,13 @@ static void test_map_sizes_per_gib(void **state)
 		if (s.region != t[i].region || s.gfn != t[i].gfn || s.subpage != t[i].subpage)
 			fail_msg("%" PRIu64 " GiB: regions %" PRIu64 " gfns %" PRIu64
 				 " subpages %" PRIu64, t[i].gib, s.region, s.gfn, s.subpage);
-		assert_int_equal(s.region, t[i].region);
-		assert_int_equal(s.region, 2 * t[i].gib * (GIB_PAGES / KH_REGION_GFNS));
-		assert_int_equal(s.gfn, t[i].gfn);
-		assert_int_equal(s.subpage, t[i].subpage);
+		/* regions hold the whole guest plus a quarter */
+		assert_true(s.region >= t[i].gib * (GIB_PAGES / KH_REGION_GFNS) * 5 / 4);
 	}
 	/* A partial GiB rounds up: 16 GiB + 1 page sizes like 17 GiB. */
 	struct sizes s = map_sizes(16 * GIB_PAGES + 1, 0);
 
-	assert_int_equal(s.region, 2 * 17 * 512);
+	assert_int_equal(s.region, 17 * 512 * 5 / 4);
 	assert_int_equal(s.gfn, 17 * 4096);
 	assert_int_equal(s.subpage, 17 * 1024);
 }
@@ -175,7 +183,7 @@ static void test_map_sizes_max_gfns(void **state)
 	struct sizes s = map_sizes(16 * GIB_PAGES, 100000);
 
 	assert_int_equal(s.gfn, 100000);
-	assert_int_equal(s.region, 16384);	/* others unaffected */
+	assert_int_equal(s.region, 10240);	/* others unaffected */
 	assert_int_equal(s.subpage, 16384);
 }
 

@@ -218,11 +218,11 @@ static void test_parse_truncated_header(void **state)
 	put_vm(&r, KVM_A, 7, 3, 1, "vm7");
 	put_slot(&r, KVM_A, 7, 0, 0, 0, 1, 0, 0);
 	put(&r, half, sizeof(half));
-	expect_bad(&r, "at byte 104");
+	expect_bad(&r, "header at byte 104");
 
 	r.len = 0;
 	put(&r, half, 1);
-	expect_bad(&r, "at byte 0");
+	expect_bad(&r, "header at byte 0");
 }
 
 static void test_parse_zero_size(void **state)
@@ -231,13 +231,19 @@ static void test_parse_zero_size(void **state)
 
 	put_vm(&r, KVM_A, 7, 3, 1, "vm7");
 	put_raw(&r, KH_REC_SLOT, 0, 48);
-	expect_bad(&r, "at byte 48");
+	expect_bad(&r, "size 0 at byte 48");
+
+	/* an unknown type must not be skipped by a size of 0 either */
+	r.len = 0;
+	put_vm(&r, KVM_A, 7, 3, 1, "vm7");
+	put_raw(&r, 99, 0, 8);
+	expect_bad(&r, "size 0 at byte 48");
 
 	/* non-zero but smaller than the header itself */
 	r.len = 0;
 	put_vm(&r, KVM_A, 7, 3, 1, "vm7");
 	put_raw(&r, 99, 4, 8);
-	expect_bad(&r, "at byte 48");
+	expect_bad(&r, "size 4 at byte 48");
 }
 
 static void test_parse_size_past_end(void **state)
@@ -246,12 +252,12 @@ static void test_parse_size_past_end(void **state)
 
 	put_vm(&r, KVM_A, 7, 3, 1, "vm7");
 	put_raw(&r, KH_REC_SLOT, sizeof(struct kh_slot_rec), 32);	/* 40 of 56 bytes */
-	expect_bad(&r, "at byte 48");
+	expect_bad(&r, "size 56 at byte 48");
 
 	r.len = 0;
 	put_vm(&r, KVM_A, 7, 3, 1, "vm7");
 	put_raw(&r, 99, 0xffff, 16);
-	expect_bad(&r, "at byte 48");
+	expect_bad(&r, "size 65535 at byte 48");
 }
 
 static void test_parse_short_records(void **state)
@@ -261,18 +267,18 @@ static void test_parse_short_records(void **state)
 	put_raw(&r, 99, 16, 8);
 	put_raw(&r, KH_REC_VM, sizeof(struct kh_vm_rec) - 8, sizeof(struct kh_vm_rec) - 16);
 	put_vm(&r, KVM_A, 7, 3, 1, "vm7");
-	expect_bad(&r, "at byte 16");
+	expect_bad(&r, "(40 bytes at byte 16)");
 
 	r.len = 0;
 	put_vm(&r, KVM_A, 7, 3, 1, "vm7");
 	put_raw(&r, KH_REC_SLOT, sizeof(struct kh_slot_rec) - 8, sizeof(struct kh_slot_rec) - 16);
-	expect_bad(&r, "at byte 48");
+	expect_bad(&r, "(48 bytes at byte 48)");
 
 	r.len = 0;
 	put_vm(&r, KVM_A, 7, 3, 1, "vm7");
 	put_raw(&r, KH_REC_ITER_ERR, sizeof(struct kh_iter_err_rec) - 4,
 		sizeof(struct kh_iter_err_rec) - 12);
-	expect_bad(&r, "at byte 48");
+	expect_bad(&r, "(20 bytes at byte 48)");
 }
 
 static void test_parse_iter_err(void **state)
