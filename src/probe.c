@@ -580,10 +580,11 @@ static json_t *kh_probe_json(const struct kh_probe *p)
 		for (size_t h = 0; h < kh_nr_hooks; h++) {
 			const struct kh_hook_def *d = &kh_hooks[h];
 			const struct kh_hook_state *st = &p->hooks[h];
-			json_t *tried = json_array(), *hj;
+			json_t *tried, *hj;
 
 			if (d->src != (enum kh_source)s)
 				continue;
+			tried = json_array();
 			for (int c = 0; c < KH_MAX_CANDS && d->cands[c].target; c++) {
 				const struct kh_cand_result *r = &st->res[c];
 
