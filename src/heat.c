@@ -440,6 +440,38 @@ static void kh_print_vm(const struct kh_vm *vm, const struct kh_gfn_stat *g, siz
 	kh_print_strip(vm, cols, width, color);
 }
 
+/*
+ * A VM that started and exited between two discoveries still has counts
+ * (walks and faults are attributed by tgid in BPF): report it, without
+ * memslots, rather than drop what was seen.
+ */
+static void kh_vms_add_undiscovered(struct kh_vmset *seen, const struct kh_gfn_stat *g, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		struct kh_vm *nv, *vm;
+		char path[64];
+		FILE *f;
+
+		if (kh_vms_find(seen, g[i].pid))
+			continue;
+		nv = realloc(seen->vms, (seen->n + 1) * sizeof(*nv));
+		if (!nv)
+			return;
+		seen->vms = nv;
+		vm = &seen->vms[seen->n++];
+		memset(vm, 0, sizeof(*vm));
+		vm->pid = g[i].pid;
+		snprintf(vm->comm, sizeof(vm->comm), "exited");
+		snprintf(path, sizeof(path), "/proc/%u/comm", vm->pid);
+		f = fopen(path, "r");
+		if (f) {
+			if (fgets(vm->comm, sizeof(vm->comm), f))
+				vm->comm[strcspn(vm->comm, "\n")] = 0;
+			fclose(f);
+		}
+	}
+}
+
 static int kh_heat_report(struct kh_session *s, const struct kh_heat_args *a,
 			  struct kh_vmset *seen, double elapsed, const struct kh_opts *o)
 {
@@ -508,6 +540,7 @@ static int kh_heat_report(struct kh_session *s, const struct kh_heat_args *a,
 		putchar('\n');
 	}
 
+	kh_vms_add_undiscovered(seen, g, n);
 	/* Ranges once over all VMs; each VM then takes its best @top. */
 	nr_all = kh_hot_ranges(g, n, SIZE_MAX, rg);
 	for (size_t i = 0; i < seen->n; i++) {

@@ -443,6 +443,46 @@ static void test_aging_attributed_to_guest(void **state)
 	run_free(&r);
 }
 
+/* A VM that starts after kvmheat attached (all-VM mode) is picked up. */
+static void test_vm_started_later_is_found(void **state)
+{
+	char guest[256], kvmheat[256], truth[] = "/tmp/kh-e2e-truth-XXXXXX";
+	struct proc g, k;
+	struct run r = {};
+	json_error_t je;
+	int fd;
+
+	need_kvm();
+	fd = mkstemp(truth);
+	close(fd);
+	path_of(guest, sizeof(guest), "khguest");
+	path_of(kvmheat, sizeof(kvmheat), "kvmheat");
+	spawn(&k, (char *const[]){ kvmheat, "heat", "-j", "-d", "6", NULL });
+	assert_true(wait_for(k.err, "tracing", 30));
+	/* the pause keeps it alive across a rediscovery (once a second) */
+	spawn(&g, (char *const[]){ guest, "--hot", "150", "--cold", "300", "--rounds", "9",
+				   "--pause-ms", "1500", "--seed", "11", "--truth", truth, NULL });
+	assert_int_equal(wait_exit(g.pid, 60), 0);
+	assert_int_equal(wait_exit(k.pid, 30), 0);
+	r.truth = json_load_file(truth, 0, &je);
+	r.heat = json_load_file(k.out, 0, &je);
+	assert_non_null(r.truth);
+	assert_non_null(r.heat);
+	for (size_t i = 0; i < json_array_size(json_object_get(r.heat, "vms")); i++) {
+		json_t *v = json_array_get(json_object_get(r.heat, "vms"), i);
+
+		if (jint(v, "pid") == g.pid)
+			r.vm = v;
+	}
+	assert_non_null(r.vm);
+	assert_int_equal(json_array_size(json_object_get(r.vm, "memslots")), 2);
+	check_against_truth(&r);
+	run_free(&r);
+	unlink(truth);
+	proc_cleanup(&g);
+	proc_cleanup(&k);
+}
+
 static void test_bad_pid_is_one_line_error(void **state)
 {
 	char kvmheat[256];
@@ -515,6 +555,7 @@ int main(void)
 		cmocka_unit_test(test_heat_matches_truth_randomised),
 		cmocka_unit_test(test_heat_raw_tp_fallback),
 		cmocka_unit_test(test_aging_attributed_to_guest),
+		cmocka_unit_test(test_vm_started_later_is_found),
 		cmocka_unit_test(test_bad_pid_is_one_line_error),
 	};
 
