@@ -40,6 +40,8 @@ static __always_inline void kh_age_pages(__u32 pid, __u64 start, __u64 end, bool
 		d.young = 1;
 		d.accesses = 1;
 	}
+	kh_emit(KH_SRC_AGING, young ? KH_EV_YOUNG : KH_EV_AGED, pid, start << KH_PAGE_SHIFT,
+		end - start, KH_VCPU_UNKNOWN, false);
 	if (end - start <= KH_AGE_GFN_MAX) {
 		for (i = 0; i < KH_AGE_GFN_MAX; i++) {
 			if (start + i >= end)
@@ -157,6 +159,8 @@ static __always_inline void kh_tdp_spte_changed(int as_id, __u64 gfn, __u64 old_
 	if (as_id != 0 || !kh_pid_wanted(KH_SRC_AGING, ac->pid))
 		return;
 	kh_account(KH_SRC_AGING, ac->pid, gfn, &d, -1, true);
+	kh_emit(KH_SRC_AGING, KH_EV_YOUNG, ac->pid, gfn << KH_PAGE_SHIFT, 1, KH_VCPU_UNKNOWN,
+		false);
 }
 
 #endif /* KVMHEAT_AGING_BPF_H */

@@ -65,8 +65,22 @@ struct {
 	__type(value, struct kh_walk_state);
 } walk_state SEC(".maps");
 
+/* Per-event stream for record --events and trace; 4 KiB when unused. */
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 4096);
+} events SEC(".maps");
+
 /* Set before load. */
 const volatile __u32 targ_pid = 0;		/* 0: every VM */
+const volatile bool aggregate = true;		/* per-gfn maps */
+const volatile bool events_enabled = false;	/* ring buffer stream */
+/* In-kernel event filter, so that uninteresting events never reach userspace. */
+const volatile __u32 ev_sources = ~0U;		/* bit per enum kh_source */
+const volatile __u64 ev_gfn_lo = 0;
+const volatile __u64 ev_gfn_hi = ~0ULL;		/* inclusive */
+const volatile bool ev_writes_only = false;
+const volatile __u32 ev_vcpu = KH_VCPU_UNKNOWN;	/* only this vcpu_id; ~0: all */
 const volatile __u64 tdp_accessed_mask = 1ULL << 5;	/* see probe.c */
 const volatile bool fault_addr_is_gpa = true;	/* false under shadow paging */
 const volatile __u32 page_fault_nargs = 3;	/* kvm_page_fault arity */
@@ -147,6 +161,8 @@ static __always_inline void kh_account(__u32 src, __u32 pid, __u64 gfn,
 	struct kh_counts *c;
 	struct kh_region *r;
 
+	if (!aggregate)
+		return;
 	if (gfn_level) {
 		c = kh_get(&gfns, &key, src);
 		if (c)
@@ -176,6 +192,47 @@ static __always_inline void kh_account(__u32 src, __u32 pid, __u64 gfn,
 			__sync_fetch_and_add(&s->cnt[subpage & (KH_SUBPAGES - 1)], 1);
 	}
 	kh_stat(src, KH_STAT_COUNTED);
+}
+
+/*
+ * Put one event on the ring buffer if the in-kernel filter wants it.
+ * @write: whether the event is a write (for ev_writes_only).
+ */
+static __always_inline void kh_emit(__u32 src, __u32 kind, __u32 pid, __u64 gpa, __u32 bytes,
+				    __u32 vcpu, bool write)
+{
+	struct kh_event *e;
+
+	if (!events_enabled)
+		return;
+	if (!(ev_sources & (1U << src)) || (ev_writes_only && !write) ||
+	    (ev_vcpu != KH_VCPU_UNKNOWN && vcpu != ev_vcpu) ||
+	    ((ev_gfn_lo || ev_gfn_hi != ~0ULL) &&
+	     (gpa == KH_GPA_UNKNOWN || (gpa >> KH_PAGE_SHIFT) < ev_gfn_lo ||
+	      (gpa >> KH_PAGE_SHIFT) > ev_gfn_hi))) {
+		kh_stat(src, KH_STAT_EV_FILTERED);
+		return;
+	}
+	e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
+	if (!e) {
+		kh_stat(src, KH_STAT_LOST);
+		return;
+	}
+	e->hdr.type = KH_REC_EVENT;
+	e->hdr.size = sizeof(*e);
+	e->hdr._pad = 0;
+	e->ts_ns = bpf_ktime_get_ns();
+	e->gpa = gpa;
+	e->rip = 0;
+	e->pid = pid;
+	e->tid = (__u32)bpf_get_current_pid_tgid();
+	e->vcpu = vcpu;
+	e->bytes = bytes;
+	e->source = src;
+	e->kind = kind;
+	e->flags = write ? KH_EVF_WRITE : 0;
+	bpf_ringbuf_submit(e, 0);
+	kh_stat(src, KH_STAT_EMITTED);
 }
 
 static __always_inline __u32 kh_current_tgid(void)

@@ -17,6 +17,12 @@
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
+/* vcpu_id through a raw (untrusted) vcpu pointer; ~0 for none (test runs). */
+static __always_inline __u32 kh_vcpu_id(struct kvm_vcpu *vcpu)
+{
+	return vcpu ? BPF_CORE_READ(vcpu, vcpu_id) : KH_VCPU_UNKNOWN;
+}
+
 /* ---- aging ------------------------------------------------------------ */
 
 /* fexit kvm_age_gfn(kvm, range) -> bool young (5.13+). */
@@ -160,7 +166,7 @@ int BPF_PROG(raw_tp_kvm_tdp_mmu_spte_changed, int as_id, u64 gfn, int level, u64
 SEC("fentry/kvm_mmu_track_write")
 int BPF_PROG(fentry_kvm_mmu_track_write, struct kvm_vcpu *vcpu, u64 gpa, const u8 *new, int bytes)
 {
-	kh_track_write(kh_current_tgid(), gpa, bytes);
+	kh_track_write(kh_current_tgid(), vcpu->vcpu_id, gpa, bytes);
 	return 0;
 }
 
@@ -168,7 +174,7 @@ SEC("kprobe/kvm_mmu_track_write")
 int BPF_KPROBE(kprobe_kvm_mmu_track_write, struct kvm_vcpu *vcpu, u64 gpa, const u8 *new,
 	       int bytes)
 {
-	kh_track_write(kh_current_tgid(), gpa, bytes);
+	kh_track_write(kh_current_tgid(), BPF_CORE_READ(vcpu, vcpu_id), gpa, bytes);
 	return 0;
 }
 
@@ -176,7 +182,7 @@ int BPF_KPROBE(kprobe_kvm_mmu_track_write, struct kvm_vcpu *vcpu, u64 gpa, const
 SEC("fentry/kvm_page_track_write")
 int BPF_PROG(fentry_kvm_page_track_write, struct kvm_vcpu *vcpu, u64 gpa, const u8 *new, int bytes)
 {
-	kh_track_write(kh_current_tgid(), gpa, bytes);
+	kh_track_write(kh_current_tgid(), vcpu->vcpu_id, gpa, bytes);
 	return 0;
 }
 
@@ -184,7 +190,7 @@ SEC("kprobe/kvm_page_track_write")
 int BPF_KPROBE(kprobe_kvm_page_track_write, struct kvm_vcpu *vcpu, u64 gpa, const u8 *new,
 	       int bytes)
 {
-	kh_track_write(kh_current_tgid(), gpa, bytes);
+	kh_track_write(kh_current_tgid(), BPF_CORE_READ(vcpu, vcpu_id), gpa, bytes);
 	return 0;
 }
 
@@ -192,14 +198,14 @@ int BPF_KPROBE(kprobe_kvm_page_track_write, struct kvm_vcpu *vcpu, u64 gpa, cons
 SEC("fentry/kvm_mmu_pte_write")
 int BPF_PROG(fentry_kvm_mmu_pte_write, struct kvm_vcpu *vcpu, u64 gpa, const u8 *new, int bytes)
 {
-	kh_track_write(kh_current_tgid(), gpa, bytes);
+	kh_track_write(kh_current_tgid(), vcpu->vcpu_id, gpa, bytes);
 	return 0;
 }
 
 SEC("kprobe/kvm_mmu_pte_write")
 int BPF_KPROBE(kprobe_kvm_mmu_pte_write, struct kvm_vcpu *vcpu, u64 gpa, const u8 *new, int bytes)
 {
-	kh_track_write(kh_current_tgid(), gpa, bytes);
+	kh_track_write(kh_current_tgid(), BPF_CORE_READ(vcpu, vcpu_id), gpa, bytes);
 	return 0;
 }
 
@@ -207,14 +213,14 @@ int BPF_KPROBE(kprobe_kvm_mmu_pte_write, struct kvm_vcpu *vcpu, u64 gpa, const u
 SEC("fentry/__kvm_page_track_write")
 int BPF_PROG(fentry___kvm_page_track_write, struct kvm *kvm, u64 gpa, const u8 *new, int bytes)
 {
-	kh_track_write(kh_current_tgid(), gpa, bytes);
+	kh_track_write(kh_current_tgid(), KH_VCPU_UNKNOWN, gpa, bytes);
 	return 0;
 }
 
 SEC("kprobe/__kvm_page_track_write")
 int BPF_KPROBE(kprobe___kvm_page_track_write, struct kvm *kvm, u64 gpa, const u8 *new, int bytes)
 {
-	kh_track_write(kh_current_tgid(), gpa, bytes);
+	kh_track_write(kh_current_tgid(), KH_VCPU_UNKNOWN, gpa, bytes);
 	return 0;
 }
 
@@ -224,14 +230,14 @@ int BPF_KPROBE(kprobe___kvm_page_track_write, struct kvm *kvm, u64 gpa, const u8
 SEC("tp_btf/kvm_spp_induced_exit")
 int BPF_PROG(tp_btf_kvm_spp_induced_exit, struct kvm_vcpu *vcpu, u64 gpa, u32 qual)
 {
-	kh_spp_violation(kh_current_tgid(), gpa);
+	kh_spp_violation(kh_current_tgid(), vcpu->vcpu_id, gpa);
 	return 0;
 }
 
 SEC("raw_tp/kvm_spp_induced_exit")
 int BPF_PROG(raw_tp_kvm_spp_induced_exit, struct kvm_vcpu *vcpu, u64 gpa, u32 qual)
 {
-	kh_spp_violation(kh_current_tgid(), gpa);
+	kh_spp_violation(kh_current_tgid(), kh_vcpu_id(vcpu), gpa);
 	return 0;
 }
 
@@ -239,14 +245,14 @@ int BPF_PROG(raw_tp_kvm_spp_induced_exit, struct kvm_vcpu *vcpu, u64 gpa, u32 qu
 SEC("fentry/handle_spp")
 int BPF_PROG(fentry_handle_spp, struct kvm_vcpu *vcpu)
 {
-	kh_spp_violation(kh_current_tgid(), KH_GPA_UNKNOWN);
+	kh_spp_violation(kh_current_tgid(), vcpu->vcpu_id, KH_GPA_UNKNOWN);
 	return 0;
 }
 
 SEC("kprobe/handle_spp")
 int BPF_KPROBE(kprobe_handle_spp, struct kvm_vcpu *vcpu)
 {
-	kh_spp_violation(kh_current_tgid(), KH_GPA_UNKNOWN);
+	kh_spp_violation(kh_current_tgid(), BPF_CORE_READ(vcpu, vcpu_id), KH_GPA_UNKNOWN);
 	return 0;
 }
 
@@ -254,7 +260,7 @@ int BPF_KPROBE(kprobe_handle_spp, struct kvm_vcpu *vcpu)
 SEC("tracepoint/kvm/kvm_exit")
 int tracepoint_kvm_exit(struct trace_event_raw_kvm_exit *ctx)
 {
-	kh_spp_exit_reason(kh_current_tgid(), ctx->isa, ctx->exit_reason);
+	kh_spp_exit_reason(kh_current_tgid(), ctx->vcpu_id, ctx->isa, ctx->exit_reason);
 	return 0;
 }
 
@@ -292,7 +298,7 @@ int BPF_PROG(raw_tp_kvm_mmu_paging_element, u64 pte, int level)
 SEC("tp_btf/kvm_page_fault")
 int BPF_PROG(tp_btf_kvm_page_fault, struct kvm_vcpu *vcpu, u64 addr, u64 error_code)
 {
-	kh_page_fault(kh_current_tgid(), addr, error_code);
+	kh_page_fault(kh_current_tgid(), vcpu->vcpu_id, addr, error_code);
 	return 0;
 }
 
@@ -304,9 +310,9 @@ SEC("raw_tp/kvm_page_fault")
 int raw_tp_kvm_page_fault(u64 *ctx)
 {
 	if (page_fault_nargs == 2)
-		kh_page_fault(kh_current_tgid(), ctx[0], ctx[1]);
+		kh_page_fault(kh_current_tgid(), KH_VCPU_UNKNOWN, ctx[0], ctx[1]);
 	else
-		kh_page_fault(kh_current_tgid(), ctx[1], ctx[2]);
+		kh_page_fault(kh_current_tgid(), kh_vcpu_id((void *)ctx[0]), ctx[1], ctx[2]);
 	return 0;
 }
 
@@ -335,29 +341,29 @@ int shim_tdp_spte_changed(u64 *ctx)	/* as_id, gfn, old, new */
 }
 
 SEC("raw_tp")
-int shim_track_write(u64 *ctx)	/* pid, gpa, bytes */
+int shim_track_write(u64 *ctx)	/* pid, gpa, bytes, vcpu */
 {
-	kh_track_write(ctx[0], ctx[1], ctx[2]);
+	kh_track_write(ctx[0], ctx[3], ctx[1], ctx[2]);
 	return 0;
 }
 
 SEC("raw_tp")
 int shim_spp(u64 *ctx)		/* pid, gpa (~0 = unknown) */
 {
-	kh_spp_violation(ctx[0], ctx[1]);
+	kh_spp_violation(ctx[0], KH_VCPU_UNKNOWN, ctx[1]);
 	return 0;
 }
 
 SEC("raw_tp")
 int shim_spp_exit(u64 *ctx)	/* pid, isa, exit_reason */
 {
-	kh_spp_exit_reason(ctx[0], ctx[1], ctx[2]);
+	kh_spp_exit_reason(ctx[0], KH_VCPU_UNKNOWN, ctx[1], ctx[2]);
 	return 0;
 }
 
 SEC("raw_tp")
 int shim_page_fault(u64 *ctx)	/* pid, addr, error_code */
 {
-	kh_page_fault(ctx[0], ctx[1], ctx[2]);
+	kh_page_fault(ctx[0], KH_VCPU_UNKNOWN, ctx[1], ctx[2]);
 	return 0;
 }

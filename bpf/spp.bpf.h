@@ -13,7 +13,6 @@
 
 #define KH_EXIT_REASON_SPP	66
 #define KH_ISA_VMX		1
-#define KH_GPA_UNKNOWN		(~0ULL)
 
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
@@ -22,7 +21,7 @@ struct {
 	__type(value, __u64);	/* violations without a gpa */
 } spp_nogpa SEC(".maps");
 
-static __always_inline void kh_spp_violation(__u32 pid, __u64 gpa)
+static __always_inline void kh_spp_violation(__u32 pid, __u32 vcpu, __u64 gpa)
 {
 	struct kh_counts d = { .accesses = 1, .writes = 1, .spp = 1 };
 	__u64 one = 1, *n;
@@ -30,6 +29,7 @@ static __always_inline void kh_spp_violation(__u32 pid, __u64 gpa)
 	kh_stat(KH_SRC_SPP, KH_STAT_EVENTS);
 	if (!kh_pid_wanted(KH_SRC_SPP, pid))
 		return;
+	kh_emit(KH_SRC_SPP, KH_EV_SPP, pid, gpa, 0, vcpu, true);
 	if (gpa == KH_GPA_UNKNOWN) {
 		kh_stat(KH_SRC_SPP, KH_STAT_NO_GFN);
 		n = bpf_map_lookup_elem(&spp_nogpa, &pid);
@@ -44,11 +44,11 @@ static __always_inline void kh_spp_violation(__u32 pid, __u64 gpa)
 }
 
 /* kvm:kvm_exit on VMX with the SPP exit reason (no gpa in the event). */
-static __always_inline void kh_spp_exit_reason(__u32 pid, __u32 isa, __u32 reason)
+static __always_inline void kh_spp_exit_reason(__u32 pid, __u32 vcpu, __u32 isa, __u32 reason)
 {
 	if (isa != KH_ISA_VMX || (reason & 0xffff) != KH_EXIT_REASON_SPP)
 		return;
-	kh_spp_violation(pid, KH_GPA_UNKNOWN);
+	kh_spp_violation(pid, vcpu, KH_GPA_UNKNOWN);
 }
 
 #endif /* KVMHEAT_SPP_BPF_H */

@@ -22,7 +22,7 @@ static __always_inline __u32 kh_subpage_mask(__u64 gpa, __u32 bytes)
 	return (__u32)(((2ULL << last) - 1) & ~((1ULL << first) - 1));
 }
 
-static __always_inline void kh_track_write(__u32 pid, __u64 gpa, __u32 bytes)
+static __always_inline void kh_track_write(__u32 pid, __u32 vcpu, __u64 gpa, __u32 bytes)
 {
 	struct kh_counts d = {
 		.accesses = 1,
@@ -35,6 +35,7 @@ static __always_inline void kh_track_write(__u32 pid, __u64 gpa, __u32 bytes)
 	if (!kh_pid_wanted(KH_SRC_TRACK, pid))
 		return;
 	kh_account(KH_SRC_TRACK, pid, gpa >> KH_PAGE_SHIFT, &d, kh_subpage_of(gpa), true);
+	kh_emit(KH_SRC_TRACK, KH_EV_TRACK, pid, gpa, bytes, vcpu, true);
 }
 
 #endif /* KVMHEAT_TRACK_BPF_H */

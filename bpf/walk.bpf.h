@@ -70,9 +70,13 @@ static __always_inline void kh_walk_element(__u64 pte, int level)
 		subpage = kh_subpage_of(gpa);
 	}
 	kh_account(KH_SRC_WALK, pid, gpa >> KH_PAGE_SHIFT, &d, subpage, true);
+	/* The walk tracepoints carry no vCPU: the event's tid names the thread. */
+	kh_emit(KH_SRC_WALK, d.writes ? KH_EV_WRITE :
+		(w->pferr & KH_PFERR_FETCH) ? KH_EV_FETCH : KH_EV_READ,
+		pid, gpa, 1, KH_VCPU_UNKNOWN, d.writes);
 }
 
-static __always_inline void kh_page_fault(__u32 pid, __u64 addr, __u64 error_code)
+static __always_inline void kh_page_fault(__u32 pid, __u32 vcpu, __u64 addr, __u64 error_code)
 {
 	struct kh_counts d = { .accesses = 1, .faults = 1 };
 	int subpage = -1;
@@ -82,6 +86,8 @@ static __always_inline void kh_page_fault(__u32 pid, __u64 addr, __u64 error_cod
 		return;
 	if (!fault_addr_is_gpa) {
 		kh_stat(KH_SRC_WALK, KH_STAT_NO_GFN);
+		kh_emit(KH_SRC_WALK, KH_EV_FAULT, pid, KH_GPA_UNKNOWN, 0, vcpu,
+			error_code & KH_PFERR_WRITE);
 		return;
 	}
 	/* Bit 1 is "write" both in PFERR (SVM) and EPT exit qualifications. */
@@ -91,6 +97,7 @@ static __always_inline void kh_page_fault(__u32 pid, __u64 addr, __u64 error_cod
 		subpage = kh_subpage_of(addr);
 	}
 	kh_account(KH_SRC_WALK, pid, addr >> KH_PAGE_SHIFT, &d, subpage, true);
+	kh_emit(KH_SRC_WALK, KH_EV_FAULT, pid, addr, 0, vcpu, d.writes);
 }
 
 #endif /* KVMHEAT_WALK_BPF_H */

@@ -56,6 +56,9 @@ enum kh_stat {
 	KH_STAT_TRUNCATED,	/* range too long: region-level only */
 	KH_STAT_WALK_LOST,	/* walk element without a matching walk */
 	KH_STAT_NO_GFN,		/* event carries no guest physical address */
+	KH_STAT_EMITTED,	/* events put into the ring buffer */
+	KH_STAT_LOST,		/* events lost: ring buffer full */
+	KH_STAT_EV_FILTERED,	/* events the in-kernel event filter dropped */
 	KH_STAT_MAX
 };
 #define KH_NR_STATS		(KH_SRC_MAX * KH_STAT_MAX)
@@ -123,11 +126,12 @@ struct kh_walk_state {
 };
 _Static_assert(sizeof(struct kh_walk_state) == 16, "kh_walk_state layout");
 
-/* Streamed records (iterator output now, ring buffer later). */
+/* Streamed records: iterator output and ring-buffer events. */
 enum kh_rec_type {
 	KH_REC_VM = 1,
 	KH_REC_SLOT = 2,
 	KH_REC_ITER_ERR = 3,
+	KH_REC_EVENT = 4,
 };
 
 struct kh_rec_hdr {
@@ -170,6 +174,41 @@ struct kh_iter_err_rec {
 	__u32 code;		/* KH_ITER_E_* */
 };
 _Static_assert(sizeof(struct kh_iter_err_rec) == 24, "kh_iter_err_rec layout");
+
+/* What a traced event was. */
+enum kh_ev_kind {
+	KH_EV_READ = 1,		/* guest walk for a read */
+	KH_EV_WRITE = 2,	/* guest walk for a write */
+	KH_EV_FETCH = 3,	/* guest walk for an instruction fetch */
+	KH_EV_FAULT = 4,	/* TDP fault (flags: KH_EVF_WRITE) */
+	KH_EV_TRACK = 5,	/* write to a write-tracked page */
+	KH_EV_SPP = 6,		/* SPP violation */
+	KH_EV_AGED = 7,		/* aging checked the range, result unknown/old */
+	KH_EV_YOUNG = 8,	/* aging found the range accessed */
+};
+
+#define KH_EVF_WRITE		(1U << 0)
+#define KH_GPA_UNKNOWN		(~0ULL)
+#define KH_VCPU_UNKNOWN		(~0U)
+
+/*
+ * One event from the ring buffer (record --events, trace).  Addresses,
+ * sizes and counts only: guest memory contents are never read.
+ */
+struct kh_event {
+	struct kh_rec_hdr hdr;	/* KH_REC_EVENT */
+	__u64 ts_ns;		/* bpf_ktime_get_ns(): CLOCK_MONOTONIC */
+	__u64 gpa;		/* byte address, KH_GPA_UNKNOWN if the hook has none */
+	__u64 rip;		/* guest rip where the hook gives it, else 0 */
+	__u32 pid;		/* VMM tgid */
+	__u32 tid;		/* thread that ran the hook (a vCPU thread for most) */
+	__u32 vcpu;		/* vcpu_id, KH_VCPU_UNKNOWN where the hook has none */
+	__u32 bytes;		/* write length; pages for aging ranges; 1 for walks */
+	__u16 source;		/* enum kh_source */
+	__u16 kind;		/* enum kh_ev_kind */
+	__u32 flags;		/* KH_EVF_* */
+};
+_Static_assert(sizeof(struct kh_event) == 56, "kh_event layout");
 
 #define KH_ITER_E_LAYOUT	1	/* neither tree nor array memslots */
 #define KH_ITER_E_TOO_MANY	2	/* more than KH_MAX_SLOTS_PER_VM */

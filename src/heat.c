@@ -232,10 +232,6 @@ struct kh_heat_args {
 	struct kh_session_opts so;
 };
 
-static const char *const stat_names[KH_STAT_MAX] = {
-	"events", "counted", "filtered", "no_vm", "map_full", "truncated", "walk_lost", "no_gfn",
-};
-
 static uint64_t kh_touched(const struct kh_region *v, const struct kh_key *k, size_t n,
 			   uint32_t pid)
 {
@@ -517,7 +513,7 @@ static int kh_heat_report(struct kh_session *s, const struct kh_heat_args *a,
 				kh_source_name(src), "available",
 				kh_source_available(&s->probe, src), "hooks", d));
 			for (int k = 0; k < KH_STAT_MAX; k++)
-				json_object_set_new(sj, stat_names[k],
+				json_object_set_new(sj, kh_stat_name(k),
 					json_integer((json_int_t)stats[src * KH_STAT_MAX + k]));
 			json_object_set_new(st, kh_source_name(src), sj);
 		}

@@ -168,12 +168,27 @@ int kh_vm_slot_of(const struct kh_vm *vm, uint64_t gfn);
 int kh_cmd_list(int argc, char **argv, struct kh_opts *o);
 
 /* ---- session.c: lifecycle of the main BPF object ---- */
+/* The in-kernel event filter (record --events, trace). */
+struct kh_ev_filter {
+	uint32_t sources;		/* bitmask of enum kh_source; 0: all */
+	uint64_t gfn_lo, gfn_hi;	/* inclusive; 0, 0: no range */
+	bool writes_only;
+	bool vcpu_set;			/* only events of vCPU @vcpu */
+	uint32_t vcpu;
+};
+
 struct kh_session_opts {
 	uint32_t pid;			/* 0: all VMs */
 	uint32_t sources;		/* bitmask of enum kh_source */
 	uint64_t max_gfns;		/* 0: size from guest memory */
 	enum kh_method force[KH_SRC_MAX];
+	bool events;			/* stream events through the ring buffer */
+	uint32_t ringbuf_bytes;		/* 0: default (4 MiB) */
+	bool no_aggregate;		/* events only: skip per-gfn maps */
+	struct kh_ev_filter filter;
 };
+
+const char *kh_stat_name(int stat);
 
 struct kh_session {
 	struct kvmheat_bpf *skel;

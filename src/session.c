@@ -41,6 +41,48 @@ void kh_map_sizes(uint64_t pages, uint64_t max_gfns, uint64_t *gfn_entries,
 		*subpage_entries = 4096;
 }
 
+static const char *const kh_stat_names[KH_STAT_MAX] = {
+	[KH_STAT_EVENTS] = "events", [KH_STAT_COUNTED] = "counted",
+	[KH_STAT_FILTERED] = "filtered", [KH_STAT_NO_VM] = "no_vm",
+	[KH_STAT_MAP_FULL] = "map_full", [KH_STAT_TRUNCATED] = "truncated",
+	[KH_STAT_WALK_LOST] = "walk_lost", [KH_STAT_NO_GFN] = "no_gfn",
+	[KH_STAT_EMITTED] = "emitted", [KH_STAT_LOST] = "lost",
+	[KH_STAT_EV_FILTERED] = "event_filtered",
+};
+
+const char *kh_stat_name(int stat)
+{
+	return stat >= 0 && stat < KH_STAT_MAX && kh_stat_names[stat] ? kh_stat_names[stat] : "?";
+}
+
+/* Round up to a power of two of at least a page: what a BPF ring buffer takes. */
+static uint32_t kh_ringbuf_size(uint32_t want)
+{
+	uint32_t sz = 4096;
+
+	while (sz < want && sz < (1U << 30))
+		sz <<= 1;
+	return sz;
+}
+
+static void kh_set_event_rodata(struct kvmheat_bpf *skel, const struct kh_session_opts *so)
+{
+	const struct kh_ev_filter *f = &so->filter;
+
+	skel->rodata->aggregate = !so->no_aggregate;
+	skel->rodata->events_enabled = so->events;
+	skel->rodata->ev_sources = f->sources ? f->sources : ~0U;
+	if (f->gfn_lo || f->gfn_hi) {
+		skel->rodata->ev_gfn_lo = f->gfn_lo;
+		skel->rodata->ev_gfn_hi = f->gfn_hi;
+	}
+	skel->rodata->ev_writes_only = f->writes_only;
+	skel->rodata->ev_vcpu = f->vcpu_set ? f->vcpu : KH_VCPU_UNKNOWN;
+	bpf_map__set_max_entries(skel->maps.events, so->events ?
+				 kh_ringbuf_size(so->ringbuf_bytes ? so->ringbuf_bytes : 4U << 20) :
+				 4096);
+}
+
 int kh_session_push_vms(struct kh_session *s)
 {
 	int kfd = bpf_map__fd(s->skel->maps.vm_by_kvm);
@@ -157,6 +199,7 @@ int kh_session_open(struct kh_session *s, const struct kh_session_opts *so,
 			      kh_errstr(-errno, eb, sizeof(eb)));
 	kh_probe_apply(&s->probe, s->skel);
 	kh_set_rodata(&s->probe.env, s->skel, so->pid);
+	kh_set_event_rodata(s->skel, so);
 	kh_map_sizes(kh_tracked_pages(s), so->max_gfns, &s->gfn_entries, &s->region_entries,
 		     &s->subpage_entries);
 	bpf_map__set_max_entries(s->skel->maps.gfns, s->gfn_entries);

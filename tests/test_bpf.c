@@ -335,9 +335,9 @@ static void test_track_write_subpages(void **state)
 
 	NEED_FX(f);
 	/* 8 bytes at offset 0x7c straddle sub-pages 0 and 1 */
-	RUN(f->skel->progs.shim_track_write, VM_PID, (0x40005ULL << 12) | 0x7c, 8);
+	RUN(f->skel->progs.shim_track_write, VM_PID, (0x40005ULL << 12) | 0x7c, 8, 0);
 	/* 8 bytes at 0xffc run past the page: clamped to sub-page 31 */
-	RUN(f->skel->progs.shim_track_write, VM_PID, (0x40005ULL << 12) | 0xffc, 8);
+	RUN(f->skel->progs.shim_track_write, VM_PID, (0x40005ULL << 12) | 0xffc, 8, 0);
 	assert_true(gfn_counts(f->skel, VM_PID, 0x40005, &c));
 	assert_int_equal(c.tracked, 2);
 	assert_int_equal(c.writes, 2);
@@ -406,8 +406,8 @@ static void test_pid_filter(void **state)
 	NEED_FX(f);
 	filt = fx_load(VM_PID + 1, true, 3, 0);
 	assert_non_null(filt);
-	RUN(filt->progs.shim_track_write, VM_PID, 0x40005000ULL, 4);
-	RUN(filt->progs.shim_track_write, VM_PID + 1, 0x40005000ULL, 4);
+	RUN(filt->progs.shim_track_write, VM_PID, 0x40005000ULL, 4, 0);
+	RUN(filt->progs.shim_track_write, VM_PID + 1, 0x40005000ULL, 4, 0);
 	assert_false(gfn_counts(filt, VM_PID, 0x40005, &c));
 	assert_true(gfn_counts(filt, VM_PID + 1, 0x40005, &c));
 	assert_int_equal(stat_of(filt, KH_SRC_TRACK, KH_STAT_FILTERED), 1);
@@ -423,12 +423,149 @@ static void test_full_region_table_is_counted(void **state)
 	NEED_FX(f);
 	small = fx_load(0, true, 3, 1);
 	assert_non_null(small);
-	RUN(small->progs.shim_track_write, VM_PID, 0x40000000ULL, 4);
-	RUN(small->progs.shim_track_write, VM_PID, 0x80000000ULL, 4);	/* 2nd region */
+	RUN(small->progs.shim_track_write, VM_PID, 0x40000000ULL, 4, 0);
+	RUN(small->progs.shim_track_write, VM_PID, 0x80000000ULL, 4, 0);	/* 2nd region */
 	assert_true(region_of(small, VM_PID, 0x40000, &r));
 	assert_false(region_of(small, VM_PID, 0x80000, &r));
 	assert_int_equal(stat_of(small, KH_SRC_TRACK, KH_STAT_MAP_FULL), 1);
 	kvmheat_bpf__destroy(small);
+}
+
+/* ---- the event stream ---- */
+
+struct evs {
+	struct kh_event e[256];
+	int n;
+};
+
+static int on_event(void *ctx, void *data, size_t len)
+{
+	struct evs *v = ctx;
+
+	assert_int_equal(len, sizeof(struct kh_event));
+	if (v->n < 256)
+		memcpy(&v->e[v->n++], data, sizeof(struct kh_event));
+	return 0;
+}
+
+static struct kvmheat_bpf *ev_load(void (*cfg)(struct kvmheat_bpf *))
+{
+	struct kvmheat_bpf *skel = kvmheat_bpf__open();
+	struct bpf_program *prog;
+	struct kh_env env = { .tdp = true, .page_fault_nargs = 3, .accessed_mask = 1ULL << 5 };
+
+	assert_non_null(skel);
+	bpf_object__for_each_program(prog, skel->obj)
+		bpf_program__set_autoload(prog, !strncmp(bpf_program__name(prog), "raw_tp_", 7) ||
+					  !strncmp(bpf_program__name(prog), "shim_", 5));
+	kh_set_rodata(&env, skel, 0);
+	skel->rodata->events_enabled = true;
+	if (cfg)
+		cfg(skel);
+	assert_int_equal(kvmheat_bpf__load(skel), 0);
+	return skel;
+}
+
+static void drain(struct kvmheat_bpf *skel, struct evs *v)
+{
+	struct ring_buffer *rb = ring_buffer__new(bpf_map__fd(skel->maps.events), on_event, v,
+						  NULL);
+
+	assert_non_null(rb);
+	v->n = 0;
+	ring_buffer__consume(rb);
+	ring_buffer__free(rb);
+}
+
+static void test_events_carry_addresses_not_contents(void **state)
+{
+	struct kvmheat_bpf *skel;
+	struct evs v;
+
+	if (!kh_is_root())
+		KH_SKIP("BPF_PROG_TEST_RUN needs root");
+	skel = ev_load(NULL);
+	walk4(skel, 0x1234abcULL, KH_PFERR_WRITE, 0x40123067ULL);
+	RUN(skel->progs.shim_track_write, VM_PID, 0x40005ffcULL, 4, 3);
+	RUN(skel->progs.raw_tp_kvm_page_fault, 0, 0x40007234ULL, 0);
+	drain(skel, &v);
+	assert_int_equal(v.n, 3);
+	assert_int_equal(v.e[0].hdr.type, KH_REC_EVENT);
+	assert_int_equal(v.e[0].hdr.size, sizeof(struct kh_event));
+	assert_int_equal(v.e[0].kind, KH_EV_WRITE);
+	assert_int_equal(v.e[0].source, KH_SRC_WALK);
+	assert_int_equal(v.e[0].gpa, 0x40123abcULL);
+	assert_int_equal(v.e[0].pid, getpid());
+	assert_int_equal(v.e[0].vcpu, KH_VCPU_UNKNOWN);
+	assert_int_equal(v.e[0].flags, KH_EVF_WRITE);
+	assert_int_equal(v.e[1].kind, KH_EV_TRACK);
+	assert_int_equal(v.e[1].gpa, 0x40005ffcULL);
+	assert_int_equal(v.e[1].bytes, 4);
+	assert_int_equal(v.e[1].vcpu, 3);
+	assert_int_equal(v.e[1].pid, VM_PID);
+	assert_int_equal(v.e[2].kind, KH_EV_FAULT);
+	assert_int_equal(v.e[2].flags, 0);
+	assert_true(v.e[0].ts_ns <= v.e[1].ts_ns && v.e[1].ts_ns <= v.e[2].ts_ns);
+	assert_int_equal(stat_of(skel, KH_SRC_WALK, KH_STAT_EMITTED), 2);
+	kvmheat_bpf__destroy(skel);
+}
+
+static void cfg_filter(struct kvmheat_bpf *skel)
+{
+	skel->rodata->ev_gfn_lo = 0x40100;
+	skel->rodata->ev_gfn_hi = 0x401ff;
+	skel->rodata->ev_writes_only = true;
+}
+
+static void test_event_filter_drops_in_kernel(void **state)
+{
+	struct kvmheat_bpf *skel;
+	struct kh_counts c;
+	struct evs v;
+
+	if (!kh_is_root())
+		KH_SKIP("BPF_PROG_TEST_RUN needs root");
+	skel = ev_load(cfg_filter);
+	walk4(skel, 0x1234abcULL, KH_PFERR_WRITE, 0x40123067ULL);	/* in range, write */
+	walk4(skel, 0x1234abcULL, 0, 0x40123067ULL);			/* in range, read */
+	walk4(skel, 0x1234abcULL, KH_PFERR_WRITE, 0x40223067ULL);	/* out of range */
+	drain(skel, &v);
+	assert_int_equal(v.n, 1);
+	assert_int_equal(v.e[0].gpa, 0x40123abcULL);
+	assert_int_equal(stat_of(skel, KH_SRC_WALK, KH_STAT_EV_FILTERED), 2);
+	/* the filter is on the stream only: aggregation still saw all three */
+	assert_true(gfn_counts(skel, getpid(), 0x40123, &c));
+	assert_int_equal(c.accesses, 2);
+	kvmheat_bpf__destroy(skel);
+}
+
+static void cfg_no_aggregate(struct kvmheat_bpf *skel)
+{
+	skel->rodata->aggregate = false;
+}
+
+static void test_lost_events_are_counted(void **state)
+{
+	struct kvmheat_bpf *skel;
+	struct kh_counts c;
+	struct evs v;
+	uint64_t lost;
+
+	if (!kh_is_root())
+		KH_SKIP("BPF_PROG_TEST_RUN needs root");
+	skel = ev_load(cfg_no_aggregate);
+	/* a 4 KiB ring holds 64 records of 56 + 8 header bytes */
+	for (int i = 0; i < 100; i++)
+		RUN(skel->progs.shim_track_write, VM_PID, 0x40005000ULL + i, 1, 0);
+	drain(skel, &v);
+	lost = stat_of(skel, KH_SRC_TRACK, KH_STAT_LOST);
+	printf("# ring of 4096 bytes: %d delivered, %llu lost\n", v.n, (unsigned long long)lost);
+	assert_int_equal(v.n + lost, 100);
+	assert_true(lost > 0);
+	assert_int_equal(stat_of(skel, KH_SRC_TRACK, KH_STAT_EMITTED), v.n);
+	/* aggregate=false: the stream only, no per-gfn state */
+	assert_false(gfn_counts(skel, VM_PID, 0x40005, &c));
+	kvmheat_bpf__destroy(skel);
 }
 
 int main(void)
@@ -450,6 +587,9 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_pid_filter, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_full_region_table_is_counted, setup,
 						teardown),
+		cmocka_unit_test(test_events_carry_addresses_not_contents),
+		cmocka_unit_test(test_event_filter_drops_in_kernel),
+		cmocka_unit_test(test_lost_events_are_counted),
 	};
 	cpu_set_t cpus;
 
