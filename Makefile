@@ -15,7 +15,7 @@ msg = @printf '  %-8s %s\n' "$(1)" "$(2)";
 endif
 
 DEPS := libbpf-dev bpftool libelf-dev zlib1g-dev clang llvm libjansson-dev \
-	libcmocka-dev pkg-config make gcc
+	libcmocka-dev libncurses-dev libpng-dev pkg-config make gcc tmux
 
 CFLAGS ?= -O2 -g
 CFLAGS += -std=gnu11 -Wall -Wextra -Wno-unused-parameter -Iinclude -Isrc -I$(OUTPUT)
@@ -23,7 +23,7 @@ ifeq ($(SANITIZE),1)
 CFLAGS += -fsanitize=address,undefined -fno-omit-frame-pointer
 LDFLAGS += -fsanitize=address,undefined
 endif
-LDLIBS := -lbpf -lelf -lz -ljansson
+LDLIBS := -lbpf -lelf -lz -ljansson -lncursesw -lpng
 
 BPF_CFLAGS := -g -O2 -target bpf -D__TARGET_ARCH_$(ARCH) -Ivmlinux -Iinclude -Wall \
 	-Wno-unused-function -Wno-compare-distinct-pointer-types

@@ -241,6 +241,11 @@ void kh_strip(const struct kh_vm *vm, const struct kh_gfn_stat *g, size_t n, uin
 	      size_t width);
 void kh_mask_str(uint32_t mask, char out[KH_SUBPAGES + 1]);
 int kh_cmd_heat(int argc, char **argv, struct kh_opts *o);
+int kh_cmd_record(int argc, char **argv, struct kh_opts *o);
+int kh_cmd_report(int argc, char **argv, struct kh_opts *o);
+int kh_cmd_heatmap(int argc, char **argv, struct kh_opts *o);
+int kh_cmd_top(int argc, char **argv, struct kh_opts *o);
+int kh_cmd_trace(int argc, char **argv, struct kh_opts *o);
 int kh_cmd_probe(int argc, char **argv, struct kh_opts *o);
 
 #endif /* KH_H */

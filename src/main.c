@@ -22,11 +22,11 @@ static const struct kh_cmd kh_cmds[] = {
 	{ "heat", kh_cmd_heat, "trace for a while, show hottest gfn ranges and a heat strip" },
 	{ "list", kh_cmd_list, "list running VMs with their memslots" },
 	{ "probe", kh_cmd_probe, "show the attach method chosen per event source, and why" },
-	/* Planned; they answer "not implemented" until they land. */
-	{ "record", NULL, "record heat epochs and events to a file (planned)" },
-	{ "report", NULL, "report from a recording (planned)" },
-	{ "top", NULL, "live per-VM view (planned)" },
-	{ "trace", NULL, "print events as they happen (planned)" },
+	{ "record", kh_cmd_record, "record heat epochs and events to a file" },
+	{ "report", kh_cmd_report, "report from a recording" },
+	{ "heatmap", kh_cmd_heatmap, "draw a recording as a time x address heatmap" },
+	{ "top", kh_cmd_top, "live per-VM view" },
+	{ "trace", kh_cmd_trace, "print events as they happen" },
 	{ "help", kh_cmd_help, "this text" },
 	{ "version", kh_cmd_version, "print the version" },
 };
