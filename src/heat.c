@@ -764,7 +764,7 @@ int kh_cmd_heat(int argc, char **argv, struct kh_opts *o)
 			kh_heat_usage(stdout);
 			return KH_EXIT_OK;
 		default:
-			return kh_err(o, KH_EXIT_USAGE, "heat: bad option (see kvmheat heat -h)");
+			return kh_bad_option(o, "heat", argv);
 		}
 	}
 	if (optind < argc)

@@ -37,6 +37,8 @@ int kh_err(const struct kh_opts *o, int code, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 void kh_warn(const struct kh_opts *o, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 const char *kh_errstr(int err, char *buf, size_t len);
+int kh_check_caps(const struct kh_opts *o);
+int kh_bad_option(const struct kh_opts *o, const char *cmd, char **argv);
 int kh_parse_u64(const char *s, uint64_t *out);
 int kh_parse_pid(const char *s, uint32_t *out);
 int kh_parse_seconds(const char *s, double *out);

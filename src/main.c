@@ -8,6 +8,7 @@ struct kh_cmd {
 	const char *name;
 	int (*func)(int argc, char **argv, struct kh_opts *o);
 	const char *help;
+	bool needs_bpf;		/* loads BPF: check privileges first */
 };
 
 static int kh_cmd_help(int argc, char **argv, struct kh_opts *o);
@@ -19,16 +20,16 @@ static int kh_cmd_version(int argc, char **argv, struct kh_opts *o)
 }
 
 static const struct kh_cmd kh_cmds[] = {
-	{ "heat", kh_cmd_heat, "trace for a while, show hottest gfn ranges and a heat strip" },
-	{ "list", kh_cmd_list, "list running VMs with their memslots" },
-	{ "probe", kh_cmd_probe, "show the attach method chosen per event source, and why" },
-	{ "record", kh_cmd_record, "record heat epochs and events to a file" },
-	{ "report", kh_cmd_report, "report from a recording" },
-	{ "heatmap", kh_cmd_heatmap, "draw a recording as a time x address heatmap" },
-	{ "top", kh_cmd_top, "live per-VM view" },
-	{ "trace", kh_cmd_trace, "print events as they happen" },
-	{ "help", kh_cmd_help, "this text" },
-	{ "version", kh_cmd_version, "print the version" },
+	{ "heat", kh_cmd_heat, "trace for a while, show hottest gfn ranges and a heat strip", true },
+	{ "list", kh_cmd_list, "list running VMs with their memslots", true },
+	{ "probe", kh_cmd_probe, "show the attach method chosen per event source, and why", true },
+	{ "record", kh_cmd_record, "record heat epochs and events to a file", true },
+	{ "report", kh_cmd_report, "report from a recording", false },
+	{ "heatmap", kh_cmd_heatmap, "draw a recording as a time x address heatmap", false },
+	{ "top", kh_cmd_top, "live per-VM view", true },
+	{ "trace", kh_cmd_trace, "print events as they happen", true },
+	{ "help", kh_cmd_help, "this text", false },
+	{ "version", kh_cmd_version, "print the version", false },
 };
 #define KH_NR_CMDS (sizeof(kh_cmds) / sizeof(kh_cmds[0]))
 
@@ -86,8 +87,8 @@ int main(int argc, char **argv)
 		} else if (!strcmp(argv[i], "-V") || !strcmp(argv[i], "--version")) {
 			return kh_cmd_version(0, NULL, &o);
 		} else {
-			kh_usage(stderr);
-			return kh_err(&o, KH_EXIT_USAGE, "unknown option '%s'", argv[i]);
+			return kh_err(&o, KH_EXIT_USAGE, "unknown option '%s' (see kvmheat help)",
+				      argv[i]);
 		}
 	}
 	if (i >= argc) {
@@ -101,7 +102,17 @@ int main(int argc, char **argv)
 	if (!cmd->func)
 		return kh_err(&o, KH_EXIT_USAGE, "'%s' is not implemented in kvmheat %s yet",
 			      cmd->name, KH_VERSION);
-	/* The subcommand sees argv starting at its own name, for getopt. */
+	/* -h needs no privileges: let the command answer it */
+	if (cmd->needs_bpf && !(i + 1 < argc && (!strcmp(argv[i + 1], "-h") ||
+						 !strcmp(argv[i + 1], "--help")))) {
+		int err = kh_check_caps(&o);
+
+		if (err)
+			return err;
+	}
+	/* The subcommand sees argv starting at its own name, for getopt; its
+	 * errors come from kh_bad_option(), one line, not from getopt itself. */
 	optind = 1;
+	opterr = 0;
 	return cmd->func(argc - i, argv + i, &o);
 }

@@ -668,7 +668,7 @@ int kh_cmd_probe(int argc, char **argv, struct kh_opts *o)
 			       "and why every better one was refused.  Exit 0 if any source works.\n");
 			return KH_EXIT_OK;
 		default:
-			return kh_err(o, KH_EXIT_USAGE, "probe: bad option (see kvmheat probe -h)");
+			return kh_bad_option(o, "probe", argv);
 		}
 	}
 	if (optind < argc)

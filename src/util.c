@@ -2,11 +2,15 @@
 /* Errors, parsing and small helpers shared by every subcommand. */
 #include <ctype.h>
 #include <errno.h>
+#include <getopt.h>
 #include <inttypes.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
+#include <sys/syscall.h>
+#include <linux/capability.h>
 #include <jansson.h>
 #include <bpf/libbpf.h>
 #include "kh.h"
@@ -66,6 +70,32 @@ void kh_warn(const struct kh_opts *o, const char *fmt, ...)
 	fputc('\n', stderr);
 }
 
+/*
+ * Tracing programs and iterators need CAP_BPF and CAP_PERFMON (5.8+) or
+ * CAP_SYS_ADMIN.  Checked up front so an unprivileged run gets one line
+ * naming what is missing instead of every probe failing with EPERM.
+ */
+int kh_check_caps(const struct kh_opts *o)
+{
+	struct __user_cap_header_struct h = { .version = _LINUX_CAPABILITY_VERSION_3 };
+	struct __user_cap_data_struct d[2] = {};
+	bool bpf, perfmon;
+
+	if (syscall(SYS_capget, &h, d))
+		return 0;	/* cannot tell: let the load itself say */
+#define KH_HAS_CAP(c) (d[(c) / 32].effective & (1U << ((c) % 32)))
+	if (KH_HAS_CAP(CAP_SYS_ADMIN))
+		return 0;
+	bpf = KH_HAS_CAP(CAP_BPF);
+	perfmon = KH_HAS_CAP(CAP_PERFMON);
+#undef KH_HAS_CAP
+	if (bpf && perfmon)
+		return 0;
+	return kh_err(o, KH_EXIT_ENV, "kvmheat needs %s to load tracing programs (run as root, "
+		      "or grant CAP_BPF and CAP_PERFMON)",
+		      !bpf && !perfmon ? "CAP_BPF and CAP_PERFMON" : !bpf ? "CAP_BPF" : "CAP_PERFMON");
+}
+
 /* libbpf_strerror knows libbpf's own codes as well as errno values. */
 const char *kh_errstr(int err, char *buf, size_t len)
 {
@@ -74,6 +104,15 @@ const char *kh_errstr(int err, char *buf, size_t len)
 	if (libbpf_strerror(err, buf, len))
 		snprintf(buf, len, "%s", strerror(err));
 	return buf;
+}
+
+/* getopt_long returned '?': name the option that was wrong, in one line. */
+int kh_bad_option(const struct kh_opts *o, const char *cmd, char **argv)
+{
+	const char *bad = optind > 0 ? argv[optind - 1] : "?";
+
+	return kh_err(o, KH_EXIT_USAGE, "%s: unknown option or missing value: '%s' "
+		      "(see kvmheat %s -h)", cmd, bad, cmd);
 }
 
 int kh_parse_u64(const char *s, uint64_t *out)

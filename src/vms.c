@@ -347,7 +347,7 @@ int kh_cmd_list(int argc, char **argv, struct kh_opts *o)
 			       "List running KVM VMs: pid, comm, vCPUs, memory and memslots.\n");
 			return KH_EXIT_OK;
 		default:
-			return kh_err(o, KH_EXIT_USAGE, "list: bad option (see kvmheat list -h)");
+			return kh_bad_option(o, "list", argv);
 		}
 	}
 	if (optind < argc)
