@@ -483,6 +483,49 @@ static void test_vm_started_later_is_found(void **state)
 	proc_cleanup(&k);
 }
 
+/* Two kvmheat instances on one guest: each has its own maps, both are right. */
+static void test_two_kvmheat_at_once(void **state)
+{
+	char guest[256], kvmheat[256], pidstr[16], truth[] = "/tmp/kh-e2e-truth-XXXXXX";
+	struct proc g, k[2];
+	json_error_t je;
+	int fd;
+
+	need_kvm();
+	fd = mkstemp(truth);
+	close(fd);
+	path_of(guest, sizeof(guest), "khguest");
+	path_of(kvmheat, sizeof(kvmheat), "kvmheat");
+	spawn(&g, (char *const[]){ guest, "--wait-signal", "--hot", "120", "--cold", "240",
+				   "--rounds", "7", "--seed", "5", "--truth", truth, NULL });
+	assert_true(wait_for(g.err, "ready", 10));
+	snprintf(pidstr, sizeof(pidstr), "%d", g.pid);
+	for (int i = 0; i < 2; i++) {
+		spawn(&k[i], (char *const[]){ kvmheat, "heat", "-j", "-p", pidstr, "-d", "60",
+					      NULL });
+		assert_true(wait_for(k[i].err, "tracing", 30));
+	}
+	kill(g.pid, SIGUSR1);
+	assert_int_equal(wait_exit(g.pid, 60), 0);
+	for (int i = 0; i < 2; i++) {
+		struct run r = {};
+
+		assert_int_equal(wait_exit(k[i].pid, 30), 0);
+		r.truth = json_load_file(truth, 0, &je);
+		r.heat = json_load_file(k[i].out, 0, &je);
+		assert_non_null(r.truth);
+		assert_non_null(r.heat);
+		r.vm = json_array_get(json_object_get(r.heat, "vms"), 0);
+		assert_non_null(r.vm);
+		assert_int_equal(jint(r.vm, "pid"), g.pid);
+		check_against_truth(&r);
+		run_free(&r);
+		proc_cleanup(&k[i]);
+	}
+	unlink(truth);
+	proc_cleanup(&g);
+}
+
 static void test_bad_pid_is_one_line_error(void **state)
 {
 	char kvmheat[256];
@@ -556,6 +599,7 @@ int main(void)
 		cmocka_unit_test(test_heat_raw_tp_fallback),
 		cmocka_unit_test(test_aging_attributed_to_guest),
 		cmocka_unit_test(test_vm_started_later_is_found),
+		cmocka_unit_test(test_two_kvmheat_at_once),
 		cmocka_unit_test(test_bad_pid_is_one_line_error),
 	};
 
