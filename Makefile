@@ -36,7 +36,7 @@ TEST_SRCS := $(wildcard tests/test_*.c)
 TEST_BINS := $(patsubst tests/%.c,$(OUTPUT)/tests/%,$(TEST_SRCS))
 GUEST := $(OUTPUT)/khguest
 
-.PHONY: all clean deps test vmlinux demo
+.PHONY: all clean deps test vmlinux demo bench
 .DELETE_ON_ERROR:
 .SECONDARY:
 
@@ -89,6 +89,9 @@ test: all
 
 demo: all
 	./tools/demo.sh $(OUTPUT)
+
+bench: all
+	./tools/bench.sh $(OUTPUT)
 
 clean:
 	rm -rf $(OUTPUT)
