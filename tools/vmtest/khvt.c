@@ -167,7 +167,8 @@ static int heat_load(struct khvt *v, const char *check, const char *path, const 
 		json_t *sj = json_array_get(srcs, s);
 
 		snprintf(h->hooks[s], sizeof(h->hooks[s]), "%s", jstr(sj, "hooks"));
-		h->stats[s] = json_object_get(json_object_get(h->root, "stats"), jstr(sj, "source"));
+		h->stats[s] = json_object_get(json_object_get(h->root, "stats"),
+					      jstr(sj, "source"));
 	}
 	vms = json_object_get(h->root, "vms");
 	for (size_t i = 0; i < json_array_size(vms); i++)
@@ -326,7 +327,8 @@ static int cmd_probe(struct khvt *v, const char *path)
 	const struct { const char *hook, *want; } expect[] = {
 		{ "age", "fexit:kvm_age_gfn" },
 		{ "test_age", "fexit:kvm_test_age_gfn" },
-		{ "track_write", v66 ? "fentry:kvm_mmu_track_write" : "fentry:kvm_page_track_write" },
+		{ "track_write",
+		  v66 ? "fentry:kvm_mmu_track_write" : "fentry:kvm_page_track_write" },
 		{ "walk", "tp_btf:kvm_mmu_pagetable_walk" },
 		{ "fault", "tp_btf:kvm_page_fault" },
 	};
@@ -342,7 +344,8 @@ static int cmd_probe(struct khvt *v, const char *path)
 	npt = !strcmp(jstr(p, "paging"), "tdp");
 	for (size_t i = 0; i < sizeof(expect) / sizeof(expect[0]); i++) {
 		chosen(probe_hook(p, expect[i].hook), got, sizeof(got));
-		off += snprintf(figures + off, sizeof(figures) - off, "%s=%s ", expect[i].hook, got);
+		off += snprintf(figures + off, sizeof(figures) - off, "%s=%s ", expect[i].hook,
+				got);
 		if (strcmp(got, expect[i].want))
 			boff += snprintf(bad + boff, sizeof(bad) - boff, " %s: want %s;",
 					 expect[i].hook, expect[i].want);
@@ -469,8 +472,9 @@ static int cmd_aging(struct khvt *v, char **paths)
 			bool ok = r[m].aged_gfns > 0 && h[m].stray_aged == 0 && r[m].young == 0;
 
 			result(v, check, ok ? "pass" : "fail", "hooks=%s aged_gfns=%" PRIu64
-			       " checks=%" PRIu64 " stray=%" PRIu64 " young=%" PRIu64 " (young is not "
-			       "observable by tracepoint under shadow paging: no per-spte event)",
+			       " checks=%" PRIu64 " stray=%" PRIu64 " young=%" PRIu64
+			       " (young is not observable by tracepoint under shadow paging: "
+			       "no per-spte event)",
 			       h[m].hooks[KH_SRC_AGING], r[m].aged_gfns, r[m].checks,
 			       h[m].stray_aged, r[m].young);
 			continue;
@@ -607,7 +611,8 @@ static void cmd_track_bytes(struct khvt *v, json_t *ptw, const char *path)
 		for (size_t k = 0; k < json_array_size(evs); k++) {
 			json_t *ev = json_array_get(evs, k);
 
-			n += (uint64_t)jint(ev, "gpa") == gpa && jint(ev, "bytes") == jint(e, "bytes");
+			n += (uint64_t)jint(ev, "gpa") == gpa &&
+			     jint(ev, "bytes") == jint(e, "bytes");
 		}
 		exact += n;
 		entries_ok += n == (uint64_t)jint(e, "count");
@@ -803,6 +808,7 @@ int main(int argc, char **argv)
 		return cmd_track(&v, argv + 2);
 	if (argc == 4 && !strcmp(argv[1], "events") && !strcmp(argv[2], "-p"))
 		return cmd_events(argv[3]);
-	fprintf(stderr, "usage: khvt probe|aging|faults|track|exit ... (see tools/vmtest/khvt.c)\n");
+	fprintf(stderr, "usage: khvt probe|aging|faults|track|events|exit ... "
+		"(see tools/vmtest/khvt.c)\n");
 	return 2;
 }

@@ -22,7 +22,7 @@ cache=${KH_VMTEST_CACHE:-/var/cache/kvmheat-vmtest}
 static=${KH_VMTEST_BUILD:-$top/build-static}
 boot_timeout=${KH_VMTEST_BOOT_TIMEOUT:-300}
 mkdir -p "$out"
-rm -f "$out"/*.log "$out"/*.rc "$out"/skip "$out"/boots
+rm -f "$out"/*-npt*.log "$out"/*.rc "$out"/skip "$out"/boots
 
 say() { echo "vmtest: $*" >&2; }
 skip() {
@@ -197,8 +197,8 @@ boot() {
 	local tag=$1 rel=$2 npt=$3 img=$4 t rc
 	t=$(date +%s)
 	say "boot $tag: $rel, kvm_amd npt=$npt"
-	timeout --foreground -k 10 "$boot_timeout" qemu-system-x86_64 -machine q35 -accel tcg,thread=single \
-		-cpu max -smp 2 -m 2G -kernel "$cache/root/$rel/boot/vmlinuz-$rel" \
+	timeout --foreground -k 10 "$boot_timeout" qemu-system-x86_64 -machine q35 \
+		-accel tcg,thread=single -cpu max -smp 2 -m 2G -kernel "$cache/root/$rel/boot/vmlinuz-$rel" \
 		-initrd "$img" -nographic -no-reboot \
 		-append "console=ttyS0 panic=-1 khvt.npt=$npt khvt.tag=$tag" \
 		-device isa-debug-exit,iobase=0xf4,iosize=4 < /dev/null > "$out/$tag.log" 2>&1
