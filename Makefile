@@ -106,4 +106,4 @@ demo: all
 	./tools/demo.sh $(OUTPUT)
 
 clean:
-	rm -rf $(OUTPUT)
+	rm -rf $(OUTPUT) build-static
