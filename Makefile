@@ -16,6 +16,8 @@ endif
 
 DEPS := libbpf-dev bpftool libelf-dev zlib1g-dev clang llvm libjansson-dev \
 	libcmocka-dev libncurses-dev libpng-dev pkg-config make gcc tmux
+# The nested-kernel rig: QEMU, a static busybox, initramfs tools, libzstd.a.
+DEPS += qemu-system-x86 busybox-static cpio kmod xz-utils zstd libzstd-dev
 
 CFLAGS ?= -O2 -g
 CFLAGS += -std=gnu11 -Wall -Wextra -Wno-unused-parameter -Iinclude -Isrc -I$(OUTPUT)
@@ -24,6 +26,11 @@ CFLAGS += -fsanitize=address,undefined -fno-omit-frame-pointer
 LDFLAGS += -fsanitize=address,undefined
 endif
 LDLIBS := -lbpf -lelf -lz -ljansson -lncursesw -lpng
+# STATIC=1: self-contained binaries for the nested-kernel rig's initramfs.
+ifeq ($(STATIC),1)
+LDFLAGS += -static
+LDLIBS += -lzstd -lm
+endif
 
 BPF_CFLAGS := -g -O2 -target bpf -D__TARGET_ARCH_$(ARCH) -Ivmlinux -Iinclude -Wall \
 	-Wno-unused-function -Wno-compare-distinct-pointer-types
@@ -36,11 +43,11 @@ TEST_SRCS := $(wildcard tests/test_*.c)
 TEST_BINS := $(patsubst tests/%.c,$(OUTPUT)/tests/%,$(TEST_SRCS))
 GUEST := $(OUTPUT)/khguest
 
-.PHONY: all clean deps test vmlinux demo bench
+.PHONY: all clean deps test vmlinux demo bench vmtest
 .DELETE_ON_ERROR:
 .SECONDARY:
 
-all: $(OUTPUT)/kvmheat $(GUEST) $(TEST_BINS) $(OUTPUT)/mapmem
+all: $(OUTPUT)/kvmheat $(GUEST) $(TEST_BINS) $(OUTPUT)/mapmem $(OUTPUT)/khvt
 
 deps:
 	apt-get update -qq
@@ -87,6 +94,14 @@ $(GUEST): tools/guest/khguest.c | $(OUTPUT)
 test: all
 	./tests/run.sh $(OUTPUT)
 
+# The nested-kernel rig alone (docs/VMTEST.md); `make test` runs it too.
+vmtest: all
+	./tests/run.sh $(OUTPUT) test_vmtest
+
+$(OUTPUT)/khvt: tools/vmtest/khvt.c $(OUTPUT)/libkh.a
+	$(call msg,CC,$@)
+	$(Q)$(CC) $(CFLAGS) $< $(OUTPUT)/libkh.a $(LDFLAGS) $(LDLIBS) -o $@
+
 demo: all
 	./tools/demo.sh $(OUTPUT)
 
@@ -94,4 +109,4 @@ bench: all
 	./tools/bench.sh $(OUTPUT)
 
 clean:
-	rm -rf $(OUTPUT)
+	rm -rf $(OUTPUT) build-static

@@ -230,7 +230,8 @@ int BPF_KPROBE(kprobe___kvm_page_track_write, struct kvm *kvm, u64 gpa, const u8
 SEC("tp_btf/kvm_spp_induced_exit")
 int BPF_PROG(tp_btf_kvm_spp_induced_exit, struct kvm_vcpu *vcpu, u64 gpa, u32 qual)
 {
-	kh_spp_violation(kh_current_tgid(), vcpu->vcpu_id, gpa);
+	/* maybe-NULL for the verifier on 6.12+: see tp_btf_kvm_page_fault */
+	kh_spp_violation(kh_current_tgid(), vcpu ? vcpu->vcpu_id : KH_VCPU_UNKNOWN, gpa);
 	return 0;
 }
 
@@ -294,11 +295,18 @@ int BPF_PROG(raw_tp_kvm_mmu_paging_element, u64 pte, int level)
 	return 0;
 }
 
-/* 6.1+: kvm_page_fault(vcpu, fault_address, error_code); up to 6.0 it had no vcpu. */
+/*
+ * 6.1+: kvm_page_fault(vcpu, fault_address, error_code); up to 6.0 it had no vcpu.
+ * The NULL check is for the verifier, not the data: since "bpf: Augment raw_tp
+ * arguments with PTR_MAYBE_NULL" (6.13, in 6.12.y stable: Debian 6.12 has it)
+ * pointer arguments of tracepoints defined in modules (kvm.ko) are
+ * maybe-NULL, and a bare vcpu->vcpu_id is refused ("Permission denied").
+ * 6.1 accepts either form.
+ */
 SEC("tp_btf/kvm_page_fault")
 int BPF_PROG(tp_btf_kvm_page_fault, struct kvm_vcpu *vcpu, u64 addr, u64 error_code)
 {
-	kh_page_fault(kh_current_tgid(), vcpu->vcpu_id, addr, error_code);
+	kh_page_fault(kh_current_tgid(), vcpu ? vcpu->vcpu_id : KH_VCPU_UNKNOWN, addr, error_code);
 	return 0;
 }
 

@@ -1,17 +1,20 @@
 #!/bin/sh
-# Run every test binary in BUILD/tests and print one closing line:
+# Run every test binary in BUILD/tests (or only the one named ONLY:
+#   tests/run.sh BUILD test_vmtest) and print one closing line:
 #   N passed, N failed, N skipped
 # Each binary is a cmocka group run with TAP output: "ok" passes,
 # "not ok ... # SKIP" is skipped (its "# SKIP reason:" line says why),
 # any other "not ok" fails, and a binary that dies without a plan or
 # exits non-zero with no failing test counts as one failure.
 build=${1:-build}
+only=${2:-}
 pass=0 fail=0 skip=0
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 for t in "$build"/tests/test_*; do
 	[ -x "$t" ] || continue
 	name=$(basename "$t")
+	[ -z "$only" ] || [ "$name" = "$only" ] || continue
 	CMOCKA_MESSAGE_OUTPUT=TAP KH_BUILD="$build" "$t" > "$log" 2>&1
 	rc=$?
 	p=$(grep -c '^ok ' "$log")

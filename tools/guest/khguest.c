@@ -110,6 +110,7 @@ extern const unsigned char khg_guest_end[];
 #define KHG_CR4			0x20ULL		/* PAE */
 #define KHG_EFER		0x500ULL	/* LMA LME */
 #define KHG_MEMCG_ROOT		"/sys/fs/cgroup/memory"
+#define KHG_CG2_ROOT		"/sys/fs/cgroup"
 
 struct khg_opts {
 	uint64_t mem_mib;
@@ -129,6 +130,7 @@ struct khg_opts {
 	uint64_t pause_ms;
 	const char *cgroup;
 	uint64_t squeeze_mib;
+	uint64_t hot_phases;
 	bool wait_signal;
 	const char *truth;
 };
@@ -157,9 +159,11 @@ struct khg_phase {
 	bool done;
 };
 
+/* One squeeze (v1) or reclaim (v2) pass, run after phase after_phase. */
 struct khg_squeeze {
-	bool ran;
+	unsigned int after_phase;
 	bool ok;
+	bool short_reclaim;		/* v2: fewer bytes reclaimed than asked */
 	int err;
 	uint64_t usage_before;
 	uint64_t usage_after;
@@ -208,9 +212,11 @@ struct khg_ctx {
 
 	char cg_dir[2 * PATH_MAX + 64];
 	char cg_orig[PATH_MAX];
+	bool cg_v2;			/* unified hierarchy: memory.reclaim */
 	bool cg_made;
 	bool cg_joined;
-	struct khg_squeeze sq;
+	struct khg_squeeze sq[KHG_MAX_PHASES];
+	unsigned int nsq;
 
 	uint64_t t_start;
 	uint64_t t_end;
@@ -286,14 +292,19 @@ static void khg_usage(FILE *f)
 "  --seed S              PRNG seed (default 1)\n"
 "  --pt-writes N         per hot round, rewrite N page-directory entries\n"
 "  --pause-ms MS         sleep after each phase\n"
-"  --cgroup NAME         run in memory cgroup (v1) NAME, made and removed by us;\n"
+"  --hot-phases K        split the R-1 later hot rounds into K phases (default 1)\n"
+"  --cgroup NAME         run in memory cgroup NAME, made and removed by us;\n"
 "                        relative to our memcg, or absolute below "
 KHG_MEMCG_ROOT "\n"
-"  --squeeze MiB         after phase 1 lower the cgroup limit to MiB, then restore\n"
+"                        (cgroup v1) or " KHG_CG2_ROOT " (v2, when v1 is absent)\n"
+"  --squeeze MiB         after every phase but the last, force reclaim: v1 lowers\n"
+"                        the cgroup limit to MiB and restores it, v2 writes MiB\n"
+"                        to memory.reclaim\n"
 "  --wait-signal         after the ready line, wait for SIGUSR1 before running\n"
 "  --truth FILE|-        write the ground-truth JSON to FILE (- = stdout)\n"
 "  -h, --help            this help\n"
-"Phase 1: cold set C times, then hot set once; phase 2: hot set R-1 times.\n",
+"Phase 1: cold set C times, then hot set once; phases 2..K+1: hot set R-1 times\n"
+"in all.\n",
 	      f);
 }
 
@@ -330,7 +341,7 @@ enum {
 	OPT_MEM = 256, OPT_DATA_GPA, OPT_FILE, OPT_KEEP_FILE, OPT_HOT, OPT_COLD,
 	OPT_ROUNDS, OPT_COLD_ROUNDS, OPT_WFRAC, OPT_CWFRAC, OPT_OFFSET, OPT_LAYOUT,
 	OPT_SEED, OPT_PT_WRITES, OPT_PAUSE, OPT_CGROUP, OPT_SQUEEZE, OPT_WAIT,
-	OPT_TRUTH,
+	OPT_TRUTH, OPT_HOT_PHASES,
 };
 
 static const struct option khg_longopts[] = {
@@ -351,6 +362,7 @@ static const struct option khg_longopts[] = {
 	{ "pause-ms", required_argument, NULL, OPT_PAUSE },
 	{ "cgroup", required_argument, NULL, OPT_CGROUP },
 	{ "squeeze", required_argument, NULL, OPT_SQUEEZE },
+	{ "hot-phases", required_argument, NULL, OPT_HOT_PHASES },
 	{ "wait-signal", no_argument, NULL, OPT_WAIT },
 	{ "truth", required_argument, NULL, OPT_TRUTH },
 	{ "help", no_argument, NULL, 'h' },
@@ -367,7 +379,7 @@ static int khg_parse(struct khg_opts *o, int argc, char **argv)
 	*o = (struct khg_opts){
 		.mem_mib = 64, .data_gpa = 0x40000000ULL, .hot = 256,
 		.cold = 1024, .rounds = 20, .cold_rounds = 1, .write_frac = 0.25,
-		.offset = -1, .seed = 1,
+		.offset = -1, .seed = 1, .hot_phases = 1,
 	};
 	opterr = 0;
 	while ((opt = getopt_long(argc, argv, ":h", khg_longopts, &idx)) != -1) {
@@ -456,6 +468,10 @@ static int khg_parse(struct khg_opts *o, int argc, char **argv)
 			if (khg_parse_u64(name, optarg, &o->squeeze_mib))
 				return -1;
 			break;
+		case OPT_HOT_PHASES:
+			if (khg_parse_u64(name, optarg, &o->hot_phases))
+				return -1;
+			break;
 		case OPT_WAIT:
 			o->wait_signal = true;
 			break;
@@ -495,6 +511,10 @@ static int khg_parse(struct khg_opts *o, int argc, char **argv)
 		khg_err("--pt-writes must be at most 1048576");
 		return -1;
 	}
+	if (o->hot_phases < 1 || o->hot_phases > KHG_MAX_PHASES - 1) {
+		khg_err("--hot-phases must be 1..%d", KHG_MAX_PHASES - 1);
+		return -1;
+	}
 	if (o->squeeze_mib && !o->cgroup) {
 		khg_err("--squeeze needs --cgroup");
 		return -1;
@@ -507,7 +527,7 @@ static int khg_parse(struct khg_opts *o, int argc, char **argv)
 }
 
 /* ------------------------------------------------------------------ */
-/* memory cgroup (v1) */
+/* memory cgroup (v1, or v2 where v1 is not mounted) */
 
 static int khg_write_str(const char *path, const char *s)
 {
@@ -553,8 +573,11 @@ static uint64_t khg_cg_u64(struct khg_ctx *c, const char *file)
 	return strtoull(buf, NULL, 10);
 }
 
-/* Our memory cgroup path relative to the v1 mount, from /proc/self/cgroup. */
-static int khg_own_memcg(char *out, size_t len)
+/*
+ * Our memory cgroup path relative to the mount, from /proc/self/cgroup:
+ * the "memory" controller's line on v1, the "0::" line on v2.
+ */
+static int khg_own_memcg(bool v2, char *out, size_t len)
 {
 	char line[PATH_MAX + 64];
 	FILE *f;
@@ -572,7 +595,7 @@ static int khg_own_memcg(char *out, size_t len)
 		if (!path)
 			continue;
 		*path++ = 0;
-		if (strcmp(ctl + 1, "memory"))
+		if (v2 ? (strncmp(line, "0:", 2) || ctl[1]) : strcmp(ctl + 1, "memory"))
 			continue;
 		path[strcspn(path, "\n")] = 0;
 		snprintf(out, len, "%s", strcmp(path, "/") ? path : "");
@@ -583,21 +606,51 @@ static int khg_own_memcg(char *out, size_t len)
 	return ret;
 }
 
+static const char *khg_cg_root(struct khg_ctx *c)
+{
+	return c->cg_v2 ? KHG_CG2_ROOT : KHG_MEMCG_ROOT;
+}
+
+/*
+ * v2 only hands the memory controller to a child if the parent lists it in
+ * cgroup.subtree_control; enabling it is a no-op when it already is.
+ */
+static int khg_cg2_enable_memory(const char *child)
+{
+	char parent[3 * PATH_MAX], *slash;
+	int err;
+
+	snprintf(parent, sizeof(parent), "%s", child);
+	slash = strrchr(parent, '/');
+	if (!slash)
+		return -EINVAL;
+	snprintf(slash, sizeof(parent) - (size_t)(slash - parent), "/cgroup.subtree_control");
+	err = khg_write_str(parent, "+memory");
+	if (err)
+		khg_err("enable the memory controller in %s: %s", parent, strerror(-err));
+	return err;
+}
+
 static int khg_cgroup_join(struct khg_ctx *c)
 {
 	char path[3 * PATH_MAX], pid[32];
 	int err;
 
-	err = khg_own_memcg(c->cg_orig, sizeof(c->cg_orig));
+	c->cg_v2 = access(KHG_MEMCG_ROOT, F_OK) &&
+		   !access(KHG_CG2_ROOT "/cgroup.controllers", F_OK);
+	err = khg_own_memcg(c->cg_v2, c->cg_orig, sizeof(c->cg_orig));
 	if (err) {
-		khg_err("no v1 memory cgroup for this process (%s)", strerror(-err));
+		khg_err("no %s memory cgroup for this process (%s)", c->cg_v2 ? "v2" : "v1",
+			strerror(-err));
 		return -1;
 	}
 	if (c->o.cgroup[0] == '/')
-		snprintf(c->cg_dir, sizeof(c->cg_dir), KHG_MEMCG_ROOT "%s", c->o.cgroup);
+		snprintf(c->cg_dir, sizeof(c->cg_dir), "%s%s", khg_cg_root(c), c->o.cgroup);
 	else
-		snprintf(c->cg_dir, sizeof(c->cg_dir), KHG_MEMCG_ROOT "%s/%s", c->cg_orig,
+		snprintf(c->cg_dir, sizeof(c->cg_dir), "%s%s/%s", khg_cg_root(c), c->cg_orig,
 			 c->o.cgroup);
+	if (c->cg_v2 && khg_cg2_enable_memory(c->cg_dir))
+		return -1;
 	if (mkdir(c->cg_dir, 0755) == 0) {
 		c->cg_made = true;
 	} else if (errno != EEXIST) {
@@ -621,7 +674,7 @@ static void khg_cgroup_leave(struct khg_ctx *c)
 	int err;
 
 	if (c->cg_joined) {
-		snprintf(path, sizeof(path), KHG_MEMCG_ROOT "%s/cgroup.procs", c->cg_orig);
+		snprintf(path, sizeof(path), "%s%s/cgroup.procs", khg_cg_root(c), c->cg_orig);
 		snprintf(pid, sizeof(pid), "%d", (int)getpid());
 		err = khg_write_str(path, pid);
 		if (err)
@@ -635,27 +688,46 @@ static void khg_cgroup_leave(struct khg_ctx *c)
 	}
 }
 
-/* Lower memory.limit_in_bytes to force reclaim, then restore it. */
-static void khg_squeeze(struct khg_ctx *c)
+/*
+ * Force reclaim of the cgroup while the guest is stopped between phases.
+ * v1: lower memory.limit_in_bytes, then restore it.  v2: write the amount
+ * to memory.reclaim; EAGAIN there only means less could be reclaimed than
+ * asked (everything left was in use), which is recorded, not an error.
+ */
+static void khg_squeeze(struct khg_ctx *c, unsigned int after_phase)
 {
+	const char *usage = c->cg_v2 ? "memory.current" : "memory.usage_in_bytes";
+	struct khg_squeeze *sq = &c->sq[c->nsq++];
 	char path[3 * PATH_MAX], old[64], val[32];
 	int err;
 
-	c->sq.ran = true;
-	c->sq.start_ns = khg_now();
-	c->sq.usage_before = khg_cg_u64(c, "memory.usage_in_bytes");
-	snprintf(path, sizeof(path), "%s/memory.limit_in_bytes", c->cg_dir);
-	err = khg_read_str(path, old, sizeof(old));
-	if (!err) {
-		snprintf(val, sizeof(val), "%" PRIu64, c->o.squeeze_mib << 20);
+	sq->after_phase = after_phase;
+	sq->start_ns = khg_now();
+	sq->usage_before = khg_cg_u64(c, usage);
+	if (c->cg_v2) {
+		snprintf(path, sizeof(path), "%s/memory.reclaim", c->cg_dir);
+		snprintf(val, sizeof(val), "%" PRIu64 "M", c->o.squeeze_mib);
 		err = khg_write_str(path, val);
-		c->sq.ok = !err;
-		c->sq.usage_after = khg_cg_u64(c, "memory.usage_in_bytes");
-		if (khg_write_str(path, old))
-			khg_err("warning: could not restore %s", path);
+		if (err == -EAGAIN) {
+			sq->short_reclaim = true;
+			err = 0;
+		}
+		sq->ok = !err;
+		sq->usage_after = khg_cg_u64(c, usage);
+	} else {
+		snprintf(path, sizeof(path), "%s/memory.limit_in_bytes", c->cg_dir);
+		err = khg_read_str(path, old, sizeof(old));
+		if (!err) {
+			snprintf(val, sizeof(val), "%" PRIu64, c->o.squeeze_mib << 20);
+			err = khg_write_str(path, val);
+			sq->ok = !err;
+			sq->usage_after = khg_cg_u64(c, usage);
+			if (khg_write_str(path, old))
+				khg_err("warning: could not restore %s", path);
+		}
 	}
-	c->sq.err = -err;
-	c->sq.end_ns = khg_now();
+	sq->err = -err;
+	sq->end_ns = khg_now();
 	if (err)
 		khg_err("warning: squeeze to %" PRIu64 " MiB: %s", c->o.squeeze_mib,
 			strerror(-err));
@@ -905,15 +977,19 @@ static int khg_build_ops(struct khg_ctx *c)
 			op[1] = c->pages[i].write;
 		}
 
-	c->nphases = 2;
+	/* the R-1 later hot rounds, spread over K phases, the first ones longer */
+	c->nphases = 1 + (unsigned int)c->o.hot_phases;
 	c->phases[0] = (struct khg_phase){
 		.ops_gpa = c->ops_gpa, .nops = cold_ops + hot_ops, .rounds = 1,
 		.npt = c->o.pt_writes,
 	};
-	c->phases[1] = (struct khg_phase){
-		.ops_gpa = c->ops_gpa + (cold_ops + hot_ops) * 16, .nops = hot_ops,
-		.rounds = c->o.rounds - 1, .npt = c->o.pt_writes,
-	};
+	for (p = 1; p < c->nphases; p++)
+		c->phases[p] = (struct khg_phase){
+			.ops_gpa = c->ops_gpa + (cold_ops + hot_ops) * 16, .nops = hot_ops,
+			.rounds = (c->o.rounds - 1) / c->o.hot_phases +
+				  (p - 1 < (c->o.rounds - 1) % c->o.hot_phases),
+			.npt = c->o.pt_writes,
+		};
 	for (p = 0; p < c->nphases; p++) {
 		uint64_t *d = khg_ctl_u64(c, c->phase_gpa + p * KHG_PHASE_DESC);
 
@@ -1249,8 +1325,8 @@ static int khg_run(struct khg_ctx *c)
 			}
 			c->phases[cur].end_ns = khg_now();
 			c->phases[cur].done = true;
-			if (cur == 0 && c->o.squeeze_mib)
-				khg_squeeze(c);
+			if (cur + 1 < c->nphases && c->o.squeeze_mib)
+				khg_squeeze(c, cur + 1);
 			if (c->o.pause_ms && khg_pause(c, c->o.pause_ms))
 				return -1;
 			cur++;
@@ -1345,6 +1421,7 @@ static int khg_write_truth(struct khg_ctx *c)
 	json_object_set_new(o, "seed", khg_int(c->o.seed));
 	json_object_set_new(o, "pt_writes_per_round", khg_int(c->o.pt_writes));
 	json_object_set_new(o, "pause_ms", khg_int(c->o.pause_ms));
+	json_object_set_new(o, "hot_phases", khg_int(c->o.hot_phases));
 	json_object_set_new(root, "pattern", o);
 
 	arr = json_array();
@@ -1392,17 +1469,42 @@ static int khg_write_truth(struct khg_ctx *c)
 	}
 	json_object_set_new(root, "pt_writes", arr);
 
-	if (c->sq.ran) {
+	if (c->nsq) {
+		/* the first pass's figures at the top level, as before --hot-phases */
+		json_t *passes = json_array();
+		bool all_ok = true;
+		int first_err = 0;
+
+		for (i = 0; i < c->nsq; i++) {
+			struct khg_squeeze *sq = &c->sq[i];
+
+			all_ok &= sq->ok;
+			if (!first_err)
+				first_err = sq->err;
+			o = json_object();
+			json_object_set_new(o, "after_phase", json_integer(sq->after_phase));
+			json_object_set_new(o, "ok", json_boolean(sq->ok));
+			json_object_set_new(o, "short", json_boolean(sq->short_reclaim));
+			json_object_set_new(o, "error", sq->err ? json_string(strerror(sq->err))
+							       : json_null());
+			json_object_set_new(o, "usage_before", khg_int(sq->usage_before));
+			json_object_set_new(o, "usage_after", khg_int(sq->usage_after));
+			json_object_set_new(o, "start_ns", khg_int(sq->start_ns));
+			json_object_set_new(o, "end_ns", khg_int(sq->end_ns));
+			json_array_append_new(passes, o);
+		}
 		o = json_object();
 		json_object_set_new(o, "cgroup", json_string(c->cg_dir));
+		json_object_set_new(o, "cgroup_version", json_integer(c->cg_v2 ? 2 : 1));
 		json_object_set_new(o, "limit_mib", khg_int(c->o.squeeze_mib));
-		json_object_set_new(o, "ok", json_boolean(c->sq.ok));
-		json_object_set_new(o, "error", c->sq.err ? json_string(strerror(c->sq.err))
+		json_object_set_new(o, "ok", json_boolean(all_ok));
+		json_object_set_new(o, "error", first_err ? json_string(strerror(first_err))
 							  : json_null());
-		json_object_set_new(o, "usage_before", khg_int(c->sq.usage_before));
-		json_object_set_new(o, "usage_after", khg_int(c->sq.usage_after));
-		json_object_set_new(o, "start_ns", khg_int(c->sq.start_ns));
-		json_object_set_new(o, "end_ns", khg_int(c->sq.end_ns));
+		json_object_set_new(o, "usage_before", khg_int(c->sq[0].usage_before));
+		json_object_set_new(o, "usage_after", khg_int(c->sq[0].usage_after));
+		json_object_set_new(o, "start_ns", khg_int(c->sq[0].start_ns));
+		json_object_set_new(o, "end_ns", khg_int(c->sq[0].end_ns));
+		json_object_set_new(o, "passes", passes);
 		json_object_set_new(root, "squeeze", o);
 	}
 	json_object_set_new(root, "start_ns", khg_int(c->t_start));
