@@ -15,7 +15,8 @@ msg = @printf '  %-8s %s\n' "$(1)" "$(2)";
 endif
 
 DEPS := libbpf-dev bpftool libelf-dev zlib1g-dev clang llvm libjansson-dev \
-	libcmocka-dev libncurses-dev libpng-dev pkg-config make gcc tmux
+	libcmocka-dev libncurses-dev libpng-dev libexpat1-dev pkg-config make gcc tmux \
+	linux-perf
 
 CFLAGS ?= -O2 -g
 CFLAGS += -std=gnu11 -Wall -Wextra -Wno-unused-parameter -Iinclude -Isrc -I$(OUTPUT)
@@ -23,7 +24,7 @@ ifeq ($(SANITIZE),1)
 CFLAGS += -fsanitize=address,undefined -fno-omit-frame-pointer
 LDFLAGS += -fsanitize=address,undefined
 endif
-LDLIBS := -lbpf -lelf -lz -ljansson -lncursesw -lpng
+LDLIBS := -lbpf -lelf -lz -ljansson -lncursesw -lpng -lm
 
 BPF_CFLAGS := -g -O2 -target bpf -D__TARGET_ARCH_$(ARCH) -Ivmlinux -Iinclude -Wall \
 	-Wno-unused-function -Wno-compare-distinct-pointer-types
@@ -74,7 +75,7 @@ $(OUTPUT)/kvmheat: $(OUTPUT)/obj/main.o $(OUTPUT)/libkh.a
 
 $(OUTPUT)/tests/%: tests/%.c tests/khtest.h $(OUTPUT)/libkh.a | $(OUTPUT)/tests
 	$(call msg,CC,$@)
-	$(Q)$(CC) $(CFLAGS) -Itests $< $(OUTPUT)/libkh.a $(LDFLAGS) $(LDLIBS) -lcmocka -o $@
+	$(Q)$(CC) $(CFLAGS) -Itests $< $(OUTPUT)/libkh.a $(LDFLAGS) $(LDLIBS) -lcmocka -lexpat -o $@
 
 $(OUTPUT)/mapmem: tools/mapmem.c $(OUTPUT)/libkh.a
 	$(call msg,CC,$@)
