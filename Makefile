@@ -41,7 +41,7 @@ GUEST := $(OUTPUT)/khguest
 .DELETE_ON_ERROR:
 .SECONDARY:
 
-all: $(OUTPUT)/kvmheat $(GUEST) $(TEST_BINS) $(OUTPUT)/mapmem
+all: $(OUTPUT)/kvmheat $(GUEST) $(TEST_BINS) $(OUTPUT)/mapmem $(OUTPUT)/synthrec
 
 deps:
 	apt-get update -qq
@@ -78,6 +78,10 @@ $(OUTPUT)/tests/%: tests/%.c $(wildcard tests/*.h) $(OUTPUT)/libkh.a | $(OUTPUT)
 	$(Q)$(CC) $(CFLAGS) -Itests $< $(OUTPUT)/libkh.a $(LDFLAGS) $(LDLIBS) -lcmocka -lexpat -o $@
 
 $(OUTPUT)/mapmem: tools/mapmem.c $(OUTPUT)/libkh.a
+	$(call msg,CC,$@)
+	$(Q)$(CC) $(CFLAGS) $< $(OUTPUT)/libkh.a $(LDFLAGS) $(LDLIBS) -o $@
+
+$(OUTPUT)/synthrec: tools/synthrec.c $(OUTPUT)/libkh.a
 	$(call msg,CC,$@)
 	$(Q)$(CC) $(CFLAGS) $< $(OUTPUT)/libkh.a $(LDFLAGS) $(LDLIBS) -o $@
 

@@ -26,6 +26,8 @@
 
 _Static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__, "the format is little-endian");
 
+#define KH_GFN_BITS	40	/* gfns of 52-bit physical addresses */
+
 /* ---- writer ---- */
 
 static int kh_dw_init(struct kh_dw *w, int fd)
@@ -450,6 +452,7 @@ struct kh_rd_ctx {
 	uint64_t unknown_first;		/* type of the first unknown record */
 	uint64_t orphans;		/* GFNS/SUBPAGES before any EPOCH */
 	uint64_t malformed;
+	uint64_t bad_entries;		/* gfn or pid out of range */
 };
 
 struct kh_rd_vm *kh_rec_vm(struct kh_rec *r, uint32_t pid)
@@ -577,6 +580,8 @@ static int kh_rd_batch(struct kh_rd_ctx *c, uint16_t type, const uint8_t *p, siz
 	e = &r->epochs[r->nr_epochs - 1];
 	p += sizeof(b);
 	if (gfns) {
+		size_t before = r->nr_gfns;
+
 		if (kh_grow(&r->gfns, &c->cap_gfns, r->nr_gfns + b.n, sizeof(*r->gfns)))
 			return -ENOMEM;
 		for (size_t i = 0; i < b.n; i++) {
@@ -584,12 +589,18 @@ static int kh_rd_batch(struct kh_rd_ctx *c, uint16_t type, const uint8_t *p, siz
 			struct kh_rd_gfn *o = &r->gfns[r->nr_gfns++];
 
 			memcpy(&g, p + i * b.ent_size, sizeof(g));
+			if (g.gfn >> KH_GFN_BITS || b.pid >> (64 - KH_GFN_BITS)) {
+				/* beyond 52-bit physical addresses: not from a real guest */
+				r->nr_gfns--;
+				c->bad_entries++;
+				continue;
+			}
 			o->gfn = g.gfn;
 			o->pid = b.pid;
 			o->epoch = r->nr_epochs - 1;
 			o->d = g.d;
 		}
-		e->nr_gfns += b.n;
+		e->nr_gfns += r->nr_gfns - before;
 	} else {
 		if (kh_grow(&r->subs, &c->cap_subs, r->nr_subs + b.n, sizeof(*r->subs)))
 			return -ENOMEM;
@@ -922,6 +933,9 @@ int kh_df_read_mem(const void *vbuf, size_t len, unsigned int flags, struct kh_r
 	if (c.malformed)
 		kh_note(r, "skipped %" PRIu64 " malformed record%s", c.malformed,
 			c.malformed == 1 ? "" : "s");
+	if (c.bad_entries)
+		kh_note(r, "skipped %" PRIu64 " gfn entries with impossible gfns or pids",
+			c.bad_entries);
 	if (c.orphans)
 		kh_note(r, "skipped %" PRIu64 " gfn entries that came before any epoch", c.orphans);
 	return 0;
@@ -1042,22 +1056,70 @@ static struct kh_gfn_stat *kh_find(struct kh_gfn_stat *g, size_t n, uint32_t pid
 	return bsearch(&key, g, n, sizeof(*g), kh_pidgfn_cmp);
 }
 
+struct kh_keyidx {
+	uint64_t key;		/* pid << 40 | gfn: sorts as (pid, gfn) */
+	uint64_t idx;		/* into r->gfns */
+};
+
+/*
+ * LSD radix sort, 16 bits a pass, skipping passes where every key has the
+ * same digit: a big recording has tens of millions of entries, and a
+ * comparison sort of them dominated report's run time.
+ */
+static int kh_radix(struct kh_keyidx *a, size_t n)
+{
+	struct kh_keyidx *tmp = malloc((n ? n : 1) * sizeof(*tmp)), *src = a, *dst = tmp;
+	size_t *cnt = malloc(65536 * sizeof(*cnt));
+
+	if (!tmp || !cnt) {
+		free(tmp);
+		free(cnt);
+		return -ENOMEM;
+	}
+	for (int shift = 0; shift < 64; shift += 16) {
+		size_t sum = 0;
+		bool one = false;
+
+		memset(cnt, 0, 65536 * sizeof(*cnt));
+		for (size_t i = 0; i < n; i++)
+			cnt[(src[i].key >> shift) & 0xffff]++;
+		for (size_t d = 0; d < 65536 && !one; d++)
+			one = cnt[d] == n;
+		if (one)
+			continue;
+		for (size_t d = 0; d < 65536; d++) {
+			size_t c = cnt[d];
+
+			cnt[d] = sum;
+			sum += c;
+		}
+		for (size_t i = 0; i < n; i++)
+			dst[cnt[(src[i].key >> shift) & 0xffff]++] = src[i];
+		src = dst;
+		dst = src == a ? tmp : a;
+	}
+	if (src != a)
+		memcpy(a, src, n * sizeof(*a));
+	free(tmp);
+	free(cnt);
+	return 0;
+}
+
 int kh_rec_totals(const struct kh_rec *r, const struct kh_rd_filter *f, struct kh_gfn_stat **out,
 		  size_t *n)
 {
-	struct kh_gfn_stat *g = NULL;
+	struct kh_keyidx *k;
+	struct kh_gfn_stat *g;
 	size_t len = 0, m = 0;
+	int err;
 
 	*out = NULL;
 	*n = 0;
-	for (size_t e = 0; e < r->nr_epochs; e++) {
-		const struct kh_rd_epoch *ep = &r->epochs[e];
-
+	for (size_t e = 0; e < r->nr_epochs; e++)
 		if (kh_rd_epoch_wanted(r, f, e))
-			len += ep->nr_gfns;
-	}
-	g = malloc((len ? len : 1) * sizeof(*g));
-	if (!g)
+			len += r->epochs[e].nr_gfns;
+	k = malloc((len ? len : 1) * sizeof(*k));
+	if (!k)
 		return -ENOMEM;
 	len = 0;
 	for (size_t e = 0; e < r->nr_epochs; e++) {
@@ -1067,26 +1129,39 @@ int kh_rec_totals(const struct kh_rec *r, const struct kh_rd_filter *f, struct k
 			continue;
 		for (size_t i = ep->first_gfn; i < ep->first_gfn + ep->nr_gfns; i++) {
 			const struct kh_rd_gfn *s = &r->gfns[i];
-			struct kh_gfn_stat *d;
 
+			/* the reader refused gfns and pids that do not fit the key */
 			if (!kh_rd_gfn_wanted(f, s->pid, s->gfn))
 				continue;
-			d = &g[len++];
-			d->pid = s->pid;
-			d->gfn = s->gfn;
-			d->c = s->d;
-			d->has_subpages = false;
+			k[len].key = (uint64_t)s->pid << KH_GFN_BITS | s->gfn;
+			k[len++].idx = i;
 		}
 	}
-	qsort(g, len, sizeof(*g), kh_pidgfn_cmp);
+	err = kh_radix(k, len);
+	for (size_t i = 0; !err && i < len; i++)
+		m += !i || k[i].key != k[i - 1].key;
+	g = err ? NULL : malloc((m ? m : 1) * sizeof(*g));
+	if (!g) {
+		free(k);
+		return err ? err : -ENOMEM;
+	}
+	m = 0;
 	/* fold equal (pid, gfn) runs into one entry */
 	for (size_t i = 0; i < len; i++) {
-		if (m && g[m - 1].pid == g[i].pid && g[m - 1].gfn == g[i].gfn) {
-			kh_counts_add(&g[m - 1].c, &g[i].c);
+		const struct kh_rd_gfn *s = &r->gfns[k[i].idx];
+		struct kh_gfn_stat *d;
+
+		if (i && k[i].key == k[i - 1].key) {
+			kh_counts_add(&g[m - 1].c, &s->d);
 			continue;
 		}
-		g[m++] = g[i];
+		d = &g[m++];
+		d->pid = s->pid;
+		d->gfn = s->gfn;
+		d->c = s->d;
+		d->has_subpages = false;
 	}
+	free(k);
 	for (size_t e = 0; e < r->nr_epochs; e++) {
 		const struct kh_rd_epoch *ep = &r->epochs[e];
 
@@ -1104,8 +1179,8 @@ int kh_rec_totals(const struct kh_rec *r, const struct kh_rd_filter *f, struct k
 			if (!d->has_subpages)
 				memset(&d->sp, 0, sizeof(d->sp));
 			d->has_subpages = true;
-			for (int k = 0; k < KH_SUBPAGES; k++)
-				d->sp.cnt[k] += s->cnt[k];
+			for (int c = 0; c < KH_SUBPAGES; c++)
+				d->sp.cnt[c] += s->cnt[c];
 		}
 	}
 	*out = g;

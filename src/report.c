@@ -479,11 +479,11 @@ static json_t *kh_counts_obj(const struct kh_counts *c)
 			 "spp", (json_int_t)c->spp, "subpage_write_mask", m);
 }
 
+/* A VM's summary; its per-gfn rows and write trace are streamed after it. */
 static json_t *kh_json_vm(struct kh_report *rp, const struct kh_vm_view *v)
 {
 	const struct kh_rd_vm *vm = v->vm;
-	json_t *j, *slots = json_array(), *rj = json_array(), *ws = json_array(), *gj = json_array();
-	struct kh_gfn_stat *rows = malloc((v->n ? v->n : 1) * sizeof(*rows));
+	json_t *j, *slots = json_array(), *rj = json_array(), *ws = json_array();
 
 	for (size_t s = 0; vm && s < vm->nr_slots; s++)
 		json_array_append_new(slots, json_pack("{s:i, s:i, s:I, s:I}", "slot",
@@ -513,6 +513,68 @@ static json_t *kh_json_vm(struct kh_report *rp, const struct kh_vm_view *v)
 			"t1_s", kh_rec_secs(&rp->rec, rp->rec.epochs[e].t1),
 			"gfns", (json_int_t)a, "accesses", (json_int_t)b, "writes", (json_int_t)c));
 	}
+	j = json_pack("{s:i, s:s, s:i, s:I, s:o, s:b, s:o, s:o, s:I, s:I, s:o, s:o, s:o}",
+		      "pid", (int)v->pid, "comm", vm ? vm->comm : "?",
+		      "vcpus", vm ? (int)vm->nr_vcpus : 0,
+		      "memory_bytes", (json_int_t)(v->mem_pages << KH_PAGE_SHIFT),
+		      "memslots", slots,
+		      "discovered", vm && !(vm->flags & KH_DFV_UNDISCOVERED),
+		      "appeared_s", vm && vm->t_appear ?
+				    json_real(kh_rec_secs(&rp->rec, vm->t_appear)) : json_null(),
+		      "exited_s", vm && vm->t_exit ?
+				  json_real(kh_rec_secs(&rp->rec, vm->t_exit)) : json_null(),
+		      "gfns_touched", (json_int_t)v->touched,
+		      "aged_gfns", (json_int_t)v->aged_gfns,
+		      "idle_fraction", v->aged_gfns ?
+				       json_real((double)v->idle_gfns / v->aged_gfns) : json_null(),
+		      "totals", kh_counts_obj(&v->t), "ranges", rj);
+	json_object_set_new(j, "working_set", ws);
+	return j;
+}
+
+/*
+ * JSON output is streamed: members of the small objects one per line, and
+ * the per-gfn rows and write-trace entries one at a time, so a recording
+ * of a big guest does not need all of its rows as JSON objects at once.
+ */
+static void kh_json_members(json_t *obj, const char *indent, bool more)
+{
+	size_t i = 0, n = json_object_size(obj);
+	const char *key;
+	json_t *v;
+
+	json_object_foreach(obj, key, v) {
+		json_t *k = json_string(key);
+		char *ks = json_dumps(k, JSON_ENCODE_ANY);
+		char *vs = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
+
+		printf("%s%s: %s%s\n", indent, ks, vs, ++i < n || more ? "," : "");
+		free(ks);
+		free(vs);
+		json_decref(k);
+	}
+}
+
+static void kh_json_row(json_t *row, bool *first)
+{
+	char *s = json_dumps(row, JSON_COMPACT);
+
+	printf("%s    %s", *first ? "" : ",\n", s);
+	*first = false;
+	free(s);
+	json_decref(row);
+}
+
+static void kh_json_vm_stream(struct kh_report *rp, const struct kh_vm_view *v, bool last)
+{
+	struct kh_gfn_stat *rows = malloc((v->n ? v->n : 1) * sizeof(*rows));
+	json_t *head = kh_json_vm(rp, v);
+	bool first = true;
+
+	printf("  {\n");
+	kh_json_members(head, "   ", true);
+	json_decref(head);
+	printf("   \"gfns\": [\n");
 	if (rows) {
 		memcpy(rows, v->g, v->n * sizeof(*rows));
 		kh_sort_rows(rows, v->n, rp->sort);
@@ -530,46 +592,30 @@ static json_t *kh_json_vm(struct kh_report *rp, const struct kh_vm_view *v)
 					json_array_append_new(a, json_integer(rows[i].sp.cnt[k]));
 				json_object_set_new(e, "subpage_writes", a);
 			}
-			json_array_append_new(gj, e);
+			kh_json_row(e, &first);
 		}
 		free(rows);
 	}
-	j = json_pack("{s:i, s:s, s:i, s:I, s:o, s:b, s:o, s:o, s:I, s:I, s:o, s:o, s:o}",
-		      "pid", (int)v->pid, "comm", vm ? vm->comm : "?",
-		      "vcpus", vm ? (int)vm->nr_vcpus : 0,
-		      "memory_bytes", (json_int_t)(v->mem_pages << KH_PAGE_SHIFT),
-		      "memslots", slots,
-		      "discovered", vm && !(vm->flags & KH_DFV_UNDISCOVERED),
-		      "appeared_s", vm && vm->t_appear ?
-				    json_real(kh_rec_secs(&rp->rec, vm->t_appear)) : json_null(),
-		      "exited_s", vm && vm->t_exit ?
-				  json_real(kh_rec_secs(&rp->rec, vm->t_exit)) : json_null(),
-		      "gfns_touched", (json_int_t)v->touched,
-		      "aged_gfns", (json_int_t)v->aged_gfns,
-		      "idle_fraction", v->aged_gfns ?
-				       json_real((double)v->idle_gfns / v->aged_gfns) : json_null(),
-		      "totals", kh_counts_obj(&v->t), "ranges", rj);
-	json_object_set_new(j, "working_set", ws);
-	json_object_set_new(j, "gfns", gj);
+	printf("%s   ]", first ? "" : "\n");
 	if (rp->subpages || rp->events) {
-		json_t *tr = json_array();
-
+		first = true;
+		printf(",\n   \"write_trace\": [\n");
 		for (size_t i = 0; rp->events && i < rp->rec.nr_events; i++) {
 			const struct kh_event *e = &rp->rec.events[i];
 
 			if (e->pid != v->pid || !kh_event_is_write(e) || !kh_event_wanted(rp, e))
 				continue;
-			json_array_append_new(tr, json_pack("{s:f, s:o, s:i, s:I, s:I, s:i, s:s}",
+			kh_json_row(json_pack("{s:f, s:o, s:i, s:I, s:I, s:i, s:s}",
 				"t_s", kh_rec_secs(&rp->rec, e->ts_ns),
 				"vcpu", e->vcpu == KH_VCPU_UNKNOWN ? json_null() :
 					json_integer(e->vcpu),
 				"tid", (int)e->tid, "gpa", (json_int_t)e->gpa,
 				"offset", (json_int_t)(e->gpa & (KH_PAGE_SIZE - 1)),
-				"len", (int)e->bytes, "source", kh_source_name(e->source)));
+				"len", (int)e->bytes, "source", kh_source_name(e->source)), &first);
 		}
-		json_object_set_new(j, "write_trace", tr);
+		printf("%s   ]", first ? "" : "\n");
 	}
-	return j;
+	printf("\n  }%s\n", last ? "" : ",");
 }
 
 static json_t *kh_json_head(struct kh_report *rp)
@@ -934,19 +980,20 @@ int kh_cmd_report(int argc, char **argv, struct kh_opts *o)
 		goto out;
 	}
 	if (rp.fmt == KH_FMT_JSON) {
-		json_t *root = kh_json_head(&rp), *vms = json_array();
+		json_t *root = kh_json_head(&rp);
 
+		printf("{\n");
+		kh_json_members(root, " ", true);
+		json_decref(root);
+		printf(" \"vms\": [\n");
 		for (size_t i = 0; i < np; i++) {
 			struct kh_vm_view vv;
 
 			kh_view_init(&rp, pids[i], &vv);
-			json_array_append_new(vms, kh_json_vm(&rp, &vv));
+			kh_json_vm_stream(&rp, &vv, i + 1 == np);
 			free(vv.rg);
 		}
-		json_object_set_new(root, "vms", vms);
-		json_dumpf(root, stdout, JSON_INDENT(1));
-		fputc('\n', stdout);
-		json_decref(root);
+		printf(" ]\n}\n");
 		goto out;
 	}
 	kh_text_head(&rp);
