@@ -184,6 +184,7 @@ struct kh_session_opts {
 	enum kh_method force[KH_SRC_MAX];
 	bool events;			/* stream events through the ring buffer */
 	uint32_t ringbuf_bytes;		/* 0: default (4 MiB) */
+	uint32_t wakeup_bytes;		/* reader woken at this much unread; 0: per event */
 	bool no_aggregate;		/* events only: skip per-gfn maps */
 	struct kh_ev_filter filter;
 	bool pid_pending;		/* @pid need not be a VM yet (record -- CMD) */

@@ -533,9 +533,10 @@ static int kh_rec_run(struct kh_recorder *r, uint32_t *reason)
 		if (wait_ms > 100)
 			wait_ms = 100;	/* notice a command's exit soon */
 		if (r->rb) {
+			/* wakeups are batched: what is below the mark is taken here */
 			err = ring_buffer__poll(r->rb, wait_ms);
-			if (err == -EINTR)
-				err = 0;
+			if (err >= 0 || err == -EINTR)
+				err = ring_buffer__consume(r->rb);
 			if (err < 0)
 				break;
 			err = 0;
@@ -676,6 +677,8 @@ int kh_cmd_record(int argc, char **argv, struct kh_opts *o)
 		if (a.nr_pids)
 			return kh_err(o, KH_EXIT_USAGE, "record: give -p or a COMMAND, not both");
 	}
+	/* polled at least every 100 ms anyway: wake only when a quarter is full */
+	a.so.wakeup_bytes = (a.so.ringbuf_bytes ? a.so.ringbuf_bytes : 4U << 20) / 4;
 	if (a.nr_pids == 1)
 		a.so.pid = a.pids[0];	/* one VM: filter in the kernel */
 

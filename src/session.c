@@ -77,6 +77,7 @@ static void kh_set_event_rodata(struct kvmheat_bpf *skel, const struct kh_sessio
 		skel->rodata->ev_gfn_hi = f->gfn_hi;
 	}
 	skel->rodata->ev_writes_only = f->writes_only;
+	skel->rodata->ev_wakeup_bytes = so->wakeup_bytes;
 	skel->rodata->ev_vcpu = f->vcpu_set ? f->vcpu : KH_VCPU_UNKNOWN;
 	bpf_map__set_max_entries(skel->maps.events, so->events ?
 				 kh_ringbuf_size(so->ringbuf_bytes ? so->ringbuf_bytes : 4U << 20) :
