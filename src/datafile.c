@@ -493,8 +493,9 @@ static int kh_rd_header(struct kh_rd_ctx *c, const uint8_t *p, size_t size)
 	json_error_t je = { .text = "not an object" };
 	json_t *h;
 
-	h = json_loadb((const char *)p + sizeof(struct kh_rec_hdr), size - sizeof(struct kh_rec_hdr),
-		       0, &je);
+	p += sizeof(struct kh_rec_hdr);
+	size -= sizeof(struct kh_rec_hdr);
+	h = json_loadb((const char *)p, size, 0, &je);
 	if (!h || !json_is_object(h)) {
 		json_decref(h);
 		kh_note(r, "header record is not a JSON object (%s); header fields unknown",
@@ -539,9 +540,12 @@ static int kh_rd_vm(struct kh_rd_ctx *c, const uint8_t *p, size_t size)
 		bool dup = false;
 
 		memcpy(&s, p + sizeof(v) + i * ss, sizeof(s));
-		for (size_t j = 0; j < rv->nr_slots && !dup; j++)
-			dup = rv->slots[j].as_id == s.as_id && rv->slots[j].base_gfn == s.base_gfn &&
-			      rv->slots[j].npages == s.npages;
+		for (size_t j = 0; j < rv->nr_slots && !dup; j++) {
+			const struct kh_slot *o = &rv->slots[j];
+
+			dup = o->as_id == s.as_id && o->base_gfn == s.base_gfn &&
+			      o->npages == s.npages;
+		}
 		if (dup)
 			continue;
 		n = rv->nr_slots + 1;
@@ -771,8 +775,8 @@ static int kh_rd_records(struct kh_rd_ctx *c, const uint8_t *p, size_t len, uint
 
 		if (len - off < sizeof(h) || (memcpy(&h, p + off, sizeof(h)), h.size < sizeof(h)) ||
 		    h.size > len - off) {
-			kh_note(c->r, "chunk %u at byte %" PRIu64 ": malformed record at offset %zu; "
-				"the rest of this chunk was skipped", seq, at, off);
+			kh_note(c->r, "chunk %u at byte %" PRIu64 ": malformed record at offset "
+				"%zu; the rest of this chunk was skipped", seq, at, off);
 			return 0;
 		}
 		err = kh_rd_record(c, h.type, p + off, h.size);
@@ -855,16 +859,19 @@ int kh_df_read_mem(const void *vbuf, size_t len, unsigned int flags, struct kh_r
 		if (!kh_chunk_hdr_ok(buf + off, len - off, &ch)) {
 			size_t next;
 
-			if (len - off < sizeof(ch) ||
-			    (memcmp(buf + off, "KHCK", 4) == 0 && kh_resync(buf, len, off + 1) == len)) {
+			bool tail = len - off < sizeof(ch) ||
+				    (!memcmp(buf + off, "KHCK", 4) &&
+				     kh_resync(buf, len, off + 1) == len);
+
+			if (tail) {
 				/* the tail: a chunk the writer never finished */
 				r->cut = true;
 				break;
 			}
 			next = kh_resync(buf, len, off + 1);
 			r->chunks_bad++;
-			kh_note(r, "damaged chunk header at byte %zu: bytes %zu-%zu skipped", off, off,
-				next - 1);
+			kh_note(r, "damaged chunk header at byte %zu: bytes %zu-%zu skipped", off,
+				off, next - 1);
 			off = next;
 			continue;
 		}
@@ -874,8 +881,8 @@ int kh_df_read_mem(const void *vbuf, size_t len, unsigned int flags, struct kh_r
 		}
 		if (ch.data_crc != crc32(0, buf + off + sizeof(ch), ch.comp_len)) {
 			r->chunks_bad++;
-			kh_note(r, "chunk %u at byte %zu: checksum mismatch, its %u bytes of records "
-				"were skipped", ch.seq, off, ch.raw_len);
+			kh_note(r, "chunk %u at byte %zu: checksum mismatch, its %u bytes of "
+				"records were skipped", ch.seq, off, ch.raw_len);
 			off += sizeof(ch) + ch.comp_len;
 			r->cut_at = off;
 			continue;
@@ -891,8 +898,8 @@ int kh_df_read_mem(const void *vbuf, size_t len, unsigned int flags, struct kh_r
 		if (uncompress(raw, &rl, buf + off + sizeof(ch), ch.comp_len) != Z_OK ||
 		    rl != ch.raw_len) {
 			r->chunks_bad++;
-			kh_note(r, "chunk %u at byte %zu: does not inflate to its %u bytes; skipped",
-				ch.seq, off, ch.raw_len);
+			kh_note(r, "chunk %u at byte %zu: does not inflate to its %u bytes; "
+				"skipped", ch.seq, off, ch.raw_len);
 		} else {
 			err = kh_rd_records(&c, raw, rl, ch.seq, off);
 			if (err)
@@ -922,9 +929,9 @@ int kh_df_read_mem(const void *vbuf, size_t len, unsigned int flags, struct kh_r
 		struct kh_rd_epoch *e = &r->epochs[i];
 
 		if (e->nr_gfns < e->want_gfns || e->nr_subs < e->want_subpages)
-			kh_note(r, "epoch %u is incomplete: %zu of %" PRIu64 " gfn entries, %zu of %"
-				PRIu64 " sub-page entries", e->index, e->nr_gfns, e->want_gfns,
-				e->nr_subs, e->want_subpages);
+			kh_note(r, "epoch %u is incomplete: %zu of %" PRIu64 " gfn entries, "
+				"%zu of %" PRIu64 " sub-page entries", e->index, e->nr_gfns,
+				e->want_gfns, e->nr_subs, e->want_subpages);
 	}
 	if (r->unknown_records)
 		kh_note(r, "skipped %" PRIu64 " record%s of types this kvmheat does not know "

@@ -156,7 +156,8 @@ static int kh_hm_segments(struct kh_hmap *h, const struct kh_rec *r, const struc
 			uint64_t *no;
 
 			if (g->pid != h->pid || !kh_metric(h, &g->d) ||
-			    !kh_rd_gfn_wanted(f, g->pid, g->gfn) || kh_hm_index(h, g->gfn) != UINT64_MAX)
+			    !kh_rd_gfn_wanted(f, g->pid, g->gfn) ||
+			    kh_hm_index(h, g->gfn) != UINT64_MAX)
 				continue;
 			if (!(nout & (nout + 1))) {
 				no = realloc(out, (nout + 1) * 2 * sizeof(*no));
@@ -292,6 +293,8 @@ static void kh_hm_free(struct kh_hmap *h)
  * empty cells are the background colour, which is not on the ramp.
  */
 static const uint8_t kh_bg[3] = { 20, 20, 30 };
+static const uint8_t kh_gutter[3] = { 60, 60, 60 };
+static const uint8_t kh_hole[3] = { 0, 200, 255 };
 static const uint8_t kh_stops[][3] = {
 	{ 80, 0, 0 }, { 170, 0, 0 }, { 235, 70, 0 }, { 255, 165, 0 }, { 255, 235, 70 },
 	{ 255, 255, 255 },
@@ -315,8 +318,11 @@ static void kh_hm_rgb(const struct kh_hmap *h, uint64_t v, uint8_t rgb[3])
 		return;
 	}
 	x -= i;
-	for (int c = 0; c < 3; c++)
-		rgb[c] = (uint8_t)(kh_stops[i][c] + (kh_stops[i + 1][c] - kh_stops[i][c]) * x + 0.5);
+	for (int c = 0; c < 3; c++) {
+		double a = kh_stops[i][c], b = kh_stops[i + 1][c];
+
+		rgb[c] = (uint8_t)(a + (b - a) * x + 0.5);
+	}
 }
 
 /* Rows at which a squeezed hole lies (the first row of the next segment). */
@@ -395,7 +401,8 @@ static int kh_svg(const struct kh_hmap *h, const struct kh_rd_vm *vm, FILE *f)
 	ht = KH_SVG_T + h->rows * rh + KH_SVG_B;
 	fprintf(f, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
 		"<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%u\" height=\"%u\" "
-		"viewBox=\"0 0 %u %u\" font-family=\"monospace\" font-size=\"11\">\n", w, ht, w, ht);
+		"viewBox=\"0 0 %u %u\" font-family=\"monospace\" font-size=\"11\">\n",
+		w, ht, w, ht);
 	snprintf(title, sizeof(title), "kvmheat heatmap: VM %u (%s), %s per %s", h->pid,
 		 vm ? vm->comm : "?", h->writes ? "writes" : "accesses",
 		 h->cols < h->nep ? "column of epochs" : "epoch");
@@ -405,8 +412,8 @@ static int kh_svg(const struct kh_hmap *h, const struct kh_rd_vm *vm, FILE *f)
 		"<text x=\"%u\" y=\"20\" font-size=\"13\">", w, ht, KH_SVG_L);
 	kh_xml_text(f, title);
 	fprintf(f, "</text>\n<rect x=\"%u\" y=\"%u\" width=\"%zu\" height=\"%zu\" "
-		"fill=\"rgb(%u,%u,%u)\"/>\n<g shape-rendering=\"crispEdges\">\n", KH_SVG_L, KH_SVG_T,
-		h->cols * cw, h->rows * rh, kh_bg[0], kh_bg[1], kh_bg[2]);
+		"fill=\"rgb(%u,%u,%u)\"/>\n<g shape-rendering=\"crispEdges\">\n",
+		KH_SVG_L, KH_SVG_T, h->cols * cw, h->rows * rh, kh_bg[0], kh_bg[1], kh_bg[2]);
 	for (size_t r = 0; r < h->rows; r++) {
 		uint64_t g0 = kh_hm_gfn(h, kh_hm_row_first(h, r));
 		uint64_t g1 = kh_hm_gfn(h, kh_hm_row_first(h, r + 1) - 1);
@@ -421,10 +428,11 @@ static int kh_svg(const struct kh_hmap *h, const struct kh_rd_vm *vm, FILE *f)
 			fprintf(f, "<rect x=\"%zu\" y=\"%zu\" width=\"%u\" height=\"%u\" "
 				"fill=\"#%02x%02x%02x\"><title>gfn 0x%" PRIx64 "-0x%" PRIx64
 				" (gpa %s-%s), %.2f-%.2f s, %s %" PRIu64 "</title></rect>\n",
-				KH_SVG_L + c * cw, KH_SVG_T + r * rh, cw, rh, rgb[0], rgb[1], rgb[2],
-				g0, g1, kh_fmt_bytes(g0 << KH_PAGE_SHIFT, b1, sizeof(b1)),
-				kh_fmt_bytes((g1 + 1) << KH_PAGE_SHIFT, b2, sizeof(b2)), h->ct0[c],
-				h->ct1[c], h->writes ? "writes" : "accesses", v);
+				KH_SVG_L + c * cw, KH_SVG_T + r * rh, cw, rh,
+				rgb[0], rgb[1], rgb[2], g0, g1,
+				kh_fmt_bytes(g0 << KH_PAGE_SHIFT, b1, sizeof(b1)),
+				kh_fmt_bytes((g1 + 1) << KH_PAGE_SHIFT, b2, sizeof(b2)),
+				h->ct0[c], h->ct1[c], h->writes ? "writes" : "accesses", v);
 		}
 	}
 	fprintf(f, "</g>\n");
@@ -436,9 +444,9 @@ static int kh_svg(const struct kh_hmap *h, const struct kh_rd_vm *vm, FILE *f)
 		fprintf(f, "<text x=\"%u\" y=\"%zu\" text-anchor=\"end\">%s</text>\n", KH_SVG_L - 6,
 			KH_SVG_T + r * rh + rh / 2 + 4, kh_hm_label(h, g, b1, sizeof(b1)));
 	}
-	fprintf(f, "<text x=\"12\" y=\"%u\" transform=\"rotate(-90 12 %u)\" "
+	fprintf(f, "<text x=\"12\" y=\"%zu\" transform=\"rotate(-90 12 %zu)\" "
 		"text-anchor=\"middle\">guest physical address</text>\n",
-		KH_SVG_T + (unsigned int)(h->rows * rh) / 2, KH_SVG_T + (unsigned int)(h->rows * rh) / 2);
+		KH_SVG_T + h->rows * rh / 2, KH_SVG_T + h->rows * rh / 2);
 	nh = kh_hm_holes(h, hrows, glo, ghi, 64);
 	for (size_t i = 0; i < nh; i++) {
 		size_t y = KH_SVG_T + hrows[i] * rh;
@@ -509,8 +517,7 @@ static int kh_png(const struct kh_hmap *h, FILE *f)
 	for (size_t y = 0; y < ht; y++) {
 		rowp[y] = img + y * w * 3;
 		for (size_t x = 0; x < w; x++)
-			memcpy(rowp[y] + x * 3, x < KH_PNG_GUTTER ? (const uint8_t[3]){ 60, 60, 60 } :
-			       kh_bg, 3);
+			memcpy(rowp[y] + x * 3, x < KH_PNG_GUTTER ? kh_gutter : kh_bg, 3);
 	}
 	for (size_t r = 0; r < h->rows; r++)
 		for (size_t c = 0; c < h->cols; c++) {
@@ -520,19 +527,19 @@ static int kh_png(const struct kh_hmap *h, FILE *f)
 				continue;
 			kh_hm_rgb(h, h->cell[r * h->cols + c], rgb);
 			for (size_t y = r * rh; y < (r + 1) * rh; y++)
-				for (size_t x = KH_PNG_GUTTER + c * cw; x < KH_PNG_GUTTER + (c + 1) * cw;
-				     x++)
-					memcpy(rowp[y] + x * 3, rgb, 3);
+				for (size_t x = 0; x < cw; x++)
+					memcpy(rowp[y] + (KH_PNG_GUTTER + c * cw + x) * 3, rgb, 3);
 		}
 	nh = kh_hm_holes(h, hrows, glo, ghi, 64);
 	for (size_t i = 0; i < nh; i++)
 		for (size_t x = 0; x < KH_PNG_GUTTER; x++)
-			memcpy(rowp[hrows[i] * rh] + x * 3, (const uint8_t[3]){ 0, 200, 255 }, 3);
+			memcpy(rowp[hrows[i] * rh] + x * 3, kh_hole, 3);
 	snprintf(geo, sizeof(geo), "pid=%u metric=%s rows=%zu cols=%zu cell_w=%u cell_h=%u "
 		 "x0=%u lo=%" PRIu64 " hi=%" PRIu64, h->pid, h->writes ? "writes" : "accesses",
 		 h->rows, h->cols, cw, rh, KH_PNG_GUTTER, h->lo, h->hi);
 	for (size_t i = 0; i < h->nseg; i++)
-		fprintf(sf, "%s%" PRIu64 ":%" PRIu64, i ? "," : "", h->seg[i].base, h->seg[i].npages);
+		fprintf(sf, "%s%" PRIu64 ":%" PRIu64, i ? "," : "", h->seg[i].base,
+			h->seg[i].npages);
 	fclose(sf);
 
 	png = png_create_write_struct(PNG_LIBPNG_VER_STRING, NULL, kh_png_error, NULL);
@@ -591,8 +598,8 @@ static void kh_term(const struct kh_hmap *h, const struct kh_rd_vm *vm, FILE *f)
 		for (size_t i = 0; i < nh; i++)
 			hole |= hrows[i] == r || hrows[i] == r + 1;
 		if (r % 8 == 0)
-			fprintf(f, "%10s %c", kh_hm_label(h, kh_hm_gfn(h, kh_hm_row_first(h, r)), b1,
-							  sizeof(b1)), hole ? '~' : '|');
+			fprintf(f, "%10s %c", kh_hm_label(h, kh_hm_gfn(h, kh_hm_row_first(h, r)),
+							  b1, sizeof(b1)), hole ? '~' : '|');
 		else
 			fprintf(f, "%10s %c", "", hole ? '~' : '|');
 		for (size_t c = 0; c < h->cols; c++) {
@@ -600,7 +607,8 @@ static void kh_term(const struct kh_hmap *h, const struct kh_rd_vm *vm, FILE *f)
 
 			kh_hm_rgb(h, h->cell[r * h->cols + c], up);
 			kh_hm_rgb(h, r + 1 < h->rows ? h->cell[(r + 1) * h->cols + c] : 0, lo);
-			fprintf(f, "\033[38;5;%dm\033[48;5;%dm\u2580", kh_ansi256(up), kh_ansi256(lo));
+			fprintf(f, "\033[38;5;%dm\033[48;5;%dm\u2580", kh_ansi256(up),
+				kh_ansi256(lo));
 		}
 		fprintf(f, "\033[0m\n");
 	}
@@ -709,7 +717,8 @@ int kh_cmd_heatmap(int argc, char **argv, struct kh_opts *o)
 			kh_heatmap_usage(stdout);
 			return KH_EXIT_OK;
 		default:
-			return kh_err(o, KH_EXIT_USAGE, "heatmap: bad option (see kvmheat heatmap -h)");
+			return kh_err(o, KH_EXIT_USAGE,
+				      "heatmap: bad option (see kvmheat heatmap -h)");
 		}
 	}
 	if (optind < argc)
@@ -745,7 +754,8 @@ int kh_cmd_heatmap(int argc, char **argv, struct kh_opts *o)
 
 		err = kh_rec_totals(&rec, &f, &g, &n);
 		if (err) {
-			ret = kh_err(o, KH_EXIT_ERROR, "heatmap: %s", kh_errstr(err, eb, sizeof(eb)));
+			ret = kh_err(o, KH_EXIT_ERROR,
+				     "heatmap: %s", kh_errstr(err, eb, sizeof(eb)));
 			goto out;
 		}
 		for (size_t i = 0; i < n; i++) {
@@ -767,7 +777,8 @@ int kh_cmd_heatmap(int argc, char **argv, struct kh_opts *o)
 	}
 	err = kh_hm_build(&h, &rec, &f, rows, cols);
 	if (err == -ENODATA) {
-		ret = kh_err(o, KH_EXIT_ERROR, "heatmap: VM %u has no %s in the selected part of %s",
+		ret = kh_err(o, KH_EXIT_ERROR,
+			     "heatmap: VM %u has no %s in the selected part of %s",
 			     h.pid, h.writes ? "writes" : "accesses", in);
 		goto out;
 	}

@@ -147,8 +147,9 @@ static void kh_rec_lost(struct kh_recorder *r, uint64_t now, const uint64_t *st)
 				continue;
 			kh_dw_lost(&r->w, now, src, lost_stats[k], st[i] - r->stats[i], st[i]);
 			if (!r->lost_warned)
-				kh_warn(r->o, "source %s lost events (%s); the recording counts them",
-					kh_source_name(src), kh_stat_name(lost_stats[k]));
+				kh_warn(r->o, "source %s lost events (%s); the recording "
+					"counts them", kh_source_name(src),
+					kh_stat_name(lost_stats[k]));
 			r->lost_warned = true;
 		}
 	}
@@ -620,20 +621,24 @@ int kh_cmd_record(int argc, char **argv, struct kh_opts *o)
 			break;
 		case 'p':
 			if (kh_parse_pids(optarg, &a))
-				return kh_err(o, KH_EXIT_USAGE, "record: bad pid list '%s'", optarg);
+				return kh_err(o, KH_EXIT_USAGE,
+					      "record: bad pid list '%s'", optarg);
 			break;
 		case 'e':
 			if (kh_parse_sources(optarg, &a.so.sources))
-				return kh_err(o, KH_EXIT_USAGE, "record: bad source list '%s' (want "
+				return kh_err(o, KH_EXIT_USAGE,
+					      "record: bad source list '%s' (want "
 					      "aging,track,spp,walk)", optarg);
 			break;
 		case 'd':
 			if (kh_parse_seconds(optarg, &a.duration))
-				return kh_err(o, KH_EXIT_USAGE, "record: bad duration '%s'", optarg);
+				return kh_err(o, KH_EXIT_USAGE,
+					      "record: bad duration '%s'", optarg);
 			break;
 		case 'F':
 			if (kh_parse_u64(optarg, &v) || v < 10 || v > 3600000)
-				return kh_err(o, KH_EXIT_USAGE, "record: bad interval '%s' (10..3600000 "
+				return kh_err(o, KH_EXIT_USAGE,
+					      "record: bad interval '%s' (10..3600000 "
 					      "ms)", optarg);
 			a.interval_ms = v;
 			break;
@@ -650,12 +655,14 @@ int kh_cmd_record(int argc, char **argv, struct kh_opts *o)
 			break;
 		case 'G':
 			if (kh_parse_u64(optarg, &v) || v < 16 || v > (1ULL << 26))
-				return kh_err(o, KH_EXIT_USAGE, "record: bad --max-gfns '%s'", optarg);
+				return kh_err(o, KH_EXIT_USAGE,
+					      "record: bad --max-gfns '%s'", optarg);
 			a.so.max_gfns = v;
 			break;
 		case 'R':
 			if (kh_parse_u64(optarg, &v) || v < 4096 || v > (1U << 30))
-				return kh_err(o, KH_EXIT_USAGE, "record: bad --ringbuf '%s'", optarg);
+				return kh_err(o, KH_EXIT_USAGE,
+					      "record: bad --ringbuf '%s'", optarg);
 			a.so.ringbuf_bytes = v;
 			break;
 		case 'j':
@@ -668,7 +675,8 @@ int kh_cmd_record(int argc, char **argv, struct kh_opts *o)
 			kh_rec_usage(stdout);
 			return KH_EXIT_OK;
 		default:
-			return kh_err(o, KH_EXIT_USAGE, "record: bad option (see kvmheat record -h)");
+			return kh_err(o, KH_EXIT_USAGE,
+				      "record: bad option (see kvmheat record -h)");
 		}
 	}
 	if (optind < argc) {
@@ -808,9 +816,9 @@ out_close:
 				fputc('\n', stdout);
 				json_decref(j);
 			} else {
-				fprintf(stderr, "kvmheat: %s: wrote %s: %" PRIu64 " epochs, %" PRIu64
-					" events, %s in %u chunks\n", kh_end_name(reason), a.out,
-					r.w.nr_epochs, r.w.nr_events,
+				fprintf(stderr, "kvmheat: %s: wrote %s: %" PRIu64
+					" epochs, %" PRIu64 " events, %s in %u chunks\n",
+					kh_end_name(reason), a.out, r.w.nr_epochs, r.w.nr_events,
 					kh_fmt_bytes(r.w.off, eb, sizeof(eb)), r.w.seq);
 			}
 		}

@@ -235,7 +235,9 @@ static bool kh_event_wanted(const struct kh_report *rp, const struct kh_event *e
 	if (rp->f.gfn_lo || rp->f.gfn_hi != UINT64_MAX) {
 		if (e->gpa == KH_GPA_UNKNOWN)
 			return false;
-		if ((e->gpa >> KH_PAGE_SHIFT) < rp->f.gfn_lo || (e->gpa >> KH_PAGE_SHIFT) > rp->f.gfn_hi)
+		uint64_t gfn = e->gpa >> KH_PAGE_SHIFT;
+
+		if (gfn < rp->f.gfn_lo || gfn > rp->f.gfn_hi)
 			return false;
 	}
 	return true;
@@ -348,13 +350,14 @@ static void kh_text_vm(struct kh_report *rp, const struct kh_vm_view *v)
 	if (!vm || (vm->flags & KH_DFV_UNDISCOVERED))
 		printf(" (exited before discovery: memslots unknown)");
 	printf("\n  accesses %llu, writes %llu, faults %llu, aged %llu, young %llu, tracked "
-	       "writes %llu, spp %llu\n", v->t.accesses, v->t.writes, v->t.faults, v->t.aged, v->t.young, v->t.tracked,
-	       v->t.spp);
+	       "writes %llu, spp %llu\n", v->t.accesses, v->t.writes, v->t.faults, v->t.aged,
+	       v->t.young, v->t.tracked, v->t.spp);
 	printf("  working set: %" PRIu64 " gfns touched (%s)\n", v->touched,
 	       kh_fmt_bytes(v->touched << KH_PAGE_SHIFT, b2, sizeof(b2)));
 	if (v->aged_gfns)
-		printf("  idle fraction: %.3f (%" PRIu64 " of %" PRIu64 " gfns aging checked had no "
-		       "access)\n", (double)v->idle_gfns / v->aged_gfns, v->idle_gfns, v->aged_gfns);
+		printf("  idle fraction: %.3f (%" PRIu64 " of %" PRIu64 " gfns aging checked "
+		       "had no access)\n", (double)v->idle_gfns / v->aged_gfns, v->idle_gfns,
+		       v->aged_gfns);
 	else
 		printf("  idle fraction: n/a (no aging data for this VM)\n");
 	printf("  %-27s %6s %10s %10s %9s  %s\n", "GFN RANGE", "PAGES", "ACCESSES", "WRITES",
@@ -636,7 +639,8 @@ static json_t *kh_json_head(struct kh_report *rp)
 			json_object_set_new(st, kh_stat_name(k),
 				json_integer((json_int_t)r->stats[src * KH_STAT_MAX + k]));
 		json_array_append_new(srcs, json_pack("{s:s, s:b, s:b, s:s, s:o}",
-			"source", kh_source_name(src), "requested", !!(rs->flags & KH_DFS_REQUESTED),
+			"source", kh_source_name(src),
+			"requested", !!(rs->flags & KH_DFS_REQUESTED),
 			"available", !!(rs->flags & KH_DFS_AVAILABLE), "attach", rs->desc,
 			"stats", st));
 	}
@@ -673,9 +677,9 @@ static void kh_csv(struct kh_report *rp)
 
 		if (!kh_nonzero(c))
 			continue;
-		printf("%u,%" PRIu64 ",%llu,%llu,0x%08x,%llu,%llu,%llu,%llu,%llu,", rows[i].pid, rows[i].gfn, c->accesses,
-		       c->writes, c->subpage_mask, c->faults, c->aged, c->young, c->tracked,
-		       c->spp);
+		printf("%u,%" PRIu64 ",%llu,%llu,0x%08x,%llu,%llu,%llu,%llu,%llu,", rows[i].pid,
+		       rows[i].gfn, c->accesses, c->writes, c->subpage_mask, c->faults, c->aged,
+		       c->young, c->tracked, c->spp);
 		/* 32 counts space-separated, so the row keeps a fixed column count */
 		for (int k = 0; rows[i].has_subpages && k < KH_SUBPAGES; k++)
 			printf("%s%u", k ? " " : "", rows[i].sp.cnt[k]);
@@ -744,27 +748,25 @@ static int kh_export(struct kh_report *rp, uint64_t *ngfn_out, uint64_t *nev_out
 			ns += kh_rd_gfn_wanted(&rp->f, r->subs[i].pid, r->subs[i].gfn);
 		err = kh_dw_epoch(&w, ep->index, ep->t0, ep->t1, ng, ns);
 		/* in batches of one pid, as the reader stored them */
-		for (size_t i = ep->first_gfn, k = 0; !err && i < ep->first_gfn + ep->nr_gfns; i++) {
+		for (size_t i = ep->first_gfn, k = 0, end = i + ep->nr_gfns; !err && i < end; i++) {
 			const struct kh_rd_gfn *s = &r->gfns[i];
 
 			if (kh_rd_gfn_wanted(&rp->f, s->pid, s->gfn))
 				dg[k++] = (struct kh_df_gfn){ .gfn = s->gfn, .d = s->d };
-			if (k && (i + 1 == ep->first_gfn + ep->nr_gfns || r->gfns[i + 1].pid != s->pid ||
-				  k == 65536)) {
+			if (k && (i + 1 == end || r->gfns[i + 1].pid != s->pid || k == 65536)) {
 				err = kh_dw_gfns(&w, s->pid, dg, k);
 				ngfn += k;
 				k = 0;
 			}
 		}
-		for (size_t i = ep->first_sub, k = 0; !err && i < ep->first_sub + ep->nr_subs; i++) {
+		for (size_t i = ep->first_sub, k = 0, end = i + ep->nr_subs; !err && i < end; i++) {
 			const struct kh_rd_sub *s = &r->subs[i];
 
 			if (kh_rd_gfn_wanted(&rp->f, s->pid, s->gfn)) {
 				ds[k].gfn = s->gfn;
 				memcpy(ds[k++].cnt, s->cnt, sizeof(s->cnt));
 			}
-			if (k && (i + 1 == ep->first_sub + ep->nr_subs || r->subs[i + 1].pid != s->pid ||
-				  k == 65536)) {
+			if (k && (i + 1 == end || r->subs[i + 1].pid != s->pid || k == 65536)) {
 				err = kh_dw_subpages(&w, s->pid, ds, k);
 				k = 0;
 			}
@@ -818,7 +820,8 @@ static void kh_report_usage(FILE *f)
 		"  -f, --format F       text (default), json or csv; -j is --format json\n"
 		"  -n, --top N          ranges and written gfns per VM (default 20)\n"
 		"      --subpages       most-written gfns with their 32 sub-page write counts\n"
-		"      --events         with --subpages: the per-write trace (needs record --events)\n"
+		"      --events         with --subpages: the per-write trace\n"
+		"                       (needs a recording made with record --events)\n"
 		"      --max-trace N    writes shown in the text trace (default 200)\n"
 		"  -o, --output OUT     write the selected part as a new recording instead\n");
 }
@@ -865,7 +868,8 @@ int kh_cmd_report(int argc, char **argv, struct kh_opts *o)
 			else if (!strcmp(optarg, "gfn"))
 				rp.sort = KH_SORT_GFN;
 			else
-				return kh_err(o, KH_EXIT_USAGE, "report: bad --sort '%s' (accesses, "
+				return kh_err(o, KH_EXIT_USAGE,
+					      "report: bad --sort '%s' (accesses, "
 					      "writes or gfn)", optarg);
 			break;
 		case 'p':
@@ -874,7 +878,8 @@ int kh_cmd_report(int argc, char **argv, struct kh_opts *o)
 			break;
 		case 'g':
 			if (kh_parse_range(optarg, &rp.f.gfn_lo, &rp.f.gfn_hi))
-				return kh_err(o, KH_EXIT_USAGE, "report: bad --gfn '%s' (START-END)",
+				return kh_err(o, KH_EXIT_USAGE,
+					      "report: bad --gfn '%s' (START-END)",
 					      optarg);
 			break;
 		case 't':
@@ -891,7 +896,8 @@ int kh_cmd_report(int argc, char **argv, struct kh_opts *o)
 			else if (!strcmp(optarg, "csv"))
 				rp.fmt = KH_FMT_CSV;
 			else
-				return kh_err(o, KH_EXIT_USAGE, "report: bad --format '%s' (text, json "
+				return kh_err(o, KH_EXIT_USAGE,
+					      "report: bad --format '%s' (text, json "
 					      "or csv)", optarg);
 			break;
 		case 'n':
@@ -907,7 +913,8 @@ int kh_cmd_report(int argc, char **argv, struct kh_opts *o)
 			break;
 		case 'M':
 			if (kh_parse_u64(optarg, &v))
-				return kh_err(o, KH_EXIT_USAGE, "report: bad --max-trace '%s'", optarg);
+				return kh_err(o, KH_EXIT_USAGE,
+					      "report: bad --max-trace '%s'", optarg);
 			rp.max_trace = v;
 			break;
 		case 'o':
@@ -924,7 +931,8 @@ int kh_cmd_report(int argc, char **argv, struct kh_opts *o)
 			kh_report_usage(stdout);
 			return KH_EXIT_OK;
 		default:
-			return kh_err(o, KH_EXIT_USAGE, "report: bad option (see kvmheat report -h)");
+			return kh_err(o, KH_EXIT_USAGE,
+				      "report: bad option (see kvmheat report -h)");
 		}
 	}
 	if (optind < argc)

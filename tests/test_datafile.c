@@ -595,7 +595,8 @@ static void test_golden_csv_json(void **state)
 							"--subpages", NULL }), 0);
 	assert_non_null(strstr(out, "LOST: source walk: 5 events (event ring buffer full)"));
 	assert_non_null(strstr(out, "idle fraction: 0.500"));
-	assert_non_null(strstr(out, "0x40002                     7  ...............................3"));
+	assert_non_null(strstr(out, "0x40002                     7  "
+				    "...............................3"));
 	free(out);
 	free(err);
 }
@@ -791,8 +792,8 @@ static void test_heatmap_outputs(void **state)
 	assert_true(sv.titled >= 4);
 	assert_true(sv.hot_titles >= 3);	/* 0x40000 is accessed in epochs 0-2 */
 	assert_int_equal(kvmheat(&out, &err, (char *[]){ "heatmap", "-i", "hm.data", "--pid",
-							"100", "-o", "hm.png", "--rows", "64", NULL }),
-			 0);
+							"100", "-o", "hm.png", "--rows", "64",
+							NULL }), 0);
 	free(out);
 	free(err);
 	tpath(p, sizeof(p), "hm.png");

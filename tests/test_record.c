@@ -100,7 +100,8 @@ static json_t *csv_gfns(const char *csv, uint32_t pid, size_t *rows)
 		unsigned int p, mask;
 		char m[16];
 
-		assert_int_equal(sscanf(line, "%u,%llu,%llu,%llu,0x%x", &p, &g, &acc, &wr, &mask), 5);
+		assert_int_equal(sscanf(line, "%u,%llu,%llu,%llu,0x%x", &p, &g, &acc, &wr, &mask),
+				 5);
 		(*rows)++;
 		if (p != pid)
 			continue;

@@ -39,9 +39,12 @@ static int kh_gfn_cmp(const void *a, const void *b)
 int main(int argc, char **argv)
 {
 	static const struct option lo[] = {
-		{ "output", required_argument, NULL, 'o' }, { "gib", required_argument, NULL, 'g' },
-		{ "epochs", required_argument, NULL, 'e' }, { "gfns", required_argument, NULL, 'n' },
-		{ "events", required_argument, NULL, 'k' }, { "seed", required_argument, NULL, 's' },
+		{ "output", required_argument, NULL, 'o' },
+		{ "gib", required_argument, NULL, 'g' },
+		{ "epochs", required_argument, NULL, 'e' },
+		{ "gfns", required_argument, NULL, 'n' },
+		{ "events", required_argument, NULL, 'k' },
+		{ "seed", required_argument, NULL, 's' },
 		{ "working-set", required_argument, NULL, 'w' },
 		{},
 	};
@@ -98,7 +101,8 @@ int main(int argc, char **argv)
 	err = kh_dw_header(&w, h);
 	json_decref(h);
 	if (!err)
-		err = kh_dw_source(&w, KH_SRC_WALK, KH_DFS_REQUESTED | KH_DFS_AVAILABLE, "synthetic");
+		err = kh_dw_source(&w, KH_SRC_WALK, KH_DFS_REQUESTED | KH_DFS_AVAILABLE,
+				   "synthetic");
 	if (!err)
 		err = kh_dw_vm(&w, t0, 1, 4242, 64, "bigguest", slots, 2, KH_DFV_INITIAL);
 	for (uint64_t e = 0; e < epochs && !err; e++) {
