@@ -178,11 +178,11 @@ int kh_dw_flush(struct kh_dw *w)
 /* Append one record; it never straddles two chunks. */
 int kh_dw_add(struct kh_dw *w, uint16_t type, const void *rec, size_t size)
 {
-	struct kh_rec_hdr *h;
+	struct kh_rec_hdr h;
 
 	if (w->err)
 		return w->err;
-	if (size < sizeof(*h) || size > UINT16_MAX)
+	if (size < sizeof(h) || size > UINT16_MAX)
 		return -EINVAL;
 	if (w->len + size > w->chunk_target && kh_dw_flush(w))
 		return w->err;
@@ -198,11 +198,10 @@ int kh_dw_add(struct kh_dw *w, uint16_t type, const void *rec, size_t size)
 		w->buf = nb;
 		w->cap = nc;
 	}
+	/* records are packed, not aligned: the header goes in by memcpy too */
+	h = (struct kh_rec_hdr){ .type = type, .size = size };
 	memcpy(w->buf + w->len, rec, size);
-	h = (struct kh_rec_hdr *)(w->buf + w->len);
-	h->type = type;
-	h->size = size;
-	h->_pad = 0;
+	memcpy(w->buf + w->len, &h, sizeof(h));
 	w->len += size;
 	return 0;
 }

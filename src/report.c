@@ -631,10 +631,11 @@ static json_t *kh_json_head(struct kh_report *rp)
 		json_array_append_new(notes, json_string(r->notes[i]));
 	for (int src = 0; src < KH_SRC_MAX; src++) {
 		const struct kh_rd_source *rs = &r->sources[src];
-		json_t *st = json_object();
+		json_t *st;
 
 		if (!rs->present)
 			continue;
+		st = json_object();
 		for (int k = 0; k < KH_STAT_MAX; k++)
 			json_object_set_new(st, kh_stat_name(k),
 				json_integer((json_int_t)r->stats[src * KH_STAT_MAX + k]));

@@ -546,6 +546,8 @@ static int kvmheat(char **out, char **err, char *const args[])
 	assert_int_equal(chdir(cwd), 0);
 	*out = slurp(p.out);
 	*err = slurp(p.err);
+	if (rc)
+		show("kvmheat stderr", p.err);
 	proc_cleanup(&p);
 	return rc;
 }
