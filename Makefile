@@ -15,7 +15,8 @@ msg = @printf '  %-8s %s\n' "$(1)" "$(2)";
 endif
 
 DEPS := libbpf-dev bpftool libelf-dev zlib1g-dev clang llvm libjansson-dev \
-	libcmocka-dev libncurses-dev libpng-dev pkg-config make gcc tmux
+	libcmocka-dev libncurses-dev libpng-dev libexpat1-dev pkg-config make gcc tmux \
+	linux-perf
 # The nested-kernel rig: QEMU, a static busybox, initramfs tools, libzstd.a.
 DEPS += qemu-system-x86 busybox-static cpio kmod xz-utils zstd libzstd-dev
 
@@ -25,11 +26,11 @@ ifeq ($(SANITIZE),1)
 CFLAGS += -fsanitize=address,undefined -fno-omit-frame-pointer
 LDFLAGS += -fsanitize=address,undefined
 endif
-LDLIBS := -lbpf -lelf -lz -ljansson -lncursesw -lpng
+LDLIBS := -lbpf -lelf -lz -ljansson -lncursesw -lpng -lm
 # STATIC=1: self-contained binaries for the nested-kernel rig's initramfs.
 ifeq ($(STATIC),1)
 LDFLAGS += -static
-LDLIBS += -lzstd -lm
+LDLIBS += -lzstd
 endif
 
 BPF_CFLAGS := -g -O2 -target bpf -D__TARGET_ARCH_$(ARCH) -Ivmlinux -Iinclude -Wall \
@@ -47,7 +48,7 @@ GUEST := $(OUTPUT)/khguest
 .DELETE_ON_ERROR:
 .SECONDARY:
 
-all: $(OUTPUT)/kvmheat $(GUEST) $(TEST_BINS) $(OUTPUT)/mapmem $(OUTPUT)/khvt
+all: $(OUTPUT)/kvmheat $(GUEST) $(TEST_BINS) $(OUTPUT)/mapmem $(OUTPUT)/khvt $(OUTPUT)/synthrec
 
 deps:
 	apt-get update -qq
@@ -79,11 +80,15 @@ $(OUTPUT)/kvmheat: $(OUTPUT)/obj/main.o $(OUTPUT)/libkh.a
 	$(call msg,LINK,$@)
 	$(Q)$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
 
-$(OUTPUT)/tests/%: tests/%.c tests/khtest.h $(OUTPUT)/libkh.a | $(OUTPUT)/tests
+$(OUTPUT)/tests/%: tests/%.c $(wildcard tests/*.h) $(OUTPUT)/libkh.a | $(OUTPUT)/tests
 	$(call msg,CC,$@)
-	$(Q)$(CC) $(CFLAGS) -Itests $< $(OUTPUT)/libkh.a $(LDFLAGS) $(LDLIBS) -lcmocka -o $@
+	$(Q)$(CC) $(CFLAGS) -Itests $< $(OUTPUT)/libkh.a $(LDFLAGS) $(LDLIBS) -lcmocka -lexpat -o $@
 
 $(OUTPUT)/mapmem: tools/mapmem.c $(OUTPUT)/libkh.a
+	$(call msg,CC,$@)
+	$(Q)$(CC) $(CFLAGS) $< $(OUTPUT)/libkh.a $(LDFLAGS) $(LDLIBS) -o $@
+
+$(OUTPUT)/synthrec: tools/synthrec.c $(OUTPUT)/libkh.a
 	$(call msg,CC,$@)
 	$(Q)$(CC) $(CFLAGS) $< $(OUTPUT)/libkh.a $(LDFLAGS) $(LDLIBS) -o $@
 

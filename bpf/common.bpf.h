@@ -81,6 +81,8 @@ const volatile __u64 ev_gfn_lo = 0;
 const volatile __u64 ev_gfn_hi = ~0ULL;		/* inclusive */
 const volatile bool ev_writes_only = false;
 const volatile __u32 ev_vcpu = KH_VCPU_UNKNOWN;	/* only this vcpu_id; ~0: all */
+/* Wake the reader only once this much is unread (0: every event). */
+const volatile __u64 ev_wakeup_bytes = 0;
 const volatile __u64 tdp_accessed_mask = 1ULL << 5;	/* see probe.c */
 const volatile bool fault_addr_is_gpa = true;	/* false under shadow paging */
 const volatile __u32 page_fault_nargs = 3;	/* kvm_page_fault arity */
@@ -231,7 +233,17 @@ static __always_inline void kh_emit(__u32 src, __u32 kind, __u32 pid, __u64 gpa,
 	e->source = src;
 	e->kind = kind;
 	e->flags = write ? KH_EVF_WRITE : 0;
-	bpf_ringbuf_submit(e, 0);
+	/*
+	 * A wakeup per event costs the reader more than the event: batch them.
+	 * The default only wakes a reader that has caught up, so past the mark
+	 * the wakeup must be forced.
+	 */
+	if (!ev_wakeup_bytes)
+		bpf_ringbuf_submit(e, 0);
+	else if (bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) < ev_wakeup_bytes)
+		bpf_ringbuf_submit(e, BPF_RB_NO_WAKEUP);
+	else
+		bpf_ringbuf_submit(e, BPF_RB_FORCE_WAKEUP);
 	kh_stat(src, KH_STAT_EMITTED);
 }
 

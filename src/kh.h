@@ -186,8 +186,11 @@ struct kh_session_opts {
 	enum kh_method force[KH_SRC_MAX];
 	bool events;			/* stream events through the ring buffer */
 	uint32_t ringbuf_bytes;		/* 0: default (4 MiB) */
+	uint32_t wakeup_bytes;		/* reader woken at this much unread; 0: per event */
 	bool no_aggregate;		/* events only: skip per-gfn maps */
 	struct kh_ev_filter filter;
+	bool pid_pending;		/* @pid need not be a VM yet (record -- CMD) */
+	uint64_t expect_pages;		/* size maps for this much memory; 0: from VMs */
 };
 
 const char *kh_stat_name(int stat);
@@ -242,6 +245,8 @@ size_t kh_hot_ranges(const struct kh_gfn_stat *g, size_t n, size_t top, struct k
 void kh_strip(const struct kh_vm *vm, const struct kh_gfn_stat *g, size_t n, uint64_t *cols,
 	      size_t width);
 void kh_mask_str(uint32_t mask, char out[KH_SUBPAGES + 1]);
+int kh_parse_sources(const char *s, uint32_t *mask);
+int kh_parse_force(const char *s, enum kh_method force[KH_SRC_MAX]);
 int kh_cmd_heat(int argc, char **argv, struct kh_opts *o);
 int kh_cmd_record(int argc, char **argv, struct kh_opts *o);
 int kh_cmd_report(int argc, char **argv, struct kh_opts *o);

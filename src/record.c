@@ -1,8 +1,843 @@
 // SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
-/* `kvmheat record`: placeholder until it lands. */
-#include "kh.h"
+/*
+ * `kvmheat record`: write epochs of per-gfn count deltas, VM metadata,
+ * source descriptions, loss counters and (with --events) the raw event
+ * stream to a recording (docs/FORMAT.md).
+ *
+ * One loop polls the ring buffer, takes an epoch snapshot every -F ms and
+ * rediscovers VMs every second.  Snapshots read the cumulative per-gfn
+ * maps and write the difference to the previous snapshot: the maps are
+ * never cleared, so no update racing with a clear can be lost.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include <sys/utsname.h>
+#include <sys/wait.h>
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+#include "datafile.h"
+#include "kvmheat.skel.h"
+
+struct kh_rec_args {
+	const char *out;
+	uint32_t *pids;
+	size_t nr_pids;
+	double duration;		/* 0: until stopped */
+	uint32_t interval_ms;
+	bool fsync;
+	char **cmd;			/* after "--" */
+	struct kh_session_opts so;
+};
+
+struct kh_recorder {
+	const struct kh_opts *o;
+	struct kh_rec_args *a;
+	struct kh_session s;
+	struct kh_dw w;
+	struct ring_buffer *rb;
+	uint64_t t_start, t_epoch;
+	uint32_t epoch;
+	struct kh_gfn_stat *prev;	/* last snapshot, sorted by pid and gfn */
+	size_t nprev;
+	struct kh_vmset known;		/* VMs as last written to the file */
+	uint64_t stats[KH_NR_STATS];	/* as last written */
+	pid_t child;
+	int child_status;
+	bool child_done;
+	uint64_t ev_other;		/* events of VMs not being recorded */
+	bool lost_warned;
+};
+
+static uint64_t kh_now_ns(void)
+{
+	struct timespec ts;
+
+	/* the clock bpf_ktime_get_ns() uses, so epochs and events line up */
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1000000000ULL + ts.tv_nsec;
+}
+
+static bool kh_rec_pid_wanted(const struct kh_recorder *r, uint32_t pid)
+{
+	if (r->a->cmd)
+		return pid == (uint32_t)r->child;
+	if (!r->a->nr_pids)
+		return true;
+	for (size_t i = 0; i < r->a->nr_pids; i++)
+		if (r->a->pids[i] == pid)
+			return true;
+	return false;
+}
+
+static int kh_pidgfn_cmp(const void *a, const void *b)
+{
+	const struct kh_gfn_stat *x = a, *y = b;
+
+	if (x->pid != y->pid)
+		return x->pid < y->pid ? -1 : 1;
+	return x->gfn < y->gfn ? -1 : x->gfn > y->gfn;
+}
+
+/*
+ * The change of one gfn since the previous snapshot.  A counter that went
+ * down means the LRU map evicted the entry and it started again from zero:
+ * then everything it holds now is new.  Returns false if nothing changed.
+ */
+static bool kh_delta(const struct kh_gfn_stat *c, const struct kh_gfn_stat *p,
+		     struct kh_df_gfn *d, struct kh_df_subpage *sd, bool *has_sd)
+{
+	const struct kh_counts *cc = &c->c, *pc = p ? &p->c : NULL;
+	uint32_t spbits = 0, m;
+	bool any = false;
+
+	if (pc && (cc->accesses < pc->accesses || cc->writes < pc->writes ||
+		   cc->faults < pc->faults || cc->aged < pc->aged || cc->young < pc->young ||
+		   cc->tracked < pc->tracked || cc->spp < pc->spp))
+		pc = NULL, p = NULL;
+	memset(d, 0, sizeof(*d));
+	d->gfn = c->gfn;
+	d->d.accesses = cc->accesses - (pc ? pc->accesses : 0);
+	d->d.writes = cc->writes - (pc ? pc->writes : 0);
+	d->d.faults = cc->faults - (pc ? pc->faults : 0);
+	d->d.aged = cc->aged - (pc ? pc->aged : 0);
+	d->d.young = cc->young - (pc ? pc->young : 0);
+	d->d.tracked = cc->tracked - (pc ? pc->tracked : 0);
+	d->d.spp = cc->spp - (pc ? pc->spp : 0);
+	d->d.flags = cc->flags;
+	*has_sd = false;
+	if (c->has_subpages) {
+		sd->gfn = c->gfn;
+		for (int k = 0; k < KH_SUBPAGES; k++) {
+			uint32_t was = p && p->has_subpages && c->sp.cnt[k] >= p->sp.cnt[k] ?
+				       p->sp.cnt[k] : 0;
+
+			sd->cnt[k] = c->sp.cnt[k] - was;
+			if (sd->cnt[k]) {
+				spbits |= 1U << k;
+				*has_sd = true;
+			}
+		}
+	}
+	/* sub-pages written this epoch: counted ones, plus bits new to the mask */
+	m = spbits | (cc->subpage_mask & ~(pc ? pc->subpage_mask : 0));
+	if (d->d.writes && !m)
+		m = cc->subpage_mask;
+	d->d.subpage_mask = m;
+	any = d->d.accesses || d->d.writes || d->d.faults || d->d.aged || d->d.young ||
+	      d->d.tracked || d->d.spp || m || *has_sd;
+	return any;
+}
+
+static void kh_rec_lost(struct kh_recorder *r, uint64_t now, const uint64_t *st)
+{
+	static const int lost_stats[] = { KH_STAT_LOST, KH_STAT_MAP_FULL, KH_STAT_WALK_LOST };
+
+	for (int src = 0; src < KH_SRC_MAX; src++) {
+		for (size_t k = 0; k < sizeof(lost_stats) / sizeof(lost_stats[0]); k++) {
+			int i = src * KH_STAT_MAX + lost_stats[k];
+
+			if (st[i] <= r->stats[i])
+				continue;
+			kh_dw_lost(&r->w, now, src, lost_stats[k], st[i] - r->stats[i], st[i]);
+			if (!r->lost_warned)
+				kh_warn(r->o, "source %s lost events (%s); the recording "
+					"counts them", kh_source_name(src),
+					kh_stat_name(lost_stats[k]));
+			r->lost_warned = true;
+		}
+	}
+}
+
+/* One epoch: the deltas of every wanted gfn, then counters and losses. */
+static int kh_rec_snapshot(struct kh_recorder *r, uint64_t now)
+{
+	struct kh_gfn_stat *g = NULL;
+	struct kh_df_gfn *dg = NULL;
+	struct kh_df_subpage *ds = NULL;
+	uint32_t *gpid = NULL, *spid = NULL;
+	uint64_t st[KH_NR_STATS];
+	size_t n = 0, m = 0, ng = 0, ns = 0, j = 0;
+	int err;
+
+	err = kh_read_gfns(bpf_map__fd(r->s.skel->maps.gfns), bpf_map__fd(r->s.skel->maps.subpages),
+			   r->a->so.pid, &g, &n);
+	if (err)
+		return err;
+	for (size_t i = 0; i < n; i++)
+		if (kh_rec_pid_wanted(r, g[i].pid))
+			g[m++] = g[i];
+	n = m;
+	qsort(g, n, sizeof(*g), kh_pidgfn_cmp);
+	dg = malloc((n ? n : 1) * sizeof(*dg));
+	ds = malloc((n ? n : 1) * sizeof(*ds));
+	gpid = malloc((n ? n : 1) * sizeof(*gpid));
+	spid = malloc((n ? n : 1) * sizeof(*spid));
+	if (!dg || !ds || !gpid || !spid) {
+		err = -ENOMEM;
+		goto out;
+	}
+	for (size_t i = 0; i < n; i++) {
+		const struct kh_gfn_stat *p = NULL;
+		bool has_sd;
+
+		/* both sorted: walk the previous snapshot alongside */
+		while (j < r->nprev && kh_pidgfn_cmp(&r->prev[j], &g[i]) < 0)
+			j++;
+		if (j < r->nprev && !kh_pidgfn_cmp(&r->prev[j], &g[i]))
+			p = &r->prev[j];
+		if (!kh_delta(&g[i], p, &dg[ng], &ds[ns], &has_sd))
+			continue;
+		gpid[ng++] = g[i].pid;
+		if (has_sd)
+			spid[ns++] = g[i].pid;
+	}
+	err = kh_dw_epoch(&r->w, r->epoch++, r->t_epoch, now, ng, ns);
+	for (size_t i = 0, k; !err && i < ng; i = k) {
+		for (k = i; k < ng && gpid[k] == gpid[i]; k++)
+			;
+		err = kh_dw_gfns(&r->w, gpid[i], dg + i, k - i);
+	}
+	for (size_t i = 0, k; !err && i < ns; i = k) {
+		for (k = i; k < ns && spid[k] == spid[i]; k++)
+			;
+		err = kh_dw_subpages(&r->w, spid[i], ds + i, k - i);
+	}
+	if (!err && !kh_read_stats(&r->s, st)) {
+		kh_rec_lost(r, now, st);
+		err = kh_dw_stats(&r->w, now, st);
+		memcpy(r->stats, st, sizeof(st));
+	}
+	if (!err)
+		err = kh_dw_flush(&r->w);
+	r->t_epoch = now;
+	free(r->prev);
+	r->prev = g;
+	r->nprev = n;
+	g = NULL;
+out:
+	free(g);
+	free(dg);
+	free(ds);
+	free(gpid);
+	free(spid);
+	return err;
+}
+
+/* What a VM record holds: an update is written when any of it changes. */
+static bool kh_vm_same(const struct kh_vm *a, const struct kh_vm *b)
+{
+	if (a->nr_slots != b->nr_slots || a->nr_vcpus != b->nr_vcpus || strcmp(a->comm, b->comm))
+		return false;
+	for (size_t i = 0; i < a->nr_slots; i++)
+		if (a->slots[i].base_gfn != b->slots[i].base_gfn ||
+		    a->slots[i].npages != b->slots[i].npages ||
+		    a->slots[i].as_id != b->slots[i].as_id || a->slots[i].hva != b->slots[i].hva)
+			return false;
+	return true;
+}
+
+static int kh_vm_copy(struct kh_vm *dst, const struct kh_vm *src)
+{
+	*dst = *src;
+	dst->slots = malloc((src->nr_slots ? src->nr_slots : 1) * sizeof(*dst->slots));
+	if (!dst->slots) {
+		dst->nr_slots = 0;
+		return -ENOMEM;
+	}
+	if (src->nr_slots)
+		memcpy(dst->slots, src->slots, src->nr_slots * sizeof(*dst->slots));
+	return 0;
+}
+
+/* Write VMs that appeared or changed memslots, and exits, since the last look. */
+static int kh_rec_vms(struct kh_recorder *r, uint64_t now, bool initial)
+{
+	struct kh_vmset *cur = &r->s.vms, *k = &r->known;
+	int err = 0;
+
+	for (size_t i = 0; i < cur->n && !err; i++) {
+		const struct kh_vm *vm = &cur->vms[i];
+		struct kh_vm *old = NULL;
+
+		if (!kh_rec_pid_wanted(r, vm->pid))
+			continue;
+		for (size_t j = 0; j < k->n; j++)
+			if (k->vms[j].kvm == vm->kvm && k->vms[j].pid == vm->pid)
+				old = &k->vms[j];
+		if (old && kh_vm_same(old, vm))
+			continue;
+		err = kh_dw_vm(&r->w, now, vm->kvm, vm->pid, vm->nr_vcpus, vm->comm, vm->slots,
+			       vm->nr_slots, initial ? KH_DFV_INITIAL : 0);
+		if (err)
+			break;
+		if (old) {
+			free(old->slots);
+		} else {
+			struct kh_vm *nv = realloc(k->vms, (k->n + 1) * sizeof(*nv));
+
+			if (!nv)
+				return -ENOMEM;
+			k->vms = nv;
+			old = &k->vms[k->n++];
+		}
+		err = kh_vm_copy(old, vm);
+		if (!initial)
+			fprintf(stderr, "kvmheat: VM %u (%s) appeared\n", vm->pid, vm->comm);
+	}
+	for (size_t j = 0; j < k->n && !err;) {
+		bool live = false;
+
+		for (size_t i = 0; i < cur->n && !live; i++)
+			live = cur->vms[i].kvm == k->vms[j].kvm && cur->vms[i].pid == k->vms[j].pid;
+		if (live) {
+			j++;
+			continue;
+		}
+		err = kh_dw_vm_exit(&r->w, now, k->vms[j].kvm, k->vms[j].pid);
+		fprintf(stderr, "kvmheat: VM %u (%s) exited\n", k->vms[j].pid, k->vms[j].comm);
+		free(k->vms[j].slots);
+		k->vms[j] = k->vms[--k->n];
+	}
+	return err;
+}
+
+/*
+ * A VM that lived between two discoveries still has counts (walks are
+ * attributed by tgid): give it a VM record so readers know its pid.
+ */
+static int kh_rec_undiscovered(struct kh_recorder *r, uint64_t now)
+{
+	uint32_t last = 0;
+	int err = 0;
+
+	for (size_t i = 0; i < r->nprev && !err; i++) {
+		struct kh_vm vm = { .pid = r->prev[i].pid };
+		char path[64];
+		FILE *f;
+
+		if (vm.pid == last || kh_vms_find(&r->known, vm.pid))
+			continue;
+		last = vm.pid;
+		snprintf(vm.comm, sizeof(vm.comm), "?");
+		if (r->a->cmd && vm.pid == (uint32_t)r->child) {
+			const char *b = strrchr(r->a->cmd[0], '/');
+
+			snprintf(vm.comm, sizeof(vm.comm), "%.16s", b ? b + 1 : r->a->cmd[0]);
+		}
+		snprintf(path, sizeof(path), "/proc/%u/comm", vm.pid);
+		f = fopen(path, "r");
+		if (f) {
+			if (fgets(vm.comm, sizeof(vm.comm), f))
+				vm.comm[strcspn(vm.comm, "\n")] = 0;
+			fclose(f);
+		}
+		err = kh_dw_vm(&r->w, now, 0, vm.pid, 0, vm.comm, NULL, 0, KH_DFV_UNDISCOVERED);
+	}
+	return err;
+}
+
+static int kh_rec_event(void *ctx, void *data, size_t size)
+{
+	struct kh_recorder *r = ctx;
+	const struct kh_event *e = data;
+
+	if (size < sizeof(*e))
+		return 0;
+	if (!kh_rec_pid_wanted(r, e->pid)) {
+		r->ev_other++;
+		return 0;
+	}
+	return kh_dw_event(&r->w, e);
+}
+
+static json_t *kh_rec_header(struct kh_recorder *r, int argc, char **argv)
+{
+	struct utsname u;
+	struct timespec rt;
+	char host[256] = "?", when[64];
+	json_t *cl = json_array(), *pids = json_array(), *srcs = json_array(), *cmd = json_null();
+	struct tm tm;
+
+	if (gethostname(host, sizeof(host) - 1))
+		snprintf(host, sizeof(host), "?");
+	if (uname(&u))
+		memset(&u, 0, sizeof(u));
+	clock_gettime(CLOCK_REALTIME, &rt);
+	gmtime_r(&rt.tv_sec, &tm);
+	strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm);
+	json_array_append_new(cl, json_string("kvmheat"));
+	for (int i = 0; i < argc; i++)
+		json_array_append_new(cl, json_string(argv[i]));
+	for (size_t i = 0; i < r->a->nr_pids; i++)
+		json_array_append_new(pids, json_integer(r->a->pids[i]));
+	if (r->a->cmd) {
+		json_decref(cmd);
+		cmd = json_array();
+		for (char **c = r->a->cmd; *c; c++)
+			json_array_append_new(cmd, json_string(*c));
+		json_array_append_new(pids, json_integer(r->child));
+	}
+	for (int src = 0; src < KH_SRC_MAX; src++)
+		if (r->a->so.sources & (1U << src))
+			json_array_append_new(srcs, json_string(kh_source_name(src)));
+	return json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:o, s:s, s:I, s:s, s:I, s:i, s:b, "
+			 "s:o, s:o, s:o, s:i, s:i, s:s}",
+			 "format", "kvmheat recording", "format_version", "1.0",
+			 "kvmheat_version", KH_VERSION, "host", host, "kernel", u.release,
+			 "machine", u.machine, "cmdline", cl, "clock", "CLOCK_MONOTONIC",
+			 "start_ns", (json_int_t)r->t_start, "start_time", when,
+			 "start_realtime_ns",
+			 (json_int_t)(rt.tv_sec * 1000000000LL + rt.tv_nsec),
+			 "interval_ms", (int)r->a->interval_ms, "events", r->a->so.events,
+			 "pids", pids, "command", cmd, "sources_requested", srcs,
+			 "page_size", (int)KH_PAGE_SIZE, "subpage_size", 1 << KH_SUBPAGE_SHIFT,
+			 "epochs", "deltas");
+}
+
+/*
+ * fork, and hold the child on a pipe until the recorder is attached, so
+ * nothing COMMAND does is missed; the exec error (if any) comes back on a
+ * close-on-exec pipe.
+ */
+static int kh_rec_fork(struct kh_recorder *r, int *go_fd, int *err_fd)
+{
+	int go[2], ep[2];
+
+	if (pipe2(go, O_CLOEXEC) || pipe2(ep, O_CLOEXEC))
+		return -errno;
+	r->child = fork();
+	if (r->child < 0)
+		return -errno;
+	if (!r->child) {
+		char c;
+		int e;
+
+		close(go[1]);
+		close(ep[0]);
+		if (read(go[0], &c, 1) != 1)
+			_exit(127);	/* the recorder gave up */
+		execvp(r->a->cmd[0], r->a->cmd);
+		e = errno;
+		if (write(ep[1], &e, sizeof(e)) != sizeof(e))
+			_exit(127);
+		_exit(127);
+	}
+	close(go[0]);
+	close(ep[1]);
+	*go_fd = go[1];
+	*err_fd = ep[0];
+	return 0;
+}
+
+static void kh_rec_usage(FILE *f)
+{
+	fprintf(f,
+		"Usage: kvmheat record [-o FILE] [-p PID[,PID..]] [-e SOURCES] [-d SECONDS]\n"
+		"                      [-F INTERVAL_MS] [--events] [--fsync] [-j]\n"
+		"                      [--method SOURCE=METHOD] [--max-gfns N] [-- COMMAND ARGS]\n"
+		"Record per-gfn heat every INTERVAL_MS, VM metadata and (with --events) every\n"
+		"event to FILE, until SECONDS pass, Ctrl-C, the VMs given by -p exit or\n"
+		"COMMAND exits.  With COMMAND, it is started held until the recorder is\n"
+		"attached and recorded alone; with neither -p nor COMMAND, every VM.\n"
+		"  -o, --output FILE    default kvmheat.data; an existing one becomes FILE.old\n"
+		"  -p, --pid LIST       only these VMs (their VMMs' pids)\n"
+		"  -e, --sources LIST   aging,track,spp,walk (default all)\n"
+		"  -d, --duration S     stop after S seconds\n"
+		"  -F, --interval MS    epoch length (default 1000)\n"
+		"      --events         also store every event (the sub-page fault trace)\n"
+		"      --fsync          fsync after every chunk\n"
+		"  -m, --method S=M     force source S to attach method M\n"
+		"      --max-gfns N     per-gfn table entries\n"
+		"      --ringbuf BYTES  event ring buffer size (default 4 MiB)\n"
+		"  -j, --json           summary as JSON\n");
+}
+
+static int kh_parse_pids(const char *s, struct kh_rec_args *a)
+{
+	char *dup = strdup(s), *tok, *save = NULL;
+	int err = 0;
+
+	if (!dup)
+		return -ENOMEM;
+	for (tok = strtok_r(dup, ",", &save); tok && !err; tok = strtok_r(NULL, ",", &save)) {
+		uint32_t *np = realloc(a->pids, (a->nr_pids + 1) * sizeof(*np));
+
+		if (!np) {
+			err = -ENOMEM;
+			break;
+		}
+		a->pids = np;
+		err = kh_parse_pid(tok, &a->pids[a->nr_pids]);
+		if (!err)
+			a->nr_pids++;
+	}
+	free(dup);
+	return err ? err : (a->nr_pids ? 0 : -EINVAL);
+}
+
+static const char *kh_end_name(uint32_t reason)
+{
+	switch (reason) {
+	case KH_END_DURATION:
+		return "duration elapsed";
+	case KH_END_SIGNAL:
+		return "stopped by signal";
+	case KH_END_COMMAND:
+		return "command exited";
+	case KH_END_VM_EXIT:
+		return "VM exited";
+	default:
+		return "error";
+	}
+}
+
+static bool kh_rec_pids_gone(struct kh_recorder *r)
+{
+	for (size_t i = 0; i < r->a->nr_pids; i++)
+		if (kh_vms_find(&r->s.vms, r->a->pids[i]))
+			return false;
+	return r->a->nr_pids > 0;
+}
+
+static int kh_rec_run(struct kh_recorder *r, uint32_t *reason)
+{
+	struct kh_rec_args *a = r->a;
+	uint64_t ivl = (uint64_t)a->interval_ms * 1000000ULL, sec = 1000000000ULL;
+	uint64_t deadline = a->duration ? r->t_start + (uint64_t)(a->duration * 1e9) : UINT64_MAX;
+	uint64_t next_epoch = r->t_start + ivl, next_disc = r->t_start + sec / 10;
+	int err = 0;
+
+	for (;;) {
+		uint64_t now = kh_now_ns(), wake = next_epoch;
+		int wait_ms;
+
+		if (kh_exiting) {
+			*reason = KH_END_SIGNAL;
+			break;
+		}
+		if (now >= deadline) {
+			*reason = KH_END_DURATION;
+			break;
+		}
+		if (next_disc < wake)
+			wake = next_disc;
+		if (deadline < wake)
+			wake = deadline;
+		wait_ms = wake > now ? (int)((wake - now + 999999) / 1000000) : 0;
+		if (wait_ms > 100)
+			wait_ms = 100;	/* notice a command's exit soon */
+		if (r->rb) {
+			/* wakeups are batched: what is below the mark is taken here */
+			err = ring_buffer__poll(r->rb, wait_ms);
+			if (err >= 0 || err == -EINTR)
+				err = ring_buffer__consume(r->rb);
+			if (err < 0)
+				break;
+			err = 0;
+		} else if (wait_ms) {
+			struct timespec ts = { 0, wait_ms * 1000000L };
+
+			nanosleep(&ts, NULL);
+		}
+		if (r->child && !r->child_done && waitpid(r->child, &r->child_status, WNOHANG) ==
+		    r->child) {
+			r->child_done = true;
+			*reason = KH_END_COMMAND;
+			break;
+		}
+		now = kh_now_ns();
+		if (now >= next_disc) {
+			bool pending;
+
+			if (!kh_session_refresh(&r->s, r->o))
+				err = kh_rec_vms(r, now, false);
+			if (err)
+				break;
+			/* until COMMAND's VM shows up, look ten times a second */
+			pending = r->child && !kh_vms_find(&r->known, r->child);
+			next_disc = now + (pending ? sec / 10 : sec);
+			if (kh_rec_pids_gone(r)) {
+				*reason = KH_END_VM_EXIT;
+				break;
+			}
+		}
+		if (now >= next_epoch) {
+			err = kh_rec_snapshot(r, now);
+			if (err)
+				break;
+			next_epoch += ivl;
+			if (next_epoch <= now)
+				next_epoch = now + ivl;	/* fell behind: skip, don't burst */
+		}
+	}
+	return err;
+}
 
 int kh_cmd_record(int argc, char **argv, struct kh_opts *o)
 {
-	return kh_err(o, KH_EXIT_USAGE, "'record' is not implemented in kvmheat %s yet", KH_VERSION);
+	static const struct option longopts[] = {
+		{ "output", required_argument, NULL, 'o' },
+		{ "pid", required_argument, NULL, 'p' },
+		{ "sources", required_argument, NULL, 'e' },
+		{ "duration", required_argument, NULL, 'd' },
+		{ "interval", required_argument, NULL, 'F' },
+		{ "events", no_argument, NULL, 'E' },
+		{ "fsync", no_argument, NULL, 'S' },
+		{ "method", required_argument, NULL, 'm' },
+		{ "max-gfns", required_argument, NULL, 'G' },
+		{ "ringbuf", required_argument, NULL, 'R' },
+		{ "json", no_argument, NULL, 'j' },
+		{ "verbose", no_argument, NULL, 'v' },
+		{ "help", no_argument, NULL, 'h' },
+		{},
+	};
+	struct kh_rec_args a = {
+		.out = "kvmheat.data", .interval_ms = 1000,
+		.so = { .sources = (1U << KH_SRC_MAX) - 1 },
+	};
+	struct kh_recorder r = { .o = o, .a = &a, .w = { .fd = -1 } };
+	int opt, err, ret = KH_EXIT_ERROR, go_fd = -1, err_fd = -1, e = EIO;
+	uint32_t reason = KH_END_ERROR;
+	char eb[128];
+	uint64_t v, now;
+	json_t *hdr;
+
+	for (int i = 0; i < KH_SRC_MAX; i++)
+		a.so.force[i] = KH_M_MAX;
+	/* "+": stop at the first non-option, so COMMAND keeps its own options */
+	while ((opt = getopt_long(argc, argv, "+o:p:e:d:F:m:jvh", longopts, NULL)) != -1) {
+		switch (opt) {
+		case 'o':
+			if (!*optarg || !strcmp(optarg, "-"))
+				return kh_err(o, KH_EXIT_USAGE, "record: -o needs a file name");
+			a.out = optarg;
+			break;
+		case 'p':
+			if (kh_parse_pids(optarg, &a))
+				return kh_err(o, KH_EXIT_USAGE,
+					      "record: bad pid list '%s'", optarg);
+			break;
+		case 'e':
+			if (kh_parse_sources(optarg, &a.so.sources))
+				return kh_err(o, KH_EXIT_USAGE,
+					      "record: bad source list '%s' (want "
+					      "aging,track,spp,walk)", optarg);
+			break;
+		case 'd':
+			if (kh_parse_seconds(optarg, &a.duration))
+				return kh_err(o, KH_EXIT_USAGE,
+					      "record: bad duration '%s'", optarg);
+			break;
+		case 'F':
+			if (kh_parse_u64(optarg, &v) || v < 10 || v > 3600000)
+				return kh_err(o, KH_EXIT_USAGE,
+					      "record: bad interval '%s' (10..3600000 "
+					      "ms)", optarg);
+			a.interval_ms = v;
+			break;
+		case 'E':
+			a.so.events = true;
+			break;
+		case 'S':
+			a.fsync = true;
+			break;
+		case 'm':
+			if (kh_parse_force(optarg, a.so.force))
+				return kh_err(o, KH_EXIT_USAGE, "record: bad --method '%s' (want "
+					      "SOURCE=METHOD)", optarg);
+			break;
+		case 'G':
+			if (kh_parse_u64(optarg, &v) || v < 16 || v > (1ULL << 26))
+				return kh_err(o, KH_EXIT_USAGE,
+					      "record: bad --max-gfns '%s'", optarg);
+			a.so.max_gfns = v;
+			break;
+		case 'R':
+			if (kh_parse_u64(optarg, &v) || v < 4096 || v > (1U << 30))
+				return kh_err(o, KH_EXIT_USAGE,
+					      "record: bad --ringbuf '%s'", optarg);
+			a.so.ringbuf_bytes = v;
+			break;
+		case 'j':
+			o->json = true;
+			break;
+		case 'v':
+			o->verbose++;
+			break;
+		case 'h':
+			kh_rec_usage(stdout);
+			return KH_EXIT_OK;
+		default:
+			return kh_err(o, KH_EXIT_USAGE,
+				      "record: bad option (see kvmheat record -h)");
+		}
+	}
+	if (optind < argc) {
+		/* getopt leaves "--" consumed; anything left is COMMAND */
+		a.cmd = argv + optind;
+		if (a.nr_pids)
+			return kh_err(o, KH_EXIT_USAGE, "record: give -p or a COMMAND, not both");
+	}
+	/* polled at least every 100 ms anyway: wake only when a quarter is full */
+	a.so.wakeup_bytes = (a.so.ringbuf_bytes ? a.so.ringbuf_bytes : 4U << 20) / 4;
+	if (a.nr_pids == 1)
+		a.so.pid = a.pids[0];	/* one VM: filter in the kernel */
+
+	if (a.cmd) {
+		err = kh_rec_fork(&r, &go_fd, &err_fd);
+		if (err) {
+			ret = kh_err(o, KH_EXIT_ERROR, "record: cannot start %s: %s", a.cmd[0],
+				     kh_errstr(err, eb, sizeof(eb)));
+			goto out_free;
+		}
+		a.so.pid = r.child;
+		a.so.pid_pending = true;
+	}
+	if (!a.nr_pids) {
+		/* COMMAND's VM or later VMs do not exist yet: size maps for host RAM */
+		long pages = sysconf(_SC_PHYS_PAGES);
+
+		a.so.expect_pages = pages > 0 ? (uint64_t)pages : 0;
+	}
+	err = kh_session_open(&r.s, &a.so, o);
+	if (err) {
+		ret = err;
+		goto out;
+	}
+	for (size_t i = 0; i < a.nr_pids; i++)
+		if (!kh_vms_find(&r.s.vms, a.pids[i])) {
+			ret = kh_err(o, KH_EXIT_NO_VM, "pid %u is not a KVM VM (it holds no kvm-vm "
+				     "file)", a.pids[i]);
+			goto out;
+		}
+	err = kh_dw_create(&r.w, a.out);
+	if (err) {
+		ret = kh_err(o, KH_EXIT_ERROR, "record: cannot create %s: %s", a.out,
+			     kh_errstr(err, eb, sizeof(eb)));
+		goto out;
+	}
+	r.w.fsync = a.fsync;
+	r.t_start = r.t_epoch = kh_now_ns();
+	hdr = kh_rec_header(&r, argc, argv);
+	err = hdr ? kh_dw_header(&r.w, hdr) : -ENOMEM;
+	json_decref(hdr);
+	for (int src = 0; src < KH_SRC_MAX && !err; src++) {
+		char d[256];
+		uint16_t fl = 0;
+
+		kh_source_desc(&r.s.probe, src, d, sizeof(d));
+		if (a.so.sources & (1U << src))
+			fl |= KH_DFS_REQUESTED;
+		if (kh_source_available(&r.s.probe, src))
+			fl |= KH_DFS_AVAILABLE;
+		err = kh_dw_source(&r.w, src, fl, d);
+	}
+	if (!err)
+		err = kh_rec_vms(&r, r.t_start, true);
+	if (!err)
+		err = kh_dw_commit(&r.w, true);
+	if (err) {
+		ret = kh_err(o, KH_EXIT_ERROR, "record: writing %s: %s", a.out,
+			     kh_errstr(err, eb, sizeof(eb)));
+		kh_dw_abort(&r.w);
+		goto out;
+	}
+	if (a.so.events) {
+		r.rb = ring_buffer__new(bpf_map__fd(r.s.skel->maps.events), kh_rec_event, &r, NULL);
+		if (!r.rb) {
+			ret = kh_err(o, KH_EXIT_ERROR, "record: ring buffer: %s",
+				     kh_errstr(-errno, eb, sizeof(eb)));
+			goto out_close;
+		}
+	}
+	ret = kh_session_attach(&r.s, o);
+	if (ret)
+		goto out_close;
+	kh_install_signals();
+	if (a.cmd) {
+		/* release COMMAND; EOF on the error pipe means exec succeeded */
+		if (write(go_fd, "g", 1) != 1 || read(err_fd, &e, sizeof(e)) == sizeof(e)) {
+			ret = kh_err(o, KH_EXIT_ERROR, "record: cannot run %s: %s", a.cmd[0],
+				     strerror(e));
+			waitpid(r.child, NULL, 0);
+			r.child = 0;
+			goto out_close;
+		}
+		close(go_fd);
+		close(err_fd);
+		go_fd = err_fd = -1;
+	}
+	fprintf(stderr, "kvmheat: recording %s to %s every %u ms%s; Ctrl-C to stop\n",
+		a.cmd ? a.cmd[0] : a.nr_pids ? "the given VMs" : "all VMs", a.out, a.interval_ms,
+		a.so.events ? " with events" : "");
+	err = kh_rec_run(&r, &reason);
+	now = kh_now_ns();
+	if (!err && r.rb)
+		err = ring_buffer__consume(r.rb) < 0 ? -EIO : 0;
+	if (!err && !kh_session_refresh(&r.s, o))
+		err = kh_rec_vms(&r, now, false);
+	if (!err)
+		err = kh_rec_snapshot(&r, now);
+	if (!err)
+		err = kh_rec_undiscovered(&r, now);
+	if (err)
+		reason = KH_END_ERROR;
+	ret = KH_EXIT_OK;
+	if (err)
+		ret = kh_err(o, KH_EXIT_ERROR, "record: %s: %s; the file holds everything up to "
+			     "epoch %u", a.out, kh_errstr(err, eb, sizeof(eb)),
+			     r.epoch ? r.epoch - 1 : 0);
+out_close:
+	if (r.w.fd >= 0) {
+		int cerr;
+
+		kh_dw_footer(&r.w, kh_now_ns(), r.child_done ? r.child_status : -1, reason);
+		cerr = kh_dw_close(&r.w);
+		if (cerr && ret == KH_EXIT_OK)
+			ret = kh_err(o, KH_EXIT_ERROR, "record: finishing %s: %s", a.out,
+				     kh_errstr(cerr, eb, sizeof(eb)));
+		if (ret == KH_EXIT_OK) {
+			if (o->json) {
+				json_t *j = json_pack("{s:s, s:s, s:I, s:I, s:I, s:I, s:I}",
+					"output", a.out, "end", kh_end_name(reason),
+					"epochs", (json_int_t)r.w.nr_epochs,
+					"events", (json_int_t)r.w.nr_events,
+					"bytes", (json_int_t)r.w.off, "chunks", (json_int_t)r.w.seq,
+					"events_other_vms", (json_int_t)r.ev_other);
+
+				json_dumpf(j, stdout, JSON_INDENT(1));
+				fputc('\n', stdout);
+				json_decref(j);
+			} else {
+				fprintf(stderr, "kvmheat: %s: wrote %s: %" PRIu64
+					" epochs, %" PRIu64 " events, %s in %u chunks\n",
+					kh_end_name(reason), a.out, r.w.nr_epochs, r.w.nr_events,
+					kh_fmt_bytes(r.w.off, eb, sizeof(eb)), r.w.seq);
+			}
+		}
+	}
+out:
+	if (r.child && !r.child_done && go_fd >= 0) {
+		/* never released: it exits on EOF; make sure of it */
+		kill(r.child, SIGKILL);
+		waitpid(r.child, NULL, 0);
+	}
+	if (go_fd >= 0)
+		close(go_fd);
+	if (err_fd >= 0)
+		close(err_fd);
+	ring_buffer__free(r.rb);
+	kh_session_close(&r.s);
+	kh_vms_free(&r.known);
+	free(r.prev);
+out_free:
+	free(a.pids);
+	return ret;
 }

@@ -1,8 +1,1030 @@
 // SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
-/* `kvmheat report`: placeholder until it lands. */
-#include "kh.h"
+/*
+ * `kvmheat report`: read a recording (src/datafile.c) and show per VM the
+ * hottest gfn ranges, totals, working set per epoch, idle fraction and a
+ * per-source summary with losses; as text, JSON or CSV; sub-page rows and
+ * the write trace; or export a filtered subset as a smaller recording.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include "datafile.h"
+
+enum kh_sort { KH_SORT_ACCESSES, KH_SORT_WRITES, KH_SORT_GFN };
+enum kh_fmt { KH_FMT_TEXT, KH_FMT_JSON, KH_FMT_CSV };
+
+struct kh_report {
+	const char *in;
+	const char *out;		/* subset export */
+	enum kh_sort sort;
+	enum kh_fmt fmt;
+	size_t top;
+	bool subpages;
+	bool events;
+	size_t max_trace;
+	struct kh_rd_filter f;
+	const struct kh_opts *o;
+	struct kh_rec rec;
+	struct kh_gfn_stat *g;		/* totals, sorted by pid and gfn */
+	size_t n;
+};
+
+static int kh_cmp_u64_desc(uint64_t a, uint64_t b)
+{
+	return a > b ? -1 : a < b;
+}
+
+static int kh_sort_acc(const void *a, const void *b)
+{
+	const struct kh_gfn_stat *x = a, *y = b;
+	int c = kh_cmp_u64_desc(x->c.accesses, y->c.accesses);
+
+	if (!c)
+		c = kh_cmp_u64_desc(x->c.writes, y->c.writes);
+	if (!c)
+		c = x->pid < y->pid ? -1 : x->pid > y->pid;
+	return c ? c : (x->gfn < y->gfn ? -1 : x->gfn > y->gfn);
+}
+
+static int kh_sort_wr(const void *a, const void *b)
+{
+	const struct kh_gfn_stat *x = a, *y = b;
+	int c = kh_cmp_u64_desc(x->c.writes, y->c.writes);
+
+	if (!c)
+		c = kh_cmp_u64_desc(x->c.accesses, y->c.accesses);
+	if (!c)
+		c = x->pid < y->pid ? -1 : x->pid > y->pid;
+	return c ? c : (x->gfn < y->gfn ? -1 : x->gfn > y->gfn);
+}
+
+static int kh_sort_gfn(const void *a, const void *b)
+{
+	const struct kh_gfn_stat *x = a, *y = b;
+
+	if (x->pid != y->pid)
+		return x->pid < y->pid ? -1 : 1;
+	return x->gfn < y->gfn ? -1 : x->gfn > y->gfn;
+}
+
+static void kh_sort_rows(struct kh_gfn_stat *g, size_t n, enum kh_sort s)
+{
+	qsort(g, n, sizeof(*g), s == KH_SORT_WRITES ? kh_sort_wr :
+	      s == KH_SORT_GFN ? kh_sort_gfn : kh_sort_acc);
+}
+
+static int kh_rsort_wr(const void *a, const void *b)
+{
+	const struct kh_range *x = a, *y = b;
+	int c = kh_cmp_u64_desc(x->writes, y->writes);
+
+	return c ? c : (x->gfn_start < y->gfn_start ? -1 : x->gfn_start > y->gfn_start);
+}
+
+static int kh_rsort_gfn(const void *a, const void *b)
+{
+	const struct kh_range *x = a, *y = b;
+
+	return x->gfn_start < y->gfn_start ? -1 : x->gfn_start > y->gfn_start;
+}
+
+static bool kh_nonzero(const struct kh_counts *c)
+{
+	return c->accesses || c->writes || c->faults || c->aged || c->young || c->tracked ||
+	       c->spp;
+}
+
+/* The VMs to show: recorded ones, plus any pid that only has counts. */
+static int kh_report_vms(struct kh_report *rp, uint32_t **pids, size_t *np)
+{
+	uint32_t *p = malloc((rp->rec.nr_vms + rp->n + 1) * sizeof(*p));
+	size_t n = 0;
+
+	if (!p)
+		return -ENOMEM;
+	for (size_t i = 0; i < rp->rec.nr_vms; i++)
+		if (!rp->f.pid || rp->rec.vms[i].pid == rp->f.pid)
+			p[n++] = rp->rec.vms[i].pid;
+	for (size_t i = 0; i < rp->n; i++) {
+		bool seen = false;
+
+		if (i && rp->g[i - 1].pid == rp->g[i].pid)
+			continue;
+		for (size_t k = 0; k < n && !seen; k++)
+			seen = p[k] == rp->g[i].pid;
+		if (!seen)
+			p[n++] = rp->g[i].pid;
+	}
+	*pids = p;
+	*np = n;
+	return 0;
+}
+
+struct kh_vm_view {
+	uint32_t pid;
+	const struct kh_rd_vm *vm;	/* NULL: counts only */
+	struct kh_gfn_stat *g;		/* this VM's totals (a slice of rp->g) */
+	size_t n;
+	struct kh_counts t;
+	uint64_t touched, aged_gfns, idle_gfns, mem_pages;
+	struct kh_range *rg;
+	size_t nr;
+};
+
+static void kh_view_init(struct kh_report *rp, uint32_t pid, struct kh_vm_view *v)
+{
+	size_t i = 0;
+
+	memset(v, 0, sizeof(*v));
+	v->pid = pid;
+	v->vm = kh_rec_vm(&rp->rec, pid);
+	while (i < rp->n && rp->g[i].pid != pid)
+		i++;
+	v->g = rp->g + i;
+	while (i < rp->n && rp->g[i].pid == pid) {
+		const struct kh_counts *c = &rp->g[i].c;
+
+		v->t.accesses += c->accesses;
+		v->t.writes += c->writes;
+		v->t.faults += c->faults;
+		v->t.aged += c->aged;
+		v->t.young += c->young;
+		v->t.tracked += c->tracked;
+		v->t.spp += c->spp;
+		v->touched += c->accesses > 0;
+		if (c->aged) {
+			v->aged_gfns++;
+			v->idle_gfns += !c->accesses;
+		}
+		v->n++;
+		i++;
+	}
+	for (size_t s = 0; v->vm && s < v->vm->nr_slots; s++)
+		if (v->vm->slots[s].as_id == 0)
+			v->mem_pages += v->vm->slots[s].npages;
+	v->rg = calloc(v->n ? v->n : 1, sizeof(*v->rg));
+	if (!v->rg)
+		return;
+	v->nr = kh_hot_ranges(v->g, v->n, SIZE_MAX, v->rg);
+	if (rp->sort == KH_SORT_WRITES)
+		qsort(v->rg, v->nr, sizeof(*v->rg), kh_rsort_wr);
+	else if (rp->sort == KH_SORT_GFN)
+		qsort(v->rg, v->nr, sizeof(*v->rg), kh_rsort_gfn);
+	if (v->nr > rp->top)
+		v->nr = rp->top;
+}
+
+/* Per wanted epoch: gfns of @pid with accesses in it, and its totals. */
+static void kh_epoch_ws(const struct kh_report *rp, size_t e, uint32_t pid, uint64_t *gfns,
+			uint64_t *acc, uint64_t *wr)
+{
+	const struct kh_rd_epoch *ep = &rp->rec.epochs[e];
+
+	*gfns = *acc = *wr = 0;
+	for (size_t i = ep->first_gfn; i < ep->first_gfn + ep->nr_gfns; i++) {
+		const struct kh_rd_gfn *s = &rp->rec.gfns[i];
+
+		if (s->pid != pid || !kh_rd_gfn_wanted(&rp->f, s->pid, s->gfn))
+			continue;
+		*gfns += s->d.accesses > 0;
+		*acc += s->d.accesses;
+		*wr += s->d.writes;
+	}
+}
+
+/* Most-written gfns first, at most @top. */
+static size_t kh_most_written(const struct kh_vm_view *v, size_t top, struct kh_gfn_stat **out)
+{
+	struct kh_gfn_stat *w = malloc((v->n ? v->n : 1) * sizeof(*w));
+	size_t nw = 0;
+
+	*out = w;
+	if (!w)
+		return 0;
+	for (size_t i = 0; i < v->n; i++)
+		if (v->g[i].c.writes)
+			w[nw++] = v->g[i];
+	qsort(w, nw, sizeof(*w), kh_sort_wr);
+	return nw < top ? nw : top;
+}
+
+/* One glyph per sub-page: '.' none, digit d: 2^(d-1) <= count < 2^d, '+' more. */
+static void kh_subpage_row(const uint32_t cnt[KH_SUBPAGES], char out[KH_SUBPAGES + 1])
+{
+	for (int k = 0; k < KH_SUBPAGES; k++) {
+		int d = cnt[k] ? 32 - __builtin_clz(cnt[k]) : 0;
+
+		out[k] = !d ? '.' : d <= 9 ? '0' + d : '+';
+	}
+	out[KH_SUBPAGES] = 0;
+}
+
+static bool kh_event_wanted(const struct kh_report *rp, const struct kh_event *e)
+{
+	double t = kh_rec_secs(&rp->rec, e->ts_ns);
+
+	if (rp->f.pid && e->pid != rp->f.pid)
+		return false;
+	if (rp->f.time_set && (t < rp->f.t0 || t > rp->f.t1))
+		return false;
+	if (rp->f.gfn_lo || rp->f.gfn_hi != UINT64_MAX) {
+		if (e->gpa == KH_GPA_UNKNOWN)
+			return false;
+		uint64_t gfn = e->gpa >> KH_PAGE_SHIFT;
+
+		if (gfn < rp->f.gfn_lo || gfn > rp->f.gfn_hi)
+			return false;
+	}
+	return true;
+}
+
+static bool kh_event_is_write(const struct kh_event *e)
+{
+	return (e->flags & KH_EVF_WRITE) && e->gpa != KH_GPA_UNKNOWN;
+}
+
+/* ---- text ---- */
+
+static const char *kh_stat_short[] = { "EVENTS", "COUNTED", "EMITTED", "LOST", "MAP_FULL",
+				       "WALK_LOST", "NO_VM" };
+static const int kh_stat_cols[] = { KH_STAT_EVENTS, KH_STAT_COUNTED, KH_STAT_EMITTED,
+				    KH_STAT_LOST, KH_STAT_MAP_FULL, KH_STAT_WALK_LOST,
+				    KH_STAT_NO_VM };
+#define KH_NR_COLS (sizeof(kh_stat_cols) / sizeof(kh_stat_cols[0]))
+
+static double kh_rec_duration(const struct kh_rec *r)
+{
+	uint64_t end = r->has_footer ? r->footer.t_ns :
+		       r->nr_epochs ? r->epochs[r->nr_epochs - 1].t1 : r->t_start;
+
+	return kh_rec_secs(r, end);
+}
+
+static void kh_text_head(struct kh_report *rp)
+{
+	const struct kh_rec *r = &rp->rec;
+	json_t *h = r->header;
+	const char *s;
+
+	printf("kvmheat report: %s (format %u.%u", rp->in, r->major, r->minor);
+	if ((s = json_string_value(json_object_get(h, "kvmheat_version"))))
+		printf(", kvmheat %s", s);
+	if ((s = json_string_value(json_object_get(h, "host"))))
+		printf(", host %s", s);
+	if ((s = json_string_value(json_object_get(h, "kernel"))))
+		printf(", kernel %s", s);
+	printf(")\n");
+	printf("  recorded %s for %.2f s: %zu epochs of %lld ms, %zu events%s\n",
+	       json_string_value(json_object_get(h, "start_time")) ?: "(start unknown)",
+	       kh_rec_duration(r), r->nr_epochs,
+	       (long long)json_integer_value(json_object_get(h, "interval_ms")), r->nr_events,
+	       r->has_footer ? "" : " (did not finish cleanly; see notes)");
+	if (json_is_array(json_object_get(h, "cmdline"))) {
+		json_t *v;
+		size_t i;
+
+		printf("  command line:");
+		json_array_foreach(json_object_get(h, "cmdline"), i, v)
+			printf(" %s", json_string_value(v) ?: "?");
+		putchar('\n');
+	}
+	printf("\n  %-6s %-40s", "SOURCE", "ATTACH");
+	for (size_t k = 0; k < KH_NR_COLS; k++)
+		printf(" %10s", kh_stat_short[k]);
+	putchar('\n');
+	for (int src = 0; src < KH_SRC_MAX; src++) {
+		const struct kh_rd_source *rs = &r->sources[src];
+
+		if (!rs->present)
+			continue;
+		printf("  %-6s %-40.40s", kh_source_name(src),
+		       !(rs->flags & KH_DFS_REQUESTED) ? "(not requested)" :
+		       !(rs->flags & KH_DFS_AVAILABLE) ? "unavailable on this kernel" : rs->desc);
+		for (size_t k = 0; k < KH_NR_COLS; k++)
+			printf(" %10" PRIu64, r->stats[src * KH_STAT_MAX + kh_stat_cols[k]]);
+		putchar('\n');
+	}
+}
+
+static void kh_text_losses(const struct kh_rec *r)
+{
+	uint64_t tot[KH_SRC_MAX][KH_STAT_MAX] = {};
+	bool any = false;
+
+	for (size_t i = 0; i < r->nr_lost; i++)
+		if (r->lost[i].source < KH_SRC_MAX && r->lost[i].stat < KH_STAT_MAX)
+			tot[r->lost[i].source][r->lost[i].stat] += r->lost[i].lost;
+	for (int s = 0; s < KH_SRC_MAX; s++)
+		for (int k = 0; k < KH_STAT_MAX; k++) {
+			if (!tot[s][k])
+				continue;
+			printf("  LOST: source %s: %" PRIu64 " events (%s)\n", kh_source_name(s),
+			       tot[s][k], k == KH_STAT_LOST ? "event ring buffer full" :
+			       k == KH_STAT_MAP_FULL ? "per-gfn table full" :
+			       k == KH_STAT_WALK_LOST ? "walk interleaved" : kh_stat_name(k));
+			any = true;
+		}
+	if (!any)
+		printf("  lost events: none recorded\n");
+}
+
+static void kh_text_vm(struct kh_report *rp, const struct kh_vm_view *v)
+{
+	const struct kh_rd_vm *vm = v->vm;
+	char b1[32], b2[32], mask[KH_SUBPAGES + 1];
+	size_t ne = 0, step;
+
+	printf("\nVM %u (%s): %u vCPU%s, %s in %zu memslot%s", v->pid, vm ? vm->comm : "?",
+	       vm ? vm->nr_vcpus : 0, vm && vm->nr_vcpus == 1 ? "" : "s",
+	       kh_fmt_bytes(v->mem_pages << KH_PAGE_SHIFT, b1, sizeof(b1)),
+	       vm ? vm->nr_slots : 0, vm && vm->nr_slots == 1 ? "" : "s");
+	if (vm && !(vm->flags & KH_DFV_INITIAL) && vm->t_appear)
+		printf(", appeared at %.2f s", kh_rec_secs(&rp->rec, vm->t_appear));
+	if (vm && vm->t_exit)
+		printf(", exited at %.2f s", kh_rec_secs(&rp->rec, vm->t_exit));
+	if (!vm || (vm->flags & KH_DFV_UNDISCOVERED))
+		printf(" (exited before discovery: memslots unknown)");
+	printf("\n  accesses %llu, writes %llu, faults %llu, aged %llu, young %llu, tracked "
+	       "writes %llu, spp %llu\n", v->t.accesses, v->t.writes, v->t.faults, v->t.aged,
+	       v->t.young, v->t.tracked, v->t.spp);
+	printf("  working set: %" PRIu64 " gfns touched (%s)\n", v->touched,
+	       kh_fmt_bytes(v->touched << KH_PAGE_SHIFT, b2, sizeof(b2)));
+	if (v->aged_gfns)
+		printf("  idle fraction: %.3f (%" PRIu64 " of %" PRIu64 " gfns aging checked "
+		       "had no access)\n", (double)v->idle_gfns / v->aged_gfns, v->idle_gfns,
+		       v->aged_gfns);
+	else
+		printf("  idle fraction: n/a (no aging data for this VM)\n");
+	printf("  %-27s %6s %10s %10s %9s  %s\n", "GFN RANGE", "PAGES", "ACCESSES", "WRITES",
+	       "ACC/PAGE", "SUB-PAGE WRITES (128 B each, low offsets left)");
+	for (size_t i = 0; i < v->nr; i++) {
+		const struct kh_range *r = &v->rg[i];
+		char rs[40];
+
+		if (r->npages == 1)
+			snprintf(rs, sizeof(rs), "0x%" PRIx64, r->gfn_start);
+		else
+			snprintf(rs, sizeof(rs), "0x%" PRIx64 "-0x%" PRIx64, r->gfn_start,
+				 r->gfn_start + r->npages - 1);
+		kh_mask_str(r->subpage_mask, mask);
+		printf("  %-27s %6" PRIu64 " %10" PRIu64 " %10" PRIu64 " %9" PRIu64 "  %s\n", rs,
+		       r->npages, r->accesses, r->writes, r->accesses / r->npages,
+		       r->writes ? mask : "-");
+	}
+	for (size_t e = 0; e < rp->rec.nr_epochs; e++)
+		ne += kh_rd_epoch_wanted(&rp->rec, &rp->f, e);
+	/* at most 30 lines: group neighbouring epochs */
+	step = ne > 30 ? (ne + 29) / 30 : 1;
+	printf("  %-15s %9s %10s %12s %10s\n", "EPOCHS", "TIME (s)", "GFNS", "ACCESSES",
+	       "WRITES");
+	for (size_t e = 0, shown = 0; e < rp->rec.nr_epochs;) {
+		uint64_t gf = 0, ac = 0, wr = 0, mx = 0;
+		size_t first = e, k = 0;
+		char lbl[32];
+
+		for (; e < rp->rec.nr_epochs && k < step; e++) {
+			uint64_t a, b, c;
+
+			if (!kh_rd_epoch_wanted(&rp->rec, &rp->f, e))
+				continue;
+			if (!k)
+				first = e;
+			kh_epoch_ws(rp, e, v->pid, &a, &b, &c);
+			gf += a;
+			mx = a > mx ? a : mx;
+			ac += b;
+			wr += c;
+			k++;
+		}
+		if (!k)
+			break;
+		if (k == 1)
+			snprintf(lbl, sizeof(lbl), "%u", rp->rec.epochs[first].index);
+		else
+			snprintf(lbl, sizeof(lbl), "%u-%u (max)", rp->rec.epochs[first].index,
+				 rp->rec.epochs[e - 1].index);
+		printf("  %-15s %9.2f %10" PRIu64 " %12" PRIu64 " %10" PRIu64 "\n", lbl,
+		       kh_rec_secs(&rp->rec, rp->rec.epochs[first].t0), k == 1 ? gf : mx, ac, wr);
+		shown++;
+	}
+}
+
+static void kh_text_subpages(struct kh_report *rp, const struct kh_vm_view *v)
+{
+	struct kh_gfn_stat *w;
+	size_t nw = kh_most_written(v, rp->top, &w);
+
+	printf("  %-18s %10s  %-32s  %s\n", "MOST WRITTEN GFN", "WRITES", "SUB-PAGES 0..31",
+	       "(digit d: 2^(d-1)..2^d-1 writes) sub-page=count");
+	for (size_t i = 0; i < nw; i++) {
+		char row[KH_SUBPAGES + 1];
+
+		if (w[i].has_subpages)
+			kh_subpage_row(w[i].sp.cnt, row);
+		else
+			kh_mask_str(w[i].c.subpage_mask, row);
+		printf("  0x%-16" PRIx64 " %10llu  %s ", w[i].gfn, w[i].c.writes, row);
+		if (!w[i].has_subpages)
+			printf(" (counts evicted: mask only)");
+		for (int k = 0; k < KH_SUBPAGES && w[i].has_subpages; k++)
+			if (w[i].sp.cnt[k])
+				printf(" %d=%u", k, w[i].sp.cnt[k]);
+		putchar('\n');
+	}
+	free(w);
+}
+
+static void kh_text_trace(struct kh_report *rp, uint32_t pid)
+{
+	size_t shown = 0, more = 0;
+
+	printf("  WRITE TRACE %10s %6s %8s %18s %6s %5s\n", "TIME (s)", "VCPU", "TID", "GPA",
+	       "OFFSET", "LEN");
+	for (size_t i = 0; i < rp->rec.nr_events; i++) {
+		const struct kh_event *e = &rp->rec.events[i];
+		char vc[16];
+
+		if (e->pid != pid || !kh_event_is_write(e) || !kh_event_wanted(rp, e))
+			continue;
+		if (shown >= rp->max_trace) {
+			more++;
+			continue;
+		}
+		if (e->vcpu == KH_VCPU_UNKNOWN)
+			snprintf(vc, sizeof(vc), "-");
+		else
+			snprintf(vc, sizeof(vc), "%u", e->vcpu);
+		printf("  %22.6f %6s %8u 0x%016llx %6llu %5u\n",
+		       kh_rec_secs(&rp->rec, e->ts_ns), vc, e->tid, e->gpa,
+		       e->gpa & (KH_PAGE_SIZE - 1), e->bytes);
+		shown++;
+	}
+	if (more)
+		printf("  ... %zu more writes (--max-trace N shows more)\n", more);
+}
+
+/* ---- JSON ---- */
+
+static json_t *kh_counts_obj(const struct kh_counts *c)
+{
+	char m[16];
+
+	snprintf(m, sizeof(m), "0x%08x", c->subpage_mask);
+	return json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:s}",
+			 "accesses", (json_int_t)c->accesses, "writes", (json_int_t)c->writes,
+			 "faults", (json_int_t)c->faults, "aged", (json_int_t)c->aged,
+			 "young", (json_int_t)c->young, "tracked", (json_int_t)c->tracked,
+			 "spp", (json_int_t)c->spp, "subpage_write_mask", m);
+}
+
+/* A VM's summary; its per-gfn rows and write trace are streamed after it. */
+static json_t *kh_json_vm(struct kh_report *rp, const struct kh_vm_view *v)
+{
+	const struct kh_rd_vm *vm = v->vm;
+	json_t *j, *slots = json_array(), *rj = json_array(), *ws = json_array();
+
+	for (size_t s = 0; vm && s < vm->nr_slots; s++)
+		json_array_append_new(slots, json_pack("{s:i, s:i, s:I, s:I}", "slot",
+			vm->slots[s].id, "as_id", vm->slots[s].as_id,
+			"gpa", (json_int_t)(vm->slots[s].base_gfn << KH_PAGE_SHIFT),
+			"size", (json_int_t)(vm->slots[s].npages << KH_PAGE_SHIFT)));
+	for (size_t i = 0; i < v->nr; i++) {
+		char m[16];
+
+		snprintf(m, sizeof(m), "0x%08x", v->rg[i].subpage_mask);
+		json_array_append_new(rj, json_pack("{s:I, s:I, s:I, s:I, s:I, s:s}",
+			"gfn_start", (json_int_t)v->rg[i].gfn_start,
+			"gfn_end", (json_int_t)(v->rg[i].gfn_start + v->rg[i].npages),
+			"pages", (json_int_t)v->rg[i].npages,
+			"accesses", (json_int_t)v->rg[i].accesses,
+			"writes", (json_int_t)v->rg[i].writes, "subpage_write_mask", m));
+	}
+	for (size_t e = 0; e < rp->rec.nr_epochs; e++) {
+		uint64_t a, b, c;
+
+		if (!kh_rd_epoch_wanted(&rp->rec, &rp->f, e))
+			continue;
+		kh_epoch_ws(rp, e, v->pid, &a, &b, &c);
+		json_array_append_new(ws, json_pack("{s:i, s:f, s:f, s:I, s:I, s:I}",
+			"epoch", (int)rp->rec.epochs[e].index,
+			"t0_s", kh_rec_secs(&rp->rec, rp->rec.epochs[e].t0),
+			"t1_s", kh_rec_secs(&rp->rec, rp->rec.epochs[e].t1),
+			"gfns", (json_int_t)a, "accesses", (json_int_t)b, "writes", (json_int_t)c));
+	}
+	j = json_pack("{s:i, s:s, s:i, s:I, s:o, s:b, s:o, s:o, s:I, s:I, s:o, s:o, s:o}",
+		      "pid", (int)v->pid, "comm", vm ? vm->comm : "?",
+		      "vcpus", vm ? (int)vm->nr_vcpus : 0,
+		      "memory_bytes", (json_int_t)(v->mem_pages << KH_PAGE_SHIFT),
+		      "memslots", slots,
+		      "discovered", vm && !(vm->flags & KH_DFV_UNDISCOVERED),
+		      "appeared_s", vm && vm->t_appear ?
+				    json_real(kh_rec_secs(&rp->rec, vm->t_appear)) : json_null(),
+		      "exited_s", vm && vm->t_exit ?
+				  json_real(kh_rec_secs(&rp->rec, vm->t_exit)) : json_null(),
+		      "gfns_touched", (json_int_t)v->touched,
+		      "aged_gfns", (json_int_t)v->aged_gfns,
+		      "idle_fraction", v->aged_gfns ?
+				       json_real((double)v->idle_gfns / v->aged_gfns) : json_null(),
+		      "totals", kh_counts_obj(&v->t), "ranges", rj);
+	json_object_set_new(j, "working_set", ws);
+	return j;
+}
+
+/*
+ * JSON output is streamed: members of the small objects one per line, and
+ * the per-gfn rows and write-trace entries one at a time, so a recording
+ * of a big guest does not need all of its rows as JSON objects at once.
+ */
+static void kh_json_members(json_t *obj, const char *indent, bool more)
+{
+	size_t i = 0, n = json_object_size(obj);
+	const char *key;
+	json_t *v;
+
+	json_object_foreach(obj, key, v) {
+		json_t *k = json_string(key);
+		char *ks = json_dumps(k, JSON_ENCODE_ANY);
+		char *vs = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
+
+		printf("%s%s: %s%s\n", indent, ks, vs, ++i < n || more ? "," : "");
+		free(ks);
+		free(vs);
+		json_decref(k);
+	}
+}
+
+static void kh_json_row(json_t *row, bool *first)
+{
+	char *s = json_dumps(row, JSON_COMPACT);
+
+	printf("%s    %s", *first ? "" : ",\n", s);
+	*first = false;
+	free(s);
+	json_decref(row);
+}
+
+static void kh_json_vm_stream(struct kh_report *rp, const struct kh_vm_view *v, bool last)
+{
+	struct kh_gfn_stat *rows = malloc((v->n ? v->n : 1) * sizeof(*rows));
+	json_t *head = kh_json_vm(rp, v);
+	bool first = true;
+
+	printf("  {\n");
+	kh_json_members(head, "   ", true);
+	json_decref(head);
+	printf("   \"gfns\": [\n");
+	if (rows) {
+		memcpy(rows, v->g, v->n * sizeof(*rows));
+		kh_sort_rows(rows, v->n, rp->sort);
+		for (size_t i = 0; i < v->n; i++) {
+			json_t *e;
+
+			if (!kh_nonzero(&rows[i].c))
+				continue;
+			e = kh_counts_obj(&rows[i].c);
+			json_object_set_new(e, "gfn", json_integer((json_int_t)rows[i].gfn));
+			if (rows[i].has_subpages) {
+				json_t *a = json_array();
+
+				for (int k = 0; k < KH_SUBPAGES; k++)
+					json_array_append_new(a, json_integer(rows[i].sp.cnt[k]));
+				json_object_set_new(e, "subpage_writes", a);
+			}
+			kh_json_row(e, &first);
+		}
+		free(rows);
+	}
+	printf("%s   ]", first ? "" : "\n");
+	if (rp->subpages || rp->events) {
+		first = true;
+		printf(",\n   \"write_trace\": [\n");
+		for (size_t i = 0; rp->events && i < rp->rec.nr_events; i++) {
+			const struct kh_event *e = &rp->rec.events[i];
+
+			if (e->pid != v->pid || !kh_event_is_write(e) || !kh_event_wanted(rp, e))
+				continue;
+			kh_json_row(json_pack("{s:f, s:o, s:i, s:I, s:I, s:i, s:s}",
+				"t_s", kh_rec_secs(&rp->rec, e->ts_ns),
+				"vcpu", e->vcpu == KH_VCPU_UNKNOWN ? json_null() :
+					json_integer(e->vcpu),
+				"tid", (int)e->tid, "gpa", (json_int_t)e->gpa,
+				"offset", (json_int_t)(e->gpa & (KH_PAGE_SIZE - 1)),
+				"len", (int)e->bytes, "source", kh_source_name(e->source)), &first);
+		}
+		printf("%s   ]", first ? "" : "\n");
+	}
+	printf("\n  }%s\n", last ? "" : ",");
+}
+
+static json_t *kh_json_head(struct kh_report *rp)
+{
+	const struct kh_rec *r = &rp->rec;
+	json_t *notes = json_array(), *srcs = json_array(), *lost = json_array();
+	char ver[16];
+
+	for (size_t i = 0; i < r->nr_notes; i++)
+		json_array_append_new(notes, json_string(r->notes[i]));
+	for (int src = 0; src < KH_SRC_MAX; src++) {
+		const struct kh_rd_source *rs = &r->sources[src];
+		json_t *st;
+
+		if (!rs->present)
+			continue;
+		st = json_object();
+		for (int k = 0; k < KH_STAT_MAX; k++)
+			json_object_set_new(st, kh_stat_name(k),
+				json_integer((json_int_t)r->stats[src * KH_STAT_MAX + k]));
+		json_array_append_new(srcs, json_pack("{s:s, s:b, s:b, s:s, s:o}",
+			"source", kh_source_name(src),
+			"requested", !!(rs->flags & KH_DFS_REQUESTED),
+			"available", !!(rs->flags & KH_DFS_AVAILABLE), "attach", rs->desc,
+			"stats", st));
+	}
+	for (size_t i = 0; i < r->nr_lost; i++)
+		json_array_append_new(lost, json_pack("{s:f, s:s, s:s, s:I, s:I}",
+			"t_s", kh_rec_secs(r, r->lost[i].t_ns),
+			"source", r->lost[i].source < KH_SRC_MAX ?
+				  kh_source_name(r->lost[i].source) : "?",
+			"stat", kh_stat_name(r->lost[i].stat), "lost", (json_int_t)r->lost[i].lost,
+			"total", (json_int_t)r->lost[i].total));
+	snprintf(ver, sizeof(ver), "%u.%u", r->major, r->minor);
+	return json_pack("{s:s, s:s, s:O, s:b, s:o, s:f, s:i, s:i, s:o, s:o}",
+			 "file", rp->in, "format_version", ver,
+			 "header", r->header ? r->header : json_null(),
+			 "complete", r->has_footer && !r->cut && !r->chunks_bad, "notes", notes,
+			 "duration_s", kh_rec_duration(r), "epochs", (int)r->nr_epochs,
+			 "events", (int)r->nr_events, "sources", srcs, "lost", lost);
+}
+
+/* ---- CSV ---- */
+
+static void kh_csv(struct kh_report *rp)
+{
+	struct kh_gfn_stat *rows = malloc((rp->n ? rp->n : 1) * sizeof(*rows));
+
+	printf("pid,gfn,accesses,writes,subpage_write_mask,faults,aged,young,tracked,spp,"
+	       "subpage_writes\n");
+	if (!rows)
+		return;
+	memcpy(rows, rp->g, rp->n * sizeof(*rows));
+	kh_sort_rows(rows, rp->n, rp->sort);
+	for (size_t i = 0; i < rp->n; i++) {
+		const struct kh_counts *c = &rows[i].c;
+
+		if (!kh_nonzero(c))
+			continue;
+		printf("%u,%" PRIu64 ",%llu,%llu,0x%08x,%llu,%llu,%llu,%llu,%llu,", rows[i].pid,
+		       rows[i].gfn, c->accesses, c->writes, c->subpage_mask, c->faults, c->aged,
+		       c->young, c->tracked, c->spp);
+		/* 32 counts space-separated, so the row keeps a fixed column count */
+		for (int k = 0; rows[i].has_subpages && k < KH_SUBPAGES; k++)
+			printf("%s%u", k ? " " : "", rows[i].sp.cnt[k]);
+		putchar('\n');
+	}
+	free(rows);
+}
+
+/* ---- subset export ---- */
+
+static int kh_export(struct kh_report *rp, uint64_t *ngfn_out, uint64_t *nev_out)
+{
+	struct kh_rec *r = &rp->rec;
+	json_t *hdr = r->header ? json_deep_copy(r->header) : json_object();
+	struct kh_df_gfn *dg = malloc(65536 * sizeof(*dg));
+	struct kh_df_subpage *ds = malloc(65536 * sizeof(*ds));
+	size_t ev = 0;
+	uint64_t ngfn = 0, nev = 0;
+	struct kh_dw w;
+	char sub[256];
+	int err;
+
+	if (!hdr || !dg || !ds) {
+		err = -ENOMEM;
+		goto out_free;
+	}
+	err = kh_dw_create(&w, rp->out);
+	if (err)
+		goto out_free;
+	snprintf(sub, sizeof(sub), "pid %u, gfn 0x%" PRIx64 "-0x%" PRIx64 ", time %.3f-%.3f s",
+		 rp->f.pid, rp->f.gfn_lo, rp->f.gfn_hi, rp->f.time_set ? rp->f.t0 : 0,
+		 rp->f.time_set ? rp->f.t1 : 1e18);
+	json_object_set_new(hdr, "subset_of", json_string(rp->in));
+	json_object_set_new(hdr, "subset", json_string(sub));
+	if (!json_object_get(hdr, "start_ns"))
+		json_object_set_new(hdr, "start_ns", json_integer((json_int_t)r->t_start));
+	err = kh_dw_header(&w, hdr);
+	for (int s = 0; s < KH_SRC_MAX && !err; s++)
+		if (r->sources[s].present)
+			err = kh_dw_source(&w, s, r->sources[s].flags, r->sources[s].desc);
+	for (size_t i = 0; i < r->nr_vms && !err; i++) {
+		const struct kh_rd_vm *vm = &r->vms[i];
+
+		if (rp->f.pid && vm->pid != rp->f.pid)
+			continue;
+		err = kh_dw_vm(&w, vm->t_appear, vm->kvm, vm->pid, vm->nr_vcpus, vm->comm,
+			       vm->slots, vm->nr_slots, vm->flags);
+		if (!err && vm->t_exit)
+			err = kh_dw_vm_exit(&w, vm->t_exit, vm->kvm, vm->pid);
+	}
+	for (size_t e = 0; e < r->nr_epochs && !err; e++) {
+		const struct kh_rd_epoch *ep = &r->epochs[e];
+		size_t ng = 0, ns = 0;
+
+		/* events up to this epoch's end go before it, keeping time order */
+		for (; ev < r->nr_events && r->events[ev].ts_ns <= ep->t1 && !err; ev++)
+			if (kh_event_wanted(rp, &r->events[ev])) {
+				err = kh_dw_event(&w, &r->events[ev]);
+				nev++;
+			}
+		if (err || !kh_rd_epoch_wanted(r, &rp->f, e))
+			continue;
+		for (size_t i = ep->first_gfn; i < ep->first_gfn + ep->nr_gfns; i++)
+			ng += kh_rd_gfn_wanted(&rp->f, r->gfns[i].pid, r->gfns[i].gfn);
+		for (size_t i = ep->first_sub; i < ep->first_sub + ep->nr_subs; i++)
+			ns += kh_rd_gfn_wanted(&rp->f, r->subs[i].pid, r->subs[i].gfn);
+		err = kh_dw_epoch(&w, ep->index, ep->t0, ep->t1, ng, ns);
+		/* in batches of one pid, as the reader stored them */
+		for (size_t i = ep->first_gfn, k = 0, end = i + ep->nr_gfns; !err && i < end; i++) {
+			const struct kh_rd_gfn *s = &r->gfns[i];
+
+			if (kh_rd_gfn_wanted(&rp->f, s->pid, s->gfn))
+				dg[k++] = (struct kh_df_gfn){ .gfn = s->gfn, .d = s->d };
+			if (k && (i + 1 == end || r->gfns[i + 1].pid != s->pid || k == 65536)) {
+				err = kh_dw_gfns(&w, s->pid, dg, k);
+				ngfn += k;
+				k = 0;
+			}
+		}
+		for (size_t i = ep->first_sub, k = 0, end = i + ep->nr_subs; !err && i < end; i++) {
+			const struct kh_rd_sub *s = &r->subs[i];
+
+			if (kh_rd_gfn_wanted(&rp->f, s->pid, s->gfn)) {
+				ds[k].gfn = s->gfn;
+				memcpy(ds[k++].cnt, s->cnt, sizeof(s->cnt));
+			}
+			if (k && (i + 1 == end || r->subs[i + 1].pid != s->pid || k == 65536)) {
+				err = kh_dw_subpages(&w, s->pid, ds, k);
+				k = 0;
+			}
+		}
+		if (!err)
+			err = kh_dw_flush(&w);
+	}
+	for (; ev < r->nr_events && !err; ev++)
+		if (kh_event_wanted(rp, &r->events[ev])) {
+			err = kh_dw_event(&w, &r->events[ev]);
+			nev++;
+		}
+	for (size_t i = 0; i < r->nr_lost && !err; i++) {
+		double t = kh_rec_secs(r, r->lost[i].t_ns);
+
+		if (!rp->f.time_set || (t >= rp->f.t0 && t <= rp->f.t1))
+			err = kh_dw_lost(&w, r->lost[i].t_ns, r->lost[i].source, r->lost[i].stat,
+					 r->lost[i].lost, r->lost[i].total);
+	}
+	if (!err && r->has_stats)
+		err = kh_dw_stats(&w, r->has_footer ? r->footer.t_ns : 0, r->stats);
+	if (!err && r->has_footer)
+		err = kh_dw_footer(&w, r->footer.t_ns, r->footer.cmd_status, r->footer.reason);
+	if (err) {
+		kh_dw_abort(&w);
+		goto out_free;
+	}
+	err = kh_dw_close(&w);
+	*ngfn_out = ngfn;
+	*nev_out = nev;
+out_free:
+	json_decref(hdr);
+	free(dg);
+	free(ds);
+	return err;
+}
+
+static void kh_report_usage(FILE *f)
+{
+	fprintf(f,
+		"Usage: kvmheat report [-i FILE] [--sort accesses|writes|gfn] [--pid P]\n"
+		"                      [--gfn START-END] [--time T0-T1] [--format text|json|csv]\n"
+		"                      [-n TOP] [--subpages] [--events] [--max-trace N] [-o OUT]\n"
+		"Report a recording: per VM the hottest gfn ranges, totals, working set per\n"
+		"epoch, idle fraction, and per source the attach method and lost events.\n"
+		"  -i, --input FILE     default kvmheat.data\n"
+		"  -s, --sort KEY       accesses (default), writes or gfn\n"
+		"  -p, --pid P          only this VM\n"
+		"      --gfn A-B        only gfns A..B (inclusive; decimal or 0x hex)\n"
+		"      --time T0-T1     only epochs overlapping T0..T1 s after the start\n"
+		"  -f, --format F       text (default), json or csv; -j is --format json\n"
+		"  -n, --top N          ranges and written gfns per VM (default 20)\n"
+		"      --subpages       most-written gfns with their 32 sub-page write counts\n"
+		"      --events         with --subpages: the per-write trace\n"
+		"                       (needs a recording made with record --events)\n"
+		"      --max-trace N    writes shown in the text trace (default 200)\n"
+		"  -o, --output OUT     write the selected part as a new recording instead\n");
+}
 
 int kh_cmd_report(int argc, char **argv, struct kh_opts *o)
 {
-	return kh_err(o, KH_EXIT_USAGE, "'report' is not implemented in kvmheat %s yet", KH_VERSION);
+	static const struct option longopts[] = {
+		{ "input", required_argument, NULL, 'i' },
+		{ "sort", required_argument, NULL, 's' },
+		{ "pid", required_argument, NULL, 'p' },
+		{ "gfn", required_argument, NULL, 'g' },
+		{ "time", required_argument, NULL, 't' },
+		{ "format", required_argument, NULL, 'f' },
+		{ "top", required_argument, NULL, 'n' },
+		{ "subpages", no_argument, NULL, 'S' },
+		{ "events", no_argument, NULL, 'E' },
+		{ "max-trace", required_argument, NULL, 'M' },
+		{ "output", required_argument, NULL, 'o' },
+		{ "json", no_argument, NULL, 'j' },
+		{ "verbose", no_argument, NULL, 'v' },
+		{ "help", no_argument, NULL, 'h' },
+		{},
+	};
+	struct kh_report rp = { .in = "kvmheat.data", .top = 20, .max_trace = 200, .o = o };
+	uint32_t *pids = NULL;
+	size_t np = 0;
+	char why[512], eb[128];
+	uint64_t v;
+	int opt, err, ret = KH_EXIT_OK;
+
+	kh_rd_filter_init(&rp.f);
+	if (o->json)
+		rp.fmt = KH_FMT_JSON;
+	while ((opt = getopt_long(argc, argv, "i:s:p:f:n:o:jvh", longopts, NULL)) != -1) {
+		switch (opt) {
+		case 'i':
+			rp.in = optarg;
+			break;
+		case 's':
+			if (!strcmp(optarg, "accesses"))
+				rp.sort = KH_SORT_ACCESSES;
+			else if (!strcmp(optarg, "writes"))
+				rp.sort = KH_SORT_WRITES;
+			else if (!strcmp(optarg, "gfn"))
+				rp.sort = KH_SORT_GFN;
+			else
+				return kh_err(o, KH_EXIT_USAGE,
+					      "report: bad --sort '%s' (accesses, "
+					      "writes or gfn)", optarg);
+			break;
+		case 'p':
+			if (kh_parse_pid(optarg, &rp.f.pid))
+				return kh_err(o, KH_EXIT_USAGE, "report: bad pid '%s'", optarg);
+			break;
+		case 'g':
+			if (kh_parse_range(optarg, &rp.f.gfn_lo, &rp.f.gfn_hi))
+				return kh_err(o, KH_EXIT_USAGE,
+					      "report: bad --gfn '%s' (START-END)",
+					      optarg);
+			break;
+		case 't':
+			if (kh_parse_trange(optarg, &rp.f.t0, &rp.f.t1))
+				return kh_err(o, KH_EXIT_USAGE, "report: bad --time '%s' (T0-T1 in "
+					      "seconds)", optarg);
+			rp.f.time_set = true;
+			break;
+		case 'f':
+			if (!strcmp(optarg, "text"))
+				rp.fmt = KH_FMT_TEXT;
+			else if (!strcmp(optarg, "json"))
+				rp.fmt = KH_FMT_JSON;
+			else if (!strcmp(optarg, "csv"))
+				rp.fmt = KH_FMT_CSV;
+			else
+				return kh_err(o, KH_EXIT_USAGE,
+					      "report: bad --format '%s' (text, json "
+					      "or csv)", optarg);
+			break;
+		case 'n':
+			if (kh_parse_u64(optarg, &v) || !v || v > 1000000)
+				return kh_err(o, KH_EXIT_USAGE, "report: bad --top '%s'", optarg);
+			rp.top = v;
+			break;
+		case 'S':
+			rp.subpages = true;
+			break;
+		case 'E':
+			rp.events = true;
+			break;
+		case 'M':
+			if (kh_parse_u64(optarg, &v))
+				return kh_err(o, KH_EXIT_USAGE,
+					      "report: bad --max-trace '%s'", optarg);
+			rp.max_trace = v;
+			break;
+		case 'o':
+			rp.out = optarg;
+			break;
+		case 'j':
+			o->json = true;
+			rp.fmt = KH_FMT_JSON;
+			break;
+		case 'v':
+			o->verbose++;
+			break;
+		case 'h':
+			kh_report_usage(stdout);
+			return KH_EXIT_OK;
+		default:
+			return kh_err(o, KH_EXIT_USAGE,
+				      "report: bad option (see kvmheat report -h)");
+		}
+	}
+	if (optind < argc)
+		return kh_err(o, KH_EXIT_USAGE, "report: unexpected argument '%s'", argv[optind]);
+	if (rp.fmt == KH_FMT_JSON)
+		o->json = true;
+
+	err = kh_df_read_file(rp.in, rp.events || rp.out ? KH_RD_EVENTS : 0, &rp.rec, why,
+			      sizeof(why));
+	if (err)
+		return kh_err(o, KH_EXIT_ERROR, "report: %s: %s", rp.in, why);
+	/* what was cut or skipped is said on stderr whatever the format */
+	for (size_t i = 0; i < rp.rec.nr_notes; i++)
+		fprintf(stderr, "kvmheat: note: %s: %s\n", rp.in, rp.rec.notes[i]);
+	if (rp.events && !rp.rec.nr_events && !rp.out)
+		kh_warn(o, "%s holds no events (record with --events for the write trace)", rp.in);
+
+	if (rp.out) {
+		uint64_t ng = 0, ne = 0;
+
+		err = kh_export(&rp, &ng, &ne);
+		if (err) {
+			ret = kh_err(o, KH_EXIT_ERROR, "report: writing %s: %s", rp.out,
+				     kh_errstr(err, eb, sizeof(eb)));
+		} else if (o->json) {
+			json_t *j = json_pack("{s:s, s:s, s:I, s:I}", "input", rp.in, "output",
+					      rp.out, "gfn_entries", (json_int_t)ng,
+					      "events", (json_int_t)ne);
+
+			json_dumpf(j, stdout, JSON_INDENT(1));
+			fputc('\n', stdout);
+			json_decref(j);
+		} else {
+			printf("kvmheat: wrote %s: %" PRIu64 " gfn entries, %" PRIu64 " events\n",
+			       rp.out, ng, ne);
+		}
+		goto out;
+	}
+
+	err = kh_rec_totals(&rp.rec, &rp.f, &rp.g, &rp.n);
+	if (!err)
+		err = kh_report_vms(&rp, &pids, &np);
+	if (err) {
+		ret = kh_err(o, KH_EXIT_ERROR, "report: %s", kh_errstr(err, eb, sizeof(eb)));
+		goto out;
+	}
+	if (rp.f.pid && !np) {
+		ret = kh_err(o, KH_EXIT_NO_VM, "report: pid %u is not in %s", rp.f.pid, rp.in);
+		goto out;
+	}
+	if (rp.fmt == KH_FMT_CSV) {
+		kh_csv(&rp);
+		goto out;
+	}
+	if (rp.fmt == KH_FMT_JSON) {
+		json_t *root = kh_json_head(&rp);
+
+		printf("{\n");
+		kh_json_members(root, " ", true);
+		json_decref(root);
+		printf(" \"vms\": [\n");
+		for (size_t i = 0; i < np; i++) {
+			struct kh_vm_view vv;
+
+			kh_view_init(&rp, pids[i], &vv);
+			kh_json_vm_stream(&rp, &vv, i + 1 == np);
+			free(vv.rg);
+		}
+		printf(" ]\n}\n");
+		goto out;
+	}
+	kh_text_head(&rp);
+	kh_text_losses(&rp.rec);
+	for (size_t i = 0; i < np; i++) {
+		struct kh_vm_view vv;
+
+		kh_view_init(&rp, pids[i], &vv);
+		kh_text_vm(&rp, &vv);
+		if (rp.subpages)
+			kh_text_subpages(&rp, &vv);
+		if (rp.events && rp.rec.nr_events)
+			kh_text_trace(&rp, vv.pid);
+		free(vv.rg);
+	}
+	for (size_t i = 0; i < rp.rec.nr_notes; i++)
+		printf("\nnote: %s", rp.rec.notes[i]);
+	if (rp.rec.nr_notes)
+		putchar('\n');
+out:
+	free(pids);
+	free(rp.g);
+	kh_rec_free(&rp.rec);
+	return ret;
 }

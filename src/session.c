@@ -77,6 +77,7 @@ static void kh_set_event_rodata(struct kvmheat_bpf *skel, const struct kh_sessio
 		skel->rodata->ev_gfn_hi = f->gfn_hi;
 	}
 	skel->rodata->ev_writes_only = f->writes_only;
+	skel->rodata->ev_wakeup_bytes = so->wakeup_bytes;
 	skel->rodata->ev_vcpu = f->vcpu_set ? f->vcpu : KH_VCPU_UNKNOWN;
 	bpf_map__set_max_entries(skel->maps.events, so->events ?
 				 kh_ringbuf_size(so->ringbuf_bytes ? so->ringbuf_bytes : 4U << 20) :
@@ -146,6 +147,8 @@ static uint64_t kh_tracked_pages(struct kh_session *s)
 {
 	uint64_t pages = 0;
 
+	if (s->opts.expect_pages)
+		return s->opts.expect_pages;
 	for (size_t i = 0; i < s->vms.n; i++)
 		if (!s->opts.pid || s->vms.vms[i].pid == s->opts.pid)
 			pages += kh_vm_pages(&s->vms.vms[i]);
@@ -169,7 +172,7 @@ int kh_session_open(struct kh_session *s, const struct kh_session_opts *so,
 	if (err)
 		return kh_err(o, err == -EPERM ? KH_EXIT_ENV : KH_EXIT_ERROR, "%s%s", why,
 			      err == -EPERM ? " (needs root, or CAP_BPF and CAP_PERFMON)" : "");
-	if (so->pid && !kh_vms_find(&s->vms, so->pid))
+	if (so->pid && !so->pid_pending && !kh_vms_find(&s->vms, so->pid))
 		return kh_err(o, KH_EXIT_NO_VM, "pid %u is not a KVM VM (it holds no kvm-vm file)",
 			      so->pid);
 

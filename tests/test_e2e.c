@@ -15,106 +15,8 @@
 #include <sys/wait.h>
 #include <jansson.h>
 #include "khtest.h"
+#include "khlive.h"
 #include "kvmheat.h"
-
-#define MAX_ARGS 48
-
-struct proc {
-	pid_t pid;
-	char out[128];
-	char err[128];
-};
-
-static void path_of(char *buf, size_t len, const char *prog)
-{
-	snprintf(buf, len, "%s/%s", kh_build_dir(), prog);
-}
-
-/* Start argv with stdout and stderr to fresh temp files. */
-static void spawn(struct proc *p, char *const argv[])
-{
-	int fo, fe;
-
-	snprintf(p->out, sizeof(p->out), "/tmp/kh-e2e-out-XXXXXX");
-	snprintf(p->err, sizeof(p->err), "/tmp/kh-e2e-err-XXXXXX");
-	fo = mkstemp(p->out);
-	fe = mkstemp(p->err);
-	assert_true(fo >= 0 && fe >= 0);
-	p->pid = fork();
-	assert_true(p->pid >= 0);
-	if (!p->pid) {
-		dup2(fo, 1);
-		dup2(fe, 2);
-		execv(argv[0], argv);
-		_exit(127);
-	}
-	close(fo);
-	close(fe);
-}
-
-static char *slurp(const char *path)
-{
-	FILE *f = fopen(path, "r");
-	char *buf;
-	long n;
-
-	if (!f)
-		return strdup("");
-	fseek(f, 0, SEEK_END);
-	n = ftell(f);
-	fseek(f, 0, SEEK_SET);
-	buf = calloc(1, n + 1);
-	if (fread(buf, 1, n, f) != (size_t)n)
-		buf[0] = 0;
-	fclose(f);
-	return buf;
-}
-
-/* Wait until @needle shows up in @path (a child's stderr). */
-static bool wait_for(const char *path, const char *needle, double seconds)
-{
-	for (int i = 0; i < seconds * 20; i++) {
-		char *s = slurp(path);
-		bool hit = strstr(s, needle) != NULL;
-
-		free(s);
-		if (hit)
-			return true;
-		usleep(50000);
-	}
-	return false;
-}
-
-static int wait_exit(pid_t pid, double seconds)
-{
-	int st;
-
-	for (int i = 0; i < seconds * 20; i++) {
-		if (waitpid(pid, &st, WNOHANG) == pid)
-			return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
-		usleep(50000);
-	}
-	kill(pid, SIGKILL);
-	waitpid(pid, &st, 0);
-	return -1;
-}
-
-static void proc_cleanup(struct proc *p)
-{
-	unlink(p->out);
-	unlink(p->err);
-}
-
-/* Print a child's stderr into the TAP log when something went wrong. */
-static void show(const char *what, const char *path)
-{
-	char *s = slurp(path);
-
-	printf("# --- %s ---\n", what);
-	for (char *line = strtok(s, "\n"); line; line = strtok(NULL, "\n"))
-		printf("# %s\n", line);
-	free(s);
-}
 
 struct run {
 	json_t *truth;
@@ -206,89 +108,13 @@ static void run_free(struct run *r)
 	json_decref(r->heat);
 }
 
-static int64_t jint(json_t *o, const char *k)
-{
-	return json_integer_value(json_object_get(o, k));
-}
-
 /*
- * Compare kvmheat's per-gfn table for the data slot with the truth:
- * the hot set (accesses at or above the midpoint between the hot and
- * cold access counts), read/write separation and sub-page masks.
+ * Compare kvmheat's per-gfn table for the data slot with the truth
+ * (tests/khlive.h).
  */
 static void check_against_truth(struct run *r)
 {
-	json_t *pages = json_object_get(r->truth, "pages");
-	json_t *gfns = json_object_get(r->vm, "gfns");
-	json_t *pat = json_object_get(r->truth, "pattern");
-	uint64_t base = jint(r->truth, "data_gpa") >> KH_PAGE_SHIFT;
-	uint64_t npages = jint(r->truth, "data_pages");
-	int64_t hot_acc = jint(pat, "hot_accesses"), cold_acc = jint(pat, "cold_accesses");
-	double threshold = (hot_acc + cold_acc) / 2.0, precision, recall;
-	size_t tp = 0, fp = 0, fn = 0, rw_ok = 0, sp_ok = 0, written = 0;
-	size_t ntruth = json_array_size(pages);
-	int64_t *acc = calloc(npages, sizeof(*acc)), *wr = calloc(npages, sizeof(*wr));
-	uint32_t *mask = calloc(npages, sizeof(*mask));
-	bool *hot = calloc(npages, sizeof(*hot));
-
-	assert_true(acc && wr && mask && hot);
-	/* kvmheat's view of the data slot */
-	for (size_t i = 0; i < json_array_size(gfns); i++) {
-		json_t *e = json_array_get(gfns, i);
-		uint64_t gfn = jint(e, "gfn");
-
-		if (gfn < base || gfn >= base + npages)
-			continue;
-		acc[gfn - base] = jint(e, "accesses");
-		wr[gfn - base] = jint(e, "writes");
-		mask[gfn - base] = strtoul(json_string_value(json_object_get(e,
-						"subpage_write_mask")), NULL, 16);
-	}
-	/* per truth page: written vs read-only, and the written sub-page */
-	for (size_t i = 0; i < ntruth; i++) {
-		json_t *p = json_array_get(pages, i);
-		uint64_t g = jint(p, "gfn") - base;
-		int64_t w = jint(p, "writes");
-
-		assert_true(g < npages);
-		hot[g] = json_is_true(json_object_get(p, "hot"));
-		rw_ok += acc[g] > 0 && wr[g] == w;
-		if (w) {
-			written++;
-			sp_ok += mask[g] == 1U << (jint(p, "offset") >> KH_SUBPAGE_SHIFT);
-		}
-	}
-	/* hot set: what kvmheat calls hot against what the guest made hot */
-	for (uint64_t g = 0; g < npages; g++) {
-		bool said = acc[g] >= threshold;
-
-		tp += said && hot[g];
-		fp += said && !hot[g];
-		fn += !said && hot[g];
-	}
-	precision = tp + fp ? (double)tp / (tp + fp) : 0;
-	recall = tp + fn ? (double)tp / (tp + fn) : 0;
-	printf("# hot set (>= %.1f accesses): tp %zu fp %zu fn %zu, precision %.4f recall %.4f; "
-	       "read/write right for %zu of %zu pages; sub-page right for %zu of %zu written\n",
-	       threshold, tp, fp, fn, precision, recall, rw_ok, ntruth, sp_ok, written);
-	free(acc);
-	free(wr);
-	free(mask);
-	free(hot);
-	assert_true(tp > 0);
-	assert_true(precision >= 0.99);
-	assert_true(recall >= 0.99);
-	assert_true(written > 0);
-	assert_true(rw_ok >= 0.99 * ntruth);
-	assert_true(sp_ok >= 0.99 * written);
-}
-
-static void need_kvm(void)
-{
-	if (!kh_is_root())
-		KH_SKIP("live tests need root");
-	if (access("/dev/kvm", R_OK | W_OK))
-		KH_SKIP("no usable /dev/kvm: %s", strerror(errno));
+	kh_check_truth(r->truth, json_object_get(r->vm, "gfns"));
 }
 
 static void test_list_shows_running_guest(void **state)

@@ -1,0 +1,330 @@
+/* SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause */
+/*
+ * kvmheat recordings (`record`, `report`, `heatmap`): the on-disk format,
+ * the chunk writer and the reader.  docs/FORMAT.md is the specification;
+ * this header is its C form.  The reader takes a byte buffer and never
+ * trusts it, so a fuzzer can drive kh_df_read_mem() directly.
+ *
+ * All integers are little-endian.  Records start with struct kh_rec_hdr
+ * ({type, size}) like every other kvmheat record, so the ring buffer's
+ * struct kh_event (KH_REC_EVENT) is stored as it arrives.
+ */
+#ifndef KH_DATAFILE_H
+#define KH_DATAFILE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <jansson.h>
+#include "kh.h"
+
+#define KH_DF_MAGIC		"KVMHEAT\x1a"
+#define KH_DF_MAJOR		1
+#define KH_DF_MINOR		0
+#define KH_DF_CHUNK_MAGIC	0x4b43484bU	/* "KHCK" */
+/* Bounds the reader enforces before allocating anything. */
+#define KH_DF_MAX_RAW		(16U << 20)
+#define KH_DF_CHUNK_TARGET	(256U << 10)
+
+struct kh_df_filehdr {
+	char magic[8];
+	uint16_t major;
+	uint16_t minor;
+	uint32_t hdr_size;	/* bytes of this header; the first chunk follows */
+	uint32_t flags;		/* none defined */
+	uint32_t crc;		/* crc32 of the bytes before this field */
+};
+_Static_assert(sizeof(struct kh_df_filehdr) == 24, "kh_df_filehdr layout");
+
+struct kh_df_chunk {
+	uint32_t magic;		/* KH_DF_CHUNK_MAGIC */
+	uint32_t seq;		/* 0, 1, 2, ... */
+	uint32_t raw_len;	/* bytes of records after inflating */
+	uint32_t comp_len;	/* bytes of zlib stream that follow */
+	uint32_t data_crc;	/* crc32 of those comp_len bytes */
+	uint32_t hdr_crc;	/* crc32 of the five fields above */
+};
+_Static_assert(sizeof(struct kh_df_chunk) == 24, "kh_df_chunk layout");
+
+/* Record types of the file; KH_REC_EVENT (struct kh_event) is stored too. */
+enum kh_df_type {
+	KH_DF_HEADER = 0x100,	/* JSON object: host, kernel, version, cmdline, clock */
+	KH_DF_SOURCE = 0x101,	/* an event source and its attach method */
+	KH_DF_VM = 0x102,	/* a VM appeared (or its memslots changed) */
+	KH_DF_VM_EXIT = 0x103,	/* a VM exited */
+	KH_DF_EPOCH = 0x110,	/* an epoch snapshot starts; GFNS/SUBPAGES follow */
+	KH_DF_GFNS = 0x111,	/* per-gfn count deltas of the current epoch */
+	KH_DF_SUBPAGES = 0x112,	/* per-gfn sub-page write count deltas */
+	KH_DF_STATS = 0x120,	/* cumulative per-source BPF counters */
+	KH_DF_LOST = 0x121,	/* events lost by one source since its last LOST */
+	KH_DF_FOOTER = 0x1ff,	/* clean finish */
+};
+
+#define KH_DFS_REQUESTED	(1U << 0)
+#define KH_DFS_AVAILABLE	(1U << 1)
+
+struct kh_df_source {
+	struct kh_rec_hdr hdr;
+	uint16_t source;	/* enum kh_source */
+	uint16_t flags;		/* KH_DFS_* */
+	uint32_t _pad;
+	/* then a NUL-terminated attach description, "tp_btf:kvm_age_hva,..." */
+};
+_Static_assert(sizeof(struct kh_df_source) == 16, "kh_df_source layout");
+
+#define KH_DFV_INITIAL		(1U << 0)	/* running when recording started */
+#define KH_DFV_UNDISCOVERED	(1U << 1)	/* seen only through its counts */
+
+struct kh_df_slot {
+	uint64_t base_gfn;
+	uint64_t npages;
+	uint64_t hva;
+	uint32_t flags;
+	uint16_t id;
+	uint16_t as_id;
+};
+_Static_assert(sizeof(struct kh_df_slot) == 32, "kh_df_slot layout");
+
+struct kh_df_vm {
+	struct kh_rec_hdr hdr;
+	uint64_t t_ns;
+	uint64_t kvm;
+	uint32_t pid;
+	uint32_t nr_vcpus;
+	char comm[16];
+	uint16_t nr_slots;
+	uint16_t slot_size;	/* bytes per struct kh_df_slot that follows */
+	uint32_t flags;		/* KH_DFV_* */
+};
+_Static_assert(sizeof(struct kh_df_vm) == 56, "kh_df_vm layout");
+
+struct kh_df_vm_exit {
+	struct kh_rec_hdr hdr;
+	uint64_t t_ns;
+	uint64_t kvm;
+	uint32_t pid;
+	uint32_t _pad;
+};
+_Static_assert(sizeof(struct kh_df_vm_exit) == 32, "kh_df_vm_exit layout");
+
+struct kh_df_epoch {
+	struct kh_rec_hdr hdr;
+	uint64_t t_start_ns;
+	uint64_t t_end_ns;
+	uint32_t index;
+	uint32_t flags;
+	uint64_t nr_gfns;	/* entries in the GFNS records that follow */
+	uint64_t nr_subpages;	/* entries in the SUBPAGES records that follow */
+};
+_Static_assert(sizeof(struct kh_df_epoch) == 48, "kh_df_epoch layout");
+
+/* Entry of a GFNS record: counters are this epoch's deltas. */
+struct kh_df_gfn {
+	uint64_t gfn;
+	struct kh_counts d;
+};
+_Static_assert(sizeof(struct kh_df_gfn) == 72, "kh_df_gfn layout");
+
+/* GFNS and SUBPAGES: one VM's entries, n of ent_size bytes each. */
+struct kh_df_batch {
+	struct kh_rec_hdr hdr;
+	uint32_t pid;
+	uint16_t n;
+	uint16_t ent_size;
+};
+_Static_assert(sizeof(struct kh_df_batch) == 16, "kh_df_batch layout");
+
+struct kh_df_subpage {
+	uint64_t gfn;
+	uint32_t cnt[KH_SUBPAGES];
+};
+_Static_assert(sizeof(struct kh_df_subpage) == 136, "kh_df_subpage layout");
+
+struct kh_df_stats {
+	struct kh_rec_hdr hdr;
+	uint64_t t_ns;
+	uint16_t nr_src;
+	uint16_t nr_stat;
+	uint32_t _pad;
+	/* then uint64_t v[nr_src][nr_stat], cumulative since the start */
+};
+_Static_assert(sizeof(struct kh_df_stats) == 24, "kh_df_stats layout");
+
+struct kh_df_lost {
+	struct kh_rec_hdr hdr;
+	uint64_t t_ns;
+	uint16_t source;	/* enum kh_source */
+	uint16_t stat;		/* enum kh_stat: LOST, MAP_FULL or WALK_LOST */
+	uint32_t _pad;
+	uint64_t lost;		/* since this source's previous LOST of this stat */
+	uint64_t total;		/* since the start */
+};
+_Static_assert(sizeof(struct kh_df_lost) == 40, "kh_df_lost layout");
+
+enum kh_df_end {
+	KH_END_DURATION = 1,	/* -d elapsed */
+	KH_END_SIGNAL = 2,	/* SIGINT / SIGTERM */
+	KH_END_COMMAND = 3,	/* the recorded command exited */
+	KH_END_VM_EXIT = 4,	/* every VM given by -p exited */
+	KH_END_ERROR = 5,	/* stopped on an error (e.g. disk full) */
+};
+
+struct kh_df_footer {
+	struct kh_rec_hdr hdr;
+	uint64_t t_ns;
+	uint64_t nr_epochs;
+	uint64_t nr_events;
+	uint32_t nr_chunks;	/* chunks before the one holding this footer */
+	int32_t cmd_status;	/* wait status of COMMAND, -1 if none */
+	uint32_t reason;	/* enum kh_df_end */
+	uint32_t _pad;
+};
+_Static_assert(sizeof(struct kh_df_footer) == 48, "kh_df_footer layout");
+
+/* ---- writer ---- */
+struct kh_dw {
+	int fd;
+	char *path;		/* final name; NULL when writing to a given fd */
+	char *tmp;		/* temp name until kh_dw_commit() renames it */
+	uint8_t *buf;		/* records of the chunk being built */
+	size_t len, cap;
+	uint8_t *zbuf;
+	size_t zcap;
+	uint32_t seq;		/* chunks written */
+	uint64_t off;		/* bytes written */
+	uint64_t raw_bytes;	/* record bytes before compression */
+	uint64_t nr_events, nr_epochs;
+	size_t chunk_target;
+	int level;		/* zlib level */
+	bool fsync;
+	int err;		/* first write error (negative errno); sticky */
+};
+
+int kh_dw_create(struct kh_dw *w, const char *path);
+int kh_dw_fdopen(struct kh_dw *w, int fd);
+int kh_dw_commit(struct kh_dw *w, bool rotate);
+int kh_dw_add(struct kh_dw *w, uint16_t type, const void *rec, size_t size);
+int kh_dw_flush(struct kh_dw *w);
+int kh_dw_close(struct kh_dw *w);
+void kh_dw_abort(struct kh_dw *w);
+
+int kh_dw_header(struct kh_dw *w, json_t *hdr);
+int kh_dw_source(struct kh_dw *w, int src, uint16_t flags, const char *desc);
+int kh_dw_vm(struct kh_dw *w, uint64_t t_ns, uint64_t kvm, uint32_t pid, uint32_t nr_vcpus,
+	     const char *comm, const struct kh_slot *slots, size_t nr_slots, uint32_t flags);
+int kh_dw_vm_exit(struct kh_dw *w, uint64_t t_ns, uint64_t kvm, uint32_t pid);
+int kh_dw_epoch(struct kh_dw *w, uint32_t index, uint64_t t0, uint64_t t1, uint64_t nr_gfns,
+		uint64_t nr_subpages);
+int kh_dw_gfns(struct kh_dw *w, uint32_t pid, const struct kh_df_gfn *g, size_t n);
+int kh_dw_subpages(struct kh_dw *w, uint32_t pid, const struct kh_df_subpage *s, size_t n);
+int kh_dw_event(struct kh_dw *w, const struct kh_event *e);
+int kh_dw_stats(struct kh_dw *w, uint64_t t_ns, const uint64_t v[KH_NR_STATS]);
+int kh_dw_lost(struct kh_dw *w, uint64_t t_ns, int src, int stat, uint64_t lost,
+	       uint64_t total);
+int kh_dw_footer(struct kh_dw *w, uint64_t t_ns, int32_t cmd_status, uint32_t reason);
+
+/* ---- reader ---- */
+struct kh_rd_vm {
+	uint32_t pid;
+	uint32_t nr_vcpus;
+	uint64_t kvm;
+	char comm[17];
+	uint32_t flags;		/* KH_DFV_* of the first record */
+	uint64_t t_appear, t_exit;	/* t_exit 0: did not exit while recorded */
+	size_t nr_slots;	/* every as_id 0/1 slot seen, newest first wins */
+	struct kh_slot *slots;
+};
+
+struct kh_rd_epoch {
+	uint32_t index;
+	uint64_t t0, t1;
+	uint64_t want_gfns, want_subpages;
+	size_t first_gfn, nr_gfns;	/* into kh_rec.gfns */
+	size_t first_sub, nr_subs;	/* into kh_rec.subs */
+};
+
+struct kh_rd_gfn {
+	uint64_t gfn;
+	uint32_t pid;
+	uint32_t epoch;		/* index into kh_rec.epochs */
+	struct kh_counts d;
+};
+
+struct kh_rd_sub {
+	uint64_t gfn;
+	uint32_t pid;
+	uint32_t epoch;
+	uint32_t cnt[KH_SUBPAGES];
+};
+
+struct kh_rd_source {
+	bool present;
+	uint16_t flags;		/* KH_DFS_* */
+	char desc[256];
+};
+
+struct kh_rd_lost {
+	uint64_t t_ns;
+	uint16_t source, stat;
+	uint64_t lost, total;
+};
+
+/* What kh_df_read_mem() should keep. */
+#define KH_RD_EVENTS		(1U << 0)
+
+struct kh_rec {
+	uint16_t major, minor;
+	json_t *header;			/* NULL if its chunk was lost */
+	struct kh_rd_source sources[KH_SRC_MAX];
+	struct kh_rd_vm *vms;
+	size_t nr_vms;
+	struct kh_rd_epoch *epochs;
+	size_t nr_epochs;
+	struct kh_rd_gfn *gfns;
+	size_t nr_gfns;
+	struct kh_rd_sub *subs;
+	size_t nr_subs;
+	struct kh_event *events;	/* only with KH_RD_EVENTS */
+	size_t nr_events;		/* counted either way */
+	struct kh_rd_lost *lost;
+	size_t nr_lost;
+	bool has_stats;
+	uint64_t stats[KH_NR_STATS];	/* the last STATS record */
+	bool has_footer;
+	struct kh_df_footer footer;
+	uint64_t t_start;		/* header's start_ns, else the first time seen */
+	uint64_t size;			/* bytes given */
+	uint32_t chunks_ok, chunks_bad;
+	bool cut;			/* ends inside a chunk */
+	uint64_t cut_at;		/* where the last complete chunk ends */
+	uint64_t unknown_records;
+	char **notes;			/* what a reader of this file must be told */
+	size_t nr_notes;
+};
+
+int kh_df_read_mem(const void *buf, size_t len, unsigned int flags, struct kh_rec *r,
+		   char *why, size_t whylen);
+int kh_df_read_file(const char *path, unsigned int flags, struct kh_rec *r, char *why,
+		    size_t whylen);
+void kh_rec_free(struct kh_rec *r);
+struct kh_rd_vm *kh_rec_vm(struct kh_rec *r, uint32_t pid);
+
+/* ---- views shared by report and heatmap ---- */
+struct kh_rd_filter {
+	uint32_t pid;			/* 0: all */
+	uint64_t gfn_lo, gfn_hi;	/* inclusive; lo > hi: none */
+	bool time_set;
+	double t0, t1;			/* seconds since the start */
+};
+
+void kh_rd_filter_init(struct kh_rd_filter *f);
+bool kh_rd_epoch_wanted(const struct kh_rec *r, const struct kh_rd_filter *f, size_t e);
+bool kh_rd_gfn_wanted(const struct kh_rd_filter *f, uint32_t pid, uint64_t gfn);
+double kh_rec_secs(const struct kh_rec *r, uint64_t t_ns);
+/* Per (pid, gfn) totals over the wanted epochs, sorted by pid then gfn. */
+int kh_rec_totals(const struct kh_rec *r, const struct kh_rd_filter *f, struct kh_gfn_stat **out,
+		  size_t *n);
+int kh_parse_range(const char *s, uint64_t *lo, uint64_t *hi);
+int kh_parse_trange(const char *s, double *t0, double *t1);
+
+#endif /* KH_DATAFILE_H */

@@ -1,0 +1,123 @@
+#!/bin/bash
+# Recording cost, side by side in one run: `kvmheat record --events` against
+# `perf record -e` on the same tracepoints (kvmmmu:kvm_mmu_pagetable_walk,
+# kvmmmu:kvm_mmu_paging_element, kvm:kvm_page_fault) for the same khguest
+# workload (same arguments and seed, one run each); then how fast each tool
+# reads its file back, and how long report and heatmap take on a synthetic
+# recording of a 1 TiB guest.  A measurement: prints figures, asserts nothing.
+#
+#   sudo tools/bench-record.sh [BUILD] [khguest args...]
+#
+# Needs root, /dev/kvm and perf (apt-get install linux-perf).
+set -eu
+build=$(realpath "${1:-build}")
+shift 2>/dev/null || true
+gargs=${*:-"--mem 256 --hot 4096 --cold 8192 --rounds 20 --seed 9"}
+dir=$(mktemp -d /var/tmp/kh-bench-XXXXXX)
+gp=
+trap '[ -n "$gp" ] && kill "$gp" 2>/dev/null; rm -rf "$dir"' EXIT
+hz=$(getconf CLK_TCK)
+command -v perf > /dev/null || { echo "bench-record: perf is missing (apt-get install linux-perf)"; exit 5; }
+
+# CPU seconds (user + sys) a live process has used so far.
+cpu_now() { awk -v hz="$hz" '{ print ($14 + $15) / hz }' "/proc/$1/stat"; }
+
+# khguest held until SIGUSR1; sets $gp.
+start_guest() {
+	# shellcheck disable=SC2086
+	"$build/khguest" --wait-signal $gargs 2> "$dir/guest.err" &
+	gp=$!
+	until grep -q ready "$dir/guest.err"; do sleep 0.05; done
+}
+
+# run_recorder NAME CMD...: CMD records the held guest; the guest is released
+# once CMD is attached (kvmheat says "recording"; perf gets two seconds).
+# Leaves "cpu_while_guest_ran cpu_total" in $dir/NAME.cpu.
+run_recorder() {
+	local name=$1 tp rp c0 u s
+	shift
+	/usr/bin/time -f "%U %S" -o "$dir/$name.time" "$@" 2> "$dir/$name.err" &
+	tp=$!
+	until rp=$(pgrep -P "$tp"); do sleep 0.02; done
+	if [ "$name" = kvmheat ]; then
+		until grep -q recording "$dir/$name.err"; do sleep 0.05; done
+	else
+		sleep 2
+	fi
+	c0=$(cpu_now "$rp")
+	kill -USR1 "$gp"
+	wait "$gp" || true
+	gp=
+	wait "$tp" || true
+	read -r u s < "$dir/$name.time"
+	echo "$(echo "$u + $s - $c0" | bc -l) $(echo "$u + $s" | bc -l)" > "$dir/$name.cpu"
+}
+
+elapsed() { # CMD...: wall seconds
+	local t0 t1
+	t0=$(date +%s.%N)
+	"$@" > /dev/null
+	t1=$(date +%s.%N)
+	echo "$t1 - $t0" | bc -l
+}
+
+echo "workload: khguest $gargs"
+start_guest
+run_recorder kvmheat "$build/kvmheat" record --events -o "$dir/kh.data" -p "$gp"
+start_guest
+run_recorder perf perf record -q -e kvmmmu:kvm_mmu_pagetable_walk \
+	-e kvmmmu:kvm_mmu_paging_element -e kvm:kvm_page_fault -p "$gp" -o "$dir/perf.data"
+
+"$build/kvmheat" report -j -i "$dir/kh.data" > "$dir/kh.json"
+kh_events=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["events"])' "$dir/kh.json")
+kh_lost=$(python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); print(sum(x["stats"]["lost"] for x in d["sources"]))' "$dir/kh.json")
+kh_bytes=$(stat -c %s "$dir/kh.data")
+kh_parse=$(elapsed "$build/kvmheat" report -i "$dir/kh.data" --events --format csv)
+perf script -i "$dir/perf.data" -F event 2> "$dir/perf.script.err" | sort | uniq -c \
+	> "$dir/perf.counts"
+perf_samples=$(awk '{ n += $1 } END { print n }' "$dir/perf.counts")
+perf_walks=$(awk '/kvm_mmu_pagetable_walk/ { print $1 }' "$dir/perf.counts")
+perf_bytes=$(stat -c %s "$dir/perf.data")
+perf_parse=$(elapsed perf script -i "$dir/perf.data" 2> /dev/null)
+perf_lost=$(cat "$dir/perf.err" "$dir/perf.script.err" | grep -o 'lost [0-9]* chunks' | head -1)
+perf_lost=${perf_lost:-lost 0 chunks}
+read -r kh_cpu kh_cpu_all < "$dir/kvmheat.cpu"
+read -r perf_cpu perf_cpu_all < "$dir/perf.cpu"
+
+python3 - "$kh_events" "$kh_bytes" "$kh_cpu" "$kh_cpu_all" "$kh_parse" "$kh_lost" \
+	"$perf_samples" "$perf_walks" "$perf_bytes" "$perf_cpu" "$perf_cpu_all" "$perf_parse" \
+	"$perf_lost" <<'PY'
+import sys
+a = sys.argv[1:]
+ke, kb, kc, kca, kp, kl = int(a[0]), int(a[1]), float(a[2]), float(a[3]), float(a[4]), a[5]
+ps, pw, pb, pc, pca, pp, pl = int(a[6]), int(a[7]), int(a[8]), float(a[9]), float(a[10]), float(a[11]), a[12]
+print()
+print(f"{'':34}{'kvmheat record --events':>26}{'perf record -e (3 tps)':>26}")
+print(f"{'guest accesses recorded':34}{ke:>26}{pw:>26}")
+print(f"{'records in the file':34}{ke:>26}{ps:>26}")
+print(f"{'lost':34}{kl + ' events':>26}{pl:>26}")
+print(f"{'recorder CPU while guest ran (s)':34}{kc:>26.2f}{pc:>26.2f}")
+print(f"{'recorder CPU incl. start-up (s)':34}{kca:>26.2f}{pca:>26.2f}")
+print(f"{'file bytes':34}{kb:>26}{pb:>26}")
+print(f"{'file bytes per guest access':34}{kb / ke:>26.2f}{pb / max(pw, 1):>26.2f}")
+print(f"{'file bytes per record':34}{kb / ke:>26.2f}{pb / max(ps, 1):>26.2f}")
+print(f"{'CPU us per guest access':34}{kc * 1e6 / ke:>26.3f}{pc * 1e6 / max(pw, 1):>26.3f}")
+print(f"{'read back (s)':34}{kp:>26.2f}{pp:>26.2f}")
+print(f"{'read back, records/s':34}{ke / kp:>26.0f}{ps / pp:>26.0f}")
+print("  (kvmheat: report --events --format csv; perf: perf script; one kvmheat")
+print("   event is one guest access, perf stores one walk + one sample per level)")
+PY
+
+echo
+echo "synthetic 1 TiB guest: 60 epochs x 200000 gfn entries, 2 M events"
+"$build/synthrec" -o "$dir/big.data" --gib 1024 --epochs 60 --gfns 200000 --events 2000000
+echo "  file: $(stat -c %s "$dir/big.data") bytes"
+printf "  report (text)           %6.2f s\n" "$(elapsed "$build/kvmheat" report -i "$dir/big.data")"
+printf "  report --format csv     %6.2f s\n" \
+	"$(elapsed "$build/kvmheat" report -i "$dir/big.data" --format csv)"
+printf "  report --events (csv)   %6.2f s\n" \
+	"$(elapsed "$build/kvmheat" report -i "$dir/big.data" --events --format csv)"
+printf "  heatmap -o big.png      %6.2f s\n" \
+	"$(elapsed "$build/kvmheat" heatmap -i "$dir/big.data" -o "$dir/big.png")"
+printf "  heatmap -o big.svg      %6.2f s\n" \
+	"$(elapsed "$build/kvmheat" heatmap -i "$dir/big.data" -o "$dir/big.svg")"
