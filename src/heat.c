@@ -544,6 +544,8 @@ static int kh_heat_report(struct kh_session *s, const struct kh_heat_args *a,
 		size_t nr = 0, vn = 0;
 		uint64_t touched;
 
+		if (a->pid && vm->pid != a->pid)
+			continue;	/* -p: discovery still sees every VM */
 		for (size_t j = 0; j < n; j++)
 			vn += g[j].pid == vm->pid;
 		if (!vn && !a->pid)

@@ -341,8 +341,9 @@ static void test_two_kvmheat_at_once(void **state)
 		r.heat = json_load_file(k[i].out, 0, &je);
 		assert_non_null(r.truth);
 		assert_non_null(r.heat);
+		/* -p: exactly the one VM, even with others running on the host */
+		assert_int_equal(json_array_size(json_object_get(r.heat, "vms")), 1);
 		r.vm = json_array_get(json_object_get(r.heat, "vms"), 0);
-		assert_non_null(r.vm);
 		assert_int_equal(jint(r.vm, "pid"), g.pid);
 		check_against_truth(&r);
 		run_free(&r);
