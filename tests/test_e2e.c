@@ -313,7 +313,7 @@ static void test_vm_started_later_is_found(void **state)
 static void test_two_kvmheat_at_once(void **state)
 {
 	char guest[256], kvmheat[256], pidstr[16], truth[] = "/tmp/kh-e2e-truth-XXXXXX";
-	struct proc g, k[2];
+	struct proc g, by, k[2];
 	json_error_t je;
 	int fd;
 
@@ -322,6 +322,9 @@ static void test_two_kvmheat_at_once(void **state)
 	close(fd);
 	path_of(guest, sizeof(guest), "khguest");
 	path_of(kvmheat, sizeof(kvmheat), "kvmheat");
+	/* an idle bystander VM that must not show up in -p output */
+	spawn(&by, (char *const[]){ guest, "--wait-signal", "--mem", "16", NULL });
+	assert_true(wait_for(by.err, "ready", 10));
 	spawn(&g, (char *const[]){ guest, "--wait-signal", "--hot", "120", "--cold", "240",
 				   "--rounds", "7", "--seed", "5", "--truth", truth, NULL });
 	assert_true(wait_for(g.err, "ready", 10));
@@ -349,6 +352,9 @@ static void test_two_kvmheat_at_once(void **state)
 		run_free(&r);
 		proc_cleanup(&k[i]);
 	}
+	kill(by.pid, SIGTERM);
+	wait_exit(by.pid, 10);
+	proc_cleanup(&by);
 	unlink(truth);
 	proc_cleanup(&g);
 }
