@@ -22,6 +22,11 @@ DEPS += qemu-system-x86 busybox-static cpio kmod xz-utils zstd libzstd-dev
 
 CFLAGS ?= -O2 -g
 CFLAGS += -std=gnu11 -Wall -Wextra -Wno-unused-parameter -Iinclude -Isrc -I$(OUTPUT)
+# FUZZ=1: objects instrumented for libFuzzer (use with OUTPUT=build-fuzz; see `make fuzz`).
+ifeq ($(FUZZ),1)
+CC := clang
+CFLAGS += -fsanitize=fuzzer-no-link,address,undefined -fno-omit-frame-pointer
+endif
 ifeq ($(SANITIZE),1)
 CFLAGS += -fsanitize=address,undefined -fno-omit-frame-pointer
 LDFLAGS += -fsanitize=address,undefined
@@ -44,7 +49,7 @@ TEST_SRCS := $(wildcard tests/test_*.c)
 TEST_BINS := $(patsubst tests/%.c,$(OUTPUT)/tests/%,$(TEST_SRCS))
 GUEST := $(OUTPUT)/khguest
 
-.PHONY: all clean deps test vmlinux demo bench vmtest
+.PHONY: all clean deps test vmlinux demo bench vmtest fuzz
 .DELETE_ON_ERROR:
 .SECONDARY:
 
@@ -113,5 +118,17 @@ demo: all
 bench: all
 	./tools/bench.sh $(OUTPUT)
 
+# libFuzzer targets for every parser of outside input; FUZZ_SECONDS per target.
+FUZZ_TARGETS := datafile parse
+FUZZ_SECONDS ?= 45
+fuzz:
+	$(MAKE) OUTPUT=build-fuzz FUZZ=1 build-fuzz/libkh.a
+	for t in $(FUZZ_TARGETS); do \
+		clang -g -O1 -fsanitize=fuzzer,address,undefined -Iinclude -Isrc -Ibuild-fuzz \
+			tests/fuzz/fuzz_$$t.c build-fuzz/libkh.a $(LDLIBS) -o build-fuzz/fuzz_$$t \
+			|| exit 1; \
+	done
+	./tests/fuzz/run.sh build-fuzz $(FUZZ_SECONDS) $(FUZZ_TARGETS)
+
 clean:
-	rm -rf $(OUTPUT) build-static
+	rm -rf $(OUTPUT) build-static build-fuzz
