@@ -642,7 +642,7 @@ static void kh_heat_usage(FILE *f)
 		"      --max-gfns N     per-gfn table entries (default: 4096 per GiB)\n");
 }
 
-static int kh_parse_sources(const char *s, uint32_t *mask)
+int kh_parse_sources(const char *s, uint32_t *mask)
 {
 	char *dup = strdup(s), *tok, *save = NULL;
 	int err = 0;
@@ -663,7 +663,7 @@ static int kh_parse_sources(const char *s, uint32_t *mask)
 	return err ? err : (*mask ? 0 : -EINVAL);
 }
 
-static int kh_parse_force(const char *s, enum kh_method force[KH_SRC_MAX])
+int kh_parse_force(const char *s, enum kh_method force[KH_SRC_MAX])
 {
 	char buf[64], *eq;
 	enum kh_source src;
