@@ -440,10 +440,12 @@ static void kh_trace_check_lost(struct kh_trace *t)
 
 static void kh_trace_summary(struct kh_trace *t, double elapsed)
 {
-	uint64_t st[KH_NR_STATS], emitted = 0, evf = 0, pidf = 0, lost = 0;
+	uint64_t st[KH_NR_STATS], emitted = 0, evf = 0, pidf = 0, lost = 0, runs, ns;
+	bool cost_on;
 
 	if (kh_read_stats(&t->s, st))
 		memset(st, 0, sizeof(st));
+	kh_session_cost(&t->s, &runs, &ns, &cost_on);
 	for (int src = 0; src < KH_SRC_MAX; src++) {
 		emitted += st[src * KH_STAT_MAX + KH_STAT_EMITTED];
 		evf += st[src * KH_STAT_MAX + KH_STAT_EV_FILTERED];
@@ -463,14 +465,17 @@ static void kh_trace_summary(struct kh_trace *t, double elapsed)
 				(json_int_t)s[KH_STAT_EVENTS], "emitted",
 				(json_int_t)s[KH_STAT_EMITTED], "event_filtered",
 				(json_int_t)s[KH_STAT_EV_FILTERED], "filtered",
-				(json_int_t)s[KH_STAT_FILTERED], "lost", (json_int_t)s[KH_STAT_LOST],
+				(json_int_t)s[KH_STAT_FILTERED], "lost",
+				(json_int_t)s[KH_STAT_LOST],
 				"no_vm", (json_int_t)s[KH_STAT_NO_VM]));
 		}
-		root = json_pack("{s:s, s:f, s:I, s:I, s:I, s:I, s:I, s:I, s:o}", "type", "summary",
-				 "duration_s", elapsed, "received", (json_int_t)t->received,
-				 "emitted", (json_int_t)emitted, "event_filtered", (json_int_t)evf,
-				 "filtered", (json_int_t)pidf, "lost", (json_int_t)lost,
-				 "malformed", (json_int_t)t->bad, "sources", srcs);
+		root = json_pack("{s:s, s:f, s:I, s:I, s:I, s:I, s:I, s:I, s:o, s:{s:b, s:I, s:I}}",
+				 "type", "summary", "duration_s", elapsed, "received",
+				 (json_int_t)t->received, "emitted", (json_int_t)emitted,
+				 "event_filtered", (json_int_t)evf, "filtered", (json_int_t)pidf,
+				 "lost", (json_int_t)lost, "malformed", (json_int_t)t->bad,
+				 "sources", srcs, "bpf_cost", "stats_enabled", cost_on, "runs",
+				 (json_int_t)runs, "run_time_ns", (json_int_t)ns);
 		json_dumpf(root, stdout, JSON_COMPACT);
 		fputc('\n', stdout);
 		json_decref(root);
@@ -635,9 +640,9 @@ int kh_cmd_trace(int argc, char **argv, struct kh_opts *o)
 			if (!err && !f->gfn_lo && !f->gfn_hi)
 				err = -EINVAL;	/* 0-0 means "no range" to the BPF filter */
 			if (err) {
-				err = kh_err(o, KH_EXIT_USAGE, "trace: bad --gfn '%s' (want START-END "
-					     "with START <= END, e.g. 0x40000-0x400ff; gfn 0 alone "
-					     "cannot be selected)", optarg);
+				err = kh_err(o, KH_EXIT_USAGE, "trace: bad --gfn '%s' (want "
+					     "START-END with START <= END, e.g. 0x40000-0x400ff; "
+					     "gfn 0 alone cannot be selected)", optarg);
 				goto out_free;
 			}
 			break;
@@ -676,8 +681,8 @@ int kh_cmd_trace(int argc, char **argv, struct kh_opts *o)
 			break;
 		case OPT_RINGBUF:
 			if (kh_parse_u64(optarg, &v) || !v || v > 1024) {
-				err = kh_err(o, KH_EXIT_USAGE, "trace: bad --ringbuf '%s' (1 to 1024 "
-					     "MiB)", optarg);
+				err = kh_err(o, KH_EXIT_USAGE, "trace: bad --ringbuf '%s' (1 to "
+					     "1024 MiB)", optarg);
 				goto out_free;
 			}
 			t->so.ringbuf_bytes = (uint32_t)(v << 20);
@@ -724,10 +729,15 @@ int kh_cmd_trace(int argc, char **argv, struct kh_opts *o)
 				     "so nothing could match; add -e track,spp,walk");
 			goto out_free;
 		}
-		if (t->so.sources & ((1U << KH_SRC_WALK) | (1U << KH_SRC_AGING)))
-			kh_warn(o, "--vcpu %u: guest page-walk events (kvm_mmu_pagetable_walk) and "
-				"aging events carry no vCPU and are all dropped; only faults, "
-				"page-track writes and SPP violations can match", f->vcpu);
+		if (t->so.sources & (1U << KH_SRC_WALK))
+			kh_warn(o, "--vcpu %u: guest page-walk events (kvm_mmu_pagetable_walk) "
+				"carry no vCPU and are all dropped%s; only faults, page-track "
+				"writes and SPP violations can match", f->vcpu,
+				t->so.sources & (1U << KH_SRC_AGING) ? ", and so are aging events" :
+				"");
+		else if (t->so.sources & (1U << KH_SRC_AGING))
+			kh_warn(o, "--vcpu %u: aging events carry no vCPU and are all dropped",
+				f->vcpu);
 	}
 	t->so.pid = t->pid;
 
