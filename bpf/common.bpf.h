@@ -81,6 +81,13 @@ const volatile __u64 ev_gfn_lo = 0;
 const volatile __u64 ev_gfn_hi = ~0ULL;		/* inclusive */
 const volatile bool ev_writes_only = false;
 const volatile __u32 ev_vcpu = KH_VCPU_UNKNOWN;	/* only this vcpu_id; ~0: all */
+/*
+ * Wake the reader only once this much is waiting (0: for every event).  A
+ * wakeup is an irq_work per event while the reader keeps up, which costs
+ * more than the rest of the handler; a reader that sets this polls with
+ * a timeout to collect what is below the threshold.
+ */
+const volatile __u32 ev_wakeup_bytes = 0;
 const volatile __u64 tdp_accessed_mask = 1ULL << 5;	/* see probe.c */
 const volatile bool fault_addr_is_gpa = true;	/* false under shadow paging */
 const volatile __u32 page_fault_nargs = 3;	/* kvm_page_fault arity */
@@ -231,7 +238,9 @@ static __always_inline void kh_emit(__u32 src, __u32 kind, __u32 pid, __u64 gpa,
 	e->source = src;
 	e->kind = kind;
 	e->flags = write ? KH_EVF_WRITE : 0;
-	bpf_ringbuf_submit(e, 0);
+	bpf_ringbuf_submit(e, !ev_wakeup_bytes ? 0 :
+			   bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) >= ev_wakeup_bytes ?
+			   BPF_RB_FORCE_WAKEUP : BPF_RB_NO_WAKEUP);
 	kh_stat(src, KH_STAT_EMITTED);
 }
 

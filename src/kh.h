@@ -184,6 +184,7 @@ struct kh_session_opts {
 	enum kh_method force[KH_SRC_MAX];
 	bool events;			/* stream events through the ring buffer */
 	uint32_t ringbuf_bytes;		/* 0: default (4 MiB) */
+	uint32_t wakeup_bytes;		/* wake the reader at this much; 0: every event */
 	bool no_aggregate;		/* events only: skip per-gfn maps */
 	struct kh_ev_filter filter;
 };

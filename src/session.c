@@ -78,6 +78,7 @@ static void kh_set_event_rodata(struct kvmheat_bpf *skel, const struct kh_sessio
 	}
 	skel->rodata->ev_writes_only = f->writes_only;
 	skel->rodata->ev_vcpu = f->vcpu_set ? f->vcpu : KH_VCPU_UNKNOWN;
+	skel->rodata->ev_wakeup_bytes = so->wakeup_bytes;
 	bpf_map__set_max_entries(skel->maps.events, so->events ?
 				 kh_ringbuf_size(so->ringbuf_bytes ? so->ringbuf_bytes : 4U << 20) :
 				 4096);
