@@ -292,6 +292,25 @@ static char *line_after(char *pane, const char *title)
 	return p;
 }
 
+/* Ranked: accesses per page never grow down the range list. */
+static void check_ranked(const char *pane)
+{
+	char *copy = strdup(pane), *p = strstr(copy, "GFN RANGE"), *save = NULL;
+	unsigned long long prev = ~0ULL, pp;
+	int rows = 0;
+
+	assert_non_null(p);
+	p = strchr(p, '\n') + 1;
+	for (char *l = strtok_r(p, "\n", &save); l && !strncmp(l, "0x", 2);
+	     l = strtok_r(NULL, "\n", &save), rows++) {
+		assert_int_equal(sscanf(l, "%*s %*s %*u %*u %*u %llu", &pp), 1);
+		assert_true(pp <= prev);
+		prev = pp;
+	}
+	assert_true(rows >= 3);
+	free(copy);
+}
+
 /*
  * A person's session: start top in a 120x45 terminal, filter to the
  * guest (p PID Enter), open it (Enter), step to its data memslot (m m),
@@ -338,6 +357,10 @@ static void test_top_tui_drilldown(void **state)
 	sh("tmux -L %s send-keys -t %s Enter", t.sock, t.sess);
 	assert_true(pane_wait(&t, "GFN RANGE", 5));
 	/* all memslots first: the guest's own code page can be the hottest */
+	sleep(2);
+	pane = capture(&t);
+	check_ranked(pane);
+	free(pane);
 	sh("tmux -L %s send-keys -t %s m m", t.sock, t.sess);
 	if (!pane_wait(&t, "ranges in memslot 1", 5)) {
 		show_pane(&t, "pane");
@@ -353,6 +376,7 @@ static void test_top_tui_drilldown(void **state)
 		assert_non_null(strstr(p, key));
 		assert_non_null(strstr(pane, "(khguest)"));
 	}
+	check_ranked(pane);
 	/* the top range is inside the hot set: gfns 0x40000..0x4007f */
 	row = line_after(pane, "GFN RANGE");
 	assert_non_null(row);
