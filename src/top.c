@@ -899,11 +899,15 @@ static void kh_tui_draw(struct kh_top *t)
 {
 	erase();
 	if (LINES < KH_TOP_MIN_ROWS || COLS < KH_TOP_MIN_COLS) {
-		char line[128];
+		char l1[64], l2[64];
 
-		snprintf(line, sizeof(line), "terminal too small: %dx%d, kvmheat top needs "
-			 "at least %dx%d (q quits)", COLS, LINES, KH_TOP_MIN_COLS, KH_TOP_MIN_ROWS);
-		mvaddnstr(LINES / 2, 0, line, COLS);
+		/* short lines: the terminal may be very narrow */
+		snprintf(l1, sizeof(l1), "terminal too small: %dx%d", COLS, LINES);
+		snprintf(l2, sizeof(l2), "kvmheat top needs %dx%d", KH_TOP_MIN_COLS,
+			 KH_TOP_MIN_ROWS);
+		mvaddnstr(LINES > 3 ? LINES / 2 - 1 : 0, 0, l1, COLS);
+		mvaddnstr(LINES > 3 ? LINES / 2 : 1, 0, l2, COLS);
+		mvaddnstr(LINES > 3 ? LINES / 2 + 1 : 2, 0, "q quits", COLS);
 	} else if (t->view == KH_VIEW_HELP) {
 		kh_tui_help(t);
 	} else if (t->view == KH_VIEW_DETAIL) {
