@@ -158,6 +158,7 @@ static void test_top_batch_follows_guest(void **state)
 	path_of(guest, sizeof(guest), "khguest");
 	path_of(kvmheat, sizeof(kvmheat), "kvmheat");
 	spawn(&k, (char *const[]){ kvmheat, "top", "-b", "-j", "-d", "0.5", "-n", "100", NULL });
+	live_track(state, k.pid);
 	if (!wait_for(k.err, "watching", 30)) {
 		show("kvmheat stderr", k.err);
 		kill(k.pid, SIGKILL);
@@ -166,6 +167,7 @@ static void test_top_batch_follows_guest(void **state)
 	/* two 2 s pauses (after each phase) with the hot loop in between */
 	spawn(&g, (char *const[]){ guest, "--hot", "256", "--cold", "256", "--rounds", "300",
 				   "--pause-ms", "2000", "--layout", "contiguous", NULL });
+	live_track(state, g.pid);
 	rc = wait_exit(g.pid, 90);
 	if (rc)
 		show("khguest stderr", g.err);
@@ -334,11 +336,13 @@ static void test_top_tui_drilldown(void **state)
 	fd = mkstemp(rcfile);
 	close(fd);
 	snprintf(t.sock, sizeof(t.sock), "kh-test-%d", getpid());
+	snprintf(((struct live *)*state)->tmux_sock, sizeof(t.sock), "%s", t.sock);
 	snprintf(t.sess, sizeof(t.sess), "top");
 	/* hot pages first in the data slot, every 8th one written at byte 0x280 */
 	spawn(&g, (char *const[]){ guest, "--hot", "128", "--cold", "256", "--rounds", "3000",
 				   "--write-frac", "0.125", "--offset", "640", "--layout",
 				   "contiguous", "--seed", "4", NULL });
+	live_track(state, g.pid);
 	assert_true(wait_for(g.err, "ready", 10));
 	assert_int_equal(sh("tmux -L %s new-session -d -s %s -x 120 -y 45 "
 			    "'%s top -d 1; echo $? > %s'", t.sock, t.sess, kvmheat, rcfile), 0);
@@ -471,8 +475,8 @@ int main(void)
 		cmocka_unit_test(test_rows_sum_regions_per_vm),
 		cmocka_unit_test(test_rows_sort),
 		cmocka_unit_test(test_top_needs_terminal_or_batch),
-		cmocka_unit_test(test_top_batch_follows_guest),
-		cmocka_unit_test(test_top_tui_drilldown),
+		LIVE_TEST(test_top_batch_follows_guest),
+		LIVE_TEST(test_top_tui_drilldown),
 	};
 
 	return cmocka_run_group_tests_name("top (rows, batch, terminal UI)", tests, NULL, NULL);

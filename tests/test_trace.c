@@ -91,7 +91,8 @@ struct traced {
  * khguest --wait-signal GARGS; kvmheat trace -j -p PID TARGS; release the
  * guest once trace is attached; trace ends when the guest exits.
  */
-static void run_trace(struct traced *r, const char *const gargs[], const char *const targs[])
+static void run_trace(void **state, struct traced *r, const char *const gargs[],
+		      const char *const targs[])
 {
 	char guest[256], kvmheat[256], truth[] = "/tmp/kh-trace-truth-XXXXXX", pidstr[16];
 	char *gv[MAX_ARGS], *kv[MAX_ARGS], *out, *save = NULL;
@@ -114,6 +115,7 @@ static void run_trace(struct traced *r, const char *const gargs[], const char *c
 		gv[n++] = (char *)gargs[i];
 	gv[n] = NULL;
 	spawn(&g, gv);
+	live_track(state, g.pid);
 	if (!wait_for(g.err, "ready", 10)) {
 		show("khguest stderr", g.err);
 		kill(g.pid, SIGKILL);
@@ -133,6 +135,7 @@ static void run_trace(struct traced *r, const char *const gargs[], const char *c
 		kv[n++] = (char *)targs[i];
 	kv[n] = NULL;
 	spawn(&k, kv);
+	live_track(state, k.pid);
 	if (!wait_for(k.err, "tracing", 30)) {
 		show("kvmheat stderr", k.err);
 		kill(g.pid, SIGKILL);
@@ -235,7 +238,7 @@ static void test_trace_gfn_filter(void **state)
 
 	need_kvm();
 	snprintf(range, sizeof(range), "0x%" PRIx64 "-0x%" PRIx64, lo, hi);
-	run_trace(&r, g, k);
+	run_trace(state, &r, g, k);
 	assert_int_equal(jint(r.truth, "data_gpa") >> KH_PAGE_SHIFT, base);
 	printf("# %zu events for gfns %s\n", r.nev, range);
 	assert_true(r.nev > 0);
@@ -280,7 +283,7 @@ static void test_trace_writes_at_subpage(void **state)
 	struct traced r;
 
 	need_kvm();
-	run_trace(&r, g, k);
+	run_trace(state, &r, g, k);
 	base = jint(r.truth, "data_gpa") >> KH_PAGE_SHIFT;
 	npages = jint(r.truth, "data_pages");
 	for (size_t i = 0; i < r.nev; i++) {
@@ -343,8 +346,8 @@ static void test_trace_filter_drops_in_kernel(void **state)
 	int64_t em_a, em_b, fl_a, fl_b, total_a, total_b;
 
 	need_kvm();
-	run_trace(&a, g, all);
-	run_trace(&b, g, one);
+	run_trace(state, &a, g, all);
+	run_trace(state, &b, g, one);
 	em_a = src_stat(a.summary, "emitted");
 	fl_a = src_stat(a.summary, "event_filtered");
 	em_b = src_stat(b.summary, "emitted");
@@ -386,6 +389,7 @@ static void test_trace_to_closed_pipe(void **state)
 	path_of(kvmheat, sizeof(kvmheat), "kvmheat");
 	spawn(&g, (char *const[]){ guest, "--hot", "100", "--cold", "100", "--rounds", "100000",
 				   NULL });
+	live_track(state, g.pid);
 	assert_true(wait_for(g.err, "ready", 10));
 	fd = mkstemp(out);
 	close(fd);
@@ -425,6 +429,7 @@ static void test_trace_vcpu_without_vcpu_source(void **state)
 	path_of(guest, sizeof(guest), "khguest");
 	path_of(kvmheat, sizeof(kvmheat), "kvmheat");
 	spawn(&g, (char *const[]){ guest, "--wait-signal", NULL });
+	live_track(state, g.pid);
 	assert_true(wait_for(g.err, "ready", 10));
 	snprintf(pidstr, sizeof(pidstr), "%d", g.pid);
 	spawn(&k, (char *const[]){ kvmheat, "trace", "-e", "aging", "--vcpu", "0", "-p", pidstr,
@@ -486,11 +491,11 @@ int main(void)
 		cmocka_unit_test(test_log2_slots),
 		cmocka_unit_test(test_log2_hist_layout),
 		cmocka_unit_test(test_trace_bad_options),
-		cmocka_unit_test(test_trace_gfn_filter),
-		cmocka_unit_test(test_trace_writes_at_subpage),
-		cmocka_unit_test(test_trace_filter_drops_in_kernel),
-		cmocka_unit_test(test_trace_to_closed_pipe),
-		cmocka_unit_test(test_trace_vcpu_without_vcpu_source),
+		LIVE_TEST(test_trace_gfn_filter),
+		LIVE_TEST(test_trace_writes_at_subpage),
+		LIVE_TEST(test_trace_filter_drops_in_kernel),
+		LIVE_TEST(test_trace_to_closed_pipe),
+		LIVE_TEST(test_trace_vcpu_without_vcpu_source),
 	};
 
 	return cmocka_run_group_tests_name("trace (filters, histograms, pipes)", tests, NULL,
