@@ -39,19 +39,23 @@ guest() {
 }
 
 # $1: name; the rest: the kvmheat command.  Releases the guest once kvmheat
-# is attached and waits for both; kvmheat's stdout goes to $tmp/$1.json.
+# is attached, stops kvmheat (SIGINT) once the guest is done; kvmheat's
+# stdout goes to $tmp/$1.json.  All VMs are traced, not -p: then every
+# event takes the same path whichever other VMs run on the machine, and
+# the averages compare.
 traced() {
 	local name=$1
 	shift
 	guest --mem 64 --hot 2048 --cold 4096 --rounds 20 --layout contiguous --write-frac 0.25
 	: > "$tmp/kh.err"
-	"$build/kvmheat" "$@" -p "$gp" > "$tmp/$name.json" 2> "$tmp/kh.err" &
+	"$build/kvmheat" "$@" > "$tmp/$name.json" 2> "$tmp/kh.err" &
 	local kp=$!
 	until grep -q tracing "$tmp/kh.err"; do sleep 0.1; done
 	kill -USR1 "$gp"
 	wait "$gp"
-	wait "$kp"
 	gp=
+	kill -INT "$kp"
+	wait "$kp"
 }
 
 traced off trace -j --histogram
@@ -79,8 +83,9 @@ print(f"{'':14}{'runs':>10}{'ns/run':>9}{'walk events':>13}{'ns/event':>10}"
 for name, runs, ns, ev, em, fl in rows:
     print(f"{name:14}{runs:>10}{ns / max(runs, 1):>9.1f}{ev:>13}{ns / max(ev, 1):>10.1f}"
           f"{em:>10}{fl:>10}")
-print("  ns/event: all of kvmheat's program time over walk events (one per guest access;")
-print("  it includes the walk-start and page-table-level runs each access also costs)")
+print("  ns/event: all of kvmheat's program time over walk events (one per guest access")
+print("  in any VM; it includes the walk-start and page-table-level runs each access")
+print("  also costs).  emitted/dropped: events put on / kept off the ring buffer.")
 PY
 
 # ---- top's own CPU and memory ----
