@@ -260,6 +260,15 @@ struct kh_top_row {
 	uint64_t aged_gfns, idle_gfns;	/* idle: aged, and no access signal */
 };
 
+/* A hash map moved into flat key/value arrays: read and emptied in one pass. */
+struct kh_drain {
+	void *keys, *vals;
+	size_t n, cap;
+};
+
+int kh_drain_map(int fd, size_t ksz, size_t vsz, size_t max, struct kh_drain *d);
+int kh_drain_slow(int fd, size_t ksz, size_t vsz, size_t max, struct kh_drain *d);
+void kh_drain_free(struct kh_drain *d);
 size_t kh_top_rows(const struct kh_vmset *vms, uint32_t pid, const struct kh_key *rk,
 		   const struct kh_region *rv, size_t nr, const struct kh_gfn_stat *g, size_t ng,
 		   struct kh_top_row *rows);

@@ -43,12 +43,6 @@
 #define KH_TOP_MIN_COLS	80
 #define KH_TOP_MIN_ROWS	12
 
-/* A map drained into flat key and value arrays. */
-struct kh_drain {
-	void *keys, *vals;
-	size_t n, cap;
-};
-
 enum kh_top_view { KH_VIEW_TABLE, KH_VIEW_DETAIL, KH_VIEW_HELP };
 
 struct kh_top {
@@ -113,11 +107,13 @@ static int kh_drain_grow(struct kh_drain *d, size_t ksz, size_t vsz, size_t max)
 }
 
 /* Pre-5.6 kernels: collect keys, then look each one up and delete it. */
-static int kh_drain_slow(int fd, size_t ksz, size_t vsz, size_t max, struct kh_drain *d)
+int kh_drain_slow(int fd, size_t ksz, size_t vsz, size_t max, struct kh_drain *d)
 {
 	size_t nk = 0, j = 0;
 	int r;
 
+	if (!d->cap && kh_drain_grow(d, ksz, vsz, max))
+		return -ENOMEM;
 	for (r = bpf_map_get_next_key(fd, NULL, d->keys); !r && nk < d->cap;) {
 		nk++;
 		if (nk == d->cap && kh_drain_grow(d, ksz, vsz, max))
@@ -143,7 +139,7 @@ static int kh_drain_slow(int fd, size_t ksz, size_t vsz, size_t max, struct kh_d
  * Move every entry of a hash map into @d.  Entries beyond @max (inserted
  * while draining) stay for the next interval.
  */
-static int kh_drain_map(int fd, size_t ksz, size_t vsz, size_t max, struct kh_drain *d)
+int kh_drain_map(int fd, size_t ksz, size_t vsz, size_t max, struct kh_drain *d)
 {
 	LIBBPF_OPTS(bpf_map_batch_opts, opts);
 	uint32_t tok[4] = {};	/* htab batch token: a bucket index */
@@ -162,6 +158,7 @@ static int kh_drain_map(int fd, size_t ksz, size_t vsz, size_t max, struct kh_dr
 		err = bpf_map_lookup_and_delete_batch(fd, first ? NULL : tok, tok,
 						      (char *)d->keys + d->n * ksz,
 						      (char *)d->vals + d->n * vsz, &cnt, &opts);
+		/* 524: the kernel's ENOTSUPP, which userspace headers lack */
 		if (err == -EINVAL || err == -EOPNOTSUPP || err == -ENOTSUP || err == -524) {
 			if (first)
 				return kh_drain_slow(fd, ksz, vsz, max, d);
@@ -180,6 +177,13 @@ static int kh_drain_map(int fd, size_t ksz, size_t vsz, size_t max, struct kh_dr
 		if (err)
 			return err;
 	}
+}
+
+void kh_drain_free(struct kh_drain *d)
+{
+	free(d->keys);
+	free(d->vals);
+	memset(d, 0, sizeof(*d));
 }
 
 /* ---- rows ---- */
@@ -1313,12 +1317,9 @@ out:
 	kh_session_close(&t->s);
 	if (t->re_set)
 		regfree(&t->re);
-	free(t->gd.keys);
-	free(t->gd.vals);
-	free(t->rd.keys);
-	free(t->rd.vals);
-	free(t->sd.keys);
-	free(t->sd.vals);
+	kh_drain_free(&t->gd);
+	kh_drain_free(&t->rd);
+	kh_drain_free(&t->sd);
 	free(t->g);
 	free(t->rows);
 out_free:

@@ -10,6 +10,7 @@
 #include <time.h>
 #include "khtest.h"
 #include "khlive.h"
+#include <bpf/bpf.h>
 #include "kh.h"
 
 #define ARRAY_SIZE(a)	(sizeof(a) / sizeof((a)[0]))
@@ -107,6 +108,88 @@ static void test_rows_sort(void **state)
 	/* idle: a VM without aging data (-) sorts below one with 25 % */
 	kh_top_sort(r, 3, KH_TOP_IDLE, false);
 	assert_int_equal(r[0].pid, 2);
+}
+
+/* ---- draining a real BPF hash map ---- */
+
+static int make_map(enum bpf_map_type type, int entries, int fill)
+{
+	int fd = bpf_map_create(type, "kh_test_drain", sizeof(struct kh_key),
+				sizeof(struct kh_counts), entries, NULL);
+
+	assert_true(fd >= 0);
+	for (int i = 0; i < fill; i++) {
+		struct kh_key k = { .pid = 7, .idx = 1000 + i };
+		struct kh_counts c = { .accesses = i + 1, .writes = i };
+
+		assert_int_equal(bpf_map_update_elem(fd, &k, &c, BPF_NOEXIST), 0);
+	}
+	return fd;
+}
+
+/* Every entry comes out exactly once with its value, and the map is left empty. */
+static void check_drained(int fd, const struct kh_drain *d, size_t want)
+{
+	struct kh_key k;
+	bool *seen = calloc(want, 1);
+
+	assert_non_null(seen);
+	assert_int_equal(d->n, want);
+	for (size_t i = 0; i < d->n; i++) {
+		const struct kh_key *key = (const struct kh_key *)d->keys + i;
+		const struct kh_counts *c = (const struct kh_counts *)d->vals + i;
+		uint64_t j = key->idx - 1000;
+
+		assert_int_equal(key->pid, 7);
+		assert_true(j < want);
+		assert_false(seen[j]);
+		seen[j] = true;
+		assert_int_equal(c->accesses, j + 1);
+		assert_int_equal(c->writes, j);
+	}
+	assert_int_not_equal(bpf_map_get_next_key(fd, NULL, &k), 0);
+	free(seen);
+}
+
+static void test_drain_empties_maps(void **state)
+{
+	const enum bpf_map_type types[] = { BPF_MAP_TYPE_HASH, BPF_MAP_TYPE_LRU_HASH };
+
+	if (!kh_is_root())
+		KH_SKIP("creating BPF maps needs root");
+	for (size_t t = 0; t < ARRAY_SIZE(types); t++) {
+		struct kh_drain d = {};
+		int fd;
+
+		/* more than the first buffer (1024): the buffers grow */
+		fd = make_map(types[t], 8192, 3000);
+		assert_int_equal(kh_drain_map(fd, sizeof(struct kh_key), sizeof(struct kh_counts),
+					      8192 + 256, &d), 0);
+		check_drained(fd, &d, 3000);
+		/* drained again: nothing, and the buffers are reused, not grown */
+		assert_int_equal(kh_drain_map(fd, sizeof(struct kh_key), sizeof(struct kh_counts),
+					      8192 + 256, &d), 0);
+		assert_int_equal(d.n, 0);
+		assert_int_equal(d.cap, 4096);
+		close(fd);
+		/* the key-by-key path older kernels take */
+		fd = make_map(types[t], 8192, 2500);
+		assert_int_equal(kh_drain_slow(fd, sizeof(struct kh_key), sizeof(struct kh_counts),
+					       8192 + 256, &d), 0);
+		check_drained(fd, &d, 2500);
+		close(fd);
+		kh_drain_free(&d);
+		/* a cap: the rest stays in the map for the next interval */
+		fd = make_map(types[t], 8192, 3000);
+		assert_int_equal(kh_drain_map(fd, sizeof(struct kh_key), sizeof(struct kh_counts),
+					      2048, &d), 0);
+		assert_int_equal(d.n, 2048);
+		assert_int_equal(kh_drain_map(fd, sizeof(struct kh_key), sizeof(struct kh_counts),
+					      2048, &d), 0);
+		assert_int_equal(d.n, 3000 - 2048);
+		close(fd);
+		kh_drain_free(&d);
+	}
 }
 
 /* ---- live ---- */
@@ -474,6 +557,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_rows_sum_regions_per_vm),
 		cmocka_unit_test(test_rows_sort),
+		cmocka_unit_test(test_drain_empties_maps),
 		cmocka_unit_test(test_top_needs_terminal_or_batch),
 		LIVE_TEST(test_top_batch_follows_guest),
 		LIVE_TEST(test_top_tui_drilldown),
