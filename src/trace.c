@@ -509,6 +509,8 @@ static void kh_trace_usage(FILE *f)
 		"      --histogram      no lines: print write and per-gfn histograms at exit\n"
 		"  -m, --method S=M     force source S to attach method M\n"
 		"      --ringbuf MIB    ring buffer size (default 4)\n"
+		"      --wakeup BYTES   wake kvmheat when this much is waiting (default 65536;\n"
+		"                       0: every event, lowest latency, most BPF time)\n"
 		"      --color WHEN     auto (default: only on a terminal), always, never\n"
 		"  -j, --json           JSON lines: events, then a summary object\n");
 }
@@ -589,7 +591,7 @@ static int kh_trace_run(struct kh_trace *t)
 
 int kh_cmd_trace(int argc, char **argv, struct kh_opts *o)
 {
-	enum { OPT_GFN = 256, OPT_VCPU, OPT_WRITES, OPT_HIST, OPT_RINGBUF, OPT_COLOR };
+	enum { OPT_GFN = 256, OPT_VCPU, OPT_WRITES, OPT_HIST, OPT_RINGBUF, OPT_COLOR, OPT_WAKEUP };
 	static const struct option longopts[] = {
 		{ "events", required_argument, NULL, 'e' },
 		{ "pid", required_argument, NULL, 'p' },
@@ -602,6 +604,7 @@ int kh_cmd_trace(int argc, char **argv, struct kh_opts *o)
 		{ "method", required_argument, NULL, 'm' },
 		{ "ringbuf", required_argument, NULL, OPT_RINGBUF },
 		{ "color", required_argument, NULL, OPT_COLOR },
+		{ "wakeup", required_argument, NULL, OPT_WAKEUP },
 		{ "json", no_argument, NULL, 'j' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
@@ -696,6 +699,14 @@ int kh_cmd_trace(int argc, char **argv, struct kh_opts *o)
 				goto out_free;
 			}
 			t->so.ringbuf_bytes = (uint32_t)(v << 20);
+			break;
+		case OPT_WAKEUP:
+			if (kh_parse_u64(optarg, &v) || v > (1U << 30)) {
+				err = kh_err(o, KH_EXIT_USAGE, "trace: bad --wakeup '%s' (bytes, 0 "
+					     "for every event)", optarg);
+				goto out_free;
+			}
+			t->so.wakeup_bytes = (uint32_t)v;
 			break;
 		case OPT_COLOR:
 			if (!strcmp(optarg, "auto")) {

@@ -3,8 +3,9 @@
 # figures side by side and asserts nothing.  Needs root and /dev/kvm.
 #
 #  1. BPF cost per event of `kvmheat trace`, in-kernel filter off (every
-#     event goes to the ring buffer) and on (--gfn of one page: all but
-#     that page's events are dropped before bpf_ringbuf_reserve), with
+#     event goes to the ring buffer; with a reader wakeup per event, and
+#     per 64 KiB, the default) and on (--gfn of one page: all but that
+#     page's events are dropped before bpf_ringbuf_reserve), with
 #     `kvmheat heat` (per-gfn maps, no ring buffer) for reference.  Same
 #     khguest workload each time; kernel.bpf_stats_enabled=1 and
 #     run_time_ns / run_cnt over kvmheat's own programs (restored after).
@@ -58,6 +59,7 @@ traced() {
 	wait "$kp"
 }
 
+traced wake trace -j --histogram --wakeup 0
 traced off trace -j --histogram
 traced on trace -j --histogram --gfn 0x40005
 traced heat heat -j -d 120
@@ -68,9 +70,9 @@ d = sys.argv[1]
 def last(name):
     return json.loads(open(f"{d}/{name}.json").read().strip().splitlines()[-1]) \
         if name != "heat" else json.load(open(f"{d}/heat.json"))
-off, on, heat = last("off"), last("on"), last("heat")
+wake, off, on, heat = last("wake"), last("off"), last("on"), last("heat")
 rows = []
-for name, j in (("filter off", off), ("filter on", on)):
+for name, j in (("off, wake/ev", wake), ("filter off", off), ("filter on", on)):
     c, w = j["bpf_cost"], j["sources"]["walk"]
     rows.append((name, c["runs"], c["run_time_ns"], w["events"], w["emitted"],
                  w["event_filtered"]))
@@ -86,6 +88,8 @@ for name, runs, ns, ev, em, fl in rows:
 print("  ns/event: all of kvmheat's program time over walk events (one per guest access")
 print("  in any VM; it includes the walk-start and page-table-level runs each access")
 print("  also costs).  emitted/dropped: events put on / kept off the ring buffer.")
+print("  'off, wake/ev': no filter and --wakeup 0 (a reader wakeup per event); the")
+print("  others wake the reader per 64 KiB waiting (trace's default).")
 PY
 
 # ---- top's own CPU and memory ----
