@@ -518,7 +518,6 @@ static void kh_trace_usage(FILE *f)
 static int kh_trace_run(struct kh_trace *t)
 {
 	struct ring_buffer *rb;
-	struct timespec ts;
 	double start, deadline, next_refresh;
 	char eb[128];
 	int err = 0, rc = KH_EXIT_OK;
@@ -531,8 +530,6 @@ static int kh_trace_run(struct kh_trace *t)
 	/* a reader that went away (trace | head) ends the trace quietly */
 	signal(SIGPIPE, SIG_IGN);
 	kh_trace_colors(t);
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	t->t0_ns = (uint64_t)ts.tv_sec * 1000000000ULL + ts.tv_nsec;
 	start = kh_now();
 	deadline = t->duration ? start + t->duration : 0;
 	next_refresh = start + 1;
@@ -763,8 +760,14 @@ int kh_cmd_trace(int argc, char **argv, struct kh_opts *o)
 	t->so.pid = t->pid;
 
 	err = kh_session_open(&t->s, &t->so, o);
-	if (!err)
+	if (!err) {
+		struct timespec ts;
+
+		/* time 0 before attaching: no event can print a negative time */
+		clock_gettime(CLOCK_MONOTONIC, &ts);
+		t->t0_ns = (uint64_t)ts.tv_sec * 1000000000ULL + ts.tv_nsec;
 		err = kh_session_attach(&t->s, o);
+	}
 	if (!err)
 		err = kh_trace_run(t);
 	kh_session_close(&t->s);

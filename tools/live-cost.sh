@@ -21,10 +21,11 @@ dur=${DURATION:-60}
 tmp=$(mktemp -d /tmp/kh-live-cost-XXXXXX)
 old=$(cat /proc/sys/kernel/bpf_stats_enabled)
 sock=kh-live-cost-$$
-gp=
+gp= kp=
 cleanup() {
 	echo "$old" > /proc/sys/kernel/bpf_stats_enabled
 	[ -n "$gp" ] && kill "$gp" 2> /dev/null || true
+	[ -n "$kp" ] && kill -INT "$kp" 2> /dev/null && wait "$kp" 2> /dev/null || true
 	tmux -L "$sock" kill-server 2> /dev/null || true
 	rm -rf "$tmp"
 }
@@ -50,13 +51,18 @@ traced() {
 	guest --mem 64 --hot 2048 --cold 4096 --rounds 20 --layout contiguous --write-frac 0.25
 	: > "$tmp/kh.err"
 	"$build/kvmheat" "$@" > "$tmp/$name.json" 2> "$tmp/kh.err" &
-	local kp=$!
+	kp=$!
 	until grep -q tracing "$tmp/kh.err"; do sleep 0.1; done
 	kill -USR1 "$gp"
-	wait "$gp"
+	if ! wait "$gp"; then
+		echo "khguest failed:" >&2
+		cat "$tmp/guest.err" >&2
+		exit 1
+	fi
 	gp=
 	kill -INT "$kp"
 	wait "$kp"
+	kp=
 }
 
 traced wake trace -j --histogram --wakeup 0
@@ -125,10 +131,11 @@ measure "terminal UI (tmux)" "$tp"
 tmux -L "$sock" send-keys q
 sleep 1
 "$build/kvmheat" top -b -j -d 1 > "$tmp/batch.json" 2> /dev/null &
-bp=$!
-measure "batch (-b -j)" "$bp"
-kill -INT "$bp"
-wait "$bp" || true
+kp=$!
+measure "batch (-b -j)" "$kp"
+kill -INT "$kp"
+wait "$kp" || true
+kp=
 python3 - "$tmp/batch.json" "$gp" <<'PY'
 import json, sys
 rates = [v["accesses_per_s"] for l in open(sys.argv[1]) for v in json.loads(l)["vms"]
