@@ -81,8 +81,13 @@ const volatile __u64 ev_gfn_lo = 0;
 const volatile __u64 ev_gfn_hi = ~0ULL;		/* inclusive */
 const volatile bool ev_writes_only = false;
 const volatile __u32 ev_vcpu = KH_VCPU_UNKNOWN;	/* only this vcpu_id; ~0: all */
-/* Wake the reader only once this much is unread (0: every event). */
-const volatile __u64 ev_wakeup_bytes = 0;
+/*
+ * Wake the reader only once this much is waiting (0: for every event).  A
+ * wakeup is an irq_work per event while the reader keeps up, which costs
+ * more than the rest of the handler; a reader that sets this polls with
+ * a timeout to collect what is below the threshold.
+ */
+const volatile __u32 ev_wakeup_bytes = 0;
 const volatile __u64 tdp_accessed_mask = 1ULL << 5;	/* see probe.c */
 const volatile bool fault_addr_is_gpa = true;	/* false under shadow paging */
 const volatile __u32 page_fault_nargs = 3;	/* kvm_page_fault arity */

@@ -216,6 +216,7 @@ void kh_session_close(struct kh_session *s);
 /* Fill the attribution maps from s->vms. */
 int kh_session_push_vms(struct kh_session *s);
 int kh_read_stats(struct kh_session *s, uint64_t out[KH_NR_STATS]);
+int kh_read_stat(struct kh_session *s, uint32_t idx, uint64_t *out);
 uint64_t kh_fd_memlock(int fd);
 uint64_t kh_session_map_bytes(struct kh_session *s);
 void kh_session_cost(struct kh_session *s, uint64_t *runs, uint64_t *ns, bool *enabled);
@@ -245,8 +246,44 @@ size_t kh_hot_ranges(const struct kh_gfn_stat *g, size_t n, size_t top, struct k
 void kh_strip(const struct kh_vm *vm, const struct kh_gfn_stat *g, size_t n, uint64_t *cols,
 	      size_t width);
 void kh_mask_str(uint32_t mask, char out[KH_SUBPAGES + 1]);
+/* "aging,walk" -> bitmask; "walk=raw_tp" -> force[walk] (options of heat, top, trace). */
 int kh_parse_sources(const char *s, uint32_t *mask);
 int kh_parse_force(const char *s, enum kh_method force[KH_SRC_MAX]);
+/* ---- top.c: live per-VM view ---- */
+enum kh_top_col {
+	KH_TOP_PID, KH_TOP_COMM, KH_TOP_VCPUS, KH_TOP_MEM, KH_TOP_ACC, KH_TOP_WR, KH_TOP_WSET,
+	KH_TOP_IDLE, KH_TOP_TRACK, KH_TOP_SPP, KH_TOP_NR_COLS
+};
+
+struct kh_top_row {
+	uint32_t pid, nr_vcpus;
+	char comm[17];
+	uint64_t mem_bytes;
+	struct kh_counts c;		/* the interval's counts, summed over regions */
+	uint64_t wset;			/* gfns touched in the interval */
+	uint64_t aged_gfns, idle_gfns;	/* idle: aged, and no access signal */
+};
+
+/* A hash map moved into flat key/value arrays: read and emptied in one pass. */
+struct kh_drain {
+	void *keys, *vals;
+	size_t n, cap;
+};
+
+int kh_drain_map(int fd, size_t ksz, size_t vsz, size_t max, struct kh_drain *d);
+int kh_drain_slow(int fd, size_t ksz, size_t vsz, size_t max, struct kh_drain *d);
+void kh_drain_free(struct kh_drain *d);
+size_t kh_top_rows(const struct kh_vmset *vms, uint32_t pid, const struct kh_key *rk,
+		   const struct kh_region *rv, size_t nr, const struct kh_gfn_stat *g, size_t ng,
+		   struct kh_top_row *rows);
+void kh_top_sort(struct kh_top_row *rows, size_t n, int col, bool reverse);
+
+/* ---- trace.c: event stream ---- */
+int kh_parse_gfn_range(const char *s, uint64_t *lo, uint64_t *hi);
+/* bcc-style log2 histogram: slot i counts values in [2^i, 2^(i+1)), slot 0 also 0. */
+int kh_log2_slot(uint64_t v);
+void kh_print_log2_hist(FILE *f, const uint64_t *slots, int nslots, const char *what);
+
 int kh_cmd_heat(int argc, char **argv, struct kh_opts *o);
 int kh_cmd_record(int argc, char **argv, struct kh_opts *o);
 int kh_cmd_report(int argc, char **argv, struct kh_opts *o);

@@ -77,8 +77,8 @@ static void kh_set_event_rodata(struct kvmheat_bpf *skel, const struct kh_sessio
 		skel->rodata->ev_gfn_hi = f->gfn_hi;
 	}
 	skel->rodata->ev_writes_only = f->writes_only;
-	skel->rodata->ev_wakeup_bytes = so->wakeup_bytes;
 	skel->rodata->ev_vcpu = f->vcpu_set ? f->vcpu : KH_VCPU_UNKNOWN;
+	skel->rodata->ev_wakeup_bytes = so->wakeup_bytes;
 	bpf_map__set_max_entries(skel->maps.events, so->events ?
 				 kh_ringbuf_size(so->ringbuf_bytes ? so->ringbuf_bytes : 4U << 20) :
 				 4096);
@@ -256,6 +256,17 @@ void kh_session_close(struct kh_session *s)
 	kh_disc_close(&s->disc);
 }
 
+static uint64_t kh_stat_sum(int fd, uint32_t idx, uint64_t *vals, int ncpu)
+{
+	uint64_t sum = 0;
+
+	if (bpf_map_lookup_elem(fd, &idx, vals))
+		return 0;
+	for (int c = 0; c < ncpu; c++)
+		sum += vals[c];
+	return sum;
+}
+
 int kh_read_stats(struct kh_session *s, uint64_t out[KH_NR_STATS])
 {
 	int ncpu = libbpf_num_possible_cpus(), fd = bpf_map__fd(s->skel->maps.stats);
@@ -266,13 +277,24 @@ int kh_read_stats(struct kh_session *s, uint64_t out[KH_NR_STATS])
 	vals = calloc(ncpu, sizeof(*vals));
 	if (!vals)
 		return -ENOMEM;
-	for (uint32_t i = 0; i < KH_NR_STATS; i++) {
-		out[i] = 0;
-		if (bpf_map_lookup_elem(fd, &i, vals))
-			continue;
-		for (int c = 0; c < ncpu; c++)
-			out[i] += vals[c];
-	}
+	for (uint32_t i = 0; i < KH_NR_STATS; i++)
+		out[i] = kh_stat_sum(fd, i, vals, ncpu);
+	free(vals);
+	return 0;
+}
+
+/* One counter (src * KH_STAT_MAX + stat): cheap enough for every poll round. */
+int kh_read_stat(struct kh_session *s, uint32_t idx, uint64_t *out)
+{
+	int ncpu = libbpf_num_possible_cpus(), fd = bpf_map__fd(s->skel->maps.stats);
+	uint64_t *vals;
+
+	if (ncpu <= 0 || idx >= KH_NR_STATS)
+		return -EINVAL;
+	vals = calloc(ncpu, sizeof(*vals));
+	if (!vals)
+		return -ENOMEM;
+	*out = kh_stat_sum(fd, idx, vals, ncpu);
 	free(vals);
 	return 0;
 }

@@ -1,8 +1,1328 @@
 // SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
-/* `kvmheat top`: placeholder until it lands. */
+/*
+ * `kvmheat top`: live per-VM view.  An ncurses table of VMs with their
+ * interval rates, a drill-down into one VM (hot gfn ranges, heat strip,
+ * sub-page write masks), and a batch mode (-b) that prints the same
+ * figures as text or one JSON object per line per interval.
+ *
+ * Per-interval counts and constant memory: the BPF maps are cumulative
+ * (they serve `heat`, which reports a whole run), so top drains them at
+ * the end of every interval with BPF_MAP_LOOKUP_AND_DELETE_BATCH: each
+ * bucket is copied out and emptied under its lock, so an entry is either
+ * in this interval or the next, never in both and never grown across
+ * intervals.  We chose this over two map sets swapped by a bss index:
+ * swapping doubles the map memory, needs every handler to pick a map set
+ * (the BPF side is shared with heat/record), and the inactive set must
+ * still be emptied, i.e. the same delete pass only later.  The price of
+ * draining is a race of a few nanoseconds: a handler that looked an entry
+ * up just before its bucket was drained adds its count to the drained
+ * (or recycled) element, and that count is lost.  Kernels without batch
+ * ops (before 5.6) fall back to key-by-key lookup and delete.  The
+ * userspace buffers grow to the largest interval seen and are capped by
+ * the map sizes, so a long run has a bounded footprint.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <locale.h>
+#include <regex.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include <sys/utsname.h>
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+#include <curses.h>
+#include <jansson.h>
 #include "kh.h"
+#include "kvmheat.skel.h"
+
+/* Smallest terminal the table fits in. */
+#define KH_TOP_MIN_COLS	80
+#define KH_TOP_MIN_ROWS	12
+
+enum kh_top_view { KH_VIEW_TABLE, KH_VIEW_DETAIL, KH_VIEW_HELP };
+
+struct kh_top {
+	const struct kh_opts *o;
+	struct kh_session s;
+	struct kh_session_opts so;
+	bool batch, quiet_exit;
+	uint64_t iters;			/* 0: until q / Ctrl-C */
+	double delay;
+	uint32_t pid;
+	char host[65], kernel[65];
+	char src_desc[KH_SRC_MAX][256];
+
+	/* this interval's drained maps */
+	struct kh_drain gd, rd, sd;
+	struct kh_gfn_stat *g;		/* gd as kh_gfn_stat, for the drill-down */
+	size_t ng, gcap;
+	struct kh_top_row *rows;
+	size_t nrows, rcap;
+	double t_last, dt;
+	uint64_t stats_prev[KH_NR_STATS], stats_d[KH_NR_STATS];
+	uint64_t runs_prev, ns_prev, druns, dns;
+	bool cost_on;
+	uint64_t events_total, lost_total;	/* since start or the last reset */
+	uint64_t samples, resets;
+
+	/* interactive state */
+	enum kh_top_view view, help_from;
+	int sort_col;
+	bool sort_rev;
+	uint32_t sel_pid;
+	int slot_sel;			/* drill-down: index into vm->slots, -1: all */
+	char pid_filter[128];
+	char re_str[128];
+	regex_t re;
+	bool re_set;
+	char msg[160];
+	bool colors;
+};
+
+/* ---- draining ---- */
+
+static int kh_drain_grow(struct kh_drain *d, size_t ksz, size_t vsz, size_t max)
+{
+	size_t nc = d->cap ? d->cap * 2 : 1024;
+	void *k, *v;
+
+	if (d->cap >= max)
+		return -ENOSPC;
+	if (nc > max)
+		nc = max;
+	k = realloc(d->keys, nc * ksz);
+	if (!k)
+		return -ENOMEM;
+	d->keys = k;
+	v = realloc(d->vals, nc * vsz);
+	if (!v)
+		return -ENOMEM;
+	d->vals = v;
+	d->cap = nc;
+	return 0;
+}
+
+/* Pre-5.6 kernels: collect keys, then look each one up and delete it. */
+int kh_drain_slow(int fd, size_t ksz, size_t vsz, size_t max, struct kh_drain *d)
+{
+	size_t nk = 0, j = 0;
+	int r;
+
+	if (!d->cap && kh_drain_grow(d, ksz, vsz, max))
+		return -ENOMEM;
+	for (r = bpf_map_get_next_key(fd, NULL, d->keys); !r && nk < d->cap;) {
+		nk++;
+		if (nk == d->cap && kh_drain_grow(d, ksz, vsz, max))
+			break;
+		r = bpf_map_get_next_key(fd, (char *)d->keys + (nk - 1) * ksz,
+					 (char *)d->keys + nk * ksz);
+	}
+	for (size_t i = 0; i < nk; i++) {
+		void *k = (char *)d->keys + i * ksz;
+
+		if (bpf_map_lookup_elem(fd, k, (char *)d->vals + j * vsz))
+			continue;
+		bpf_map_delete_elem(fd, k);
+		if (i != j)
+			memmove((char *)d->keys + j * ksz, k, ksz);
+		j++;
+	}
+	d->n = j;
+	return 0;
+}
+
+/*
+ * Move every entry of a hash map into @d.  Entries beyond @max (inserted
+ * while draining) stay for the next interval.
+ */
+int kh_drain_map(int fd, size_t ksz, size_t vsz, size_t max, struct kh_drain *d)
+{
+	LIBBPF_OPTS(bpf_map_batch_opts, opts);
+	uint32_t tok[4] = {};	/* htab batch token: a bucket index */
+	bool first = true;
+	int err;
+
+	d->n = 0;
+	if (!d->cap && kh_drain_grow(d, ksz, vsz, max))
+		return -ENOMEM;
+	for (;;) {
+		__u32 cnt;
+
+		if (d->n == d->cap && kh_drain_grow(d, ksz, vsz, max))
+			return 0;
+		cnt = d->cap - d->n;
+		err = bpf_map_lookup_and_delete_batch(fd, first ? NULL : tok, tok,
+						      (char *)d->keys + d->n * ksz,
+						      (char *)d->vals + d->n * vsz, &cnt, &opts);
+		/* 524: the kernel's ENOTSUPP, which userspace headers lack */
+		if (err == -EINVAL || err == -EOPNOTSUPP || err == -ENOTSUP || err == -524) {
+			if (first)
+				return kh_drain_slow(fd, ksz, vsz, max, d);
+			return err;
+		}
+		d->n += cnt;
+		first = false;
+		if (err == -ENOENT)
+			return 0;
+		if (err == -ENOSPC) {
+			/* a bucket larger than what is left: grow, or leave it */
+			if (kh_drain_grow(d, ksz, vsz, max))
+				return 0;
+			continue;
+		}
+		if (err)
+			return err;
+	}
+}
+
+void kh_drain_free(struct kh_drain *d)
+{
+	free(d->keys);
+	free(d->vals);
+	memset(d, 0, sizeof(*d));
+}
+
+/* ---- rows ---- */
+
+static struct kh_top_row *kh_row_of(struct kh_top_row *rows, size_t n, uint32_t pid)
+{
+	for (size_t i = 0; i < n; i++)
+		if (rows[i].pid == pid)
+			return &rows[i];
+	return NULL;
+}
+
+/*
+ * One row per VM in @vms (only @pid's when non-zero): totals from the
+ * interval's region counters, which see everything including aging
+ * ranges too long for per-gfn entries; working set from their touched
+ * bitmaps; idle from per-gfn aging (aged gfns with no access signal).
+ */
+size_t kh_top_rows(const struct kh_vmset *vms, uint32_t pid, const struct kh_key *rk,
+		   const struct kh_region *rv, size_t nr, const struct kh_gfn_stat *g, size_t ng,
+		   struct kh_top_row *rows)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < vms->n; i++) {
+		const struct kh_vm *vm = &vms->vms[i];
+		struct kh_top_row *r;
+
+		if ((pid && vm->pid != pid) || kh_row_of(rows, n, vm->pid))
+			continue;
+		r = &rows[n++];
+		memset(r, 0, sizeof(*r));
+		r->pid = vm->pid;
+		r->nr_vcpus = vm->nr_vcpus;
+		snprintf(r->comm, sizeof(r->comm), "%s", vm->comm);
+		r->mem_bytes = kh_vm_pages(vm) << KH_PAGE_SHIFT;
+	}
+	for (size_t i = 0; i < nr; i++) {
+		struct kh_top_row *r = kh_row_of(rows, n, rk[i].pid);
+		const struct kh_counts *c = &rv[i].c;
+
+		if (!r)
+			continue;	/* exited during the interval */
+		r->c.accesses += c->accesses;
+		r->c.writes += c->writes;
+		r->c.faults += c->faults;
+		r->c.aged += c->aged;
+		r->c.young += c->young;
+		r->c.tracked += c->tracked;
+		r->c.spp += c->spp;
+		r->c.flags |= c->flags;
+		for (unsigned int w = 0; w < KH_REGION_GFNS / 64; w++)
+			r->wset += __builtin_popcountll(rv[i].touched[w]);
+	}
+	for (size_t i = 0; i < ng; i++) {
+		struct kh_top_row *r;
+
+		if (!g[i].c.aged)
+			continue;
+		r = kh_row_of(rows, n, g[i].pid);
+		if (!r)
+			continue;
+		r->aged_gfns++;
+		r->idle_gfns += !g[i].c.accesses;
+	}
+	return n;
+}
+
+static const char *const kh_top_col_names[KH_TOP_NR_COLS] = {
+	[KH_TOP_PID] = "PID", [KH_TOP_COMM] = "COMM", [KH_TOP_VCPUS] = "VCPU",
+	[KH_TOP_MEM] = "MEMORY", [KH_TOP_ACC] = "ACC/S", [KH_TOP_WR] = "WRITE/S",
+	[KH_TOP_WSET] = "WSET", [KH_TOP_IDLE] = "IDLE%", [KH_TOP_TRACK] = "TRACK/S",
+	[KH_TOP_SPP] = "SPP/S",
+};
+
+/* Idle percentage, or -1 where no aging was seen. */
+static double kh_row_idle(const struct kh_top_row *r)
+{
+	return r->aged_gfns ? 100.0 * r->idle_gfns / r->aged_gfns : -1;
+}
+
+static int kh_row_cmp(const void *a, const void *b, void *arg)
+{
+	const struct kh_top_row *x = a, *y = b;
+	int col = *(const int *)arg;
+	double vx = 0, vy = 0;
+	int c;
+
+	switch (col) {
+	case KH_TOP_PID:
+		return x->pid < y->pid ? -1 : x->pid > y->pid;
+	case KH_TOP_COMM:
+		c = strcmp(x->comm, y->comm);
+		return c ? c : (x->pid < y->pid ? -1 : x->pid > y->pid);
+	case KH_TOP_VCPUS: vx = x->nr_vcpus; vy = y->nr_vcpus; break;
+	case KH_TOP_MEM: vx = x->mem_bytes; vy = y->mem_bytes; break;
+	case KH_TOP_ACC: vx = x->c.accesses; vy = y->c.accesses; break;
+	case KH_TOP_WR: vx = x->c.writes; vy = y->c.writes; break;
+	case KH_TOP_WSET: vx = x->wset; vy = y->wset; break;
+	case KH_TOP_IDLE: vx = kh_row_idle(x); vy = kh_row_idle(y); break;
+	case KH_TOP_TRACK: vx = x->c.tracked; vy = y->c.tracked; break;
+	case KH_TOP_SPP: vx = x->c.spp; vy = y->c.spp; break;
+	}
+	/* numbers: biggest first; ties in pid order so rows do not jump */
+	if (vx != vy)
+		return vx > vy ? -1 : 1;
+	return x->pid < y->pid ? -1 : x->pid > y->pid;
+}
+
+void kh_top_sort(struct kh_top_row *rows, size_t n, int col, bool reverse)
+{
+	qsort_r(rows, n, sizeof(*rows), kh_row_cmp, &col);
+	for (size_t i = 0; reverse && i < n / 2; i++) {
+		struct kh_top_row t = rows[i];
+
+		rows[i] = rows[n - 1 - i];
+		rows[n - 1 - i] = t;
+	}
+}
+
+/* ---- sampling ---- */
+
+static int kh_top_grow(void **p, size_t *cap, size_t want, size_t sz)
+{
+	void *np;
+
+	if (want <= *cap)
+		return 0;
+	np = realloc(*p, want * sz);
+	if (!np)
+		return -ENOMEM;
+	*p = np;
+	*cap = want;
+	return 0;
+}
+
+/* Close the current interval: drain, diff the counters, rediscover VMs. */
+static int kh_top_sample(struct kh_top *t)
+{
+	struct kvmheat_bpf *sk = t->s.skel;
+	uint64_t stats[KH_NR_STATS], runs, ns;
+	double now;
+	int err;
+
+	err = kh_drain_map(bpf_map__fd(sk->maps.regions), sizeof(struct kh_key),
+			   sizeof(struct kh_region), t->s.region_entries + 256, &t->rd);
+	if (!err)
+		err = kh_drain_map(bpf_map__fd(sk->maps.gfns), sizeof(struct kh_key),
+				   sizeof(struct kh_counts), t->s.gfn_entries + 256, &t->gd);
+	if (!err)
+		err = kh_drain_map(bpf_map__fd(sk->maps.subpages), sizeof(struct kh_key),
+				   sizeof(struct kh_subpages), t->s.subpage_entries + 256, &t->sd);
+	if (err)
+		return err;
+	now = kh_now();
+	t->dt = now - t->t_last;
+	t->t_last = now;
+
+	kh_read_stats(&t->s, stats);
+	for (int i = 0; i < KH_NR_STATS; i++) {
+		t->stats_d[i] = stats[i] - t->stats_prev[i];
+		t->stats_prev[i] = stats[i];
+	}
+	for (int src = 0; src < KH_SRC_MAX; src++) {
+		const uint64_t *d = &t->stats_d[src * KH_STAT_MAX];
+
+		t->events_total += d[KH_STAT_EVENTS];
+		t->lost_total += d[KH_STAT_MAP_FULL] + d[KH_STAT_WALK_LOST] + d[KH_STAT_LOST];
+	}
+	kh_session_cost(&t->s, &runs, &ns, &t->cost_on);
+	t->druns = runs - t->runs_prev;
+	t->dns = ns - t->ns_prev;
+	t->runs_prev = runs;
+	t->ns_prev = ns;
+
+	if (kh_top_grow((void **)&t->g, &t->gcap, t->gd.n, sizeof(*t->g)))
+		return -ENOMEM;
+	t->ng = t->gd.n;
+	for (size_t i = 0; i < t->ng; i++) {
+		const struct kh_key *k = (const struct kh_key *)t->gd.keys + i;
+
+		memset(&t->g[i], 0, sizeof(t->g[i]));
+		t->g[i].pid = k->pid;
+		t->g[i].gfn = k->idx;
+		t->g[i].c = ((const struct kh_counts *)t->gd.vals)[i];
+	}
+
+	/* A failed rediscovery keeps the last VM list (kh_session_refresh warns). */
+	kh_session_refresh(&t->s, t->o);
+	if (kh_top_grow((void **)&t->rows, &t->rcap, t->s.vms.n, sizeof(*t->rows)))
+		return -ENOMEM;
+	t->nrows = kh_top_rows(&t->s.vms, t->pid, t->rd.keys, t->rd.vals, t->rd.n, t->g, t->ng,
+			       t->rows);
+	kh_top_sort(t->rows, t->nrows, t->sort_col, t->sort_rev);
+	t->samples++;
+	return 0;
+}
+
+/* Start a fresh interval and zero the since-reset totals ('r'). */
+static int kh_top_reset(struct kh_top *t)
+{
+	int err = kh_top_sample(t);
+
+	t->events_total = t->lost_total = 0;
+	return err;
+}
+
+/* ---- formatting shared by the TUI and batch text ---- */
+
+/* 1234 -> "1234", 12345 -> "12.3k", ... */
+static const char *kh_fmt_num(double v, char *buf, size_t len)
+{
+	static const char sfx[] = " kMGTP";
+	int u = 0;
+
+	while (v >= 9999.5 && u < 5) {
+		v /= 1000;
+		u++;
+	}
+	if (!u)
+		snprintf(buf, len, "%.0f", v);
+	else
+		snprintf(buf, len, "%.1f%c", v, sfx[u]);
+	return buf;
+}
+
+static void kh_fmt_header(char *buf, size_t len)
+{
+	snprintf(buf, len, "%7s %-10s %4s %10s %7s %7s %7s %5s %7s %6s",
+		 kh_top_col_names[KH_TOP_PID], kh_top_col_names[KH_TOP_COMM],
+		 kh_top_col_names[KH_TOP_VCPUS], kh_top_col_names[KH_TOP_MEM],
+		 kh_top_col_names[KH_TOP_ACC], kh_top_col_names[KH_TOP_WR],
+		 kh_top_col_names[KH_TOP_WSET], kh_top_col_names[KH_TOP_IDLE],
+		 kh_top_col_names[KH_TOP_TRACK], kh_top_col_names[KH_TOP_SPP]);
+}
+
+/* Column start offsets in kh_fmt_header's layout, for highlighting the sort key. */
+static const int kh_col_pos[KH_TOP_NR_COLS + 1] = { 0, 8, 19, 24, 35, 43, 51, 59, 65, 73, 80 };
+
+static void kh_fmt_row(const struct kh_top_row *r, double dt, char *buf, size_t len)
+{
+	char mem[32], acc[16], wr[16], ws[16], idle[16], tr[16], spp[16];
+	double idle_pct = kh_row_idle(r);
+
+	if (dt <= 0)
+		dt = 1;
+	if (idle_pct < 0)
+		snprintf(idle, sizeof(idle), "-");
+	else
+		snprintf(idle, sizeof(idle), "%.0f", idle_pct);
+	snprintf(buf, len, "%7u %-10.10s %4u %10s %7s %7s %7s %5s %7s %6s", r->pid, r->comm,
+		 r->nr_vcpus, kh_fmt_bytes(r->mem_bytes, mem, sizeof(mem)),
+		 kh_fmt_num(r->c.accesses / dt, acc, sizeof(acc)),
+		 kh_fmt_num(r->c.writes / dt, wr, sizeof(wr)),
+		 kh_fmt_num(r->wset, ws, sizeof(ws)), idle,
+		 kh_fmt_num(r->c.tracked / dt, tr, sizeof(tr)),
+		 kh_fmt_num(r->c.spp / dt, spp, sizeof(spp)));
+}
+
+static void kh_fmt_totals(const struct kh_top *t, char *buf, size_t len)
+{
+	double dt = t->dt > 0 ? t->dt : 1;
+	uint64_t ev = 0, lost = 0;
+	char a[16], b[16], c[64];
+	int off;
+
+	for (int src = 0; src < KH_SRC_MAX; src++) {
+		const uint64_t *d = &t->stats_d[src * KH_STAT_MAX];
+
+		ev += d[KH_STAT_EVENTS];
+		lost += d[KH_STAT_MAP_FULL] + d[KH_STAT_WALK_LOST] + d[KH_STAT_LOST];
+	}
+	if (t->cost_on && t->druns)
+		snprintf(c, sizeof(c), "%.2f ms/s, %.0f ns/run", t->dns / dt / 1e6,
+			 (double)t->dns / t->druns);
+	else if (t->cost_on)
+		snprintf(c, sizeof(c), "0 ms/s");
+	else
+		snprintf(c, sizeof(c), "off (sysctl kernel.bpf_stats_enabled=1)");
+	off = snprintf(buf, len, "events %s/s, lost %s/s (%" PRIu64 " since %s), BPF %s",
+		       kh_fmt_num(ev / dt, a, sizeof(a)), kh_fmt_num(lost / dt, b, sizeof(b)),
+		       t->lost_total, t->resets ? "reset" : "start", c);
+	if (off > 0 && (size_t)off < len)
+		snprintf(buf + off, len - off, ", VMs %zu", t->nrows);
+}
+
+/* ---- batch output ---- */
+
+static json_t *kh_row_json(const struct kh_top_row *r, double dt)
+{
+	double idle = kh_row_idle(r);
+
+	return json_pack("{s:i, s:s, s:i, s:I, s:f, s:f, s:I, s:I, s:I, s:o, s:f, s:f, s:I,"
+			 " s:I, s:I}",
+			 "pid", r->pid, "comm", r->comm, "vcpus", r->nr_vcpus, "memory_bytes",
+			 (json_int_t)r->mem_bytes, "accesses_per_s", r->c.accesses / dt,
+			 "writes_per_s", r->c.writes / dt, "working_set_gfns", (json_int_t)r->wset,
+			 "accesses", (json_int_t)r->c.accesses, "writes", (json_int_t)r->c.writes,
+			 "idle_pct", idle < 0 ? json_null() : json_real(idle),
+			 "tracked_per_s", r->c.tracked / dt, "spp_per_s", r->c.spp / dt,
+			 "aged_gfns", (json_int_t)r->aged_gfns, "faults", (json_int_t)r->c.faults,
+			 "tracked", (json_int_t)r->c.tracked);
+}
+
+static int kh_top_print_batch(struct kh_top *t)
+{
+	double dt = t->dt > 0 ? t->dt : 1;
+	char line[256];
+	time_t now = time(NULL);
+	struct tm tm;
+
+	localtime_r(&now, &tm);
+	if (t->o->json) {
+		json_t *srcs = json_array(), *vms = json_array(), *root;
+		uint64_t ev = 0, lost = 0;
+
+		for (int src = 0; src < KH_SRC_MAX; src++) {
+			const uint64_t *d = &t->stats_d[src * KH_STAT_MAX];
+
+			ev += d[KH_STAT_EVENTS];
+			lost += d[KH_STAT_MAP_FULL] + d[KH_STAT_WALK_LOST] + d[KH_STAT_LOST];
+			json_array_append_new(srcs, json_pack("{s:s, s:b, s:s, s:I}", "source",
+				kh_source_name(src), "available",
+				kh_source_available(&t->s.probe, src), "hooks", t->src_desc[src],
+				"events", (json_int_t)d[KH_STAT_EVENTS]));
+		}
+		for (size_t i = 0; i < t->nrows; i++)
+			json_array_append_new(vms, kh_row_json(&t->rows[i], dt));
+		root = json_pack("{s:I, s:f, s:I, s:s, s:s, s:o, s:f, s:I, s:I, s:{s:b, s:I, s:I},"
+				 " s:o}",
+				 "time", (json_int_t)now, "interval_s", t->dt, "iteration",
+				 (json_int_t)t->samples, "host", t->host, "kernel", t->kernel,
+				 "sources", srcs, "events_per_s", ev / dt, "lost",
+				 (json_int_t)lost, "lost_total", (json_int_t)t->lost_total,
+				 "bpf_cost", "stats_enabled", t->cost_on, "runs",
+				 (json_int_t)t->druns, "run_time_ns", (json_int_t)t->dns,
+				 "vms", vms);
+		json_dumpf(root, stdout, JSON_COMPACT);
+		fputc('\n', stdout);
+		json_decref(root);
+	} else {
+		strftime(line, sizeof(line), "%H:%M:%S", &tm);
+		printf("kvmheat top - %s - host %s, kernel %s, interval %.2f s\n", line, t->host,
+		       t->kernel, t->dt);
+		for (int src = 0; src < KH_SRC_MAX; src++)
+			printf("  %-6s %s\n", kh_source_name(src), t->src_desc[src]);
+		kh_fmt_totals(t, line, sizeof(line));
+		printf("%s\n", line);
+		kh_fmt_header(line, sizeof(line));
+		printf("%s\n", line);
+		for (size_t i = 0; i < t->nrows; i++) {
+			kh_fmt_row(&t->rows[i], dt, line, sizeof(line));
+			printf("%s\n", line);
+		}
+		putchar('\n');
+	}
+	/* a reader that went away (top -b | head) ends the run quietly */
+	if (fflush(stdout) == EOF || ferror(stdout)) {
+		t->quiet_exit = true;
+		return -EPIPE;
+	}
+	return 0;
+}
+
+/* ---- TUI ---- */
+
+enum { KH_CP_SEL = 1, KH_CP_HDR, KH_CP_MSG, KH_CP_HEAT0 };
+#define KH_HEAT_LEVELS	9
+static const char kh_heat_chars[] = " .:-=+*#%@";
+
+static void kh_tui_init_colors(struct kh_top *t)
+{
+	/* black -> red -> yellow -> white in 256 colours, or the 8 basic ones */
+	static const short ramp256[KH_HEAT_LEVELS] = { 52, 88, 124, 160, 196, 202, 214, 226, 231 };
+	static const short ramp8[KH_HEAT_LEVELS] = { COLOR_RED, COLOR_RED, COLOR_RED, COLOR_RED,
+		COLOR_YELLOW, COLOR_YELLOW, COLOR_YELLOW, COLOR_WHITE, COLOR_WHITE };
+
+	t->colors = has_colors();
+	if (!t->colors)
+		return;
+	start_color();
+	use_default_colors();
+	init_pair(KH_CP_SEL, COLOR_BLACK, COLOR_CYAN);
+	init_pair(KH_CP_HDR, COLOR_BLACK, COLOR_GREEN);
+	init_pair(KH_CP_MSG, COLOR_YELLOW, -1);
+	for (int i = 0; i < KH_HEAT_LEVELS; i++)
+		init_pair(KH_CP_HEAT0 + i, COLOR_BLACK, COLORS >= 256 ? ramp256[i] : ramp8[i]);
+}
+
+static bool kh_row_visible(const struct kh_top *t, const struct kh_top_row *r)
+{
+	if (t->pid_filter[0]) {
+		uint64_t v;
+
+		if (!kh_parse_u64(t->pid_filter, &v)) {
+			if (r->pid != v)
+				return false;
+		} else if (!strstr(r->comm, t->pid_filter)) {
+			return false;
+		}
+	}
+	if (t->re_set) {
+		char s[48];
+
+		snprintf(s, sizeof(s), "%u %s", r->pid, r->comm);
+		if (regexec(&t->re, s, 0, NULL, 0))
+			return false;
+	}
+	return true;
+}
+
+static void kh_tui_line(int y, const char *s, attr_t attr)
+{
+	attron(attr);
+	mvaddnstr(y, 0, s, COLS);
+	attroff(attr);
+}
+
+static void kh_tui_footer(const struct kh_top *t, const char *keys)
+{
+	if (t->msg[0]) {
+		attron(COLOR_PAIR(KH_CP_MSG) | A_BOLD);
+		mvaddnstr(LINES - 1, 0, t->msg, COLS);
+		attroff(COLOR_PAIR(KH_CP_MSG) | A_BOLD);
+	} else {
+		kh_tui_line(LINES - 1, keys, A_DIM);
+	}
+}
+
+/* Title, sources and totals: the lines every view starts with. */
+static int kh_tui_header(const struct kh_top *t)
+{
+	char line[512], tm_s[16];
+	time_t now = time(NULL);
+	struct tm tm;
+	int y = 0;
+
+	localtime_r(&now, &tm);
+	strftime(tm_s, sizeof(tm_s), "%H:%M:%S", &tm);
+	snprintf(line, sizeof(line), "kvmheat top - %s - host %s - kernel %s - every %.1f s",
+		 tm_s, t->host, t->kernel, t->delay);
+	kh_tui_line(y++, line, A_BOLD);
+	for (int src = 0; src < KH_SRC_MAX; src++) {
+		snprintf(line, sizeof(line), "  %-6s %s", kh_source_name(src), t->src_desc[src]);
+		kh_tui_line(y++, line, kh_source_available(&t->s.probe, src) ? A_NORMAL : A_DIM);
+	}
+	if (t->samples) {
+		kh_fmt_totals(t, line, sizeof(line));
+	} else {
+		snprintf(line, sizeof(line), "attached; first figures in %.1f s", t->delay);
+	}
+	kh_tui_line(y++, line, A_NORMAL);
+	return y;
+}
+
+static void kh_tui_table(struct kh_top *t)
+{
+	char line[512], filt[300] = "";
+	int y = kh_tui_header(t), first_row, rows_fit, sel = -1, shown = 0;
+	size_t vis[t->nrows ? t->nrows : 1];
+
+	if (t->pid_filter[0] || t->re_set)
+		snprintf(filt, sizeof(filt), "filter:%s%s%s%s", t->pid_filter[0] ? " p=" : "",
+			 t->pid_filter, t->re_set ? " f=" : "", t->re_set ? t->re_str : "");
+	for (size_t i = 0; i < t->nrows; i++)
+		if (kh_row_visible(t, &t->rows[i]))
+			vis[shown++] = i;
+	for (int i = 0; i < shown; i++)
+		if (t->rows[vis[i]].pid == t->sel_pid)
+			sel = i;
+	if (sel < 0 && shown) {
+		sel = 0;
+		t->sel_pid = t->rows[vis[0]].pid;
+	}
+	snprintf(line, sizeof(line), "%d of %zu VMs shown, sorted by %s%s  %s", shown,
+		 t->nrows, kh_top_col_names[t->sort_col], t->sort_rev ? " (reversed)" : "", filt);
+	kh_tui_line(y++, line, A_NORMAL);
+	kh_fmt_header(line, sizeof(line));
+	attron(t->colors ? COLOR_PAIR(KH_CP_HDR) : A_REVERSE);
+	mvhline(y, 0, ' ', COLS);
+	mvaddnstr(y, 0, line, COLS);
+	attroff(t->colors ? COLOR_PAIR(KH_CP_HDR) : A_REVERSE);
+	/* the sort key's title in bold and underlined */
+	mvchgat(y, kh_col_pos[t->sort_col], kh_col_pos[t->sort_col + 1] -
+		kh_col_pos[t->sort_col] - 1, A_BOLD | A_UNDERLINE,
+		t->colors ? KH_CP_HDR : 0, NULL);
+	y++;
+	first_row = y;
+	rows_fit = LINES - 1 - first_row;
+	for (int i = sel >= rows_fit ? sel - rows_fit + 1 : 0; i < shown && y < LINES - 1;
+	     i++, y++) {
+		attr_t a = i == sel ? (t->colors ? COLOR_PAIR(KH_CP_SEL) : A_REVERSE) : A_NORMAL;
+
+		kh_fmt_row(&t->rows[vis[i]], t->dt, line, sizeof(line));
+		attron(a);
+		if (i == sel)
+			mvhline(y, 0, ' ', COLS);
+		mvaddnstr(y, 0, line, COLS);
+		attroff(a);
+	}
+	if (!shown && t->samples)
+		kh_tui_line(first_row, t->nrows ? "  no VM matches the filter (p or f to change)"
+				       : "  no KVM VM is running", A_DIM);
+	kh_tui_footer(t, "Up/Down select  Enter details  p pid/name  f regex  o/s sort  "
+			 "d delay  r reset  h help  q quit");
+}
+
+static int kh_heat_level(uint64_t v, uint64_t max)
+{
+	/* log scale, one step per doubling relative to the hottest */
+	int lv, lm;
+
+	if (!v || !max)
+		return 0;
+	lv = 64 - __builtin_clzll(v);
+	lm = 64 - __builtin_clzll(max);
+	return 1 + (lv * (KH_HEAT_LEVELS - 1)) / lm;
+}
+
+static int kh_wr_cmp(const void *a, const void *b)
+{
+	const struct kh_gfn_stat *x = a, *y = b;
+
+	if (x->c.writes != y->c.writes)
+		return x->c.writes > y->c.writes ? -1 : 1;
+	return x->gfn < y->gfn ? -1 : x->gfn > y->gfn;
+}
+
+static const struct kh_subpages *kh_top_subpages(const struct kh_top *t, uint32_t pid,
+						 uint64_t gfn)
+{
+	const struct kh_key *k = t->sd.keys;
+
+	for (size_t i = 0; i < t->sd.n; i++)
+		if (k[i].pid == pid && k[i].idx == gfn)
+			return (const struct kh_subpages *)t->sd.vals + i;
+	return NULL;
+}
+
+static void kh_tui_detail(struct kh_top *t)
+{
+	const struct kh_top_row *r = kh_row_of(t->rows, t->nrows, t->sel_pid);
+	struct kh_vm *vm = kh_vms_find(&t->s.vms, t->sel_pid);
+	struct kh_gfn_stat *g = NULL;
+	struct kh_range *rg = NULL;
+	uint64_t *cols = NULL, max = 0, maxpp = 1;
+	char line[512], a[16], b[16], c[16], d[16], m[32];
+	int y = kh_tui_header(t), width, nw = 0, range_rows;
+	size_t n = 0, nr;
+	double dt = t->dt > 0 ? t->dt : 1;
+
+	kh_tui_footer(t, "Esc back  m memslot  r reset  d delay  h help  q quit");
+	y++;
+	if (!r || !vm) {
+		snprintf(line, sizeof(line), "VM %u has exited (Esc to go back)", t->sel_pid);
+		kh_tui_line(y, line, A_BOLD);
+		return;
+	}
+	snprintf(line, sizeof(line), "VM %u (%s): %u vCPU%s, %s in %zu memslot%s, last %.1f s",
+		 r->pid, r->comm, r->nr_vcpus, r->nr_vcpus == 1 ? "" : "s",
+		 kh_fmt_bytes(r->mem_bytes, m, sizeof(m)), vm->nr_slots,
+		 vm->nr_slots == 1 ? "" : "s", t->dt);
+	kh_tui_line(y++, line, A_BOLD);
+	snprintf(line, sizeof(line), "accesses %s/s, writes %s/s, working set %" PRIu64
+		 " gfns, idle %s, tracked writes %s/s, spp %s/s",
+		 kh_fmt_num(r->c.accesses / dt, a, sizeof(a)),
+		 kh_fmt_num(r->c.writes / dt, b, sizeof(b)), r->wset,
+		 r->aged_gfns ? (snprintf(m, sizeof(m), "%.0f%%", kh_row_idle(r)), m) : "-",
+		 kh_fmt_num(r->c.tracked / dt, c, sizeof(c)),
+		 kh_fmt_num(r->c.spp / dt, d, sizeof(d)));
+	kh_tui_line(y++, line, A_NORMAL);
+
+	g = malloc((t->ng ? t->ng : 1) * sizeof(*g));
+	rg = malloc((t->ng ? t->ng : 1) * sizeof(*rg));
+	width = COLS - 10 > 8 ? COLS - 10 : 8;
+	cols = calloc(width, sizeof(*cols));
+	if (!g || !rg || !cols)
+		goto out;
+	if (t->slot_sel >= (int)vm->nr_slots)
+		t->slot_sel = -1;
+	for (size_t i = 0; i < t->ng; i++)
+		if (t->g[i].pid == r->pid &&
+		    (t->slot_sel < 0 || kh_vm_slot_of(vm, t->g[i].gfn) == t->slot_sel))
+			g[n++] = t->g[i];
+	/*
+	 * What is left of the screen: range caption and title (2), the ranges,
+	 * a blank line, the strip and its caption (3), and up to 6 most
+	 * written pages under their title.
+	 */
+	for (size_t i = 0; i < n; i++)
+		nw += g[i].c.writes > 0;
+	if (nw > 6)
+		nw = 6;
+	range_rows = (LINES - 1 - y) - 2 - 3 - (nw ? nw + 1 : 0);
+	if (range_rows < 1)
+		range_rows = 1;
+	nr = kh_hot_ranges(g, n, range_rows, rg);
+	for (size_t i = 0; i < nr; i++)
+		if (rg[i].accesses / rg[i].npages > maxpp)
+			maxpp = rg[i].accesses / rg[i].npages;
+
+	if (t->slot_sel < 0) {
+		snprintf(line, sizeof(line), "ranges in all memslots (m: one memslot at a time)");
+	} else {
+		const struct kh_slot *sl = &vm->slots[t->slot_sel];
+
+		snprintf(line, sizeof(line), "ranges in memslot %u: gpa 0x%" PRIx64 ", %s "
+			 "(m: next memslot)", sl->id, sl->base_gfn << KH_PAGE_SHIFT,
+			 kh_fmt_bytes(sl->npages << KH_PAGE_SHIFT, m, sizeof(m)));
+	}
+	kh_tui_line(y++, line, A_DIM);
+	kh_tui_line(y++, "GFN RANGE               SLOT   PAGES   ACCESSES     WRITES  ACC/PAGE  "
+		    "HEAT (log2)", A_BOLD | A_UNDERLINE);
+	if (!nr)
+		kh_tui_line(y++, "  no accesses in the last interval", A_DIM);
+	for (size_t i = 0; i < nr && y < LINES - 4; i++) {
+		char rs[40], bar[64], slot[8] = "-";
+		uint64_t pp = rg[i].accesses / rg[i].npages;
+		/* log scale, like the strip: the code page of a guest can be 1000x hotter */
+		int len = (int)((kh_log2_slot(pp) + 1) * 20 / (kh_log2_slot(maxpp) + 1));
+		int si = kh_vm_slot_of(vm, rg[i].gfn_start);
+
+		if (rg[i].npages == 1)
+			snprintf(rs, sizeof(rs), "0x%" PRIx64, rg[i].gfn_start);
+		else
+			snprintf(rs, sizeof(rs), "0x%" PRIx64 "-0x%" PRIx64, rg[i].gfn_start,
+				 rg[i].gfn_start + rg[i].npages - 1);
+		if (si >= 0)
+			snprintf(slot, sizeof(slot), "%u", vm->slots[si].id);
+		memset(bar, '#', len);
+		bar[len] = 0;
+		snprintf(line, sizeof(line), "%-23s %4s %7" PRIu64 " %10" PRIu64 " %10" PRIu64
+			 " %9" PRIu64 "  %s", rs, slot, rg[i].npages, rg[i].accesses,
+			 rg[i].writes, pp, bar);
+		kh_tui_line(y++, line, A_NORMAL);
+	}
+
+	/* heat strip over the VM's memory, holes between memslots squeezed out */
+	y++;
+	kh_strip(vm, t->g, t->ng, cols, width);	/* all memslots, whatever m chose */
+	for (int i = 0; i < width; i++)
+		if (cols[i] > max)
+			max = cols[i];
+	mvaddstr(y, 0, "heat |");
+	for (int i = 0; i < width; i++) {
+		int lv = kh_heat_level(cols[i], max);
+
+		if (t->colors && lv)
+			attron(COLOR_PAIR(KH_CP_HEAT0 + lv - 1));
+		addch(kh_heat_chars[lv]);
+		if (t->colors && lv)
+			attroff(COLOR_PAIR(KH_CP_HEAT0 + lv - 1));
+	}
+	addch('|');
+	y++;
+	snprintf(line, sizeof(line), "     %s over %d columns, %s each, memslot holes squeezed out",
+		 kh_fmt_bytes(r->mem_bytes, m, sizeof(m)), width,
+		 kh_fmt_bytes(r->mem_bytes / width, a, sizeof(a)));
+	kh_tui_line(y++, line, A_DIM);
+
+	/* hottest written pages with their sub-page write masks */
+	qsort(g, n, sizeof(*g), kh_wr_cmp);
+	if (nw && y < LINES - 2) {
+		kh_tui_line(y++, "MOST WRITTEN GFN     WRITES  SUB-PAGES (128 B each, low offsets "
+			    "left)  COUNTS", A_BOLD | A_UNDERLINE);
+		for (int i = 0; i < nw && y < LINES - 1; i++) {
+			const struct kh_subpages *sp = kh_top_subpages(t, r->pid, g[i].gfn);
+			char mask[KH_SUBPAGES + 1];
+			int off;
+
+			kh_mask_str(g[i].c.subpage_mask, mask);
+			off = snprintf(line, sizeof(line), "0x%-16" PRIx64 " %8" PRIu64 "  %s ",
+				       g[i].gfn, (uint64_t)g[i].c.writes, mask);
+			for (int s = 0; sp && s < KH_SUBPAGES && off < (int)sizeof(line) - 16; s++)
+				if (sp->cnt[s])
+					off += snprintf(line + off, sizeof(line) - off, " %d=%u", s,
+							sp->cnt[s]);
+			kh_tui_line(y++, line, A_NORMAL);
+		}
+	}
+out:
+	free(g);
+	free(rg);
+	free(cols);
+}
+
+static void kh_tui_help(const struct kh_top *t)
+{
+	static const char *const lines[] = {
+		"kvmheat top: keys",
+		"",
+		"  Up/Down, j/k  select a VM (PgUp/PgDn, Home/End)",
+		"  Enter         details of the selected VM: hottest gfn ranges, heat strip,",
+		"                sub-page write masks of the most written pages",
+		"  m             details: show one memslot's ranges at a time",
+		"  Esc           back to the table",
+		"  p             filter by pid or name (empty clears)",
+		"  f             filter by regular expression on \"PID COMM\" (empty clears)",
+		"  o, s          sort by the next column (O, S: reverse the order)",
+		"  d             set the refresh delay in seconds",
+		"  r             reset: start a new interval, zero the since-reset totals",
+		"  h, ?          this help",
+		"  q             quit",
+		"",
+		"Rates are per second over the last interval; WSET is the number of gfns",
+		"touched in it; IDLE% is the share of aged gfns with no access (- when no",
+		"aging was seen).  Press any key to go back.",
+	};
+	int y = 0;
+
+	erase();
+	for (size_t i = 0; i < sizeof(lines) / sizeof(lines[0]) && y < LINES; i++)
+		kh_tui_line(y++, lines[i], i ? A_NORMAL : A_BOLD);
+}
+
+static void kh_tui_draw(struct kh_top *t)
+{
+	erase();
+	if (LINES < KH_TOP_MIN_ROWS || COLS < KH_TOP_MIN_COLS) {
+		char l1[64], l2[64];
+
+		/* short lines: the terminal may be very narrow */
+		snprintf(l1, sizeof(l1), "terminal too small: %dx%d", COLS, LINES);
+		snprintf(l2, sizeof(l2), "kvmheat top needs %dx%d", KH_TOP_MIN_COLS,
+			 KH_TOP_MIN_ROWS);
+		mvaddnstr(LINES > 3 ? LINES / 2 - 1 : 0, 0, l1, COLS);
+		mvaddnstr(LINES > 3 ? LINES / 2 : 1, 0, l2, COLS);
+		mvaddnstr(LINES > 3 ? LINES / 2 + 1 : 2, 0, "q quits", COLS);
+	} else if (t->view == KH_VIEW_HELP) {
+		kh_tui_help(t);
+	} else if (t->view == KH_VIEW_DETAIL) {
+		kh_tui_detail(t);
+	} else {
+		kh_tui_table(t);
+	}
+	refresh();
+}
+
+/*
+ * Read a line on the bottom row; Enter accepts, Esc cancels (returns
+ * false).  Refreshes pause meanwhile: the next interval is then longer,
+ * and its rates are still per second.
+ */
+static bool kh_tui_prompt(const char *what, char *buf, size_t len)
+{
+	size_t n = 0;
+	int ch;
+
+	buf[0] = 0;
+	timeout(-1);
+	curs_set(1);
+	for (;;) {
+		move(LINES - 1, 0);
+		clrtoeol();
+		attron(A_BOLD);
+		addnstr(what, COLS);
+		attroff(A_BOLD);
+		addnstr(buf, COLS - (int)strlen(what) > 0 ? COLS - (int)strlen(what) : 0);
+		refresh();
+		ch = getch();
+		if (ch == '\n' || ch == KEY_ENTER || ch == '\r')
+			break;
+		if (ch == 27 || kh_exiting) {
+			curs_set(0);
+			return false;
+		}
+		if ((ch == KEY_BACKSPACE || ch == 127 || ch == 8) && n)
+			buf[--n] = 0;
+		else if (ch >= 32 && ch < 127 && n + 1 < len) {
+			buf[n++] = (char)ch;
+			buf[n] = 0;
+		}
+	}
+	curs_set(0);
+	return true;
+}
+
+static void kh_tui_move(struct kh_top *t, int delta)
+{
+	int shown = 0, sel = -1;
+	size_t vis[t->nrows ? t->nrows : 1];
+
+	for (size_t i = 0; i < t->nrows; i++)
+		if (kh_row_visible(t, &t->rows[i]))
+			vis[shown++] = i;
+	if (!shown)
+		return;
+	for (int i = 0; i < shown; i++)
+		if (t->rows[vis[i]].pid == t->sel_pid)
+			sel = i;
+	sel = sel < 0 ? 0 : sel + delta;
+	if (sel < 0)
+		sel = 0;
+	if (sel >= shown)
+		sel = shown - 1;
+	t->sel_pid = t->rows[vis[sel]].pid;
+}
+
+/* One key; returns false to quit. */
+static bool kh_tui_key(struct kh_top *t, int ch)
+{
+	char buf[128];
+	double d;
+
+	t->msg[0] = 0;
+	if (t->view == KH_VIEW_HELP) {
+		t->view = t->help_from;
+		return true;
+	}
+	switch (ch) {
+	case 'q':
+	case 'Q':
+		return false;
+	case 'h':
+	case '?':
+		t->help_from = t->view;
+		t->view = KH_VIEW_HELP;
+		break;
+	case 27:
+		t->view = KH_VIEW_TABLE;
+		break;
+	case '\n':
+	case '\r':
+	case KEY_ENTER:
+		if (t->view == KH_VIEW_TABLE && kh_row_of(t->rows, t->nrows, t->sel_pid)) {
+			t->view = KH_VIEW_DETAIL;
+			t->slot_sel = -1;
+		}
+		break;
+	case 'm':
+		if (t->view == KH_VIEW_DETAIL) {
+			struct kh_vm *vm = kh_vms_find(&t->s.vms, t->sel_pid);
+
+			/* all, then each memslot of address space 0, then all again */
+			do {
+				t->slot_sel++;
+			} while (vm && t->slot_sel < (int)vm->nr_slots &&
+				 vm->slots[t->slot_sel].as_id != 0);
+			if (!vm || t->slot_sel >= (int)vm->nr_slots)
+				t->slot_sel = -1;
+		}
+		break;
+	case KEY_UP:
+	case 'k':
+		kh_tui_move(t, -1);
+		break;
+	case KEY_DOWN:
+	case 'j':
+		kh_tui_move(t, 1);
+		break;
+	case KEY_PPAGE:
+		kh_tui_move(t, -(LINES / 2));
+		break;
+	case KEY_NPAGE:
+		kh_tui_move(t, LINES / 2);
+		break;
+	case KEY_HOME:
+		kh_tui_move(t, -(int)t->nrows);
+		break;
+	case KEY_END:
+		kh_tui_move(t, (int)t->nrows);
+		break;
+	case 'o':
+	case 's':
+		t->sort_col = (t->sort_col + 1) % KH_TOP_NR_COLS;
+		kh_top_sort(t->rows, t->nrows, t->sort_col, t->sort_rev);
+		break;
+	case 'O':
+	case 'S':
+		t->sort_rev = !t->sort_rev;
+		kh_top_sort(t->rows, t->nrows, t->sort_col, t->sort_rev);
+		break;
+	case 'p':
+		if (kh_tui_prompt("pid or name (empty: all): ", buf, sizeof(buf)))
+			snprintf(t->pid_filter, sizeof(t->pid_filter), "%s", buf);
+		break;
+	case 'f':
+		if (!kh_tui_prompt("regex on \"PID COMM\" (empty: none): ", buf, sizeof(buf)))
+			break;
+		if (t->re_set)
+			regfree(&t->re);
+		t->re_set = false;
+		t->re_str[0] = 0;
+		if (!buf[0])
+			break;
+		if (regcomp(&t->re, buf, REG_EXTENDED | REG_NOSUB | REG_ICASE)) {
+			snprintf(t->msg, sizeof(t->msg), "bad regular expression '%s'", buf);
+			break;
+		}
+		t->re_set = true;
+		snprintf(t->re_str, sizeof(t->re_str), "%s", buf);
+		break;
+	case 'd':
+		snprintf(t->msg, sizeof(t->msg), "delay (s, now %.1f): ", t->delay);
+		if (!kh_tui_prompt(t->msg, buf, sizeof(buf))) {
+			t->msg[0] = 0;
+			break;
+		}
+		t->msg[0] = 0;
+		if (kh_parse_seconds(buf, &d) || d < 0.1 || d > 3600)
+			snprintf(t->msg, sizeof(t->msg), "bad delay '%.32s' (0.1 to 3600 seconds)",
+				 buf);
+		else
+			t->delay = d;
+		break;
+	case 'r':
+		t->resets++;
+		if (kh_top_reset(t))
+			snprintf(t->msg, sizeof(t->msg), "reset: reading maps failed");
+		else
+			snprintf(t->msg, sizeof(t->msg), "counters reset");
+		break;
+	case KEY_RESIZE:
+		break;
+	default:
+		break;
+	}
+	return true;
+}
+
+static int kh_top_tui(struct kh_top *t)
+{
+	double next = t->t_last + t->delay;
+	int rc = KH_EXIT_OK;
+
+	setlocale(LC_ALL, "");
+	if (!initscr())
+		return kh_err(t->o, KH_EXIT_ERROR, "top: cannot initialise the terminal");
+	cbreak();
+	noecho();
+	nonl();
+	keypad(stdscr, TRUE);
+	curs_set(0);
+	set_escdelay(25);
+	kh_tui_init_colors(t);
+	kh_tui_draw(t);
+	while (!kh_exiting) {
+		double left = next - kh_now();
+		int ch;
+
+		timeout(left > 0 ? (int)(left * 1000) + 1 : 0);
+		ch = getch();
+		if (kh_exiting)
+			break;
+		if (ch != ERR && !kh_tui_key(t, ch))
+			break;
+		if (kh_now() >= next) {
+			if (kh_top_sample(t)) {
+				rc = KH_EXIT_ERROR;
+				break;
+			}
+			next = kh_now() + t->delay;
+			if (t->iters && t->samples >= t->iters) {
+				kh_tui_draw(t);
+				break;
+			}
+		} else if (ch == 'r' || ch == 'd') {
+			next = t->t_last + t->delay;
+		}
+		kh_tui_draw(t);
+	}
+	endwin();
+	if (rc)
+		return kh_err(t->o, rc, "top: reading BPF maps failed");
+	return rc;
+}
+
+static int kh_top_batch(struct kh_top *t)
+{
+	fprintf(stderr, "kvmheat: top: watching %s every %.1f s\n",
+		t->pid ? "one VM" : "all VMs", t->delay);
+	while (!kh_exiting && (!t->iters || t->samples < t->iters)) {
+		char eb[128];
+		int err;
+
+		kh_sleep_until(t->t_last + t->delay, 0.1);
+		if (kh_exiting)
+			break;
+		err = kh_top_sample(t);
+		if (err)
+			return kh_err(t->o, KH_EXIT_ERROR, "top: reading BPF maps: %s",
+				      kh_errstr(err, eb, sizeof(eb)));
+		if (kh_top_print_batch(t))
+			break;
+	}
+	return KH_EXIT_OK;
+}
+
+static void kh_top_usage(FILE *f)
+{
+	fprintf(f,
+		"Usage: kvmheat top [-b] [-n ITERATIONS] [-d SECONDS] [-p PID] [-j]\n"
+		"                   [-e SOURCES] [-m SOURCE=METHOD]\n"
+		"Live per-VM view: accesses, writes, working set, idle share and page-track\n"
+		"and SPP rates per interval; Enter on a VM shows its hottest gfn ranges, a heat\n"
+		"strip over its memory and sub-page write masks.  h inside shows the keys.\n"
+		"  -b, --batch          plain text (or JSON with -j) per interval, no terminal UI\n"
+		"  -n, --iterations N   stop after N intervals\n"
+		"  -d, --delay S        interval length (default 1)\n"
+		"  -p, --pid PID        only this VM (filtered in BPF)\n"
+		"  -e, --events LIST    sources: aging,track,spp,walk (default all)\n"
+		"  -m, --method S=M     force source S to attach method M\n"
+		"  -j, --json           one JSON object per line per interval (implies -b)\n");
+}
 
 int kh_cmd_top(int argc, char **argv, struct kh_opts *o)
 {
-	return kh_err(o, KH_EXIT_USAGE, "'top' is not implemented in kvmheat %s yet", KH_VERSION);
+	static const struct option longopts[] = {
+		{ "batch", no_argument, NULL, 'b' },
+		{ "iterations", required_argument, NULL, 'n' },
+		{ "delay", required_argument, NULL, 'd' },
+		{ "pid", required_argument, NULL, 'p' },
+		{ "events", required_argument, NULL, 'e' },
+		{ "method", required_argument, NULL, 'm' },
+		{ "json", no_argument, NULL, 'j' },
+		{ "verbose", no_argument, NULL, 'v' },
+		{ "help", no_argument, NULL, 'h' },
+		{},
+	};
+	struct kh_top *t = calloc(1, sizeof(*t));
+	struct utsname un;
+	uint64_t v;
+	int opt, err;
+
+	if (!t)
+		return kh_err(o, KH_EXIT_ERROR, "out of memory");
+	t->o = o;
+	t->delay = 1;
+	t->sort_col = KH_TOP_ACC;
+	t->so.sources = (1U << KH_SRC_MAX) - 1;
+	for (int i = 0; i < KH_SRC_MAX; i++)
+		t->so.force[i] = KH_M_MAX;
+	while ((opt = getopt_long(argc, argv, "bn:d:p:e:m:jvh", longopts, NULL)) != -1) {
+		switch (opt) {
+		case 'b':
+			t->batch = true;
+			break;
+		case 'n':
+			if (kh_parse_u64(optarg, &v) || !v) {
+				err = kh_err(o, KH_EXIT_USAGE, "top: bad iteration count '%s'",
+					     optarg);
+				goto out_free;
+			}
+			t->iters = v;
+			break;
+		case 'd':
+			if (kh_parse_seconds(optarg, &t->delay) || t->delay < 0.1 ||
+			    t->delay > 3600) {
+				err = kh_err(o, KH_EXIT_USAGE, "top: bad delay '%s' (0.1 to 3600 "
+					     "seconds)", optarg);
+				goto out_free;
+			}
+			break;
+		case 'p':
+			if (kh_parse_pid(optarg, &t->pid)) {
+				err = kh_err(o, KH_EXIT_USAGE, "top: bad pid '%s'", optarg);
+				goto out_free;
+			}
+			break;
+		case 'e':
+			if (kh_parse_sources(optarg, &t->so.sources)) {
+				err = kh_err(o, KH_EXIT_USAGE, "top: bad source list '%s' (want "
+					     "aging,track,spp,walk)", optarg);
+				goto out_free;
+			}
+			break;
+		case 'm':
+			if (kh_parse_force(optarg, t->so.force)) {
+				err = kh_err(o, KH_EXIT_USAGE, "top: bad --method '%s' (want "
+					     "SOURCE=METHOD)", optarg);
+				goto out_free;
+			}
+			break;
+		case 'j':
+			o->json = true;
+			break;
+		case 'v':
+			o->verbose++;
+			break;
+		case 'h':
+			kh_top_usage(stdout);
+			err = KH_EXIT_OK;
+			goto out_free;
+		default:
+			err = kh_err(o, KH_EXIT_USAGE, "top: bad option (see kvmheat top -h)");
+			goto out_free;
+		}
+	}
+	if (optind < argc) {
+		err = kh_err(o, KH_EXIT_USAGE, "top: unexpected argument '%s'", argv[optind]);
+		goto out_free;
+	}
+	if (o->json)
+		t->batch = true;
+	if (!t->batch && (!isatty(STDIN_FILENO) || !isatty(STDOUT_FILENO))) {
+		err = kh_err(o, KH_EXIT_USAGE, "top: the live view needs a terminal; use -b for "
+			     "batch output");
+		goto out_free;
+	}
+	t->so.pid = t->pid;
+
+	if (uname(&un)) {
+		snprintf(t->host, sizeof(t->host), "?");
+		snprintf(t->kernel, sizeof(t->kernel), "?");
+	} else {
+		snprintf(t->host, sizeof(t->host), "%s", un.nodename);
+		snprintf(t->kernel, sizeof(t->kernel), "%s", un.release);
+	}
+	err = kh_session_open(&t->s, &t->so, o);
+	if (!err)
+		err = kh_session_attach(&t->s, o);
+	if (err)
+		goto out;
+	for (int src = 0; src < KH_SRC_MAX; src++)
+		kh_source_desc(&t->s.probe, src, t->src_desc[src], sizeof(t->src_desc[src]));
+	kh_install_signals();
+	/* a closed pipe must not kill us mid-print: fflush reports it instead */
+	signal(SIGPIPE, SIG_IGN);
+	/* the first interval starts now: empty the maps of what attaching saw */
+	err = kh_top_reset(t);
+	t->samples = 0;
+	if (err) {
+		char eb[128];
+
+		err = kh_err(o, KH_EXIT_ERROR, "top: reading BPF maps: %s",
+			     kh_errstr(err, eb, sizeof(eb)));
+		goto out;
+	}
+	err = t->batch ? kh_top_batch(t) : kh_top_tui(t);
+out:
+	kh_session_close(&t->s);
+	if (t->re_set)
+		regfree(&t->re);
+	kh_drain_free(&t->gd);
+	kh_drain_free(&t->rd);
+	kh_drain_free(&t->sd);
+	free(t->g);
+	free(t->rows);
+out_free:
+	free(t);
+	return err;
 }

@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause */
 /*
- * Helpers of the live tests (test_e2e, test_record): child processes with
- * captured output, and the comparison of kvmheat's per-gfn view with
- * khguest's ground truth.
+ * Helpers of the live tests (test_e2e, test_record, test_top, test_trace):
+ * child processes with captured output, the comparison of kvmheat's
+ * per-gfn view with khguest's ground truth, and teardown of what a test
+ * started.
  */
 #ifndef KHLIVE_H
 #define KHLIVE_H
@@ -196,5 +197,55 @@ static inline void need_kvm(void)
 	if (access("/dev/kvm", R_OK | W_OK))
 		KH_SKIP("no usable /dev/kvm: %s", strerror(errno));
 }
+
+/*
+ * What a live test started: its teardown stops it even when an assertion
+ * failed half-way.  Only children that waitpid() says are still ours and
+ * running are killed, so a reaped pid that was reused is never touched.
+ */
+struct live {
+	pid_t pids[8];
+	int n;
+	char tmux_sock[64];
+};
+
+static inline int live_setup(void **state)
+{
+	*state = calloc(1, sizeof(struct live));
+	return *state ? 0 : -1;
+}
+
+static inline void live_track(void **state, pid_t pid)
+{
+	struct live *l = *state;
+
+	if (l && l->n < (int)(sizeof(l->pids) / sizeof(l->pids[0])))
+		l->pids[l->n++] = pid;
+}
+
+static inline int live_teardown(void **state)
+{
+	struct live *l = *state;
+	char cmd[128];
+
+	if (!l)
+		return 0;
+	for (int i = 0; i < l->n; i++) {
+		if (waitpid(l->pids[i], NULL, WNOHANG) != 0)
+			continue;	/* reaped already, or just now */
+		kill(l->pids[i], SIGKILL);
+		waitpid(l->pids[i], NULL, 0);
+	}
+	if (l->tmux_sock[0]) {
+		snprintf(cmd, sizeof(cmd), "tmux -L %s kill-server 2>/dev/null", l->tmux_sock);
+		if (system(cmd) < 0)
+			perror("tmux kill-server");
+	}
+	free(l);
+	*state = NULL;
+	return 0;
+}
+
+#define LIVE_TEST(f)	cmocka_unit_test_setup_teardown(f, live_setup, live_teardown)
 
 #endif /* KHLIVE_H */
