@@ -35,7 +35,7 @@ LDLIBS := -lbpf -lelf -lz -ljansson -lncursesw -lpng -lm
 # STATIC=1: self-contained binaries for the nested-kernel rig's initramfs.
 ifeq ($(STATIC),1)
 LDFLAGS += -static
-LDLIBS += -lzstd
+LDLIBS += -ltinfo -lzstd
 endif
 
 BPF_CFLAGS := -g -O2 -target bpf -D__TARGET_ARCH_$(ARCH) -Ivmlinux -Iinclude -Wall \

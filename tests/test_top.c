@@ -179,14 +179,23 @@ static void test_drain_empties_maps(void **state)
 		check_drained(fd, &d, 2500);
 		close(fd);
 		kh_drain_free(&d);
-		/* a cap: the rest stays in the map for the next interval */
+		/*
+		 * A cap: the rest stays in the map for the next interval.  Batch
+		 * reads stop at a hash-bucket boundary (the bucket layout depends
+		 * on the map's random hash seed), so a capped read may return a
+		 * little less than the cap, never more, and nothing is lost.
+		 */
 		fd = make_map(types[t], 8192, 3000);
 		assert_int_equal(kh_drain_map(fd, sizeof(struct kh_key), sizeof(struct kh_counts),
 					      2048, &d), 0);
-		assert_int_equal(d.n, 2048);
-		assert_int_equal(kh_drain_map(fd, sizeof(struct kh_key), sizeof(struct kh_counts),
-					      2048, &d), 0);
-		assert_int_equal(d.n, 3000 - 2048);
+		assert_true(d.n <= 2048 && d.n >= 2048 - 64);
+		{
+			size_t first = d.n;
+
+			assert_int_equal(kh_drain_map(fd, sizeof(struct kh_key),
+						      sizeof(struct kh_counts), 2048, &d), 0);
+			assert_int_equal(first + d.n, 3000);
+		}
 		close(fd);
 		kh_drain_free(&d);
 	}
