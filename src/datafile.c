@@ -524,6 +524,9 @@ static int kh_rd_vm(struct kh_rd_ctx *c, const uint8_t *p, size_t size)
 	if (!rv)
 		return -ENOMEM;
 	kh_rd_time(c->r, v.t_ns);
+	/* a placeholder for counts of an unseen VM says nothing about a described one */
+	if ((v.flags & KH_DFV_UNDISCOVERED) && (rv->kvm || rv->nr_slots))
+		return 0;
 	if (!rv->t_appear || v.t_ns < rv->t_appear)
 		rv->t_appear = v.t_ns;
 	if (!rv->flags && !rv->nr_slots)

@@ -41,6 +41,10 @@ int kh_check_caps(const struct kh_opts *o);
 int kh_bad_option(const struct kh_opts *o, const char *cmd, char **argv);
 int kh_parse_u64(const char *s, uint64_t *out);
 int kh_parse_pid(const char *s, uint32_t *out);
+int kh_parse_size(const char *s, uint64_t *out);
+/* --ringbuf: a BPF ring buffer is a power of two from 4 KiB; 1 GiB is plenty */
+#define KH_RINGBUF_MIN	4096ULL
+#define KH_RINGBUF_MAX	(1ULL << 30)
 int kh_parse_seconds(const char *s, double *out);
 const char *kh_fmt_bytes(uint64_t bytes, char *buf, size_t len);
 void kh_libbpf_quiet(int verbose);

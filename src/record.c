@@ -52,6 +52,8 @@ struct kh_recorder {
 	int child_status;
 	bool child_done;
 	uint64_t ev_other;		/* events of VMs not being recorded */
+	uint32_t *gone;			/* pids whose exit was recorded */
+	size_t ngone;
 	bool lost_warned;
 };
 
@@ -302,6 +304,14 @@ static int kh_rec_vms(struct kh_recorder *r, uint64_t now, bool initial)
 		}
 		err = kh_dw_vm_exit(&r->w, now, k->vms[j].kvm, k->vms[j].pid);
 		fprintf(stderr, "kvmheat: VM %u (%s) exited\n", k->vms[j].pid, k->vms[j].comm);
+		if (!err) {
+			uint32_t *ng = realloc(r->gone, (r->ngone + 1) * sizeof(*ng));
+
+			if (ng) {
+				r->gone = ng;
+				r->gone[r->ngone++] = k->vms[j].pid;
+			}
+		}
 		free(k->vms[j].slots);
 		k->vms[j] = k->vms[--k->n];
 	}
@@ -322,7 +332,11 @@ static int kh_rec_undiscovered(struct kh_recorder *r, uint64_t now)
 		char path[64];
 		FILE *f;
 
-		if (vm.pid == last || kh_vms_find(&r->known, vm.pid))
+		bool gone = false;
+
+		for (size_t g = 0; g < r->ngone && !gone; g++)
+			gone = r->gone[g] == vm.pid;
+		if (vm.pid == last || gone || kh_vms_find(&r->known, vm.pid))
 			continue;
 		last = vm.pid;
 		snprintf(vm.comm, sizeof(vm.comm), "?");
@@ -455,7 +469,7 @@ static void kh_rec_usage(FILE *f)
 		"      --fsync          fsync after every chunk\n"
 		"  -m, --method S=M     force source S to attach method M\n"
 		"      --max-gfns N     per-gfn table entries\n"
-		"      --ringbuf BYTES  event ring buffer size (default 4 MiB)\n"
+		"      --ringbuf SIZE   event ring buffer bytes, k/m/g suffixes (default 4m)\n"
 		"  -j, --json           summary as JSON\n");
 }
 
@@ -660,9 +674,9 @@ int kh_cmd_record(int argc, char **argv, struct kh_opts *o)
 			a.so.max_gfns = v;
 			break;
 		case 'R':
-			if (kh_parse_u64(optarg, &v) || v < 4096 || v > (1U << 30))
-				return kh_err(o, KH_EXIT_USAGE,
-					      "record: bad --ringbuf '%s'", optarg);
+			if (kh_parse_size(optarg, &v) || v < KH_RINGBUF_MIN || v > KH_RINGBUF_MAX)
+				return kh_err(o, KH_EXIT_USAGE, "record: bad --ringbuf '%s' (4k to "
+					      "1g bytes)", optarg);
 			a.so.ringbuf_bytes = v;
 			break;
 		case 'j':
@@ -837,6 +851,7 @@ out:
 	kh_session_close(&r.s);
 	kh_vms_free(&r.known);
 	free(r.prev);
+	free(r.gone);
 out_free:
 	free(a.pids);
 	return ret;

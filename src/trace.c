@@ -508,7 +508,7 @@ static void kh_trace_usage(FILE *f)
 		"  -c, --count N        stop after N events\n"
 		"      --histogram      no lines: print write and per-gfn histograms at exit\n"
 		"  -m, --method S=M     force source S to attach method M\n"
-		"      --ringbuf MIB    ring buffer size (default 4)\n"
+		"      --ringbuf SIZE   ring buffer bytes, k/m/g suffixes (default 4m)\n"
 		"      --wakeup BYTES   wake kvmheat when this much is waiting (default 65536;\n"
 		"                       0: every event, lowest latency, most BPF time)\n"
 		"      --color WHEN     auto (default: only on a terminal), always, never\n"
@@ -690,12 +690,12 @@ int kh_cmd_trace(int argc, char **argv, struct kh_opts *o)
 			}
 			break;
 		case OPT_RINGBUF:
-			if (kh_parse_u64(optarg, &v) || !v || v > 1024) {
-				err = kh_err(o, KH_EXIT_USAGE, "trace: bad --ringbuf '%s' (1 to "
-					     "1024 MiB)", optarg);
+			if (kh_parse_size(optarg, &v) || v < KH_RINGBUF_MIN || v > KH_RINGBUF_MAX) {
+				err = kh_err(o, KH_EXIT_USAGE, "trace: bad --ringbuf '%s' (4k to "
+					     "1g bytes)", optarg);
 				goto out_free;
 			}
-			t->so.ringbuf_bytes = (uint32_t)(v << 20);
+			t->so.ringbuf_bytes = (uint32_t)v;
 			break;
 		case OPT_WAKEUP:
 			if (kh_parse_u64(optarg, &v) || v > (1U << 30)) {

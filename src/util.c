@@ -131,6 +131,32 @@ int kh_parse_u64(const char *s, uint64_t *out)
 	return 0;
 }
 
+/* A byte size: digits with an optional k, m or g (powers of 1024). */
+int kh_parse_size(const char *s, uint64_t *out)
+{
+	static const char units[] = "kmg";
+	char num[32];
+	const char *u;
+	size_t n;
+	uint64_t v;
+
+	if (!s || !(n = strlen(s)) || n >= sizeof(num))
+		return -EINVAL;
+	memcpy(num, s, n + 1);
+	u = strchr(units, tolower((unsigned char)num[n - 1]));
+	if (u && *u)
+		num[n - 1] = 0;
+	if (kh_parse_u64(num, &v))
+		return -EINVAL;
+	for (int shift = u && *u ? 10 * (int)(u - units + 1) : 0; shift; shift -= 10) {
+		if (v > (UINT64_MAX >> 10))
+			return -ERANGE;
+		v <<= 10;
+	}
+	*out = v;
+	return 0;
+}
+
 int kh_parse_pid(const char *s, uint32_t *out)
 {
 	uint64_t v;

@@ -133,6 +133,7 @@ struct khg_opts {
 	uint64_t hot_phases;
 	bool wait_signal;
 	const char *truth;
+	char fill[256];			/* data slot filled with this text, repeated */
 };
 
 struct khg_page {
@@ -281,6 +282,7 @@ static void khg_usage(FILE *f)
 "  --file PATH           back the data slot with a MAP_SHARED file (created,\n"
 "                        truncated, unlinked at exit)\n"
 "  --keep-file           do not unlink --file at exit\n"
+"  --fill-from FILE      fill the data slot with FILE's text, repeated (a canary)\n"
 "  --hot N               hot pages (default 256)\n"
 "  --cold N              cold pages (default 1024)\n"
 "  --rounds R            accesses per hot page (default 20)\n"
@@ -341,7 +343,7 @@ enum {
 	OPT_MEM = 256, OPT_DATA_GPA, OPT_FILE, OPT_KEEP_FILE, OPT_HOT, OPT_COLD,
 	OPT_ROUNDS, OPT_COLD_ROUNDS, OPT_WFRAC, OPT_CWFRAC, OPT_OFFSET, OPT_LAYOUT,
 	OPT_SEED, OPT_PT_WRITES, OPT_PAUSE, OPT_CGROUP, OPT_SQUEEZE, OPT_WAIT,
-	OPT_TRUTH, OPT_HOT_PHASES,
+	OPT_TRUTH, OPT_HOT_PHASES, OPT_FILL,
 };
 
 static const struct option khg_longopts[] = {
@@ -365,6 +367,7 @@ static const struct option khg_longopts[] = {
 	{ "hot-phases", required_argument, NULL, OPT_HOT_PHASES },
 	{ "wait-signal", no_argument, NULL, OPT_WAIT },
 	{ "truth", required_argument, NULL, OPT_TRUTH },
+	{ "fill-from", required_argument, NULL, OPT_FILL },
 	{ "help", no_argument, NULL, 'h' },
 	{ NULL, 0, NULL, 0 },
 };
@@ -402,6 +405,20 @@ static int khg_parse(struct khg_opts *o, int argc, char **argv)
 		case OPT_KEEP_FILE:
 			o->keep_file = true;
 			break;
+		case OPT_FILL: {
+			/* from a file, so the text is on no command line a tracer stores */
+			FILE *f = fopen(optarg, "r");
+			size_t n = f ? fread(o->fill, 1, sizeof(o->fill) - 1, f) : 0;
+
+			if (f)
+				fclose(f);
+			if (!n) {
+				khg_err("--fill-from %s: no text to fill with", optarg);
+				return -1;
+			}
+			o->fill[n] = 0;
+			break;
+		}
 		case OPT_HOT:
 			if (khg_parse_u64(name, optarg, &o->hot))
 				return -1;
@@ -1052,6 +1069,14 @@ static int khg_alloc_slots(struct khg_ctx *c)
 		c->data = NULL;
 		khg_err("mmap data slot: %s", strerror(errno));
 		return -1;
+	}
+	/* Known guest memory contents, so a test can prove no output carries them. */
+	if (c->o.fill[0]) {
+		size_t n = strlen(c->o.fill);
+
+		for (size_t off = 0; off < c->data_size; off += n)
+			memcpy((char *)c->data + off, c->o.fill,
+			       n < c->data_size - off ? n : c->data_size - off);
 	}
 	return 0;
 }
