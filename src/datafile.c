@@ -824,6 +824,7 @@ int kh_df_read_mem(const void *vbuf, size_t len, unsigned int flags, struct kh_r
 	struct kh_rd_ctx c = { .r = r, .flags = flags };
 	struct kh_df_filehdr fh;
 	uint8_t *raw = NULL;
+	size_t raw_cap = 0;
 	size_t off;
 	int err = 0;
 
@@ -889,12 +890,16 @@ int kh_df_read_mem(const void *vbuf, size_t len, unsigned int flags, struct kh_r
 			r->cut_at = off;
 			continue;
 		}
-		if (!raw) {
-			raw = malloc(KH_DF_MAX_RAW);
-			if (!raw) {
+		/* as big as the largest chunk so far, not the 16 MiB a chunk may be */
+		if (ch.raw_len > raw_cap || !raw) {
+			uint8_t *nr = realloc(raw, ch.raw_len ? ch.raw_len : 1);
+
+			if (!nr) {
 				err = -ENOMEM;
 				break;
 			}
+			raw = nr;
+			raw_cap = ch.raw_len;
 		}
 		rl = ch.raw_len;
 		if (uncompress(raw, &rl, buf + off + sizeof(ch), ch.comp_len) != Z_OK ||
@@ -1075,10 +1080,31 @@ struct kh_keyidx {
  * same digit: a big recording has tens of millions of entries, and a
  * comparison sort of them dominated report's run time.
  */
+static int kh_keyidx_cmp(const void *x, const void *y)
+{
+	const struct kh_keyidx *a = x, *b = y;
+
+	if (a->key != b->key)
+		return a->key < b->key ? -1 : 1;
+	return a->idx < b->idx ? -1 : a->idx > b->idx;
+}
+
 static int kh_radix(struct kh_keyidx *a, size_t n)
 {
-	struct kh_keyidx *tmp = malloc((n ? n : 1) * sizeof(*tmp)), *src = a, *dst = tmp;
-	size_t *cnt = malloc(65536 * sizeof(*cnt));
+	struct kh_keyidx *tmp, *src = a, *dst;
+	size_t *cnt;
+
+	/*
+	 * Four passes over 64 Ki counters cost more than sorting a small
+	 * table; ties are ordered by index, as the stable radix sort leaves them.
+	 */
+	if (n < 4096) {
+		qsort(a, n, sizeof(*a), kh_keyidx_cmp);
+		return 0;
+	}
+	tmp = malloc(n * sizeof(*tmp));
+	dst = tmp;
+	cnt = malloc(65536 * sizeof(*cnt));
 
 	if (!tmp || !cnt) {
 		free(tmp);
