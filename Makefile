@@ -49,7 +49,7 @@ TEST_SRCS := $(wildcard tests/test_*.c)
 TEST_BINS := $(patsubst tests/%.c,$(OUTPUT)/tests/%,$(TEST_SRCS))
 GUEST := $(OUTPUT)/khguest
 
-.PHONY: all clean deps test vmlinux demo bench vmtest fuzz
+.PHONY: all clean deps test test-san vmlinux demo bench vmtest fuzz
 .DELETE_ON_ERROR:
 .SECONDARY:
 
@@ -111,6 +111,12 @@ vmtest: all
 $(OUTPUT)/khvt: tools/vmtest/khvt.c $(OUTPUT)/libkh.a
 	$(call msg,CC,$@)
 	$(Q)$(CC) $(CFLAGS) $< $(OUTPUT)/libkh.a $(LDFLAGS) $(LDLIBS) -o $@
+
+# The suite again under AddressSanitizer and UBSan (kvmheat, khguest and the
+# tests); the nested-kernel rig needs static binaries, which ASan cannot be.
+test-san:
+	$(MAKE) OUTPUT=build-san SANITIZE=1 all
+	./tests/run.sh build-san '!test_vmtest'
 
 demo: all
 	./tools/demo.sh $(OUTPUT)
