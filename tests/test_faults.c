@@ -18,7 +18,7 @@
 #include "khlive.h"
 
 /* Run `kvmheat ARGS`, wait, return its exit code; output stays in @p. */
-static int kvmheat_run(struct proc *p, char *const args[], double seconds)
+static int kvmheat_run(void **state, struct proc *p, char *const args[], double seconds)
 {
 	char path[256], *argv[32];
 	int n = 0;
@@ -32,13 +32,13 @@ static int kvmheat_run(struct proc *p, char *const args[], double seconds)
 	return wait_exit(p->pid, seconds);
 }
 
-static json_t *report_json(const char *file, int *rc)
+static json_t *report_json(void **state, const char *file, int *rc)
 {
 	struct proc p;
 	json_error_t je;
 	json_t *j;
 
-	*rc = kvmheat_run(&p, (char *[]){ "report", "-i", (char *)file, "-j", NULL }, 60);
+	*rc = kvmheat_run(state, &p, (char *[]){ "report", "-i", (char *)file, "-j", NULL }, 60);
 	if (*rc)
 		show("report stderr", p.err);
 	j = json_load_file(p.out, 0, &je);
@@ -75,6 +75,7 @@ static void test_sigkill_at_random_points(void **state)
 	guest_args(gv, (const char *[]){ "--hot", "512", "--cold", "512", "--rounds", "400000",
 					 "--mem", "16", NULL });
 	spawn(&g, gv);
+	live_track(state, g.pid);
 	assert_true(wait_for(g.err, "ready", 10));
 	for (int t = 0; t < 20; t++) {
 		char pid[16];
@@ -90,6 +91,7 @@ static void test_sigkill_at_random_points(void **state)
 			path_of(kh, sizeof(kh), "kvmheat");
 			spawn(&k, (char *[]){ kh, "record", "--events", "-F", "100", "-p", pid,
 					      "-o", data, NULL });
+			live_track(state, k.pid);
 		}
 		usleep(delay_ms * 1000);
 		kill(k.pid, SIGKILL);
@@ -100,8 +102,8 @@ static void test_sigkill_at_random_points(void **state)
 			printf("# trial %d: killed at %d ms before the first chunk\n", t, delay_ms);
 			continue;
 		}
-		rc = kvmheat_run(&r, (char *[]){ "report", "-i", data, "--format", "csv", NULL },
-				 60);
+		rc = kvmheat_run(state, &r, (char *[]){ "report", "-i", data, "--format", "csv",
+							 NULL }, 60);
 		err = slurp(r.err);
 		printf("# trial %d: killed at %d ms: report exit %d: %s", t, delay_ms, rc,
 		       strchr(err, '\n') ? err : "\n");
@@ -161,13 +163,14 @@ static void test_disk_full(void **state)
 			argv[n++] = gv[i];
 		argv[n] = NULL;
 		spawn(&k, argv);
+		live_track(state, k.pid);
 	}
 	rc = wait_exit(k.pid, 120);
 	err = slurp(k.err);
 	printf("# record exit %d: %s", rc, err);
 	assert_int_equal(rc, 1);
 	assert_non_null(strstr(err, "No space left on device"));
-	rep = report_json(data, &rc);
+	rep = report_json(state, data, &rc);
 	assert_int_equal(rc, 0);
 	assert_non_null(rep);
 	assert_false(json_is_true(json_object_get(rep, "complete")));
@@ -213,13 +216,14 @@ static void test_ring_buffer_overload_is_reported(void **state)
 			argv[n++] = gv[i];
 		argv[n] = NULL;
 		spawn(&k, argv);
+		live_track(state, k.pid);
 	}
 	assert_int_equal(wait_exit(k.pid, 120), 0);
 	err = slurp(k.err);
 	assert_non_null(strstr(err, "lost events"));
 	free(err);
 	proc_cleanup(&k);
-	rep = report_json(data, &rc);
+	rep = report_json(state, data, &rc);
 	assert_int_equal(rc, 0);
 	lost = json_object_get(rep, "lost");
 	assert_true(json_array_size(lost) > 0);
@@ -240,6 +244,7 @@ static void test_ring_buffer_overload_is_reported(void **state)
 		guest_args(gv, (const char *[]){ "--wait-signal", "--hot", "400", "--cold", "400",
 						 "--rounds", "30", NULL });
 		spawn(&gg, gv);
+		live_track(state, gg.pid);
 		assert_true(wait_for(gg.err, "ready", 10));
 		snprintf(pid, sizeof(pid), "%d", gg.pid);
 		argv[n++] = kh;
@@ -252,6 +257,7 @@ static void test_ring_buffer_overload_is_reported(void **state)
 		argv[n++] = "30";
 		argv[n] = NULL;
 		spawn(&t, argv);
+		live_track(state, t.pid);
 		assert_true(wait_for(t.err, "tracing", 30));
 		kill(gg.pid, SIGUSR1);
 		assert_int_equal(wait_exit(gg.pid, 60), 0);
@@ -281,8 +287,10 @@ static void test_vms_come_and_go_mid_record(void **state)
 	path_of(kh, sizeof(kh), "kvmheat");
 	guest_args(gv, (const char *[]){ "--wait-signal", "--hot", "50", "--cold", "50", NULL });
 	spawn(&a, gv);
+	live_track(state, a.pid);
 	assert_true(wait_for(a.err, "ready", 10));
 	spawn(&k, (char *[]){ kh, "record", "-d", "5", "-F", "200", "-o", data, NULL });
+	live_track(state, k.pid);
 	assert_true(wait_for(k.err, "recording", 30));
 	usleep(1200 * 1000);
 	kill(a.pid, SIGUSR1);		/* A runs its pattern and exits */
@@ -291,8 +299,9 @@ static void test_vms_come_and_go_mid_record(void **state)
 					 NULL });
 	spawn(&b, gv);			/* B starts after A has gone */
 	assert_int_equal(wait_exit(b.pid, 30), 0);
+	live_track(state, b.pid);
 	assert_int_equal(wait_exit(k.pid, 30), 0);
-	rep = report_json(data, &rc);
+	rep = report_json(state, data, &rc);
 	assert_int_equal(rc, 0);
 	vms = json_object_get(rep, "vms");
 	for (size_t i = 0; i < json_array_size(vms); i++) {
@@ -414,16 +423,18 @@ static void test_guest_memory_never_in_outputs(void **state)
 			argv[n++] = gv[i];
 		argv[n] = NULL;
 		spawn(&k, argv);
+		live_track(state, k.pid);
 	}
 	assert_int_equal(wait_exit(k.pid, 120), 0);
 	chunks = recording_has(data, CANARY, &hit);
 	printf("# recording: %d chunks inflated\n", chunks);
 	assert_true(chunks > 0);
 	assert_false(hit);
-	assert_int_equal(kvmheat_run(&r1, (char *[]){ "report", "-i", data, "-j", NULL }, 60), 0);
-	assert_int_equal(kvmheat_run(&r2, (char *[]){ "report", "-i", data, "--subpages",
+	assert_int_equal(kvmheat_run(state, &r1, (char *[]){ "report", "-i", data, "-j", NULL },
+				     60), 0);
+	assert_int_equal(kvmheat_run(state, &r2, (char *[]){ "report", "-i", data, "--subpages",
 						      "--events", NULL }, 60), 0);
-	assert_int_equal(kvmheat_run(&r3, (char *[]){ "report", "-i", data, "--format", "csv",
+	assert_int_equal(kvmheat_run(state, &r3, (char *[]){ "report", "-i", data, "--format", "csv",
 						      NULL }, 60), 0);
 	outs[nouts++] = r1.out;
 	outs[nouts++] = r2.out;
@@ -434,10 +445,13 @@ static void test_guest_memory_never_in_outputs(void **state)
 					 "--cold", "200", "--rounds", "6", "--write-frac", "0.5",
 					 NULL });
 	spawn(&g, gv);
+	live_track(state, g.pid);
 	assert_true(wait_for(g.err, "ready", 10));
 	snprintf(pid, sizeof(pid), "%d", g.pid);
 	spawn(&t, (char *[]){ kh, "trace", "-j", "-p", pid, "-d", "60", NULL });
+	live_track(state, t.pid);
 	spawn(&k, (char *[]){ kh, "heat", "-j", "-p", pid, "-d", "60", NULL });
+	live_track(state, k.pid);
 	assert_true(wait_for(k.err, "tracing", 30));
 	sleep(1);
 	kill(g.pid, SIGUSR1);
@@ -471,11 +485,11 @@ static void test_guest_memory_never_in_outputs(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_vms_come_and_go_mid_record),
-		cmocka_unit_test(test_ring_buffer_overload_is_reported),
-		cmocka_unit_test(test_disk_full),
-		cmocka_unit_test(test_guest_memory_never_in_outputs),
-		cmocka_unit_test(test_sigkill_at_random_points),
+		LIVE_TEST(test_vms_come_and_go_mid_record),
+		LIVE_TEST(test_ring_buffer_overload_is_reported),
+		LIVE_TEST(test_disk_full),
+		LIVE_TEST(test_guest_memory_never_in_outputs),
+		LIVE_TEST(test_sigkill_at_random_points),
 	};
 
 	return cmocka_run_group_tests_name("faults and safety", tests, NULL, NULL);
