@@ -16,7 +16,7 @@ endif
 
 DEPS := libbpf-dev bpftool libelf-dev zlib1g-dev clang llvm libjansson-dev \
 	libcmocka-dev libncurses-dev libpng-dev libexpat1-dev pkg-config make gcc tmux \
-	linux-perf
+	linux-perf bpftrace
 # The nested-kernel rig: QEMU, a static busybox, initramfs tools, libzstd.a.
 DEPS += qemu-system-x86 busybox-static cpio kmod xz-utils zstd libzstd-dev
 
@@ -121,8 +121,12 @@ test-san:
 demo: all
 	./tools/demo.sh $(OUTPUT)
 
+# Benchmarks (printed, never asserted): cost against bpftrace and perf, the
+# recorder against perf record, report/heatmap speed, memory over 10 minutes.
 bench: all
 	./tools/bench.sh $(OUTPUT)
+	./tools/bench-record.sh $(OUTPUT)
+	./tools/bench-rss.sh $(OUTPUT) 600 120
 
 # libFuzzer targets for every parser of outside input; FUZZ_SECONDS per target.
 FUZZ_TARGETS := datafile parse

@@ -92,32 +92,26 @@ a = sys.argv[1:]
 ke, kb, kc, kca, kp, kl = int(a[0]), int(a[1]), float(a[2]), float(a[3]), float(a[4]), a[5]
 ps, pw, pb, pc, pca, pp, pl = int(a[6]), int(a[7]), int(a[8]), float(a[9]), float(a[10]), float(a[11]), a[12]
 print()
-print(f"{'':34}{'kvmheat record --events':>26}{'perf record -e (3 tps)':>26}")
-print(f"{'guest accesses recorded':34}{ke:>26}{pw:>26}")
-print(f"{'records in the file':34}{ke:>26}{ps:>26}")
-print(f"{'lost':34}{kl + ' events':>26}{pl:>26}")
-print(f"{'recorder CPU while guest ran (s)':34}{kc:>26.2f}{pc:>26.2f}")
-print(f"{'recorder CPU incl. start-up (s)':34}{kca:>26.2f}{pca:>26.2f}")
-print(f"{'file bytes':34}{kb:>26}{pb:>26}")
-print(f"{'file bytes per guest access':34}{kb / ke:>26.2f}{pb / max(pw, 1):>26.2f}")
-print(f"{'file bytes per record':34}{kb / ke:>26.2f}{pb / max(ps, 1):>26.2f}")
-print(f"{'CPU us per guest access':34}{kc * 1e6 / ke:>26.3f}{pc * 1e6 / max(pw, 1):>26.3f}")
-print(f"{'read back (s)':34}{kp:>26.2f}{pp:>26.2f}")
-print(f"{'read back, records/s':34}{ke / kp:>26.0f}{ps / pp:>26.0f}")
-print("  (kvmheat: report --events --format csv; perf: perf script; one kvmheat")
-print("   event is one guest access, perf stores one walk + one sample per level)")
+print("| recording the same guest run | kvmheat record --events | perf record -e (same 3 tracepoints) | ratio |")
+print("|---|---|---|---|")
+print(f"| guest accesses recorded | {ke} | {pw} walks | - |")
+print(f"| records in the file | {ke} | {ps} samples | - |")
+print(f"| lost | {kl} events | {pl} | - |")
+print(f"| recorder CPU while the guest ran | {kc:.2f} s | {pc:.2f} s | {kc / max(pc, 1e-9):.2f} |")
+print(f"| recorder CPU incl. start-up | {kca:.2f} s | {pca:.2f} s | {kca / max(pca, 1e-9):.2f} |")
+print(f"| file bytes per guest access | {kb / ke:.2f} | {pb / max(pw, 1):.2f} | {(kb / ke) / (pb / max(pw, 1)):.3f} |")
+print(f"| file bytes per record | {kb / ke:.2f} | {pb / max(ps, 1):.2f} | {(kb / ke) / (pb / max(ps, 1)):.3f} |")
+print(f"| read back (report --events --format csv / perf script) | {ke / kp / 1e6:.2f} M events/s | {ps / pp / 1e6:.2f} M samples/s | {(ke / kp) / (ps / pp):.2f} |")
 PY
 
+# A recording shaped like a 1 TiB guest watched for an hour of 1 s epochs.
+ep=${KH_SYNTH_EPOCHS:-3600} gf=${KH_SYNTH_GFNS:-10000} ev=${KH_SYNTH_EVENTS:-2000000}
+"$build/synthrec" -o "$dir/big.data" --gib 1024 --epochs "$ep" --gfns "$gf" --events "$ev"
 echo
-echo "synthetic 1 TiB guest: 60 epochs x 200000 gfn entries, 2 M events"
-"$build/synthrec" -o "$dir/big.data" --gib 1024 --epochs 60 --gfns 200000 --events 2000000
-echo "  file: $(stat -c %s "$dir/big.data") bytes"
-printf "  report (text)           %6.2f s\n" "$(elapsed "$build/kvmheat" report -i "$dir/big.data")"
-printf "  report --format csv     %6.2f s\n" \
-	"$(elapsed "$build/kvmheat" report -i "$dir/big.data" --format csv)"
-printf "  report --events (csv)   %6.2f s\n" \
-	"$(elapsed "$build/kvmheat" report -i "$dir/big.data" --events --format csv)"
-printf "  heatmap -o big.png      %6.2f s\n" \
-	"$(elapsed "$build/kvmheat" heatmap -i "$dir/big.data" -o "$dir/big.png")"
-printf "  heatmap -o big.svg      %6.2f s\n" \
-	"$(elapsed "$build/kvmheat" heatmap -i "$dir/big.data" -o "$dir/big.svg")"
+echo "| synthetic 1 TiB guest, $ep epochs x $gf gfn entries, $ev events ($(du -h "$dir/big.data" | cut -f1)) | time |"
+echo "|---|---|"
+t=$(elapsed "$build/kvmheat" report -i "$dir/big.data" --events --format csv)
+echo "| report --events --format csv | $t s, $(echo "($ep * $gf + $ev) / $t / 1000000" | bc -l | xargs printf %.1f) M records/s |"
+echo "| report (text) | $(elapsed "$build/kvmheat" report -i "$dir/big.data") s |"
+echo "| heatmap -o big.png | $(elapsed "$build/kvmheat" heatmap -i "$dir/big.data" -o "$dir/big.png") s |"
+echo "| heatmap -o big.svg | $(elapsed "$build/kvmheat" heatmap -i "$dir/big.data" -o "$dir/big.svg") s |"
