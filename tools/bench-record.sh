@@ -73,6 +73,8 @@ kh_events=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["eve
 kh_lost=$(python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); print(sum(x["stats"]["lost"] for x in d["sources"]))' "$dir/kh.json")
 kh_bytes=$(stat -c %s "$dir/kh.data")
 kh_parse=$(elapsed "$build/kvmheat" report -i "$dir/kh.data" --events --format csv)
+# parsing alone: every chunk inflated and every event record decoded, summary out
+kh_scan=$(elapsed "$build/kvmheat" report -i "$dir/kh.data")
 perf script -i "$dir/perf.data" -F event 2> "$dir/perf.script.err" | sort | uniq -c \
 	> "$dir/perf.counts"
 perf_samples=$(awk '{ n += $1 } END { print n }' "$dir/perf.counts")
@@ -84,13 +86,13 @@ perf_lost=${perf_lost:-lost 0 chunks}
 read -r kh_cpu kh_cpu_all < "$dir/kvmheat.cpu"
 read -r perf_cpu perf_cpu_all < "$dir/perf.cpu"
 
-python3 - "$kh_events" "$kh_bytes" "$kh_cpu" "$kh_cpu_all" "$kh_parse" "$kh_lost" \
+python3 - "$kh_events" "$kh_bytes" "$kh_cpu" "$kh_cpu_all" "$kh_parse" "$kh_lost" "$kh_scan" \
 	"$perf_samples" "$perf_walks" "$perf_bytes" "$perf_cpu" "$perf_cpu_all" "$perf_parse" \
 	"$perf_lost" <<'PY'
 import sys
 a = sys.argv[1:]
-ke, kb, kc, kca, kp, kl = int(a[0]), int(a[1]), float(a[2]), float(a[3]), float(a[4]), a[5]
-ps, pw, pb, pc, pca, pp, pl = int(a[6]), int(a[7]), int(a[8]), float(a[9]), float(a[10]), float(a[11]), a[12]
+ke, kb, kc, kca, kp, kl, ks = int(a[0]), int(a[1]), float(a[2]), float(a[3]), float(a[4]), a[5], float(a[6])
+ps, pw, pb, pc, pca, pp, pl = int(a[7]), int(a[8]), int(a[9]), float(a[10]), float(a[11]), float(a[12]), a[13]
 print()
 print("| recording the same guest run | kvmheat record --events | perf record -e (same 3 tracepoints) | ratio |")
 print("|---|---|---|---|")
@@ -101,6 +103,7 @@ print(f"| recorder CPU while the guest ran | {kc:.2f} s | {pc:.2f} s | {kc / max
 print(f"| recorder CPU incl. start-up | {kca:.2f} s | {pca:.2f} s | {kca / max(pca, 1e-9):.2f} |")
 print(f"| file bytes per guest access | {kb / ke:.2f} | {pb / max(pw, 1):.2f} | {(kb / ke) / (pb / max(pw, 1)):.3f} |")
 print(f"| file bytes per record | {kb / ke:.2f} | {pb / max(ps, 1):.2f} | {(kb / ke) / (pb / max(ps, 1)):.3f} |")
+print(f"| parse only (report summary / -) | {ke / ks / 1e6:.2f} M events/s | - | - |")
 print(f"| read back (report --events --format csv / perf script) | {ke / kp / 1e6:.2f} M events/s | {ps / pp / 1e6:.2f} M samples/s | {(ke / kp) / (ps / pp):.2f} |")
 PY
 

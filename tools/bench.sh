@@ -48,7 +48,7 @@ start_guest() {
 }
 
 guest_ms() {
-	python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["elapsed_ns"] / 1e6)' \
+	python3 -c 'import json,sys; print("%.1f" % (json.load(open(sys.argv[1]))["elapsed_ns"] / 1e6))' \
 		"$work/truth.json"
 }
 
@@ -139,29 +139,38 @@ else
 fi
 
 # 2. Guest slowdown: guest-measured run time, each as a ratio to untraced.
-base=$(for _ in $(seq "$reps"); do run_under none; done | median)
+#    The modes take turns within each repeat, so load that drifts over the run
+#    (this machine is shared) lands on all of them alike.
+modes="none kvmheat"
+have perf && modes="$modes perf"
+have bpftrace && modes="$modes bpftrace"
+has_record && modes="$modes record"
+for _ in $(seq "$reps"); do
+	for m in $modes; do
+		run_under "$m" >> "$work/times.$m"
+	done
+done
+med() { median < "$work/times.$1"; }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.2f", a / b}'; }
+base=$(med none)
+t=$(med kvmheat)
 echo "| guest run time, untraced | ${base} ms | - | 1.00 |"
-t=$(for _ in $(seq "$reps"); do run_under kvmheat; done | median)
-echo "| guest run time, kvmheat heat (aggregation) | ${t} ms | untraced ${base} ms |" \
-     "$(awk -v a="$t" -v b="$base" 'BEGIN {printf "%.2f", a / b}') |"
+echo "| guest run time, kvmheat heat (aggregation) | ${t} ms | untraced ${base} ms | $(ratio "$t" "$base") |"
+if has_record; then
+	r=$(med record)
+	echo "| guest run time, kvmheat record --events | ${r} ms | untraced ${base} ms | $(ratio "$r" "$base") |"
+else
+	echo "| guest run time, kvmheat record --events | not measured: record not in this build | - | - |"
+fi
 if have perf; then
-	p=$(for _ in $(seq "$reps"); do run_under perf; done | median)
-	echo "| guest run time, perf record -e (same tracepoints) | - | ${p} ms |" \
-	     "untraced $(awk -v a="$p" -v b="$base" 'BEGIN {printf "%.2f", a / b}') |"
+	p=$(med perf)
+	echo "| guest run time, perf record -e (same tracepoints) | kvmheat record --events ${r:-?} ms | ${p} ms (untraced x$(ratio "$p" "$base")) | $(ratio "${r:-0}" "$p") |"
 else
 	echo "| guest run time, perf record | - | perf not installed | - |"
 fi
 if have bpftrace; then
-	b=$(for _ in $(seq "$reps"); do run_under bpftrace; done | median)
-	echo "| guest run time, kvmheat heat vs bpftrace one-liner | ${t} ms | ${b} ms |" \
-	     "$(awk -v a="$t" -v b="$b" 'BEGIN {printf "%.2f", a / b}') |"
-fi
-if has_record; then
-	r=$(for _ in $(seq "$reps"); do run_under record; done | median)
-	echo "| guest run time, kvmheat record --events | ${r} ms | untraced ${base} ms |" \
-	     "$(awk -v a="$r" -v b="$base" 'BEGIN {printf "%.2f", a / b}') |"
-else
-	echo "| guest run time, kvmheat record --events | not measured: record not in this build | - | - |"
+	b=$(med bpftrace)
+	echo "| guest run time, heat vs bpftrace one-liner | ${t} ms | ${b} ms (untraced x$(ratio "$b" "$base")) | $(ratio "$t" "$b") |"
 fi
 
 # 5. Map memory per GiB of tracked guest memory (kernel-accounted bytes).
