@@ -799,6 +799,10 @@ int kh_cmd_heat(int argc, char **argv, struct kh_opts *o)
 		}
 	}
 	err = kh_heat_report(&s, &a, &seen, kh_now() - start, o);
+	/* all-VM mode with nothing to show: say so, with its own exit code */
+	if (!err && !seen.n)
+		err = kh_err(o, KH_EXIT_NO_VM, "no KVM VM ran while tracing (%.1f s)",
+			     kh_now() - start);
 out:
 	kh_vms_free(&seen);
 	kh_session_close(&s);

@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 #include "kh.h"
@@ -172,6 +173,10 @@ int kh_session_open(struct kh_session *s, const struct kh_session_opts *so,
 	if (err)
 		return kh_err(o, err == -EPERM ? KH_EXIT_ENV : KH_EXIT_ERROR, "%s%s", why,
 			      err == -EPERM ? " (needs root, or CAP_BPF and CAP_PERFMON)" : "");
+	/* No VM now and no way to make one: KVM itself is missing. */
+	if (!s->vms.n && access("/dev/kvm", F_OK))
+		return kh_err(o, KH_EXIT_ENV, "no /dev/kvm: KVM is not loaded on this host, so "
+			      "there are no VMs to watch");
 	if (so->pid && !so->pid_pending && !kh_vms_find(&s->vms, so->pid))
 		return kh_err(o, KH_EXIT_NO_VM, "pid %u is not a KVM VM (it holds no kvm-vm file)",
 			      so->pid);

@@ -18,7 +18,7 @@ struct out {
 	char out[4096];
 };
 
-enum env_mode { ENV_AS_IS, ENV_NOBODY, ENV_NO_BTF };
+enum env_mode { ENV_AS_IS, ENV_NOBODY, ENV_NO_BTF, ENV_NO_DEV };
 
 static void read_all(int fd, char *buf, size_t len)
 {
@@ -60,6 +60,11 @@ static void kvmheat(struct out *o, enum env_mode mode, char *const args[])
 		    (unshare(CLONE_NEWNS) || mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) ||
 		     mount("/dev/null", "/sys/kernel/btf/vmlinux", NULL, MS_BIND, NULL)))
 			_exit(121);
+		/* an empty /dev: no /dev/kvm */
+		if (mode == ENV_NO_DEV &&
+		    (unshare(CLONE_NEWNS) || mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) ||
+		     mount("none", "/dev", "tmpfs", 0, NULL)))
+			_exit(122);
 		execv(path, argv);
 		_exit(127);
 	}
@@ -121,6 +126,37 @@ static void test_no_btf_is_explained(void **state)
 	assert_int_equal(lines(o.err), 1);
 }
 
+/* Only meaningful with no VM on the host; another one (a leaked test guest,
+ * a real VM) makes the answer legitimately different. */
+static bool no_vms_running(void)
+{
+	struct out o;
+
+	kvmheat(&o, ENV_AS_IS, (char *[]){ "list", "-j", NULL });
+	return o.rc == 0 && strstr(o.out, "\"vms\": []");
+}
+
+static void test_no_kvm_and_no_vms_are_explained(void **state)
+{
+	struct out o;
+
+	if (!kh_is_root())
+		KH_SKIP("needs root for a private mount namespace");
+	if (!no_vms_running())
+		KH_SKIP("another VM is running on this host: the no-VM answers do not apply");
+	/* no VM ran during the trace: exit 3, one line */
+	kvmheat(&o, ENV_AS_IS, (char *[]){ "heat", "-d", "1", NULL });
+	assert_int_equal(o.rc, 3);
+	assert_non_null(strstr(o.err, "no KVM VM ran while tracing"));
+	/* and no KVM at all */
+	kvmheat(&o, ENV_NO_DEV, (char *[]){ "heat", "-d", "1", NULL });
+	if (o.rc == 122)
+		KH_SKIP("cannot mount an empty /dev here");
+	assert_int_equal(o.rc, 5);
+	assert_non_null(strstr(o.err, "no /dev/kvm"));
+	assert_int_equal(lines(o.err), 1);
+}
+
 static void test_bad_command_lines(void **state)
 {
 	static const char *const cases[][4] = {
@@ -159,6 +195,7 @@ int main(void)
 		cmocka_unit_test(test_unprivileged_names_the_capability),
 		cmocka_unit_test(test_no_btf_is_explained),
 		cmocka_unit_test(test_bad_command_lines),
+		cmocka_unit_test(test_no_kvm_and_no_vms_are_explained),
 	};
 
 	return cmocka_run_group_tests_name("bad environment and bad input", tests, NULL, NULL);
