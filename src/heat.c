@@ -480,7 +480,7 @@ static int kh_heat_report(struct kh_session *s, const struct kh_heat_args *a,
 	uint64_t runs, run_ns;
 	bool cost_on;
 	json_t *root = NULL, *vms = NULL;
-	bool color = a->color == 1 || (a->color < 0 && isatty(STDOUT_FILENO));
+	bool color = kh_color_wanted(a->color);
 	char eb[128];
 	int err;
 
@@ -623,26 +623,23 @@ static void kh_vms_remember(struct kh_vmset *seen, const struct kh_vmset *now)
 	}
 }
 
-static void kh_heat_usage(FILE *f)
-{
-	fprintf(f,
-		"Usage: kvmheat heat [-p PID] [-d SECONDS] [-n TOP] [-e SOURCES] [-j]\n"
-		"                    [--method SOURCE=METHOD] [--width N] [--color WHEN]\n"
-		"                    [--max-gfns N]\n"
-		"Trace guest memory accesses for SECONDS (default 5; ends early when the VM\n"
-		"given by -p exits or on Ctrl-C), then print per VM the hottest gfn ranges\n"
-		"with sub-page write masks and a heat strip across guest memory.\n"
-		"  -p, --pid PID        only this VM (its VMM's pid)\n"
-		"  -d, --duration S     how long to trace\n"
-		"  -n, --top N          ranges to show per VM (default 20)\n"
-		"  -e, --events LIST    sources: aging,track,spp,walk (default all)\n"
-		"  -m, --method S=M     force source S to method M (fentry, kprobe, tp_btf,\n"
-		"                       raw_tp, tracepoint), e.g. -m aging=raw_tp\n"
-		"  -j, --json           JSON output\n"
-		"      --width N        heat strip columns (default 64)\n"
-		"      --color WHEN     auto, always or never\n"
-		"      --max-gfns N     per-gfn table entries (default: 4096 per GiB)\n");
-}
+static const char kh_heat_help[] =
+	"Usage: kvmheat heat [-p PID] [-d SECONDS] [-n TOP] [-e SOURCES] [-j]\n"
+	"                    [--method SOURCE=METHOD] [--width N] [--color WHEN]\n"
+	"                    [--max-gfns N]\n"
+	"Trace guest memory accesses for SECONDS (default 5; ends early when the VM\n"
+	"given by -p exits or on Ctrl-C), then print per VM the hottest gfn ranges\n"
+	"with sub-page write masks and a heat strip across guest memory.\n"
+	"  -p, --pid PID        only this VM (its VMM's pid)\n"
+	"  -d, --duration S     how long to trace\n"
+	"  -n, --top N          ranges to show per VM (default 20)\n"
+	"  -e, --events LIST    sources: aging,track,spp,walk (default all)\n"
+	"  -m, --method S=M     force source S to method M (fentry, kprobe, tp_btf,\n"
+	"                       raw_tp, tracepoint), e.g. -m aging=raw_tp\n"
+	"  -j, --json           JSON output\n"
+	"      --width N        heat strip columns (default 64)\n"
+	"      --color WHEN     auto, always or never\n"
+	"      --max-gfns N     per-gfn table entries (default: 4096 per GiB)\n";
 
 int kh_parse_sources(const char *s, uint32_t *mask)
 {
@@ -690,17 +687,19 @@ int kh_cmd_heat(int argc, char **argv, struct kh_opts *o)
 		{ "top", required_argument, NULL, 'n' },
 		{ "events", required_argument, NULL, 'e' },
 		{ "method", required_argument, NULL, 'm' },
-		{ "json", no_argument, NULL, 'j' },
-		{ "verbose", no_argument, NULL, 'v' },
 		{ "width", required_argument, NULL, 'W' },
-		{ "color", required_argument, NULL, 'C' },
+		{ "color", required_argument, NULL, KH_OPT_COLOR },
 		{ "max-gfns", required_argument, NULL, 'G' },
-		{ "help", no_argument, NULL, 'h' },
-		{},
+		KH_LONGOPTS_END,
 	};
 	struct kh_heat_args a = {
 		.duration = 5, .top = 20, .width = 64, .color = -1,
 		.so = { .sources = (1U << KH_SRC_MAX) - 1 },
+	};
+	const struct kh_common_opts co = {
+		.cmd = "heat", .o = o, .help = kh_heat_help, .pid = &a.pid,
+		.duration = &a.duration, .sources = &a.so.sources, .force = a.so.force,
+		.color = &a.color,
 	};
 	struct kh_session s = {};
 	struct kh_vmset seen = {};
@@ -712,34 +711,10 @@ int kh_cmd_heat(int argc, char **argv, struct kh_opts *o)
 		a.so.force[i] = KH_M_MAX;
 	while ((opt = getopt_long(argc, argv, "p:d:n:e:m:jvh", longopts, NULL)) != -1) {
 		switch (opt) {
-		case 'p':
-			if (kh_parse_pid(optarg, &a.pid))
-				return kh_err(o, KH_EXIT_USAGE, "heat: bad pid '%s'", optarg);
-			break;
-		case 'd':
-			if (kh_parse_seconds(optarg, &a.duration))
-				return kh_err(o, KH_EXIT_USAGE, "heat: bad duration '%s'", optarg);
-			break;
 		case 'n':
 			if (kh_parse_u64(optarg, &v) || !v || v > 100000)
 				return kh_err(o, KH_EXIT_USAGE, "heat: bad --top '%s'", optarg);
 			a.top = v;
-			break;
-		case 'e':
-			if (kh_parse_sources(optarg, &a.so.sources))
-				return kh_err(o, KH_EXIT_USAGE, "heat: bad source list '%s' (want "
-					      "aging,track,spp,walk)", optarg);
-			break;
-		case 'm':
-			if (kh_parse_force(optarg, a.so.force))
-				return kh_err(o, KH_EXIT_USAGE, "heat: bad --method '%s' (want "
-					      "SOURCE=METHOD)", optarg);
-			break;
-		case 'j':
-			o->json = true;
-			break;
-		case 'v':
-			o->verbose++;
 			break;
 		case 'W':
 			if (kh_parse_u64(optarg, &v) || v < 8 || v > 1000)
@@ -747,30 +722,20 @@ int kh_cmd_heat(int argc, char **argv, struct kh_opts *o)
 					      optarg);
 			a.width = v;
 			break;
-		case 'C':
-			if (!strcmp(optarg, "auto"))
-				a.color = -1;
-			else if (!strcmp(optarg, "always"))
-				a.color = 1;
-			else if (!strcmp(optarg, "never"))
-				a.color = 0;
-			else
-				return kh_err(o, KH_EXIT_USAGE, "heat: bad --color '%s'", optarg);
-			break;
 		case 'G':
 			if (kh_parse_u64(optarg, &v) || v < 16 || v > (1ULL << 26))
 				return kh_err(o, KH_EXIT_USAGE, "heat: bad --max-gfns '%s'", optarg);
 			a.so.max_gfns = v;
 			break;
-		case 'h':
-			kh_heat_usage(stdout);
-			return KH_EXIT_OK;
 		default:
-			return kh_bad_option(o, "heat", argv);
+			err = kh_opt_common(&co, opt, argv);
+			if (err != KH_OPT_TAKEN)
+				return err;
 		}
 	}
-	if (optind < argc)
-		return kh_err(o, KH_EXIT_USAGE, "heat: unexpected argument '%s'", argv[optind]);
+	err = kh_opt_no_operands(&co, argc, argv);
+	if (err)
+		return err;
 	a.so.pid = a.pid;
 
 	err = kh_session_open(&s, &a.so, o);

@@ -249,6 +249,31 @@ void kh_mask_str(uint32_t mask, char out[KH_SUBPAGES + 1]);
 /* "aging,walk" -> bitmask; "walk=raw_tp" -> force[walk] (options of heat, top, trace). */
 int kh_parse_sources(const char *s, uint32_t *mask);
 int kh_parse_force(const char *s, enum kh_method force[KH_SRC_MAX]);
+
+/* ---- opts.c: the options several commands share ---- */
+#define KH_OPT_TAKEN	(-1)	/* kh_opt_common(): parsed, parsing goes on */
+#define KH_OPT_COLOR	0x200	/* --color (long only); commands' own start at 0x100 */
+/* --json, --verbose, --help and the terminator: every command's table ends so. */
+#define KH_LONGOPTS_END								\
+	{ "json", no_argument, NULL, 'j' }, { "verbose", no_argument, NULL, 'v' },	\
+	{ "help", no_argument, NULL, 'h' }, {}
+/* Where each shared option a command takes goes; NULL: it does not take it. */
+struct kh_common_opts {
+	const char *cmd;		/* names the command in messages */
+	struct kh_opts *o;		/* -j, -v */
+	const char *help;		/* -h prints it */
+	uint32_t *pid;			/* -p PID */
+	double *duration;		/* -d SECONDS */
+	uint32_t *sources;		/* -e LIST */
+	enum kh_method *force;		/* -m SOURCE=METHOD, KH_SRC_MAX entries */
+	int *color;			/* --color WHEN: -1 auto, 0 never, 1 always */
+};
+/* From a command's default case: KH_OPT_TAKEN, or the code to exit with now. */
+int kh_opt_common(const struct kh_common_opts *c, int opt, char **argv);
+/* After getopt: 0, or KH_EXIT_USAGE naming the first operand. */
+int kh_opt_no_operands(const struct kh_common_opts *c, int argc, char **argv);
+/* --color WHEN: auto means only when stdout is a terminal. */
+bool kh_color_wanted(int when);
 /* ---- top.c: live per-VM view ---- */
 enum kh_top_col {
 	KH_TOP_PID, KH_TOP_COMM, KH_TOP_VCPUS, KH_TOP_MEM, KH_TOP_ACC, KH_TOP_WR, KH_TOP_WSET,

@@ -805,27 +805,24 @@ out_free:
 	return err;
 }
 
-static void kh_report_usage(FILE *f)
-{
-	fprintf(f,
-		"Usage: kvmheat report [-i FILE] [--sort accesses|writes|gfn] [--pid P]\n"
-		"                      [--gfn START-END] [--time T0-T1] [--format text|json|csv]\n"
-		"                      [-n TOP] [--subpages] [--events] [--max-trace N] [-o OUT]\n"
-		"Report a recording: per VM the hottest gfn ranges, totals, working set per\n"
-		"epoch, idle fraction, and per source the attach method and lost events.\n"
-		"  -i, --input FILE     default kvmheat.data\n"
-		"  -s, --sort KEY       accesses (default), writes or gfn\n"
-		"  -p, --pid P          only this VM\n"
-		"      --gfn A-B        only gfns A..B (inclusive; decimal or 0x hex)\n"
-		"      --time T0-T1     only epochs overlapping T0..T1 s after the start\n"
-		"  -f, --format F       text (default), json or csv; -j is --format json\n"
-		"  -n, --top N          ranges and written gfns per VM (default 20)\n"
-		"      --subpages       most-written gfns with their 32 sub-page write counts\n"
-		"      --events         with --subpages: the per-write trace\n"
-		"                       (needs a recording made with record --events)\n"
-		"      --max-trace N    writes shown in the text trace (default 200)\n"
-		"  -o, --output OUT     write the selected part as a new recording instead\n");
-}
+static const char kh_report_help[] =
+	"Usage: kvmheat report [-i FILE] [--sort accesses|writes|gfn] [--pid P]\n"
+	"                      [--gfn START-END] [--time T0-T1] [--format text|json|csv]\n"
+	"                      [-n TOP] [--subpages] [--events] [--max-trace N] [-o OUT]\n"
+	"Report a recording: per VM the hottest gfn ranges, totals, working set per\n"
+	"epoch, idle fraction, and per source the attach method and lost events.\n"
+	"  -i, --input FILE     default kvmheat.data\n"
+	"  -s, --sort KEY       accesses (default), writes or gfn\n"
+	"  -p, --pid P          only this VM\n"
+	"      --gfn A-B        only gfns A..B (inclusive; decimal or 0x hex)\n"
+	"      --time T0-T1     only epochs overlapping T0..T1 s after the start\n"
+	"  -f, --format F       text (default), json or csv; -j is --format json\n"
+	"  -n, --top N          ranges and written gfns per VM (default 20)\n"
+	"      --subpages       most-written gfns with their 32 sub-page write counts\n"
+	"      --events         with --subpages: the per-write trace\n"
+	"                       (needs a recording made with record --events)\n"
+	"      --max-trace N    writes shown in the text trace (default 200)\n"
+	"  -o, --output OUT     write the selected part as a new recording instead\n";
 
 int kh_cmd_report(int argc, char **argv, struct kh_opts *o)
 {
@@ -841,12 +838,12 @@ int kh_cmd_report(int argc, char **argv, struct kh_opts *o)
 		{ "events", no_argument, NULL, 'E' },
 		{ "max-trace", required_argument, NULL, 'M' },
 		{ "output", required_argument, NULL, 'o' },
-		{ "json", no_argument, NULL, 'j' },
-		{ "verbose", no_argument, NULL, 'v' },
-		{ "help", no_argument, NULL, 'h' },
-		{},
+		KH_LONGOPTS_END,
 	};
 	struct kh_report rp = { .in = "kvmheat.data", .top = 20, .max_trace = 200, .o = o };
+	const struct kh_common_opts co = {
+		.cmd = "report", .o = o, .help = kh_report_help, .pid = &rp.f.pid,
+	};
 	uint32_t *pids = NULL;
 	size_t np = 0;
 	char why[512], eb[128];
@@ -872,10 +869,6 @@ int kh_cmd_report(int argc, char **argv, struct kh_opts *o)
 				return kh_err(o, KH_EXIT_USAGE,
 					      "report: bad --sort '%s' (accesses, "
 					      "writes or gfn)", optarg);
-			break;
-		case 'p':
-			if (kh_parse_pid(optarg, &rp.f.pid))
-				return kh_err(o, KH_EXIT_USAGE, "report: bad pid '%s'", optarg);
 			break;
 		case 'g':
 			if (kh_parse_range(optarg, &rp.f.gfn_lo, &rp.f.gfn_hi))
@@ -922,22 +915,18 @@ int kh_cmd_report(int argc, char **argv, struct kh_opts *o)
 			rp.out = optarg;
 			break;
 		case 'j':
-			o->json = true;
+			/* -j is --format json (the last one wins), and JSON errors as everywhere */
 			rp.fmt = KH_FMT_JSON;
-			break;
-		case 'v':
-			o->verbose++;
-			break;
-		case 'h':
-			kh_report_usage(stdout);
-			return KH_EXIT_OK;
+			/* fall through */
 		default:
-			return kh_err(o, KH_EXIT_USAGE,
-				      "report: bad option (see kvmheat report -h)");
+			err = kh_opt_common(&co, opt, argv);
+			if (err != KH_OPT_TAKEN)
+				return err;
 		}
 	}
-	if (optind < argc)
-		return kh_err(o, KH_EXIT_USAGE, "report: unexpected argument '%s'", argv[optind]);
+	err = kh_opt_no_operands(&co, argc, argv);
+	if (err)
+		return err;
 	if (rp.fmt == KH_FMT_JSON)
 		o->json = true;
 

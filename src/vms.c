@@ -319,39 +319,27 @@ static void kh_vm_print(const struct kh_vm *vm)
 int kh_cmd_list(int argc, char **argv, struct kh_opts *o)
 {
 	static const struct option longopts[] = {
-		{ "json", no_argument, NULL, 'j' },
 		{ "pid", required_argument, NULL, 'p' },
-		{ "verbose", no_argument, NULL, 'v' },
-		{ "help", no_argument, NULL, 'h' },
-		{},
+		KH_LONGOPTS_END,
 	};
 	struct kh_vmset set;
 	uint32_t pid = 0;
+	const struct kh_common_opts co = {
+		.cmd = "list", .o = o, .pid = &pid,
+		.help = "Usage: kvmheat list [-j] [-p PID]\n"
+			"List running KVM VMs: pid, comm, vCPUs, memory and memslots.\n",
+	};
 	char why[256];
 	int opt, err;
 
 	while ((opt = getopt_long(argc, argv, "jp:vh", longopts, NULL)) != -1) {
-		switch (opt) {
-		case 'j':
-			o->json = true;
-			break;
-		case 'p':
-			if (kh_parse_pid(optarg, &pid))
-				return kh_err(o, KH_EXIT_USAGE, "list: bad pid '%s'", optarg);
-			break;
-		case 'v':
-			o->verbose++;
-			break;
-		case 'h':
-			printf("Usage: kvmheat list [-j] [-p PID]\n"
-			       "List running KVM VMs: pid, comm, vCPUs, memory and memslots.\n");
-			return KH_EXIT_OK;
-		default:
-			return kh_bad_option(o, "list", argv);
-		}
+		err = kh_opt_common(&co, opt, argv);
+		if (err != KH_OPT_TAKEN)
+			return err;
 	}
-	if (optind < argc)
-		return kh_err(o, KH_EXIT_USAGE, "list: unexpected argument '%s'", argv[optind]);
+	err = kh_opt_no_operands(&co, argc, argv);
+	if (err)
+		return err;
 	kh_libbpf_quiet(o->verbose);
 	err = kh_vms_discover(&set, why, sizeof(why));
 	if (err)
