@@ -697,7 +697,7 @@ int kh_cmd_heatmap(int argc, char **argv, struct kh_opts *o)
 			f.time_set = true;
 			break;
 		case 'g':
-			if (kh_parse_range(optarg, &f.gfn_lo, &f.gfn_hi))
+			if (kh_parse_gfn_range(optarg, &f.gfn_lo, &f.gfn_hi))
 				return kh_err(o, KH_EXIT_USAGE, "heatmap: bad --gfn '%s'", optarg);
 			break;
 		default:

@@ -42,6 +42,9 @@ int kh_bad_option(const struct kh_opts *o, const char *cmd, char **argv);
 int kh_parse_u64(const char *s, uint64_t *out);
 int kh_parse_pid(const char *s, uint32_t *out);
 int kh_parse_seconds(const char *s, double *out);
+/* "A-B", "A" or "A-" (to UINT64_MAX), inclusive (trace, report, heatmap --gfn). */
+#define KH_GFN_MAX	(~0ULL >> KH_PAGE_SHIFT)
+int kh_parse_gfn_range(const char *s, uint64_t *lo, uint64_t *hi);
 const char *kh_fmt_bytes(uint64_t bytes, char *buf, size_t len);
 void kh_libbpf_quiet(int verbose);
 double kh_now(void);
@@ -173,7 +176,8 @@ int kh_cmd_list(int argc, char **argv, struct kh_opts *o);
 /* The in-kernel event filter (record --events, trace). */
 struct kh_ev_filter {
 	uint32_t sources;		/* bitmask of enum kh_source; 0: all */
-	uint64_t gfn_lo, gfn_hi;	/* inclusive; 0, 0: no range */
+	bool gfn_set;			/* only gfns gfn_lo..gfn_hi (inclusive) */
+	uint64_t gfn_lo, gfn_hi;
 	bool writes_only;
 	bool vcpu_set;			/* only events of vCPU @vcpu */
 	uint32_t vcpu;
@@ -194,6 +198,8 @@ struct kh_session_opts {
 };
 
 const char *kh_stat_name(int stat);
+/* The event stream's settings and in-kernel filter into @skel before load. */
+void kh_set_event_rodata(struct kvmheat_bpf *skel, const struct kh_session_opts *so);
 
 struct kh_session {
 	struct kvmheat_bpf *skel;
@@ -304,7 +310,6 @@ size_t kh_top_rows(const struct kh_vmset *vms, uint32_t pid, const struct kh_key
 void kh_top_sort(struct kh_top_row *rows, size_t n, int col, bool reverse);
 
 /* ---- trace.c: event stream ---- */
-int kh_parse_gfn_range(const char *s, uint64_t *lo, uint64_t *hi);
 /* bcc-style log2 histogram: slot i counts values in [2^i, 2^(i+1)), slot 0 also 0. */
 int kh_log2_slot(uint64_t v);
 void kh_print_log2_hist(FILE *f, const uint64_t *slots, int nslots, const char *what);

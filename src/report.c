@@ -871,7 +871,7 @@ int kh_cmd_report(int argc, char **argv, struct kh_opts *o)
 					      "writes or gfn)", optarg);
 			break;
 		case 'g':
-			if (kh_parse_range(optarg, &rp.f.gfn_lo, &rp.f.gfn_hi))
+			if (kh_parse_gfn_range(optarg, &rp.f.gfn_lo, &rp.f.gfn_hi))
 				return kh_err(o, KH_EXIT_USAGE,
 					      "report: bad --gfn '%s' (START-END)",
 					      optarg);

@@ -92,28 +92,6 @@ static uint32_t kh_ev_bytes(const struct kh_event *e)
 	return e->bytes;
 }
 
-/* "START-END" (inclusive) or one gfn; decimal or 0x hex. */
-int kh_parse_gfn_range(const char *s, uint64_t *lo, uint64_t *hi)
-{
-	char buf[64], *dash;
-
-	if (!s || strlen(s) >= sizeof(buf))
-		return -EINVAL;
-	snprintf(buf, sizeof(buf), "%s", s);
-	dash = strchr(buf, '-');
-	if (dash)
-		*dash = 0;
-	if (kh_parse_u64(buf, lo))
-		return -EINVAL;
-	if (!dash)
-		*hi = *lo;
-	else if (kh_parse_u64(dash + 1, hi))
-		return -EINVAL;
-	if (*lo > *hi || *hi > (~0ULL >> KH_PAGE_SHIFT))
-		return -ERANGE;
-	return 0;
-}
-
 /* ---- histograms ---- */
 
 int kh_log2_slot(uint64_t v)
@@ -497,7 +475,7 @@ static const char kh_trace_help[] =
 	"Filters run in the kernel: events that do not match never reach kvmheat.\n"
 	"  -e, --events LIST    sources: aging,track,spp,walk (default all)\n"
 	"  -p, --pid PID        only this VM; ends when it exits\n"
-	"      --gfn A-B        only gfns A..B (inclusive; one gfn: A)\n"
+	"      --gfn A-B        only gfns A..B (inclusive; one gfn: A; from A on: A-)\n"
 	"      --vcpu N         only vCPU N (walk and aging events carry no vCPU)\n"
 	"      --writes         only writes\n"
 	"  -d, --duration S     stop after S seconds (default: Ctrl-C)\n"
@@ -631,15 +609,13 @@ int kh_cmd_trace(int argc, char **argv, struct kh_opts *o)
 	while ((opt = getopt_long(argc, argv, "e:p:d:c:m:jvh", longopts, NULL)) != -1) {
 		switch (opt) {
 		case OPT_GFN:
-			err = kh_parse_gfn_range(optarg, &f->gfn_lo, &f->gfn_hi);
-			if (!err && !f->gfn_lo && !f->gfn_hi)
-				err = -EINVAL;	/* 0-0 means "no range" to the BPF filter */
-			if (err) {
+			if (kh_parse_gfn_range(optarg, &f->gfn_lo, &f->gfn_hi)) {
 				err = kh_err(o, KH_EXIT_USAGE, "trace: bad --gfn '%s' (want "
-					     "START-END with START <= END, e.g. 0x40000-0x400ff; "
-					     "gfn 0 alone cannot be selected)", optarg);
+					     "START-END with START <= END, START- or one gfn, e.g. "
+					     "0x40000-0x400ff)", optarg);
 				goto out_free;
 			}
+			f->gfn_set = true;
 			break;
 		case OPT_VCPU:
 			if (kh_parse_u64(optarg, &v) || v >= KH_VCPU_UNKNOWN) {

@@ -141,6 +141,35 @@ int kh_parse_pid(const char *s, uint32_t *out)
 	return 0;
 }
 
+/*
+ * A gfn range, inclusive, for --gfn of trace, report and heatmap: "A-B",
+ * "A" (that gfn alone) or "A-" (A to the end); decimal or 0x hex.  A start
+ * beyond the last gfn a guest can have (2^52 - 1 with 4 KiB pages) could
+ * never match, so it is refused rather than silently showing nothing.
+ */
+int kh_parse_gfn_range(const char *s, uint64_t *lo, uint64_t *hi)
+{
+	char buf[64], *dash;
+
+	if (!s || strlen(s) >= sizeof(buf))
+		return -EINVAL;
+	snprintf(buf, sizeof(buf), "%s", s);
+	dash = strchr(buf, '-');
+	if (dash)
+		*dash = 0;
+	if (kh_parse_u64(buf, lo))
+		return -EINVAL;
+	if (!dash)
+		*hi = *lo;
+	else if (!dash[1])
+		*hi = UINT64_MAX;
+	else if (kh_parse_u64(dash + 1, hi))
+		return -EINVAL;
+	if (*lo > *hi || *lo > KH_GFN_MAX)
+		return -ERANGE;
+	return 0;
+}
+
 int kh_parse_seconds(const char *s, double *out)
 {
 	char *end;
