@@ -263,7 +263,8 @@ static void kh_vm_totals(const struct kh_gfn_stat *g, size_t n, uint32_t pid,
 	}
 }
 
-static json_t *kh_counts_json(const struct kh_counts *c)
+/* JSON of the heat types: heat and report use the same keys. */
+json_t *kh_counts_json(const struct kh_counts *c)
 {
 	char m[16];
 
@@ -275,6 +276,33 @@ static json_t *kh_counts_json(const struct kh_counts *c)
 			 "spp", (json_int_t)c->spp, "subpage_write_mask", m);
 }
 
+json_t *kh_gfn_json(const struct kh_gfn_stat *g)
+{
+	json_t *e = kh_counts_json(&g->c);
+
+	json_object_set_new(e, "gfn", json_integer((json_int_t)g->gfn));
+	if (g->has_subpages) {
+		json_t *a = json_array();
+
+		for (int s = 0; s < KH_SUBPAGES; s++)
+			json_array_append_new(a, json_integer(g->sp.cnt[s]));
+		json_object_set_new(e, "subpage_writes", a);
+	}
+	return e;
+}
+
+json_t *kh_range_json(const struct kh_range *r)
+{
+	char m[16];
+
+	snprintf(m, sizeof(m), "0x%08x", r->subpage_mask);
+	return json_pack("{s:I, s:I, s:I, s:I, s:I, s:s}",
+			 "gfn_start", (json_int_t)r->gfn_start,
+			 "gfn_end", (json_int_t)(r->gfn_start + r->npages),
+			 "pages", (json_int_t)r->npages, "accesses", (json_int_t)r->accesses,
+			 "writes", (json_int_t)r->writes, "subpage_write_mask", m);
+}
+
 static json_t *kh_vm_heat_json(const struct kh_vm *vm, const struct kh_gfn_stat *g, size_t n,
 			       const struct kh_range *rg, size_t nr, uint64_t touched,
 			       const uint64_t *cols, size_t width)
@@ -283,34 +311,12 @@ static json_t *kh_vm_heat_json(const struct kh_vm *vm, const struct kh_gfn_stat 
 	struct kh_counts t;
 
 	kh_vm_totals(g, n, vm->pid, &t);
-	for (size_t i = 0; i < n; i++) {
-		json_t *e;
-
-		if (g[i].pid != vm->pid)
-			continue;
-		e = kh_counts_json(&g[i].c);
-		json_object_set_new(e, "gfn", json_integer((json_int_t)g[i].gfn));
-		if (g[i].has_subpages) {
-			json_t *a = json_array();
-
-			for (int s = 0; s < KH_SUBPAGES; s++)
-				json_array_append_new(a, json_integer(g[i].sp.cnt[s]));
-			json_object_set_new(e, "subpage_writes", a);
-		}
-		json_array_append_new(gj, e);
-	}
-	for (size_t i = 0; i < nr; i++) {
-		char m[16];
-
-		if (rg[i].pid != vm->pid)
-			continue;
-		snprintf(m, sizeof(m), "0x%08x", rg[i].subpage_mask);
-		json_array_append_new(rj, json_pack("{s:I, s:I, s:I, s:I, s:I, s:s}",
-			"gfn_start", (json_int_t)rg[i].gfn_start,
-			"gfn_end", (json_int_t)(rg[i].gfn_start + rg[i].npages),
-			"pages", (json_int_t)rg[i].npages, "accesses", (json_int_t)rg[i].accesses,
-			"writes", (json_int_t)rg[i].writes, "subpage_write_mask", m));
-	}
+	for (size_t i = 0; i < n; i++)
+		if (g[i].pid == vm->pid)
+			json_array_append_new(gj, kh_gfn_json(&g[i]));
+	for (size_t i = 0; i < nr; i++)
+		if (rg[i].pid == vm->pid)
+			json_array_append_new(rj, kh_range_json(&rg[i]));
 	for (size_t c = 0; c < width; c++)
 		json_array_append_new(sj, json_integer((json_int_t)cols[c]));
 	for (size_t i = 0; i < vm->nr_slots; i++)
@@ -506,16 +512,13 @@ static int kh_heat_report(struct kh_session *s, const struct kh_heat_args *a,
 
 		for (int src = 0; src < KH_SRC_MAX; src++) {
 			char d[256];
-			json_t *sj = json_object();
 
 			kh_source_desc(&s->probe, src, d, sizeof(d));
 			json_array_append_new(srcs, json_pack("{s:s, s:b, s:s}", "source",
 				kh_source_name(src), "available",
 				kh_source_available(&s->probe, src), "hooks", d));
-			for (int k = 0; k < KH_STAT_MAX; k++)
-				json_object_set_new(sj, kh_stat_name(k),
-					json_integer((json_int_t)stats[src * KH_STAT_MAX + k]));
-			json_object_set_new(st, kh_source_name(src), sj);
+			json_object_set_new(st, kh_source_name(src),
+					    kh_stats_json(&stats[src * KH_STAT_MAX]));
 		}
 		vms = json_array();
 		root = json_pack("{s:f, s:o, s:o, s:{s:I, s:I, s:I, s:I}, s:{s:b, s:I, s:I}}",
@@ -563,8 +566,8 @@ static int kh_heat_report(struct kh_session *s, const struct kh_heat_args *a,
 	}
 	if (o->json) {
 		json_object_set_new(root, "vms", vms);
-		json_dumpf(root, stdout, JSON_INDENT(1));
-		fputc('\n', stdout);
+		kh_json_print(root, JSON_INDENT(1));
+		root = NULL;
 	} else {
 		uint64_t lost = 0;
 

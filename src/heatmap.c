@@ -798,9 +798,7 @@ int kh_cmd_heatmap(int argc, char **argv, struct kh_opts *o)
 				      "gfn_hi", (json_int_t)kh_hm_gfn(&h, h.hi),
 				      "max", (json_int_t)h.max);
 
-		json_dumpf(j, stdout, JSON_INDENT(1));
-		fputc('\n', stdout);
-		json_decref(j);
+		kh_json_print(j, JSON_INDENT(1));
 	} else {
 		fprintf(stderr, "kvmheat: wrote %s: VM %u, %zu rows x %zu columns\n", out, h.pid,
 			h.rows, h.cols);

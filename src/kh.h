@@ -49,6 +49,11 @@ const char *kh_fmt_bytes(uint64_t bytes, char *buf, size_t len);
 void kh_libbpf_quiet(int verbose);
 double kh_now(void);
 void kh_sleep_until(double deadline, double step);
+struct json_t;
+/* @j on stdout and a newline, then dropped (@flags: json_dumpf's). */
+void kh_json_print(struct json_t *j, size_t flags);
+/* One source's KH_STAT_MAX counters as {name: count}. */
+struct json_t *kh_stats_json(const uint64_t *stats);
 
 /* ---- probe.c: which hooks this kernel has, and how to attach them ---- */
 enum kh_method {
@@ -252,6 +257,10 @@ size_t kh_hot_ranges(const struct kh_gfn_stat *g, size_t n, size_t top, struct k
 void kh_strip(const struct kh_vm *vm, const struct kh_gfn_stat *g, size_t n, uint64_t *cols,
 	      size_t width);
 void kh_mask_str(uint32_t mask, char out[KH_SUBPAGES + 1]);
+/* JSON of the heat types, the same in heat and report. */
+struct json_t *kh_counts_json(const struct kh_counts *c);
+struct json_t *kh_gfn_json(const struct kh_gfn_stat *g);
+struct json_t *kh_range_json(const struct kh_range *r);
 /* "aging,walk" -> bitmask; "walk=raw_tp" -> force[walk] (options of heat, top, trace). */
 int kh_parse_sources(const char *s, uint32_t *mask);
 int kh_parse_force(const char *s, enum kh_method force[KH_SRC_MAX]);

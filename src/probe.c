@@ -676,15 +676,10 @@ int kh_cmd_probe(int argc, char **argv, struct kh_opts *o)
 	}
 	for (int s = 0; s < KH_SRC_MAX; s++)
 		any |= kh_source_available(&p, s);
-	if (o->json) {
-		json_t *j = kh_probe_json(&p);
-
-		json_dumpf(j, stdout, JSON_INDENT(2));
-		fputc('\n', stdout);
-		json_decref(j);
-	} else {
+	if (o->json)
+		kh_json_print(kh_probe_json(&p), JSON_INDENT(2));
+	else
 		kh_probe_print(&p);
-	}
 	kh_probe_free(&p);
 	return any ? KH_EXIT_OK : KH_EXIT_NO_SOURCE;
 }

@@ -521,9 +521,7 @@ static int kh_top_print_batch(struct kh_top *t)
 				 "bpf_cost", "stats_enabled", t->cost_on, "runs",
 				 (json_int_t)t->druns, "run_time_ns", (json_int_t)t->dns,
 				 "vms", vms);
-		json_dumpf(root, stdout, JSON_COMPACT);
-		fputc('\n', stdout);
-		json_decref(root);
+		kh_json_print(root, JSON_COMPACT);
 	} else {
 		strftime(line, sizeof(line), "%H:%M:%S", &tm);
 		printf("kvmheat top - %s - host %s, kernel %s, interval %.2f s\n", line, t->host,

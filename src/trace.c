@@ -257,9 +257,7 @@ static void kh_hist_report(struct kh_trace *t)
 				 "events_without_gpa", (json_int_t)t->no_gpa,
 				 "events_per_gfn", g, "writes_per_subpage", sp,
 				 "writes_by_subpage_index", idx);
-		json_dumpf(root, stdout, JSON_COMPACT);
-		fputc('\n', stdout);
-		json_decref(root);
+		kh_json_print(root, JSON_COMPACT);
 	} else {
 		printf("Writes per written sub-page (%" PRIu64 " sub-pages of 128 B):\n", nsub);
 		kh_print_log2_hist(stdout, sub_slots, KH_HIST_SLOTS, "writes");
@@ -335,9 +333,7 @@ static void kh_trace_print(struct kh_trace *t, const struct kh_event *e)
 		json_object_set_new(j, "rip", e->rip ? json_integer((json_int_t)e->rip) :
 				    json_null());
 		json_object_set_new(j, "subpage", sub >= 0 ? json_integer(sub) : json_null());
-		json_dumpf(j, stdout, JSON_COMPACT);
-		fputc('\n', stdout);
-		json_decref(j);
+		kh_json_print(j, JSON_COMPACT);
 		return;
 	}
 	{
@@ -402,9 +398,7 @@ static void kh_trace_check_lost(struct kh_trace *t)
 					      kh_source_name(src), "lost", (json_int_t)(v -
 					      t->lost_seen[src]), "lost_total", (json_int_t)v);
 
-			json_dumpf(j, stdout, JSON_COMPACT);
-			fputc('\n', stdout);
-			json_decref(j);
+			kh_json_print(j, JSON_COMPACT);
 		} else {
 			fprintf(stderr, "kvmheat: trace: %" PRIu64 " %s events lost (ring buffer "
 				"full; narrow the filter or raise --ringbuf)\n",
@@ -452,9 +446,7 @@ static void kh_trace_summary(struct kh_trace *t, double elapsed)
 				 "lost", (json_int_t)lost, "malformed", (json_int_t)t->bad,
 				 "sources", srcs, "bpf_cost", "stats_enabled", cost_on, "runs",
 				 (json_int_t)runs, "run_time_ns", (json_int_t)ns);
-		json_dumpf(root, stdout, JSON_COMPACT);
-		fputc('\n', stdout);
-		json_decref(root);
+		kh_json_print(root, JSON_COMPACT);
 	} else {
 		fprintf(stderr, "kvmheat: trace: %" PRIu64 " events in %.1f s; in the kernel: %"
 			PRIu64 " emitted, %" PRIu64 " dropped by the event filter, %" PRIu64

@@ -46,16 +46,29 @@ int kh_err(const struct kh_opts *o, int code, const char *fmt, ...)
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
 	if (o && o->json) {
-		json_t *j = json_pack("{s:s, s:i}", "error", msg, "exit_code", code);
-
-		json_dumpf(j, stdout, JSON_COMPACT);
-		fputc('\n', stdout);
+		kh_json_print(json_pack("{s:s, s:i}", "error", msg, "exit_code", code),
+			      JSON_COMPACT);
 		fflush(stdout);
-		json_decref(j);
 	} else {
 		fprintf(stderr, "kvmheat: error: %s\n", msg);
 	}
 	return code;
+}
+
+void kh_json_print(json_t *j, size_t flags)
+{
+	json_dumpf(j, stdout, flags);
+	fputc('\n', stdout);
+	json_decref(j);
+}
+
+json_t *kh_stats_json(const uint64_t *stats)
+{
+	json_t *st = json_object();
+
+	for (int k = 0; k < KH_STAT_MAX; k++)
+		json_object_set_new(st, kh_stat_name(k), json_integer((json_int_t)stats[k]));
+	return st;
 }
 
 void kh_warn(const struct kh_opts *o, const char *fmt, ...)
