@@ -599,31 +599,9 @@ out:
 /* Keep every VM seen during the run (one that exits stays reportable). */
 static void kh_vms_remember(struct kh_vmset *seen, const struct kh_vmset *now)
 {
-	for (size_t i = 0; i < now->n; i++) {
-		const struct kh_vm *vm = &now->vms[i];
-		struct kh_vm *dst = NULL, *nv;
-
-		for (size_t j = 0; j < seen->n; j++)
-			if (seen->vms[j].kvm == vm->kvm && seen->vms[j].pid == vm->pid)
-				dst = &seen->vms[j];
-		if (!dst) {
-			nv = realloc(seen->vms, (seen->n + 1) * sizeof(*nv));
-			if (!nv)
-				return;
-			seen->vms = nv;
-			dst = &seen->vms[seen->n++];
-		} else {
-			free(dst->slots);
-		}
-		*dst = *vm;
-		dst->slots = malloc((vm->nr_slots ? vm->nr_slots : 1) * sizeof(*dst->slots));
-		if (!dst->slots) {
-			dst->nr_slots = 0;
-			continue;
-		}
-		if (vm->nr_slots)
-			memcpy(dst->slots, vm->slots, vm->nr_slots * sizeof(*dst->slots));
-	}
+	/* best effort: a VM that cannot be copied is reported without its slots */
+	for (size_t i = 0; i < now->n; i++)
+		kh_vms_put(seen, &now->vms[i]);
 }
 
 static const char kh_heat_help[] =

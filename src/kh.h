@@ -172,6 +172,8 @@ void kh_disc_close(struct kh_disc *d);
 int kh_vms_discover(struct kh_vmset *set, char *why, size_t whylen);
 void kh_vms_free(struct kh_vmset *set);
 struct kh_vm *kh_vms_find(struct kh_vmset *set, uint32_t pid);
+struct kh_vm *kh_vms_find_kvm(struct kh_vmset *set, uint64_t kvm, uint32_t pid);
+int kh_vms_put(struct kh_vmset *set, const struct kh_vm *vm);
 uint64_t kh_vm_pages(const struct kh_vm *vm);
 /* Index of the slot holding @gfn, or -1. */
 int kh_vm_slot_of(const struct kh_vm *vm, uint64_t gfn);

@@ -243,19 +243,6 @@ static bool kh_vm_same(const struct kh_vm *a, const struct kh_vm *b)
 	return true;
 }
 
-static int kh_vm_copy(struct kh_vm *dst, const struct kh_vm *src)
-{
-	*dst = *src;
-	dst->slots = malloc((src->nr_slots ? src->nr_slots : 1) * sizeof(*dst->slots));
-	if (!dst->slots) {
-		dst->nr_slots = 0;
-		return -ENOMEM;
-	}
-	if (src->nr_slots)
-		memcpy(dst->slots, src->slots, src->nr_slots * sizeof(*dst->slots));
-	return 0;
-}
-
 /* Write VMs that appeared or changed memslots, and exits, since the last look. */
 static int kh_rec_vms(struct kh_recorder *r, uint64_t now, bool initial)
 {
@@ -264,39 +251,23 @@ static int kh_rec_vms(struct kh_recorder *r, uint64_t now, bool initial)
 
 	for (size_t i = 0; i < cur->n && !err; i++) {
 		const struct kh_vm *vm = &cur->vms[i];
-		struct kh_vm *old = NULL;
+		struct kh_vm *old;
 
 		if (!kh_rec_pid_wanted(r, vm->pid))
 			continue;
-		for (size_t j = 0; j < k->n; j++)
-			if (k->vms[j].kvm == vm->kvm && k->vms[j].pid == vm->pid)
-				old = &k->vms[j];
+		old = kh_vms_find_kvm(k, vm->kvm, vm->pid);
 		if (old && kh_vm_same(old, vm))
 			continue;
 		err = kh_dw_vm(&r->w, now, vm->kvm, vm->pid, vm->nr_vcpus, vm->comm, vm->slots,
 			       vm->nr_slots, initial ? KH_DFV_INITIAL : 0);
 		if (err)
 			break;
-		if (old) {
-			free(old->slots);
-		} else {
-			struct kh_vm *nv = realloc(k->vms, (k->n + 1) * sizeof(*nv));
-
-			if (!nv)
-				return -ENOMEM;
-			k->vms = nv;
-			old = &k->vms[k->n++];
-		}
-		err = kh_vm_copy(old, vm);
+		err = kh_vms_put(k, vm);
 		if (!initial)
 			fprintf(stderr, "kvmheat: VM %u (%s) appeared\n", vm->pid, vm->comm);
 	}
 	for (size_t j = 0; j < k->n && !err;) {
-		bool live = false;
-
-		for (size_t i = 0; i < cur->n && !live; i++)
-			live = cur->vms[i].kvm == k->vms[j].kvm && cur->vms[i].pid == k->vms[j].pid;
-		if (live) {
+		if (kh_vms_find_kvm(cur, k->vms[j].kvm, k->vms[j].pid)) {
 			j++;
 			continue;
 		}
@@ -787,9 +758,7 @@ out_close:
 					"bytes", (json_int_t)r.w.off, "chunks", (json_int_t)r.w.seq,
 					"events_other_vms", (json_int_t)r.ev_other);
 
-				json_dumpf(j, stdout, JSON_INDENT(1));
-				fputc('\n', stdout);
-				json_decref(j);
+				kh_json_print(j, JSON_INDENT(1));
 			} else {
 				fprintf(stderr, "kvmheat: %s: wrote %s: %" PRIu64
 					" epochs, %" PRIu64 " events, %s in %u chunks\n",
