@@ -219,9 +219,12 @@ static __always_inline void *kh_memslots(struct kvm *kvm, int as)
 	return ms;
 }
 
-/* 5.17+: memslots in trees.  Uses bpf_loop (5.17+ as well). */
-SEC("iter/task_file")
-int kh_vms_tree(struct bpf_iter__task_file *ctx)
+/*
+ * The body both iterator programs share.  @tree is a constant at each call
+ * and this is always inlined, so each program keeps only its own flavour:
+ * kh_vms_array must not reference bpf_loop, which kernels before 5.17 lack.
+ */
+static __always_inline int kh_vms_iter(struct bpf_iter__task_file *ctx, const bool tree)
 {
 	struct seq_file *seq = ctx->meta->seq;
 	__u32 pid = 0;
@@ -235,34 +238,26 @@ int kh_vms_tree(struct bpf_iter__task_file *ctx)
 
 		if (!ms)
 			continue;
-		if (bpf_core_field_exists(struct kvm_memslots___tree, gfn_tree))
+		if (tree && bpf_core_field_exists(struct kvm_memslots___tree, gfn_tree))
 			kh_walk_tree(seq, pid, (__u64)kvm, ms, as);
+		else if (!tree && bpf_core_field_exists(struct kvm_memslots___array, used_slots))
+			kh_walk_array(seq, pid, (__u64)kvm, ms, as);
 		else
 			kh_emit_err(seq, pid, (__u64)kvm, KH_ITER_E_LAYOUT);
 	}
 	return 0;
 }
 
+/* 5.17+: memslots in trees.  Uses bpf_loop (5.17+ as well). */
+SEC("iter/task_file")
+int kh_vms_tree(struct bpf_iter__task_file *ctx)
+{
+	return kh_vms_iter(ctx, true);
+}
+
 /* Up to 5.16: sorted array of used_slots memslots. */
 SEC("iter/task_file")
 int kh_vms_array(struct bpf_iter__task_file *ctx)
 {
-	struct seq_file *seq = ctx->meta->seq;
-	__u32 pid = 0;
-	int nr_as = 0;
-	struct kvm *kvm = kh_vm_of(ctx, &nr_as, &pid);
-
-	if (!kvm)
-		return 0;
-	for (int as = 0; as < 2 && as < nr_as; as++) {
-		void *ms = kh_memslots(kvm, as);
-
-		if (!ms)
-			continue;
-		if (bpf_core_field_exists(struct kvm_memslots___array, used_slots))
-			kh_walk_array(seq, pid, (__u64)kvm, ms, as);
-		else
-			kh_emit_err(seq, pid, (__u64)kvm, KH_ITER_E_LAYOUT);
-	}
-	return 0;
+	return kh_vms_iter(ctx, false);
 }

@@ -1223,29 +1223,6 @@ int kh_rec_totals(const struct kh_rec *r, const struct kh_rd_filter *f, struct k
 	return 0;
 }
 
-/* "A-B" (inclusive), "A-" (to the end) or "A" (one value). */
-int kh_parse_range(const char *s, uint64_t *lo, uint64_t *hi)
-{
-	char buf[64], *dash;
-
-	if (!s || strlen(s) >= sizeof(buf))
-		return -EINVAL;
-	strcpy(buf, s);
-	dash = strchr(buf, '-');
-	if (!dash)
-		return kh_parse_u64(buf, lo) ? -EINVAL : (*hi = *lo, 0);
-	*dash = 0;
-	if (kh_parse_u64(buf, lo))
-		return -EINVAL;
-	if (!dash[1]) {
-		*hi = UINT64_MAX;
-		return 0;
-	}
-	if (kh_parse_u64(dash + 1, hi) || *hi < *lo)
-		return -EINVAL;
-	return 0;
-}
-
 /* "T0-T1" in seconds since the start; "T0-" to the end. */
 int kh_parse_trange(const char *s, double *t0, double *t1)
 {

@@ -324,7 +324,6 @@ double kh_rec_secs(const struct kh_rec *r, uint64_t t_ns);
 /* Per (pid, gfn) totals over the wanted epochs, sorted by pid then gfn. */
 int kh_rec_totals(const struct kh_rec *r, const struct kh_rd_filter *f, struct kh_gfn_stat **out,
 		  size_t *n);
-int kh_parse_range(const char *s, uint64_t *lo, uint64_t *hi);
 int kh_parse_trange(const char *s, double *t0, double *t1);
 
 #endif /* KH_DATAFILE_H */

@@ -263,7 +263,8 @@ static void kh_vm_totals(const struct kh_gfn_stat *g, size_t n, uint32_t pid,
 	}
 }
 
-static json_t *kh_counts_json(const struct kh_counts *c)
+/* JSON of the heat types: heat and report use the same keys. */
+json_t *kh_counts_json(const struct kh_counts *c)
 {
 	char m[16];
 
@@ -275,6 +276,33 @@ static json_t *kh_counts_json(const struct kh_counts *c)
 			 "spp", (json_int_t)c->spp, "subpage_write_mask", m);
 }
 
+json_t *kh_gfn_json(const struct kh_gfn_stat *g)
+{
+	json_t *e = kh_counts_json(&g->c);
+
+	json_object_set_new(e, "gfn", json_integer((json_int_t)g->gfn));
+	if (g->has_subpages) {
+		json_t *a = json_array();
+
+		for (int s = 0; s < KH_SUBPAGES; s++)
+			json_array_append_new(a, json_integer(g->sp.cnt[s]));
+		json_object_set_new(e, "subpage_writes", a);
+	}
+	return e;
+}
+
+json_t *kh_range_json(const struct kh_range *r)
+{
+	char m[16];
+
+	snprintf(m, sizeof(m), "0x%08x", r->subpage_mask);
+	return json_pack("{s:I, s:I, s:I, s:I, s:I, s:s}",
+			 "gfn_start", (json_int_t)r->gfn_start,
+			 "gfn_end", (json_int_t)(r->gfn_start + r->npages),
+			 "pages", (json_int_t)r->npages, "accesses", (json_int_t)r->accesses,
+			 "writes", (json_int_t)r->writes, "subpage_write_mask", m);
+}
+
 static json_t *kh_vm_heat_json(const struct kh_vm *vm, const struct kh_gfn_stat *g, size_t n,
 			       const struct kh_range *rg, size_t nr, uint64_t touched,
 			       const uint64_t *cols, size_t width)
@@ -283,34 +311,12 @@ static json_t *kh_vm_heat_json(const struct kh_vm *vm, const struct kh_gfn_stat 
 	struct kh_counts t;
 
 	kh_vm_totals(g, n, vm->pid, &t);
-	for (size_t i = 0; i < n; i++) {
-		json_t *e;
-
-		if (g[i].pid != vm->pid)
-			continue;
-		e = kh_counts_json(&g[i].c);
-		json_object_set_new(e, "gfn", json_integer((json_int_t)g[i].gfn));
-		if (g[i].has_subpages) {
-			json_t *a = json_array();
-
-			for (int s = 0; s < KH_SUBPAGES; s++)
-				json_array_append_new(a, json_integer(g[i].sp.cnt[s]));
-			json_object_set_new(e, "subpage_writes", a);
-		}
-		json_array_append_new(gj, e);
-	}
-	for (size_t i = 0; i < nr; i++) {
-		char m[16];
-
-		if (rg[i].pid != vm->pid)
-			continue;
-		snprintf(m, sizeof(m), "0x%08x", rg[i].subpage_mask);
-		json_array_append_new(rj, json_pack("{s:I, s:I, s:I, s:I, s:I, s:s}",
-			"gfn_start", (json_int_t)rg[i].gfn_start,
-			"gfn_end", (json_int_t)(rg[i].gfn_start + rg[i].npages),
-			"pages", (json_int_t)rg[i].npages, "accesses", (json_int_t)rg[i].accesses,
-			"writes", (json_int_t)rg[i].writes, "subpage_write_mask", m));
-	}
+	for (size_t i = 0; i < n; i++)
+		if (g[i].pid == vm->pid)
+			json_array_append_new(gj, kh_gfn_json(&g[i]));
+	for (size_t i = 0; i < nr; i++)
+		if (rg[i].pid == vm->pid)
+			json_array_append_new(rj, kh_range_json(&rg[i]));
 	for (size_t c = 0; c < width; c++)
 		json_array_append_new(sj, json_integer((json_int_t)cols[c]));
 	for (size_t i = 0; i < vm->nr_slots; i++)
@@ -480,7 +486,7 @@ static int kh_heat_report(struct kh_session *s, const struct kh_heat_args *a,
 	uint64_t runs, run_ns;
 	bool cost_on;
 	json_t *root = NULL, *vms = NULL;
-	bool color = a->color == 1 || (a->color < 0 && isatty(STDOUT_FILENO));
+	bool color = kh_color_wanted(a->color);
 	char eb[128];
 	int err;
 
@@ -506,16 +512,13 @@ static int kh_heat_report(struct kh_session *s, const struct kh_heat_args *a,
 
 		for (int src = 0; src < KH_SRC_MAX; src++) {
 			char d[256];
-			json_t *sj = json_object();
 
 			kh_source_desc(&s->probe, src, d, sizeof(d));
 			json_array_append_new(srcs, json_pack("{s:s, s:b, s:s}", "source",
 				kh_source_name(src), "available",
 				kh_source_available(&s->probe, src), "hooks", d));
-			for (int k = 0; k < KH_STAT_MAX; k++)
-				json_object_set_new(sj, kh_stat_name(k),
-					json_integer((json_int_t)stats[src * KH_STAT_MAX + k]));
-			json_object_set_new(st, kh_source_name(src), sj);
+			json_object_set_new(st, kh_source_name(src),
+					    kh_stats_json(&stats[src * KH_STAT_MAX]));
 		}
 		vms = json_array();
 		root = json_pack("{s:f, s:o, s:o, s:{s:I, s:I, s:I, s:I}, s:{s:b, s:I, s:I}}",
@@ -563,8 +566,8 @@ static int kh_heat_report(struct kh_session *s, const struct kh_heat_args *a,
 	}
 	if (o->json) {
 		json_object_set_new(root, "vms", vms);
-		json_dumpf(root, stdout, JSON_INDENT(1));
-		fputc('\n', stdout);
+		kh_json_print(root, JSON_INDENT(1));
+		root = NULL;
 	} else {
 		uint64_t lost = 0;
 
@@ -596,53 +599,28 @@ out:
 /* Keep every VM seen during the run (one that exits stays reportable). */
 static void kh_vms_remember(struct kh_vmset *seen, const struct kh_vmset *now)
 {
-	for (size_t i = 0; i < now->n; i++) {
-		const struct kh_vm *vm = &now->vms[i];
-		struct kh_vm *dst = NULL, *nv;
-
-		for (size_t j = 0; j < seen->n; j++)
-			if (seen->vms[j].kvm == vm->kvm && seen->vms[j].pid == vm->pid)
-				dst = &seen->vms[j];
-		if (!dst) {
-			nv = realloc(seen->vms, (seen->n + 1) * sizeof(*nv));
-			if (!nv)
-				return;
-			seen->vms = nv;
-			dst = &seen->vms[seen->n++];
-		} else {
-			free(dst->slots);
-		}
-		*dst = *vm;
-		dst->slots = malloc((vm->nr_slots ? vm->nr_slots : 1) * sizeof(*dst->slots));
-		if (!dst->slots) {
-			dst->nr_slots = 0;
-			continue;
-		}
-		if (vm->nr_slots)
-			memcpy(dst->slots, vm->slots, vm->nr_slots * sizeof(*dst->slots));
-	}
+	/* best effort: a VM that cannot be copied is reported without its slots */
+	for (size_t i = 0; i < now->n; i++)
+		kh_vms_put(seen, &now->vms[i]);
 }
 
-static void kh_heat_usage(FILE *f)
-{
-	fprintf(f,
-		"Usage: kvmheat heat [-p PID] [-d SECONDS] [-n TOP] [-e SOURCES] [-j]\n"
-		"                    [--method SOURCE=METHOD] [--width N] [--color WHEN]\n"
-		"                    [--max-gfns N]\n"
-		"Trace guest memory accesses for SECONDS (default 5; ends early when the VM\n"
-		"given by -p exits or on Ctrl-C), then print per VM the hottest gfn ranges\n"
-		"with sub-page write masks and a heat strip across guest memory.\n"
-		"  -p, --pid PID        only this VM (its VMM's pid)\n"
-		"  -d, --duration S     how long to trace\n"
-		"  -n, --top N          ranges to show per VM (default 20)\n"
-		"  -e, --events LIST    sources: aging,track,spp,walk (default all)\n"
-		"  -m, --method S=M     force source S to method M (fentry, kprobe, tp_btf,\n"
-		"                       raw_tp, tracepoint), e.g. -m aging=raw_tp\n"
-		"  -j, --json           JSON output\n"
-		"      --width N        heat strip columns (default 64)\n"
-		"      --color WHEN     auto, always or never\n"
-		"      --max-gfns N     per-gfn table entries (default: 4096 per GiB)\n");
-}
+static const char kh_heat_help[] =
+	"Usage: kvmheat heat [-p PID] [-d SECONDS] [-n TOP] [-e SOURCES] [-j]\n"
+	"                    [--method SOURCE=METHOD] [--width N] [--color WHEN]\n"
+	"                    [--max-gfns N]\n"
+	"Trace guest memory accesses for SECONDS (default 5; ends early when the VM\n"
+	"given by -p exits or on Ctrl-C), then print per VM the hottest gfn ranges\n"
+	"with sub-page write masks and a heat strip across guest memory.\n"
+	"  -p, --pid PID        only this VM (its VMM's pid)\n"
+	"  -d, --duration S     how long to trace\n"
+	"  -n, --top N          ranges to show per VM (default 20)\n"
+	"  -e, --events LIST    sources: aging,track,spp,walk (default all)\n"
+	"  -m, --method S=M     force source S to method M (fentry, kprobe, tp_btf,\n"
+	"                       raw_tp, tracepoint), e.g. -m aging=raw_tp\n"
+	"  -j, --json           JSON output\n"
+	"      --width N        heat strip columns (default 64)\n"
+	"      --color WHEN     auto, always or never\n"
+	"      --max-gfns N     per-gfn table entries (default: 4096 per GiB)\n";
 
 int kh_parse_sources(const char *s, uint32_t *mask)
 {
@@ -690,17 +668,19 @@ int kh_cmd_heat(int argc, char **argv, struct kh_opts *o)
 		{ "top", required_argument, NULL, 'n' },
 		{ "events", required_argument, NULL, 'e' },
 		{ "method", required_argument, NULL, 'm' },
-		{ "json", no_argument, NULL, 'j' },
-		{ "verbose", no_argument, NULL, 'v' },
 		{ "width", required_argument, NULL, 'W' },
-		{ "color", required_argument, NULL, 'C' },
+		{ "color", required_argument, NULL, KH_OPT_COLOR },
 		{ "max-gfns", required_argument, NULL, 'G' },
-		{ "help", no_argument, NULL, 'h' },
-		{},
+		KH_LONGOPTS_END,
 	};
 	struct kh_heat_args a = {
 		.duration = 5, .top = 20, .width = 64, .color = -1,
 		.so = { .sources = (1U << KH_SRC_MAX) - 1 },
+	};
+	const struct kh_common_opts co = {
+		.cmd = "heat", .o = o, .help = kh_heat_help, .pid = &a.pid,
+		.duration = &a.duration, .sources = &a.so.sources, .force = a.so.force,
+		.color = &a.color,
 	};
 	struct kh_session s = {};
 	struct kh_vmset seen = {};
@@ -712,34 +692,10 @@ int kh_cmd_heat(int argc, char **argv, struct kh_opts *o)
 		a.so.force[i] = KH_M_MAX;
 	while ((opt = getopt_long(argc, argv, "p:d:n:e:m:jvh", longopts, NULL)) != -1) {
 		switch (opt) {
-		case 'p':
-			if (kh_parse_pid(optarg, &a.pid))
-				return kh_err(o, KH_EXIT_USAGE, "heat: bad pid '%s'", optarg);
-			break;
-		case 'd':
-			if (kh_parse_seconds(optarg, &a.duration))
-				return kh_err(o, KH_EXIT_USAGE, "heat: bad duration '%s'", optarg);
-			break;
 		case 'n':
 			if (kh_parse_u64(optarg, &v) || !v || v > 100000)
 				return kh_err(o, KH_EXIT_USAGE, "heat: bad --top '%s'", optarg);
 			a.top = v;
-			break;
-		case 'e':
-			if (kh_parse_sources(optarg, &a.so.sources))
-				return kh_err(o, KH_EXIT_USAGE, "heat: bad source list '%s' (want "
-					      "aging,track,spp,walk)", optarg);
-			break;
-		case 'm':
-			if (kh_parse_force(optarg, a.so.force))
-				return kh_err(o, KH_EXIT_USAGE, "heat: bad --method '%s' (want "
-					      "SOURCE=METHOD)", optarg);
-			break;
-		case 'j':
-			o->json = true;
-			break;
-		case 'v':
-			o->verbose++;
 			break;
 		case 'W':
 			if (kh_parse_u64(optarg, &v) || v < 8 || v > 1000)
@@ -747,30 +703,20 @@ int kh_cmd_heat(int argc, char **argv, struct kh_opts *o)
 					      optarg);
 			a.width = v;
 			break;
-		case 'C':
-			if (!strcmp(optarg, "auto"))
-				a.color = -1;
-			else if (!strcmp(optarg, "always"))
-				a.color = 1;
-			else if (!strcmp(optarg, "never"))
-				a.color = 0;
-			else
-				return kh_err(o, KH_EXIT_USAGE, "heat: bad --color '%s'", optarg);
-			break;
 		case 'G':
 			if (kh_parse_u64(optarg, &v) || v < 16 || v > (1ULL << 26))
 				return kh_err(o, KH_EXIT_USAGE, "heat: bad --max-gfns '%s'", optarg);
 			a.so.max_gfns = v;
 			break;
-		case 'h':
-			kh_heat_usage(stdout);
-			return KH_EXIT_OK;
 		default:
-			return kh_bad_option(o, "heat", argv);
+			err = kh_opt_common(&co, opt, argv);
+			if (err != KH_OPT_TAKEN)
+				return err;
 		}
 	}
-	if (optind < argc)
-		return kh_err(o, KH_EXIT_USAGE, "heat: unexpected argument '%s'", argv[optind]);
+	err = kh_opt_no_operands(&co, argc, argv);
+	if (err)
+		return err;
 	a.so.pid = a.pid;
 
 	err = kh_session_open(&s, &a.so, o);

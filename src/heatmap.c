@@ -622,22 +622,19 @@ static void kh_term(const struct kh_hmap *h, const struct kh_rd_vm *vm, FILE *f)
 		h->writes ? "writes" : "accesses", h->max);
 }
 
-static void kh_heatmap_usage(FILE *f)
-{
-	fprintf(f,
-		"Usage: kvmheat heatmap [-i FILE] [-o OUT] [--pid P] [--writes] [--rows N]\n"
-		"                       [--cols N] [--time T0-T1] [--gfn A-B]\n"
-		"Draw a recording: x = time (epochs), y = guest physical address (memslot\n"
-		"holes squeezed out, cropped to what was touched), colour = accesses.\n"
-		"  -i, --input FILE  default kvmheat.data\n"
-		"  -o, --output OUT  NAME.svg, NAME.png, or - for the terminal (default)\n"
-		"  -p, --pid P       the VM to draw (default: the one with most accesses)\n"
-		"  -w, --writes      colour by writes instead\n"
-		"      --rows N      address rows (default 256; terminal: its height)\n"
-		"      --cols N      time columns (default 480; terminal: its width)\n"
-		"      --time T0-T1  only epochs overlapping T0..T1 s\n"
-		"      --gfn A-B     only gfns A..B\n");
-}
+static const char kh_heatmap_help[] =
+	"Usage: kvmheat heatmap [-i FILE] [-o OUT] [--pid P] [--writes] [--rows N]\n"
+	"                       [--cols N] [--time T0-T1] [--gfn A-B]\n"
+	"Draw a recording: x = time (epochs), y = guest physical address (memslot\n"
+	"holes squeezed out, cropped to what was touched), colour = accesses.\n"
+	"  -i, --input FILE  default kvmheat.data\n"
+	"  -o, --output OUT  NAME.svg, NAME.png, or - for the terminal (default)\n"
+	"  -p, --pid P       the VM to draw (default: the one with most accesses)\n"
+	"  -w, --writes      colour by writes instead\n"
+	"      --rows N      address rows (default 256; terminal: its height)\n"
+	"      --cols N      time columns (default 480; terminal: its width)\n"
+	"      --time T0-T1  only epochs overlapping T0..T1 s\n"
+	"      --gfn A-B     only gfns A..B\n";
 
 static const char *kh_ext(const char *p)
 {
@@ -657,13 +654,13 @@ int kh_cmd_heatmap(int argc, char **argv, struct kh_opts *o)
 		{ "cols", required_argument, NULL, 'C' },
 		{ "time", required_argument, NULL, 't' },
 		{ "gfn", required_argument, NULL, 'g' },
-		{ "json", no_argument, NULL, 'j' },
-		{ "verbose", no_argument, NULL, 'v' },
-		{ "help", no_argument, NULL, 'h' },
-		{},
+		KH_LONGOPTS_END,
 	};
 	const char *in = "kvmheat.data", *out = "-";
 	struct kh_rd_filter f;
+	const struct kh_common_opts co = {
+		.cmd = "heatmap", .o = o, .help = kh_heatmap_help, .pid = &f.pid,
+	};
 	struct kh_hmap h = {};
 	struct kh_rec rec;
 	size_t rows = 0, cols = 0;
@@ -684,10 +681,6 @@ int kh_cmd_heatmap(int argc, char **argv, struct kh_opts *o)
 		case 'o':
 			out = optarg;
 			break;
-		case 'p':
-			if (kh_parse_pid(optarg, &f.pid))
-				return kh_err(o, KH_EXIT_USAGE, "heatmap: bad pid '%s'", optarg);
-			break;
 		case 'w':
 			h.writes = true;
 			break;
@@ -704,25 +697,18 @@ int kh_cmd_heatmap(int argc, char **argv, struct kh_opts *o)
 			f.time_set = true;
 			break;
 		case 'g':
-			if (kh_parse_range(optarg, &f.gfn_lo, &f.gfn_hi))
+			if (kh_parse_gfn_range(optarg, &f.gfn_lo, &f.gfn_hi))
 				return kh_err(o, KH_EXIT_USAGE, "heatmap: bad --gfn '%s'", optarg);
 			break;
-		case 'j':
-			o->json = true;
-			break;
-		case 'v':
-			o->verbose++;
-			break;
-		case 'h':
-			kh_heatmap_usage(stdout);
-			return KH_EXIT_OK;
 		default:
-			return kh_err(o, KH_EXIT_USAGE,
-				      "heatmap: bad option (see kvmheat heatmap -h)");
+			err = kh_opt_common(&co, opt, argv);
+			if (err != KH_OPT_TAKEN)
+				return err;
 		}
 	}
-	if (optind < argc)
-		return kh_err(o, KH_EXIT_USAGE, "heatmap: unexpected argument '%s'", argv[optind]);
+	err = kh_opt_no_operands(&co, argc, argv);
+	if (err)
+		return err;
 	term = !strcmp(out, "-");
 	if (!term && strcmp(kh_ext(out), "svg") && strcmp(kh_ext(out), "png"))
 		return kh_err(o, KH_EXIT_USAGE, "heatmap: -o wants NAME.svg, NAME.png or -");
@@ -812,9 +798,7 @@ int kh_cmd_heatmap(int argc, char **argv, struct kh_opts *o)
 				      "gfn_hi", (json_int_t)kh_hm_gfn(&h, h.hi),
 				      "max", (json_int_t)h.max);
 
-		json_dumpf(j, stdout, JSON_INDENT(1));
-		fputc('\n', stdout);
-		json_decref(j);
+		kh_json_print(j, JSON_INDENT(1));
 	} else {
 		fprintf(stderr, "kvmheat: wrote %s: VM %u, %zu rows x %zu columns\n", out, h.pid,
 			h.rows, h.cols);

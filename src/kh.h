@@ -46,10 +46,18 @@ int kh_parse_size(const char *s, uint64_t *out);
 #define KH_RINGBUF_MIN	4096ULL
 #define KH_RINGBUF_MAX	(1ULL << 30)
 int kh_parse_seconds(const char *s, double *out);
+/* "A-B", "A" or "A-" (to UINT64_MAX), inclusive (trace, report, heatmap --gfn). */
+#define KH_GFN_MAX	(~0ULL >> KH_PAGE_SHIFT)
+int kh_parse_gfn_range(const char *s, uint64_t *lo, uint64_t *hi);
 const char *kh_fmt_bytes(uint64_t bytes, char *buf, size_t len);
 void kh_libbpf_quiet(int verbose);
 double kh_now(void);
 void kh_sleep_until(double deadline, double step);
+struct json_t;
+/* @j on stdout and a newline, then dropped (@flags: json_dumpf's). */
+void kh_json_print(struct json_t *j, size_t flags);
+/* One source's KH_STAT_MAX counters as {name: count}. */
+struct json_t *kh_stats_json(const uint64_t *stats);
 
 /* ---- probe.c: which hooks this kernel has, and how to attach them ---- */
 enum kh_method {
@@ -168,6 +176,8 @@ void kh_disc_close(struct kh_disc *d);
 int kh_vms_discover(struct kh_vmset *set, char *why, size_t whylen);
 void kh_vms_free(struct kh_vmset *set);
 struct kh_vm *kh_vms_find(struct kh_vmset *set, uint32_t pid);
+struct kh_vm *kh_vms_find_kvm(struct kh_vmset *set, uint64_t kvm, uint32_t pid);
+int kh_vms_put(struct kh_vmset *set, const struct kh_vm *vm);
 uint64_t kh_vm_pages(const struct kh_vm *vm);
 /* Index of the slot holding @gfn, or -1. */
 int kh_vm_slot_of(const struct kh_vm *vm, uint64_t gfn);
@@ -177,7 +187,8 @@ int kh_cmd_list(int argc, char **argv, struct kh_opts *o);
 /* The in-kernel event filter (record --events, trace). */
 struct kh_ev_filter {
 	uint32_t sources;		/* bitmask of enum kh_source; 0: all */
-	uint64_t gfn_lo, gfn_hi;	/* inclusive; 0, 0: no range */
+	bool gfn_set;			/* only gfns gfn_lo..gfn_hi (inclusive) */
+	uint64_t gfn_lo, gfn_hi;
 	bool writes_only;
 	bool vcpu_set;			/* only events of vCPU @vcpu */
 	uint32_t vcpu;
@@ -198,6 +209,8 @@ struct kh_session_opts {
 };
 
 const char *kh_stat_name(int stat);
+/* The event stream's settings and in-kernel filter into @skel before load. */
+void kh_set_event_rodata(struct kvmheat_bpf *skel, const struct kh_session_opts *so);
 
 struct kh_session {
 	struct kvmheat_bpf *skel;
@@ -250,9 +263,38 @@ size_t kh_hot_ranges(const struct kh_gfn_stat *g, size_t n, size_t top, struct k
 void kh_strip(const struct kh_vm *vm, const struct kh_gfn_stat *g, size_t n, uint64_t *cols,
 	      size_t width);
 void kh_mask_str(uint32_t mask, char out[KH_SUBPAGES + 1]);
+/* JSON of the heat types, the same in heat and report. */
+struct json_t *kh_counts_json(const struct kh_counts *c);
+struct json_t *kh_gfn_json(const struct kh_gfn_stat *g);
+struct json_t *kh_range_json(const struct kh_range *r);
 /* "aging,walk" -> bitmask; "walk=raw_tp" -> force[walk] (options of heat, top, trace). */
 int kh_parse_sources(const char *s, uint32_t *mask);
 int kh_parse_force(const char *s, enum kh_method force[KH_SRC_MAX]);
+
+/* ---- opts.c: the options several commands share ---- */
+#define KH_OPT_TAKEN	(-1)	/* kh_opt_common(): parsed, parsing goes on */
+#define KH_OPT_COLOR	0x200	/* --color (long only); commands' own start at 0x100 */
+/* --json, --verbose, --help and the terminator: every command's table ends so. */
+#define KH_LONGOPTS_END								\
+	{ "json", no_argument, NULL, 'j' }, { "verbose", no_argument, NULL, 'v' },	\
+	{ "help", no_argument, NULL, 'h' }, {}
+/* Where each shared option a command takes goes; NULL: it does not take it. */
+struct kh_common_opts {
+	const char *cmd;		/* names the command in messages */
+	struct kh_opts *o;		/* -j, -v */
+	const char *help;		/* -h prints it */
+	uint32_t *pid;			/* -p PID */
+	double *duration;		/* -d SECONDS */
+	uint32_t *sources;		/* -e LIST */
+	enum kh_method *force;		/* -m SOURCE=METHOD, KH_SRC_MAX entries */
+	int *color;			/* --color WHEN: -1 auto, 0 never, 1 always */
+};
+/* From a command's default case: KH_OPT_TAKEN, or the code to exit with now. */
+int kh_opt_common(const struct kh_common_opts *c, int opt, char **argv);
+/* After getopt: 0, or KH_EXIT_USAGE naming the first operand. */
+int kh_opt_no_operands(const struct kh_common_opts *c, int argc, char **argv);
+/* --color WHEN: auto means only when stdout is a terminal. */
+bool kh_color_wanted(int when);
 /* ---- top.c: live per-VM view ---- */
 enum kh_top_col {
 	KH_TOP_PID, KH_TOP_COMM, KH_TOP_VCPUS, KH_TOP_MEM, KH_TOP_ACC, KH_TOP_WR, KH_TOP_WSET,
@@ -283,7 +325,6 @@ size_t kh_top_rows(const struct kh_vmset *vms, uint32_t pid, const struct kh_key
 void kh_top_sort(struct kh_top_row *rows, size_t n, int col, bool reverse);
 
 /* ---- trace.c: event stream ---- */
-int kh_parse_gfn_range(const char *s, uint64_t *lo, uint64_t *hi);
 /* bcc-style log2 histogram: slot i counts values in [2^i, 2^(i+1)), slot 0 also 0. */
 int kh_log2_slot(uint64_t v);
 void kh_print_log2_hist(FILE *f, const uint64_t *slots, int nslots, const char *what);

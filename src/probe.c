@@ -644,35 +644,25 @@ static void kh_probe_print(const struct kh_probe *p)
 
 int kh_cmd_probe(int argc, char **argv, struct kh_opts *o)
 {
-	static const struct option longopts[] = {
-		{ "json", no_argument, NULL, 'j' },
-		{ "verbose", no_argument, NULL, 'v' },
-		{ "help", no_argument, NULL, 'h' },
-		{},
+	static const struct option longopts[] = { KH_LONGOPTS_END };
+	const struct kh_common_opts co = {
+		.cmd = "probe", .o = o,
+		.help = "Usage: kvmheat probe [-j] [-v]\n"
+			"Show, per event source, the attach method chosen on this kernel\n"
+			"and why every better one was refused.  Exit 0 if any source works.\n",
 	};
 	struct kh_probe p = {};
 	bool any = false;
 	int opt, err;
 
 	while ((opt = getopt_long(argc, argv, "jvh", longopts, NULL)) != -1) {
-		switch (opt) {
-		case 'j':
-			o->json = true;
-			break;
-		case 'v':
-			o->verbose++;
-			break;
-		case 'h':
-			printf("Usage: kvmheat probe [-j] [-v]\n"
-			       "Show, per event source, the attach method chosen on this kernel\n"
-			       "and why every better one was refused.  Exit 0 if any source works.\n");
-			return KH_EXIT_OK;
-		default:
-			return kh_bad_option(o, "probe", argv);
-		}
+		err = kh_opt_common(&co, opt, argv);
+		if (err != KH_OPT_TAKEN)
+			return err;
 	}
-	if (optind < argc)
-		return kh_err(o, KH_EXIT_USAGE, "probe: unexpected argument '%s'", argv[optind]);
+	err = kh_opt_no_operands(&co, argc, argv);
+	if (err)
+		return err;
 	kh_libbpf_quiet(o->verbose);
 	for (int s = 0; s < KH_SRC_MAX; s++)
 		p.force[s] = KH_M_MAX;
@@ -686,15 +676,10 @@ int kh_cmd_probe(int argc, char **argv, struct kh_opts *o)
 	}
 	for (int s = 0; s < KH_SRC_MAX; s++)
 		any |= kh_source_available(&p, s);
-	if (o->json) {
-		json_t *j = kh_probe_json(&p);
-
-		json_dumpf(j, stdout, JSON_INDENT(2));
-		fputc('\n', stdout);
-		json_decref(j);
-	} else {
+	if (o->json)
+		kh_json_print(kh_probe_json(&p), JSON_INDENT(2));
+	else
 		kh_probe_print(&p);
-	}
 	kh_probe_free(&p);
 	return any ? KH_EXIT_OK : KH_EXIT_NO_SOURCE;
 }

@@ -245,19 +245,6 @@ static bool kh_vm_same(const struct kh_vm *a, const struct kh_vm *b)
 	return true;
 }
 
-static int kh_vm_copy(struct kh_vm *dst, const struct kh_vm *src)
-{
-	*dst = *src;
-	dst->slots = malloc((src->nr_slots ? src->nr_slots : 1) * sizeof(*dst->slots));
-	if (!dst->slots) {
-		dst->nr_slots = 0;
-		return -ENOMEM;
-	}
-	if (src->nr_slots)
-		memcpy(dst->slots, src->slots, src->nr_slots * sizeof(*dst->slots));
-	return 0;
-}
-
 /* Write VMs that appeared or changed memslots, and exits, since the last look. */
 static int kh_rec_vms(struct kh_recorder *r, uint64_t now, bool initial)
 {
@@ -266,39 +253,23 @@ static int kh_rec_vms(struct kh_recorder *r, uint64_t now, bool initial)
 
 	for (size_t i = 0; i < cur->n && !err; i++) {
 		const struct kh_vm *vm = &cur->vms[i];
-		struct kh_vm *old = NULL;
+		struct kh_vm *old;
 
 		if (!kh_rec_pid_wanted(r, vm->pid))
 			continue;
-		for (size_t j = 0; j < k->n; j++)
-			if (k->vms[j].kvm == vm->kvm && k->vms[j].pid == vm->pid)
-				old = &k->vms[j];
+		old = kh_vms_find_kvm(k, vm->kvm, vm->pid);
 		if (old && kh_vm_same(old, vm))
 			continue;
 		err = kh_dw_vm(&r->w, now, vm->kvm, vm->pid, vm->nr_vcpus, vm->comm, vm->slots,
 			       vm->nr_slots, initial ? KH_DFV_INITIAL : 0);
 		if (err)
 			break;
-		if (old) {
-			free(old->slots);
-		} else {
-			struct kh_vm *nv = realloc(k->vms, (k->n + 1) * sizeof(*nv));
-
-			if (!nv)
-				return -ENOMEM;
-			k->vms = nv;
-			old = &k->vms[k->n++];
-		}
-		err = kh_vm_copy(old, vm);
+		err = kh_vms_put(k, vm);
 		if (!initial)
 			fprintf(stderr, "kvmheat: VM %u (%s) appeared\n", vm->pid, vm->comm);
 	}
 	for (size_t j = 0; j < k->n && !err;) {
-		bool live = false;
-
-		for (size_t i = 0; i < cur->n && !live; i++)
-			live = cur->vms[i].kvm == k->vms[j].kvm && cur->vms[i].pid == k->vms[j].pid;
-		if (live) {
+		if (kh_vms_find_kvm(cur, k->vms[j].kvm, k->vms[j].pid)) {
 			j++;
 			continue;
 		}
@@ -450,28 +421,25 @@ static int kh_rec_fork(struct kh_recorder *r, int *go_fd, int *err_fd)
 	return 0;
 }
 
-static void kh_rec_usage(FILE *f)
-{
-	fprintf(f,
-		"Usage: kvmheat record [-o FILE] [-p PID[,PID..]] [-e SOURCES] [-d SECONDS]\n"
-		"                      [-F INTERVAL_MS] [--events] [--fsync] [-j]\n"
-		"                      [--method SOURCE=METHOD] [--max-gfns N] [-- COMMAND ARGS]\n"
-		"Record per-gfn heat every INTERVAL_MS, VM metadata and (with --events) every\n"
-		"event to FILE, until SECONDS pass, Ctrl-C, the VMs given by -p exit or\n"
-		"COMMAND exits.  With COMMAND, it is started held until the recorder is\n"
-		"attached and recorded alone; with neither -p nor COMMAND, every VM.\n"
-		"  -o, --output FILE    default kvmheat.data; an existing one becomes FILE.old\n"
-		"  -p, --pid LIST       only these VMs (their VMMs' pids)\n"
-		"  -e, --sources LIST   aging,track,spp,walk (default all)\n"
-		"  -d, --duration S     stop after S seconds\n"
-		"  -F, --interval MS    epoch length (default 1000)\n"
-		"      --events         also store every event (the sub-page fault trace)\n"
-		"      --fsync          fsync after every chunk\n"
-		"  -m, --method S=M     force source S to attach method M\n"
-		"      --max-gfns N     per-gfn table entries\n"
-		"      --ringbuf SIZE   event ring buffer bytes, k/m/g suffixes (default 4m)\n"
-		"  -j, --json           summary as JSON\n");
-}
+static const char kh_rec_help[] =
+	"Usage: kvmheat record [-o FILE] [-p PID[,PID..]] [-e SOURCES] [-d SECONDS]\n"
+	"                      [-F INTERVAL_MS] [--events] [--fsync] [-j]\n"
+	"                      [--method SOURCE=METHOD] [--max-gfns N] [-- COMMAND ARGS]\n"
+	"Record per-gfn heat every INTERVAL_MS, VM metadata and (with --events) every\n"
+	"event to FILE, until SECONDS pass, Ctrl-C, the VMs given by -p exit or\n"
+	"COMMAND exits.  With COMMAND, it is started held until the recorder is\n"
+	"attached and recorded alone; with neither -p nor COMMAND, every VM.\n"
+	"  -o, --output FILE    default kvmheat.data; an existing one becomes FILE.old\n"
+	"  -p, --pid LIST       only these VMs (their VMMs' pids)\n"
+	"  -e, --sources LIST   aging,track,spp,walk (default all)\n"
+	"  -d, --duration S     stop after S seconds\n"
+	"  -F, --interval MS    epoch length (default 1000)\n"
+	"      --events         also store every event (the sub-page fault trace)\n"
+	"      --fsync          fsync after every chunk\n"
+	"  -m, --method S=M     force source S to attach method M\n"
+	"      --max-gfns N     per-gfn table entries\n"
+	"      --ringbuf SIZE   event ring buffer bytes, k/m/g suffixes (default 4m)\n"
+	"  -j, --json           summary as JSON\n";
 
 static int kh_parse_pids(const char *s, struct kh_rec_args *a)
 {
@@ -607,14 +575,15 @@ int kh_cmd_record(int argc, char **argv, struct kh_opts *o)
 		{ "method", required_argument, NULL, 'm' },
 		{ "max-gfns", required_argument, NULL, 'G' },
 		{ "ringbuf", required_argument, NULL, 'R' },
-		{ "json", no_argument, NULL, 'j' },
-		{ "verbose", no_argument, NULL, 'v' },
-		{ "help", no_argument, NULL, 'h' },
-		{},
+		KH_LONGOPTS_END,
 	};
 	struct kh_rec_args a = {
 		.out = "kvmheat.data", .interval_ms = 1000,
 		.so = { .sources = (1U << KH_SRC_MAX) - 1 },
+	};
+	const struct kh_common_opts co = {
+		.cmd = "record", .o = o, .help = kh_rec_help, .duration = &a.duration,
+		.sources = &a.so.sources, .force = a.so.force,
 	};
 	struct kh_recorder r = { .o = o, .a = &a, .w = { .fd = -1 } };
 	int opt, err, ret = KH_EXIT_ERROR, go_fd = -1, err_fd = -1, e = EIO;
@@ -634,20 +603,10 @@ int kh_cmd_record(int argc, char **argv, struct kh_opts *o)
 			a.out = optarg;
 			break;
 		case 'p':
+			/* a list, unlike the other commands' -p */
 			if (kh_parse_pids(optarg, &a))
 				return kh_err(o, KH_EXIT_USAGE,
 					      "record: bad pid list '%s'", optarg);
-			break;
-		case 'e':
-			if (kh_parse_sources(optarg, &a.so.sources))
-				return kh_err(o, KH_EXIT_USAGE,
-					      "record: bad source list '%s' (want "
-					      "aging,track,spp,walk)", optarg);
-			break;
-		case 'd':
-			if (kh_parse_seconds(optarg, &a.duration))
-				return kh_err(o, KH_EXIT_USAGE,
-					      "record: bad duration '%s'", optarg);
 			break;
 		case 'F':
 			if (kh_parse_u64(optarg, &v) || v < 10 || v > 3600000)
@@ -662,11 +621,6 @@ int kh_cmd_record(int argc, char **argv, struct kh_opts *o)
 		case 'S':
 			a.fsync = true;
 			break;
-		case 'm':
-			if (kh_parse_force(optarg, a.so.force))
-				return kh_err(o, KH_EXIT_USAGE, "record: bad --method '%s' (want "
-					      "SOURCE=METHOD)", optarg);
-			break;
 		case 'G':
 			if (kh_parse_u64(optarg, &v) || v < 16 || v > (1ULL << 26))
 				return kh_err(o, KH_EXIT_USAGE,
@@ -679,18 +633,10 @@ int kh_cmd_record(int argc, char **argv, struct kh_opts *o)
 					      "1g bytes)", optarg);
 			a.so.ringbuf_bytes = v;
 			break;
-		case 'j':
-			o->json = true;
-			break;
-		case 'v':
-			o->verbose++;
-			break;
-		case 'h':
-			kh_rec_usage(stdout);
-			return KH_EXIT_OK;
 		default:
-			return kh_err(o, KH_EXIT_USAGE,
-				      "record: bad option (see kvmheat record -h)");
+			err = kh_opt_common(&co, opt, argv);
+			if (err != KH_OPT_TAKEN)
+				return err;
 		}
 	}
 	if (optind < argc) {
@@ -826,9 +772,7 @@ out_close:
 					"bytes", (json_int_t)r.w.off, "chunks", (json_int_t)r.w.seq,
 					"events_other_vms", (json_int_t)r.ev_other);
 
-				json_dumpf(j, stdout, JSON_INDENT(1));
-				fputc('\n', stdout);
-				json_decref(j);
+				kh_json_print(j, JSON_INDENT(1));
 			} else {
 				fprintf(stderr, "kvmheat: %s: wrote %s: %" PRIu64
 					" epochs, %" PRIu64 " events, %s in %u chunks\n",

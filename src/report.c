@@ -470,18 +470,6 @@ static void kh_text_trace(struct kh_report *rp, uint32_t pid)
 
 /* ---- JSON ---- */
 
-static json_t *kh_counts_obj(const struct kh_counts *c)
-{
-	char m[16];
-
-	snprintf(m, sizeof(m), "0x%08x", c->subpage_mask);
-	return json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:s}",
-			 "accesses", (json_int_t)c->accesses, "writes", (json_int_t)c->writes,
-			 "faults", (json_int_t)c->faults, "aged", (json_int_t)c->aged,
-			 "young", (json_int_t)c->young, "tracked", (json_int_t)c->tracked,
-			 "spp", (json_int_t)c->spp, "subpage_write_mask", m);
-}
-
 /* A VM's summary; its per-gfn rows and write trace are streamed after it. */
 static json_t *kh_json_vm(struct kh_report *rp, const struct kh_vm_view *v)
 {
@@ -493,17 +481,8 @@ static json_t *kh_json_vm(struct kh_report *rp, const struct kh_vm_view *v)
 			vm->slots[s].id, "as_id", vm->slots[s].as_id,
 			"gpa", (json_int_t)(vm->slots[s].base_gfn << KH_PAGE_SHIFT),
 			"size", (json_int_t)(vm->slots[s].npages << KH_PAGE_SHIFT)));
-	for (size_t i = 0; i < v->nr; i++) {
-		char m[16];
-
-		snprintf(m, sizeof(m), "0x%08x", v->rg[i].subpage_mask);
-		json_array_append_new(rj, json_pack("{s:I, s:I, s:I, s:I, s:I, s:s}",
-			"gfn_start", (json_int_t)v->rg[i].gfn_start,
-			"gfn_end", (json_int_t)(v->rg[i].gfn_start + v->rg[i].npages),
-			"pages", (json_int_t)v->rg[i].npages,
-			"accesses", (json_int_t)v->rg[i].accesses,
-			"writes", (json_int_t)v->rg[i].writes, "subpage_write_mask", m));
-	}
+	for (size_t i = 0; i < v->nr; i++)
+		json_array_append_new(rj, kh_range_json(&v->rg[i]));
 	for (size_t e = 0; e < rp->rec.nr_epochs; e++) {
 		uint64_t a, b, c;
 
@@ -530,7 +509,7 @@ static json_t *kh_json_vm(struct kh_report *rp, const struct kh_vm_view *v)
 		      "aged_gfns", (json_int_t)v->aged_gfns,
 		      "idle_fraction", v->aged_gfns ?
 				       json_real((double)v->idle_gfns / v->aged_gfns) : json_null(),
-		      "totals", kh_counts_obj(&v->t), "ranges", rj);
+		      "totals", kh_counts_json(&v->t), "ranges", rj);
 	json_object_set_new(j, "working_set", ws);
 	return j;
 }
@@ -581,22 +560,9 @@ static void kh_json_vm_stream(struct kh_report *rp, const struct kh_vm_view *v, 
 	if (rows) {
 		memcpy(rows, v->g, v->n * sizeof(*rows));
 		kh_sort_rows(rows, v->n, rp->sort);
-		for (size_t i = 0; i < v->n; i++) {
-			json_t *e;
-
-			if (!kh_nonzero(&rows[i].c))
-				continue;
-			e = kh_counts_obj(&rows[i].c);
-			json_object_set_new(e, "gfn", json_integer((json_int_t)rows[i].gfn));
-			if (rows[i].has_subpages) {
-				json_t *a = json_array();
-
-				for (int k = 0; k < KH_SUBPAGES; k++)
-					json_array_append_new(a, json_integer(rows[i].sp.cnt[k]));
-				json_object_set_new(e, "subpage_writes", a);
-			}
-			kh_json_row(e, &first);
-		}
+		for (size_t i = 0; i < v->n; i++)
+			if (kh_nonzero(&rows[i].c))
+				kh_json_row(kh_gfn_json(&rows[i]), &first);
 		free(rows);
 	}
 	printf("%s   ]", first ? "" : "\n");
@@ -631,19 +597,14 @@ static json_t *kh_json_head(struct kh_report *rp)
 		json_array_append_new(notes, json_string(r->notes[i]));
 	for (int src = 0; src < KH_SRC_MAX; src++) {
 		const struct kh_rd_source *rs = &r->sources[src];
-		json_t *st;
 
 		if (!rs->present)
 			continue;
-		st = json_object();
-		for (int k = 0; k < KH_STAT_MAX; k++)
-			json_object_set_new(st, kh_stat_name(k),
-				json_integer((json_int_t)r->stats[src * KH_STAT_MAX + k]));
 		json_array_append_new(srcs, json_pack("{s:s, s:b, s:b, s:s, s:o}",
 			"source", kh_source_name(src),
 			"requested", !!(rs->flags & KH_DFS_REQUESTED),
 			"available", !!(rs->flags & KH_DFS_AVAILABLE), "attach", rs->desc,
-			"stats", st));
+			"stats", kh_stats_json(&r->stats[src * KH_STAT_MAX])));
 	}
 	for (size_t i = 0; i < r->nr_lost; i++)
 		json_array_append_new(lost, json_pack("{s:f, s:s, s:s, s:I, s:I}",
@@ -805,27 +766,24 @@ out_free:
 	return err;
 }
 
-static void kh_report_usage(FILE *f)
-{
-	fprintf(f,
-		"Usage: kvmheat report [-i FILE] [--sort accesses|writes|gfn] [--pid P]\n"
-		"                      [--gfn START-END] [--time T0-T1] [--format text|json|csv]\n"
-		"                      [-n TOP] [--subpages] [--events] [--max-trace N] [-o OUT]\n"
-		"Report a recording: per VM the hottest gfn ranges, totals, working set per\n"
-		"epoch, idle fraction, and per source the attach method and lost events.\n"
-		"  -i, --input FILE     default kvmheat.data\n"
-		"  -s, --sort KEY       accesses (default), writes or gfn\n"
-		"  -p, --pid P          only this VM\n"
-		"      --gfn A-B        only gfns A..B (inclusive; decimal or 0x hex)\n"
-		"      --time T0-T1     only epochs overlapping T0..T1 s after the start\n"
-		"  -f, --format F       text (default), json or csv; -j is --format json\n"
-		"  -n, --top N          ranges and written gfns per VM (default 20)\n"
-		"      --subpages       most-written gfns with their 32 sub-page write counts\n"
-		"      --events         with --subpages: the per-write trace\n"
-		"                       (needs a recording made with record --events)\n"
-		"      --max-trace N    writes shown in the text trace (default 200)\n"
-		"  -o, --output OUT     write the selected part as a new recording instead\n");
-}
+static const char kh_report_help[] =
+	"Usage: kvmheat report [-i FILE] [--sort accesses|writes|gfn] [--pid P]\n"
+	"                      [--gfn START-END] [--time T0-T1] [--format text|json|csv]\n"
+	"                      [-n TOP] [--subpages] [--events] [--max-trace N] [-o OUT]\n"
+	"Report a recording: per VM the hottest gfn ranges, totals, working set per\n"
+	"epoch, idle fraction, and per source the attach method and lost events.\n"
+	"  -i, --input FILE     default kvmheat.data\n"
+	"  -s, --sort KEY       accesses (default), writes or gfn\n"
+	"  -p, --pid P          only this VM\n"
+	"      --gfn A-B        only gfns A..B (inclusive; decimal or 0x hex)\n"
+	"      --time T0-T1     only epochs overlapping T0..T1 s after the start\n"
+	"  -f, --format F       text (default), json or csv; -j is --format json\n"
+	"  -n, --top N          ranges and written gfns per VM (default 20)\n"
+	"      --subpages       most-written gfns with their 32 sub-page write counts\n"
+	"      --events         with --subpages: the per-write trace\n"
+	"                       (needs a recording made with record --events)\n"
+	"      --max-trace N    writes shown in the text trace (default 200)\n"
+	"  -o, --output OUT     write the selected part as a new recording instead\n";
 
 int kh_cmd_report(int argc, char **argv, struct kh_opts *o)
 {
@@ -841,12 +799,12 @@ int kh_cmd_report(int argc, char **argv, struct kh_opts *o)
 		{ "events", no_argument, NULL, 'E' },
 		{ "max-trace", required_argument, NULL, 'M' },
 		{ "output", required_argument, NULL, 'o' },
-		{ "json", no_argument, NULL, 'j' },
-		{ "verbose", no_argument, NULL, 'v' },
-		{ "help", no_argument, NULL, 'h' },
-		{},
+		KH_LONGOPTS_END,
 	};
 	struct kh_report rp = { .in = "kvmheat.data", .top = 20, .max_trace = 200, .o = o };
+	const struct kh_common_opts co = {
+		.cmd = "report", .o = o, .help = kh_report_help, .pid = &rp.f.pid,
+	};
 	uint32_t *pids = NULL;
 	size_t np = 0;
 	char why[512], eb[128];
@@ -873,12 +831,8 @@ int kh_cmd_report(int argc, char **argv, struct kh_opts *o)
 					      "report: bad --sort '%s' (accesses, "
 					      "writes or gfn)", optarg);
 			break;
-		case 'p':
-			if (kh_parse_pid(optarg, &rp.f.pid))
-				return kh_err(o, KH_EXIT_USAGE, "report: bad pid '%s'", optarg);
-			break;
 		case 'g':
-			if (kh_parse_range(optarg, &rp.f.gfn_lo, &rp.f.gfn_hi))
+			if (kh_parse_gfn_range(optarg, &rp.f.gfn_lo, &rp.f.gfn_hi))
 				return kh_err(o, KH_EXIT_USAGE,
 					      "report: bad --gfn '%s' (START-END)",
 					      optarg);
@@ -922,22 +876,18 @@ int kh_cmd_report(int argc, char **argv, struct kh_opts *o)
 			rp.out = optarg;
 			break;
 		case 'j':
-			o->json = true;
+			/* -j is --format json (the last one wins), and JSON errors as everywhere */
 			rp.fmt = KH_FMT_JSON;
-			break;
-		case 'v':
-			o->verbose++;
-			break;
-		case 'h':
-			kh_report_usage(stdout);
-			return KH_EXIT_OK;
+			/* fall through */
 		default:
-			return kh_err(o, KH_EXIT_USAGE,
-				      "report: bad option (see kvmheat report -h)");
+			err = kh_opt_common(&co, opt, argv);
+			if (err != KH_OPT_TAKEN)
+				return err;
 		}
 	}
-	if (optind < argc)
-		return kh_err(o, KH_EXIT_USAGE, "report: unexpected argument '%s'", argv[optind]);
+	err = kh_opt_no_operands(&co, argc, argv);
+	if (err)
+		return err;
 	if (rp.fmt == KH_FMT_JSON)
 		o->json = true;
 
@@ -963,9 +913,7 @@ int kh_cmd_report(int argc, char **argv, struct kh_opts *o)
 					      rp.out, "gfn_entries", (json_int_t)ng,
 					      "events", (json_int_t)ne);
 
-			json_dumpf(j, stdout, JSON_INDENT(1));
-			fputc('\n', stdout);
-			json_decref(j);
+			kh_json_print(j, JSON_INDENT(1));
 		} else {
 			printf("kvmheat: wrote %s: %" PRIu64 " gfn entries, %" PRIu64 " events\n",
 			       rp.out, ng, ne);

@@ -66,14 +66,14 @@ static uint32_t kh_ringbuf_size(uint32_t want)
 	return sz;
 }
 
-static void kh_set_event_rodata(struct kvmheat_bpf *skel, const struct kh_session_opts *so)
+void kh_set_event_rodata(struct kvmheat_bpf *skel, const struct kh_session_opts *so)
 {
 	const struct kh_ev_filter *f = &so->filter;
 
 	skel->rodata->aggregate = !so->no_aggregate;
 	skel->rodata->events_enabled = so->events;
 	skel->rodata->ev_sources = f->sources ? f->sources : ~0U;
-	if (f->gfn_lo || f->gfn_hi) {
+	if (f->gfn_set) {
 		skel->rodata->ev_gfn_lo = f->gfn_lo;
 		skel->rodata->ev_gfn_hi = f->gfn_hi;
 	}

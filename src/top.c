@@ -521,9 +521,7 @@ static int kh_top_print_batch(struct kh_top *t)
 				 "bpf_cost", "stats_enabled", t->cost_on, "runs",
 				 (json_int_t)t->druns, "run_time_ns", (json_int_t)t->dns,
 				 "vms", vms);
-		json_dumpf(root, stdout, JSON_COMPACT);
-		fputc('\n', stdout);
-		json_decref(root);
+		kh_json_print(root, JSON_COMPACT);
 	} else {
 		strftime(line, sizeof(line), "%H:%M:%S", &tm);
 		printf("kvmheat top - %s - host %s, kernel %s, interval %.2f s\n", line, t->host,
@@ -1172,22 +1170,19 @@ static int kh_top_batch(struct kh_top *t)
 	return KH_EXIT_OK;
 }
 
-static void kh_top_usage(FILE *f)
-{
-	fprintf(f,
-		"Usage: kvmheat top [-b] [-n ITERATIONS] [-d SECONDS] [-p PID] [-j]\n"
-		"                   [-e SOURCES] [-m SOURCE=METHOD]\n"
-		"Live per-VM view: accesses, writes, working set, idle share and page-track\n"
-		"and SPP rates per interval; Enter on a VM shows its hottest gfn ranges, a heat\n"
-		"strip over its memory and sub-page write masks.  h inside shows the keys.\n"
-		"  -b, --batch          plain text (or JSON with -j) per interval, no terminal UI\n"
-		"  -n, --iterations N   stop after N intervals\n"
-		"  -d, --delay S        interval length (default 1)\n"
-		"  -p, --pid PID        only this VM (filtered in BPF)\n"
-		"  -e, --events LIST    sources: aging,track,spp,walk (default all)\n"
-		"  -m, --method S=M     force source S to attach method M\n"
-		"  -j, --json           one JSON object per line per interval (implies -b)\n");
-}
+static const char kh_top_help[] =
+	"Usage: kvmheat top [-b] [-n ITERATIONS] [-d SECONDS] [-p PID] [-j]\n"
+	"                   [-e SOURCES] [-m SOURCE=METHOD]\n"
+	"Live per-VM view: accesses, writes, working set, idle share and page-track\n"
+	"and SPP rates per interval; Enter on a VM shows its hottest gfn ranges, a heat\n"
+	"strip over its memory and sub-page write masks.  h inside shows the keys.\n"
+	"  -b, --batch          plain text (or JSON with -j) per interval, no terminal UI\n"
+	"  -n, --iterations N   stop after N intervals\n"
+	"  -d, --delay S        interval length (default 1)\n"
+	"  -p, --pid PID        only this VM (filtered in BPF)\n"
+	"  -e, --events LIST    sources: aging,track,spp,walk (default all)\n"
+	"  -m, --method S=M     force source S to attach method M\n"
+	"  -j, --json           one JSON object per line per interval (implies -b)\n";
 
 int kh_cmd_top(int argc, char **argv, struct kh_opts *o)
 {
@@ -1198,12 +1193,10 @@ int kh_cmd_top(int argc, char **argv, struct kh_opts *o)
 		{ "pid", required_argument, NULL, 'p' },
 		{ "events", required_argument, NULL, 'e' },
 		{ "method", required_argument, NULL, 'm' },
-		{ "json", no_argument, NULL, 'j' },
-		{ "verbose", no_argument, NULL, 'v' },
-		{ "help", no_argument, NULL, 'h' },
-		{},
+		KH_LONGOPTS_END,
 	};
 	struct kh_top *t = calloc(1, sizeof(*t));
+	struct kh_common_opts co = { .cmd = "top", .o = o, .help = kh_top_help };
 	struct utsname un;
 	uint64_t v;
 	int opt, err;
@@ -1216,6 +1209,9 @@ int kh_cmd_top(int argc, char **argv, struct kh_opts *o)
 	t->so.sources = (1U << KH_SRC_MAX) - 1;
 	for (int i = 0; i < KH_SRC_MAX; i++)
 		t->so.force[i] = KH_M_MAX;
+	co.pid = &t->pid;
+	co.sources = &t->so.sources;
+	co.force = t->so.force;
 	while ((opt = getopt_long(argc, argv, "bn:d:p:e:m:jvh", longopts, NULL)) != -1) {
 		switch (opt) {
 		case 'b':
@@ -1230,6 +1226,7 @@ int kh_cmd_top(int argc, char **argv, struct kh_opts *o)
 			t->iters = v;
 			break;
 		case 'd':
+			/* the interval, not a duration: its own bounds */
 			if (kh_parse_seconds(optarg, &t->delay) || t->delay < 0.1 ||
 			    t->delay > 3600) {
 				err = kh_err(o, KH_EXIT_USAGE, "top: bad delay '%s' (0.1 to 3600 "
@@ -1237,45 +1234,15 @@ int kh_cmd_top(int argc, char **argv, struct kh_opts *o)
 				goto out_free;
 			}
 			break;
-		case 'p':
-			if (kh_parse_pid(optarg, &t->pid)) {
-				err = kh_err(o, KH_EXIT_USAGE, "top: bad pid '%s'", optarg);
-				goto out_free;
-			}
-			break;
-		case 'e':
-			if (kh_parse_sources(optarg, &t->so.sources)) {
-				err = kh_err(o, KH_EXIT_USAGE, "top: bad source list '%s' (want "
-					     "aging,track,spp,walk)", optarg);
-				goto out_free;
-			}
-			break;
-		case 'm':
-			if (kh_parse_force(optarg, t->so.force)) {
-				err = kh_err(o, KH_EXIT_USAGE, "top: bad --method '%s' (want "
-					     "SOURCE=METHOD)", optarg);
-				goto out_free;
-			}
-			break;
-		case 'j':
-			o->json = true;
-			break;
-		case 'v':
-			o->verbose++;
-			break;
-		case 'h':
-			kh_top_usage(stdout);
-			err = KH_EXIT_OK;
-			goto out_free;
 		default:
-			err = kh_err(o, KH_EXIT_USAGE, "top: bad option (see kvmheat top -h)");
-			goto out_free;
+			err = kh_opt_common(&co, opt, argv);
+			if (err != KH_OPT_TAKEN)
+				goto out_free;
 		}
 	}
-	if (optind < argc) {
-		err = kh_err(o, KH_EXIT_USAGE, "top: unexpected argument '%s'", argv[optind]);
+	err = kh_opt_no_operands(&co, argc, argv);
+	if (err)
 		goto out_free;
-	}
 	if (o->json)
 		t->batch = true;
 	if (!t->batch && (!isatty(STDIN_FILENO) || !isatty(STDOUT_FILENO))) {

@@ -92,28 +92,6 @@ static uint32_t kh_ev_bytes(const struct kh_event *e)
 	return e->bytes;
 }
 
-/* "START-END" (inclusive) or one gfn; decimal or 0x hex. */
-int kh_parse_gfn_range(const char *s, uint64_t *lo, uint64_t *hi)
-{
-	char buf[64], *dash;
-
-	if (!s || strlen(s) >= sizeof(buf))
-		return -EINVAL;
-	snprintf(buf, sizeof(buf), "%s", s);
-	dash = strchr(buf, '-');
-	if (dash)
-		*dash = 0;
-	if (kh_parse_u64(buf, lo))
-		return -EINVAL;
-	if (!dash)
-		*hi = *lo;
-	else if (kh_parse_u64(dash + 1, hi))
-		return -EINVAL;
-	if (*lo > *hi || *hi > (~0ULL >> KH_PAGE_SHIFT))
-		return -ERANGE;
-	return 0;
-}
-
 /* ---- histograms ---- */
 
 int kh_log2_slot(uint64_t v)
@@ -279,9 +257,7 @@ static void kh_hist_report(struct kh_trace *t)
 				 "events_without_gpa", (json_int_t)t->no_gpa,
 				 "events_per_gfn", g, "writes_per_subpage", sp,
 				 "writes_by_subpage_index", idx);
-		json_dumpf(root, stdout, JSON_COMPACT);
-		fputc('\n', stdout);
-		json_decref(root);
+		kh_json_print(root, JSON_COMPACT);
 	} else {
 		printf("Writes per written sub-page (%" PRIu64 " sub-pages of 128 B):\n", nsub);
 		kh_print_log2_hist(stdout, sub_slots, KH_HIST_SLOTS, "writes");
@@ -304,9 +280,7 @@ static void kh_trace_colors(struct kh_trace *t)
 	int err;
 
 	t->colored = false;
-	if (t->color == 0 || t->o->json || t->histogram)
-		return;
-	if (t->color < 0 && !isatty(STDOUT_FILENO))
+	if (t->o->json || t->histogram || !kh_color_wanted(t->color))
 		return;
 	if (setupterm(NULL, STDOUT_FILENO, &err) != OK)
 		return;
@@ -359,9 +333,7 @@ static void kh_trace_print(struct kh_trace *t, const struct kh_event *e)
 		json_object_set_new(j, "rip", e->rip ? json_integer((json_int_t)e->rip) :
 				    json_null());
 		json_object_set_new(j, "subpage", sub >= 0 ? json_integer(sub) : json_null());
-		json_dumpf(j, stdout, JSON_COMPACT);
-		fputc('\n', stdout);
-		json_decref(j);
+		kh_json_print(j, JSON_COMPACT);
 		return;
 	}
 	{
@@ -426,9 +398,7 @@ static void kh_trace_check_lost(struct kh_trace *t)
 					      kh_source_name(src), "lost", (json_int_t)(v -
 					      t->lost_seen[src]), "lost_total", (json_int_t)v);
 
-			json_dumpf(j, stdout, JSON_COMPACT);
-			fputc('\n', stdout);
-			json_decref(j);
+			kh_json_print(j, JSON_COMPACT);
 		} else {
 			fprintf(stderr, "kvmheat: trace: %" PRIu64 " %s events lost (ring buffer "
 				"full; narrow the filter or raise --ringbuf)\n",
@@ -476,9 +446,7 @@ static void kh_trace_summary(struct kh_trace *t, double elapsed)
 				 "lost", (json_int_t)lost, "malformed", (json_int_t)t->bad,
 				 "sources", srcs, "bpf_cost", "stats_enabled", cost_on, "runs",
 				 (json_int_t)runs, "run_time_ns", (json_int_t)ns);
-		json_dumpf(root, stdout, JSON_COMPACT);
-		fputc('\n', stdout);
-		json_decref(root);
+		kh_json_print(root, JSON_COMPACT);
 	} else {
 		fprintf(stderr, "kvmheat: trace: %" PRIu64 " events in %.1f s; in the kernel: %"
 			PRIu64 " emitted, %" PRIu64 " dropped by the event filter, %" PRIu64
@@ -490,30 +458,27 @@ static void kh_trace_summary(struct kh_trace *t, double elapsed)
 			"and aging events carry no vCPU and never match it\n", t->so.filter.vcpu);
 }
 
-static void kh_trace_usage(FILE *f)
-{
-	fprintf(f,
-		"Usage: kvmheat trace [-e SOURCE[,SOURCE]] [-p PID] [--gfn START-END] [--vcpu N]\n"
-		"                     [--writes] [-d SECONDS] [-c COUNT] [--histogram] [-j]\n"
-		"Print guest memory events as they happen, one line each: time since start,\n"
-		"VMM pid, thread, vCPU, source, kind, gfn+offset, bytes (pages for aging),\n"
-		"guest rip where known and, for writes, the 128-byte sub-page index.\n"
-		"Filters run in the kernel: events that do not match never reach kvmheat.\n"
-		"  -e, --events LIST    sources: aging,track,spp,walk (default all)\n"
-		"  -p, --pid PID        only this VM; ends when it exits\n"
-		"      --gfn A-B        only gfns A..B (inclusive; one gfn: A)\n"
-		"      --vcpu N         only vCPU N (walk and aging events carry no vCPU)\n"
-		"      --writes         only writes\n"
-		"  -d, --duration S     stop after S seconds (default: Ctrl-C)\n"
-		"  -c, --count N        stop after N events\n"
-		"      --histogram      no lines: print write and per-gfn histograms at exit\n"
-		"  -m, --method S=M     force source S to attach method M\n"
-		"      --ringbuf SIZE   ring buffer bytes, k/m/g suffixes (default 4m)\n"
-		"      --wakeup BYTES   wake kvmheat when this much is waiting (default 65536;\n"
-		"                       0: every event, lowest latency, most BPF time)\n"
-		"      --color WHEN     auto (default: only on a terminal), always, never\n"
-		"  -j, --json           JSON lines: events, then a summary object\n");
-}
+static const char kh_trace_help[] =
+	"Usage: kvmheat trace [-e SOURCE[,SOURCE]] [-p PID] [--gfn START-END] [--vcpu N]\n"
+	"                     [--writes] [-d SECONDS] [-c COUNT] [--histogram] [-j]\n"
+	"Print guest memory events as they happen, one line each: time since start,\n"
+	"VMM pid, thread, vCPU, source, kind, gfn+offset, bytes (pages for aging),\n"
+	"guest rip where known and, for writes, the 128-byte sub-page index.\n"
+	"Filters run in the kernel: events that do not match never reach kvmheat.\n"
+	"  -e, --events LIST    sources: aging,track,spp,walk (default all)\n"
+	"  -p, --pid PID        only this VM; ends when it exits\n"
+	"      --gfn A-B        only gfns A..B (inclusive; one gfn: A; from A on: A-)\n"
+	"      --vcpu N         only vCPU N (walk and aging events carry no vCPU)\n"
+	"      --writes         only writes\n"
+	"  -d, --duration S     stop after S seconds (default: Ctrl-C)\n"
+	"  -c, --count N        stop after N events\n"
+	"      --histogram      no lines: print write and per-gfn histograms at exit\n"
+	"  -m, --method S=M     force source S to attach method M\n"
+	"      --ringbuf SIZE   ring buffer bytes, k/m/g suffixes (default 4m)\n"
+	"      --wakeup BYTES   wake kvmheat when this much is waiting (default 65536;\n"
+	"                       0: every event, lowest latency, most BPF time)\n"
+	"      --color WHEN     auto (default: only on a terminal), always, never\n"
+	"  -j, --json           JSON lines: events, then a summary object\n";
 
 static int kh_trace_run(struct kh_trace *t)
 {
@@ -588,7 +553,7 @@ static int kh_trace_run(struct kh_trace *t)
 
 int kh_cmd_trace(int argc, char **argv, struct kh_opts *o)
 {
-	enum { OPT_GFN = 256, OPT_VCPU, OPT_WRITES, OPT_HIST, OPT_RINGBUF, OPT_COLOR, OPT_WAKEUP };
+	enum { OPT_GFN = 256, OPT_VCPU, OPT_WRITES, OPT_HIST, OPT_RINGBUF, OPT_WAKEUP };
 	static const struct option longopts[] = {
 		{ "events", required_argument, NULL, 'e' },
 		{ "pid", required_argument, NULL, 'p' },
@@ -600,14 +565,12 @@ int kh_cmd_trace(int argc, char **argv, struct kh_opts *o)
 		{ "histogram", no_argument, NULL, OPT_HIST },
 		{ "method", required_argument, NULL, 'm' },
 		{ "ringbuf", required_argument, NULL, OPT_RINGBUF },
-		{ "color", required_argument, NULL, OPT_COLOR },
+		{ "color", required_argument, NULL, KH_OPT_COLOR },
 		{ "wakeup", required_argument, NULL, OPT_WAKEUP },
-		{ "json", no_argument, NULL, 'j' },
-		{ "verbose", no_argument, NULL, 'v' },
-		{ "help", no_argument, NULL, 'h' },
-		{},
+		KH_LONGOPTS_END,
 	};
 	struct kh_trace *t = calloc(1, sizeof(*t));
+	struct kh_common_opts co = { .cmd = "trace", .o = o, .help = kh_trace_help };
 	struct kh_ev_filter *f;
 	uint64_t v;
 	int opt, err;
@@ -629,32 +592,22 @@ int kh_cmd_trace(int argc, char **argv, struct kh_opts *o)
 	t->so.wakeup_bytes = 64 << 10;
 	for (int i = 0; i < KH_SRC_MAX; i++)
 		t->so.force[i] = KH_M_MAX;
+	co.pid = &t->pid;
+	co.duration = &t->duration;
+	co.sources = &t->so.sources;
+	co.force = t->so.force;
+	co.color = &t->color;
 	f = &t->so.filter;
 	while ((opt = getopt_long(argc, argv, "e:p:d:c:m:jvh", longopts, NULL)) != -1) {
 		switch (opt) {
-		case 'e':
-			if (kh_parse_sources(optarg, &t->so.sources)) {
-				err = kh_err(o, KH_EXIT_USAGE, "trace: bad source list '%s' (want "
-					     "aging,track,spp,walk)", optarg);
-				goto out_free;
-			}
-			break;
-		case 'p':
-			if (kh_parse_pid(optarg, &t->pid)) {
-				err = kh_err(o, KH_EXIT_USAGE, "trace: bad pid '%s'", optarg);
-				goto out_free;
-			}
-			break;
 		case OPT_GFN:
-			err = kh_parse_gfn_range(optarg, &f->gfn_lo, &f->gfn_hi);
-			if (!err && !f->gfn_lo && !f->gfn_hi)
-				err = -EINVAL;	/* 0-0 means "no range" to the BPF filter */
-			if (err) {
+			if (kh_parse_gfn_range(optarg, &f->gfn_lo, &f->gfn_hi)) {
 				err = kh_err(o, KH_EXIT_USAGE, "trace: bad --gfn '%s' (want "
-					     "START-END with START <= END, e.g. 0x40000-0x400ff; "
-					     "gfn 0 alone cannot be selected)", optarg);
+					     "START-END with START <= END, START- or one gfn, e.g. "
+					     "0x40000-0x400ff)", optarg);
 				goto out_free;
 			}
+			f->gfn_set = true;
 			break;
 		case OPT_VCPU:
 			if (kh_parse_u64(optarg, &v) || v >= KH_VCPU_UNKNOWN) {
@@ -667,12 +620,6 @@ int kh_cmd_trace(int argc, char **argv, struct kh_opts *o)
 		case OPT_WRITES:
 			f->writes_only = true;
 			break;
-		case 'd':
-			if (kh_parse_seconds(optarg, &t->duration)) {
-				err = kh_err(o, KH_EXIT_USAGE, "trace: bad duration '%s'", optarg);
-				goto out_free;
-			}
-			break;
 		case 'c':
 			if (kh_parse_u64(optarg, &t->count) || !t->count) {
 				err = kh_err(o, KH_EXIT_USAGE, "trace: bad count '%s'", optarg);
@@ -681,13 +628,6 @@ int kh_cmd_trace(int argc, char **argv, struct kh_opts *o)
 			break;
 		case OPT_HIST:
 			t->histogram = true;
-			break;
-		case 'm':
-			if (kh_parse_force(optarg, t->so.force)) {
-				err = kh_err(o, KH_EXIT_USAGE, "trace: bad --method '%s' (want "
-					     "SOURCE=METHOD)", optarg);
-				goto out_free;
-			}
 			break;
 		case OPT_RINGBUF:
 			if (kh_parse_size(optarg, &v) || v < KH_RINGBUF_MIN || v > KH_RINGBUF_MAX) {
@@ -705,38 +645,15 @@ int kh_cmd_trace(int argc, char **argv, struct kh_opts *o)
 			}
 			t->so.wakeup_bytes = (uint32_t)v;
 			break;
-		case OPT_COLOR:
-			if (!strcmp(optarg, "auto")) {
-				t->color = -1;
-			} else if (!strcmp(optarg, "always")) {
-				t->color = 1;
-			} else if (!strcmp(optarg, "never")) {
-				t->color = 0;
-			} else {
-				err = kh_err(o, KH_EXIT_USAGE, "trace: bad --color '%s' (auto, "
-					     "always or never)", optarg);
-				goto out_free;
-			}
-			break;
-		case 'j':
-			o->json = true;
-			break;
-		case 'v':
-			o->verbose++;
-			break;
-		case 'h':
-			kh_trace_usage(stdout);
-			err = KH_EXIT_OK;
-			goto out_free;
 		default:
-			err = kh_err(o, KH_EXIT_USAGE, "trace: bad option (see kvmheat trace -h)");
-			goto out_free;
+			err = kh_opt_common(&co, opt, argv);
+			if (err != KH_OPT_TAKEN)
+				goto out_free;
 		}
 	}
-	if (optind < argc) {
-		err = kh_err(o, KH_EXIT_USAGE, "trace: unexpected argument '%s'", argv[optind]);
+	err = kh_opt_no_operands(&co, argc, argv);
+	if (err)
 		goto out_free;
-	}
 	f->sources = t->so.sources;
 	if (f->vcpu_set) {
 		uint32_t with_vcpu = (1U << KH_SRC_TRACK) | (1U << KH_SRC_SPP) |

@@ -46,16 +46,29 @@ int kh_err(const struct kh_opts *o, int code, const char *fmt, ...)
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
 	if (o && o->json) {
-		json_t *j = json_pack("{s:s, s:i}", "error", msg, "exit_code", code);
-
-		json_dumpf(j, stdout, JSON_COMPACT);
-		fputc('\n', stdout);
+		kh_json_print(json_pack("{s:s, s:i}", "error", msg, "exit_code", code),
+			      JSON_COMPACT);
 		fflush(stdout);
-		json_decref(j);
 	} else {
 		fprintf(stderr, "kvmheat: error: %s\n", msg);
 	}
 	return code;
+}
+
+void kh_json_print(json_t *j, size_t flags)
+{
+	json_dumpf(j, stdout, flags);
+	fputc('\n', stdout);
+	json_decref(j);
+}
+
+json_t *kh_stats_json(const uint64_t *stats)
+{
+	json_t *st = json_object();
+
+	for (int k = 0; k < KH_STAT_MAX; k++)
+		json_object_set_new(st, kh_stat_name(k), json_integer((json_int_t)stats[k]));
+	return st;
 }
 
 void kh_warn(const struct kh_opts *o, const char *fmt, ...)
@@ -164,6 +177,35 @@ int kh_parse_pid(const char *s, uint32_t *out)
 	if (kh_parse_u64(s, &v) || v == 0 || v > 0x3fffffff)
 		return -EINVAL;
 	*out = (uint32_t)v;
+	return 0;
+}
+
+/*
+ * A gfn range, inclusive, for --gfn of trace, report and heatmap: "A-B",
+ * "A" (that gfn alone) or "A-" (A to the end); decimal or 0x hex.  A start
+ * beyond the last gfn a guest can have (2^52 - 1 with 4 KiB pages) could
+ * never match, so it is refused rather than silently showing nothing.
+ */
+int kh_parse_gfn_range(const char *s, uint64_t *lo, uint64_t *hi)
+{
+	char buf[64], *dash;
+
+	if (!s || strlen(s) >= sizeof(buf))
+		return -EINVAL;
+	snprintf(buf, sizeof(buf), "%s", s);
+	dash = strchr(buf, '-');
+	if (dash)
+		*dash = 0;
+	if (kh_parse_u64(buf, lo))
+		return -EINVAL;
+	if (!dash)
+		*hi = *lo;
+	else if (!dash[1])
+		*hi = UINT64_MAX;
+	else if (kh_parse_u64(dash + 1, hi))
+		return -EINVAL;
+	if (*lo > *hi || *lo > KH_GFN_MAX)
+		return -ERANGE;
 	return 0;
 }
 

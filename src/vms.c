@@ -37,6 +37,41 @@ struct kh_vm *kh_vms_find(struct kh_vmset *set, uint32_t pid)
 	return NULL;
 }
 
+/* One VM instance: a VMM can close its VM and open another under the same pid. */
+struct kh_vm *kh_vms_find_kvm(struct kh_vmset *set, uint64_t kvm, uint32_t pid)
+{
+	for (size_t i = 0; i < set->n; i++)
+		if (set->vms[i].kvm == kvm && set->vms[i].pid == pid)
+			return &set->vms[i];
+	return NULL;
+}
+
+/* Store a copy of @vm in @set, replacing the entry of the same VM instance. */
+int kh_vms_put(struct kh_vmset *set, const struct kh_vm *vm)
+{
+	struct kh_vm *dst = kh_vms_find_kvm(set, vm->kvm, vm->pid);
+
+	if (dst) {
+		free(dst->slots);
+	} else {
+		struct kh_vm *nv = realloc(set->vms, (set->n + 1) * sizeof(*nv));
+
+		if (!nv)
+			return -ENOMEM;
+		set->vms = nv;
+		dst = &set->vms[set->n++];
+	}
+	*dst = *vm;
+	dst->slots = malloc((vm->nr_slots ? vm->nr_slots : 1) * sizeof(*dst->slots));
+	if (!dst->slots) {
+		dst->nr_slots = 0;
+		return -ENOMEM;
+	}
+	if (vm->nr_slots)
+		memcpy(dst->slots, vm->slots, vm->nr_slots * sizeof(*dst->slots));
+	return 0;
+}
+
 uint64_t kh_vm_pages(const struct kh_vm *vm)
 {
 	uint64_t n = 0;
@@ -319,39 +354,27 @@ static void kh_vm_print(const struct kh_vm *vm)
 int kh_cmd_list(int argc, char **argv, struct kh_opts *o)
 {
 	static const struct option longopts[] = {
-		{ "json", no_argument, NULL, 'j' },
 		{ "pid", required_argument, NULL, 'p' },
-		{ "verbose", no_argument, NULL, 'v' },
-		{ "help", no_argument, NULL, 'h' },
-		{},
+		KH_LONGOPTS_END,
 	};
 	struct kh_vmset set;
 	uint32_t pid = 0;
+	const struct kh_common_opts co = {
+		.cmd = "list", .o = o, .pid = &pid,
+		.help = "Usage: kvmheat list [-j] [-p PID]\n"
+			"List running KVM VMs: pid, comm, vCPUs, memory and memslots.\n",
+	};
 	char why[256];
 	int opt, err;
 
 	while ((opt = getopt_long(argc, argv, "jp:vh", longopts, NULL)) != -1) {
-		switch (opt) {
-		case 'j':
-			o->json = true;
-			break;
-		case 'p':
-			if (kh_parse_pid(optarg, &pid))
-				return kh_err(o, KH_EXIT_USAGE, "list: bad pid '%s'", optarg);
-			break;
-		case 'v':
-			o->verbose++;
-			break;
-		case 'h':
-			printf("Usage: kvmheat list [-j] [-p PID]\n"
-			       "List running KVM VMs: pid, comm, vCPUs, memory and memslots.\n");
-			return KH_EXIT_OK;
-		default:
-			return kh_bad_option(o, "list", argv);
-		}
+		err = kh_opt_common(&co, opt, argv);
+		if (err != KH_OPT_TAKEN)
+			return err;
 	}
-	if (optind < argc)
-		return kh_err(o, KH_EXIT_USAGE, "list: unexpected argument '%s'", argv[optind]);
+	err = kh_opt_no_operands(&co, argc, argv);
+	if (err)
+		return err;
 	kh_libbpf_quiet(o->verbose);
 	err = kh_vms_discover(&set, why, sizeof(why));
 	if (err)
@@ -370,11 +393,7 @@ int kh_cmd_list(int argc, char **argv, struct kh_opts *o)
 		for (size_t i = 0; i < set.n; i++)
 			if (!pid || set.vms[i].pid == pid)
 				json_array_append_new(arr, kh_vm_json(&set.vms[i]));
-		json_t *root = json_pack("{s:o}", "vms", arr);
-
-		json_dumpf(root, stdout, JSON_INDENT(2));
-		fputc('\n', stdout);
-		json_decref(root);
+		kh_json_print(json_pack("{s:o}", "vms", arr), JSON_INDENT(2));
 	} else {
 		printf("%-8s %-16s %5s %10s %6s\n", "PID", "COMM", "VCPUS", "MEMORY", "SLOTS");
 		for (size_t i = 0; i < set.n; i++)

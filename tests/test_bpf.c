@@ -539,6 +539,47 @@ static void test_event_filter_drops_in_kernel(void **state)
 	kvmheat_bpf__destroy(skel);
 }
 
+/* --gfn 0 as trace sets it: the filter's own flag, not a 0-0 sentinel, turns it on. */
+static void cfg_gfn_zero(struct kvmheat_bpf *skel)
+{
+	struct kh_session_opts so = { .events = true };
+
+	so.filter.gfn_set = true;
+	kh_set_event_rodata(skel, &so);
+}
+
+static void cfg_gfn_unset(struct kvmheat_bpf *skel)
+{
+	struct kh_session_opts so = { .events = true };
+
+	kh_set_event_rodata(skel, &so);
+}
+
+static void test_event_filter_gfn_zero(void **state)
+{
+	struct kvmheat_bpf *skel;
+	struct evs v;
+
+	if (!kh_is_root())
+		KH_SKIP("BPF_PROG_TEST_RUN needs root");
+	skel = ev_load(cfg_gfn_zero);
+	walk4(skel, 0x1234abcULL, 0, 0x067ULL);		/* gfn 0 */
+	walk4(skel, 0x1234abcULL, 0, 0x1067ULL);	/* gfn 1 */
+	drain(skel, &v);
+	assert_int_equal(v.n, 1);
+	assert_int_equal(v.e[0].gpa, 0xabcULL);
+	assert_int_equal(stat_of(skel, KH_SRC_WALK, KH_STAT_EV_FILTERED), 1);
+	kvmheat_bpf__destroy(skel);
+	/* the same gfn_lo = gfn_hi = 0 without the flag: no range, both come out */
+	skel = ev_load(cfg_gfn_unset);
+	walk4(skel, 0x1234abcULL, 0, 0x067ULL);
+	walk4(skel, 0x1234abcULL, 0, 0x1067ULL);
+	drain(skel, &v);
+	assert_int_equal(v.n, 2);
+	assert_int_equal(stat_of(skel, KH_SRC_WALK, KH_STAT_EV_FILTERED), 0);
+	kvmheat_bpf__destroy(skel);
+}
+
 static void cfg_no_aggregate(struct kvmheat_bpf *skel)
 {
 	skel->rodata->aggregate = false;
@@ -589,6 +630,7 @@ int main(void)
 						teardown),
 		cmocka_unit_test(test_events_carry_addresses_not_contents),
 		cmocka_unit_test(test_event_filter_drops_in_kernel),
+		cmocka_unit_test(test_event_filter_gfn_zero),
 		cmocka_unit_test(test_lost_events_are_counted),
 	};
 	cpu_set_t cpus;

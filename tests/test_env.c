@@ -172,6 +172,16 @@ static void test_bad_command_lines(void **state)
 		{ "--bogus", NULL },
 		{ "heat", "-x", NULL },
 		{ "heat", "-d", NULL },
+		{ "top", "-p", "0", NULL },
+		{ "trace", "-m", "walk", NULL },
+		{ "record", "-e", "nope", NULL },
+		{ "report", "-p", "x", NULL },
+		{ "heatmap", "-p", NULL },
+		{ "trace", "--color", "sometimes", NULL },
+		{ "heat", "--color", "rarely", NULL },
+	};
+	static const char *const cmds[] = {
+		"heat", "list", "probe", "record", "report", "heatmap", "top", "trace",
 	};
 	struct out o;
 
@@ -180,6 +190,35 @@ static void test_bad_command_lines(void **state)
 		assert_int_equal(o.rc, 2);
 		assert_non_null(strstr(o.err, "kvmheat: error: "));
 		assert_int_equal(lines(o.err), 1);
+	}
+	/*
+	 * The options every command shares are parsed in one place: an unknown
+	 * one is named, an operand is refused, -h is the command's own help.
+	 */
+	for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++) {
+		char want[64];
+
+		kvmheat(&o, ENV_AS_IS, (char *[]){ (char *)cmds[i], "--no-such-option", NULL });
+		assert_int_equal(o.rc, 2);
+		snprintf(want, sizeof(want), "error: %s: unknown option", cmds[i]);
+		assert_non_null(strstr(o.err, want));
+		assert_non_null(strstr(o.err, "'--no-such-option'"));
+		assert_int_equal(lines(o.err), 1);
+		kvmheat(&o, ENV_AS_IS, (char *[]){ (char *)cmds[i], "-v", "-Q", NULL });
+		assert_int_equal(o.rc, 2);
+		assert_non_null(strstr(o.err, "'-Q'"));
+		assert_int_equal(lines(o.err), 1);
+		kvmheat(&o, ENV_AS_IS, (char *[]){ (char *)cmds[i], "-h", NULL });
+		assert_int_equal(o.rc, 0);
+		snprintf(want, sizeof(want), "Usage: kvmheat %s ", cmds[i]);
+		assert_true(!strncmp(o.out, want, strlen(want)));
+		/* record takes a COMMAND to run instead */
+		if (!strcmp(cmds[i], "record"))
+			continue;
+		kvmheat(&o, ENV_AS_IS, (char *[]){ (char *)cmds[i], "-j", "extra", NULL });
+		assert_int_equal(o.rc, 2);
+		assert_non_null(strstr(o.out, "unexpected argument 'extra'"));
+		assert_non_null(strstr(o.out, "{\"error\":"));
 	}
 	/* a unique prefix is a command, an ambiguous one is an error */
 	kvmheat(&o, ENV_AS_IS, (char *[]){ "vers", NULL });

@@ -28,13 +28,26 @@ static void test_parse_gfn_range(void **state)
 	assert_int_equal(lo, 4096);
 	assert_int_equal(hi, 4096);
 	assert_int_equal(kh_parse_gfn_range("10-10", &lo, &hi), 0);
+	/* gfn 0 is a gfn like any other (the filter has its own "set" flag) */
+	assert_int_equal(kh_parse_gfn_range("0", &lo, &hi), 0);
+	assert_int_equal(lo, 0);
+	assert_int_equal(hi, 0);
+	/* "A-": from A to the end (report's and heatmap's syntax, now trace's too) */
+	assert_int_equal(kh_parse_gfn_range("10-", &lo, &hi), 0);
+	assert_int_equal(lo, 10);
+	assert_true(hi == UINT64_MAX);
+	assert_int_equal(kh_parse_gfn_range("0xfffffffffffff", &lo, &hi), 0);
+	assert_true(lo == KH_GFN_MAX && hi == KH_GFN_MAX);
 	assert_int_not_equal(kh_parse_gfn_range("20-10", &lo, &hi), 0);
 	assert_int_not_equal(kh_parse_gfn_range("-10", &lo, &hi), 0);
-	assert_int_not_equal(kh_parse_gfn_range("10-", &lo, &hi), 0);
+	assert_int_not_equal(kh_parse_gfn_range("-", &lo, &hi), 0);
 	assert_int_not_equal(kh_parse_gfn_range("0x10-0x20-0x30", &lo, &hi), 0);
 	assert_int_not_equal(kh_parse_gfn_range(" 10", &lo, &hi), 0);
+	assert_int_not_equal(kh_parse_gfn_range("10- 20", &lo, &hi), 0);
 	assert_int_not_equal(kh_parse_gfn_range("0x10000000000000", &lo, &hi), 0);
+	assert_int_not_equal(kh_parse_gfn_range("0x10000000000000-", &lo, &hi), 0);
 	assert_int_not_equal(kh_parse_gfn_range("", &lo, &hi), 0);
+	assert_int_not_equal(kh_parse_gfn_range(NULL, &lo, &hi), 0);
 }
 
 static void test_log2_slots(void **state)
@@ -458,7 +471,7 @@ static void test_trace_bad_options(void **state)
 {
 	const char *bad[][4] = {
 		{ "--gfn", "0x20-0x10", NULL },
-		{ "--gfn", "0", NULL },
+		{ "--gfn", "0x10000000000000", NULL },
 		{ "-e", "walk,nope", NULL },
 		{ "-c", "0", NULL },
 		{ "--color", "sometimes", NULL },

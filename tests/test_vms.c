@@ -350,6 +350,34 @@ static void test_vm_pages_and_slot_of(void **state)
 	assert_int_equal(kh_vm_slot_of(&empty, 0), -1);
 }
 
+/* heat and record keep every VM seen: one entry per VM instance, deep copies. */
+static void test_vms_put(void **state)
+{
+	struct kh_slot s1[] = { { .base_gfn = 0, .npages = 0x10 } };
+	struct kh_slot s2[] = { { .base_gfn = 0, .npages = 0x10 }, { .base_gfn = 0x100,
+								    .npages = 0x20 } };
+	struct kh_vm a = { .pid = 40, .kvm = KVM_A, .nr_slots = 1, .slots = s1 };
+	struct kh_vm b = { .pid = 40, .kvm = KVM_B, .nr_slots = 0 };
+	struct kh_vmset set = { 0 };
+
+	assert_int_equal(kh_vms_put(&set, &a), 0);
+	assert_int_equal(kh_vms_put(&set, &b), 0);
+	assert_int_equal(set.n, 2);	/* same pid, another VM: both kept */
+	assert_ptr_not_equal(set.vms[0].slots, s1);
+	s1[0].npages = 0x99;		/* the set holds its own copy */
+	assert_int_equal(kh_vms_find_kvm(&set, KVM_A, 40)->slots[0].npages, 0x10);
+	a.nr_slots = 2;
+	a.slots = s2;
+	assert_int_equal(kh_vms_put(&set, &a), 0);
+	assert_int_equal(set.n, 2);	/* the same VM again: replaced */
+	assert_int_equal(kh_vms_find_kvm(&set, KVM_A, 40)->nr_slots, 2);
+	assert_int_equal(kh_vms_find_kvm(&set, KVM_A, 40)->slots[1].base_gfn, 0x100);
+	assert_non_null(kh_vms_find_kvm(&set, KVM_B, 40));
+	assert_null(kh_vms_find_kvm(&set, KVM_B, 41));
+	assert_null(kh_vms_find_kvm(&set, KVM_GONE, 40));
+	kh_vms_free(&set);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -364,6 +392,7 @@ int main(void)
 		cmocka_unit_test(test_parse_iter_err),
 		cmocka_unit_test(test_parse_slot_unknown_kvm),
 		cmocka_unit_test(test_vm_pages_and_slot_of),
+		cmocka_unit_test(test_vms_put),
 	};
 
 	return cmocka_run_group_tests_name("vms", tests, NULL, NULL);

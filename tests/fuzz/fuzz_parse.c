@@ -38,7 +38,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	case 0: kh_parse_u64(s, &u); break;
 	case 1: kh_parse_pid(s, &p); break;
 	case 2: kh_parse_seconds(s, &d); break;
-	case 3: kh_parse_range(s, &lo, &hi); break;
+	case 3: kh_parse_gfn_range(s, &lo, &hi); break;
 	case 4: kh_parse_trange(s, &t0, &t1); break;
 	case 5: kh_parse_sources(s, &p); break;
 	case 6: kh_parse_force(s, force); break;
