@@ -58,6 +58,25 @@ static void guest_args(char **v, const char *extra[])
 	v[n] = NULL;
 }
 
+/* `kvmheat record OPTS... -- GUEST ARGS...`, tracked for teardown. */
+static void spawn_record(void **state, struct proc *k, const char *const opts[], char **gv)
+{
+	char kh[256], *argv[40];
+	int n = 0;
+
+	path_of(kh, sizeof(kh), "kvmheat");
+	argv[n++] = kh;
+	argv[n++] = "record";
+	for (int i = 0; opts[i] && n < 20; i++)
+		argv[n++] = (char *)opts[i];
+	argv[n++] = "--";
+	for (int i = 0; gv[i] && n < 39; i++)
+		argv[n++] = gv[i];
+	argv[n] = NULL;
+	spawn(k, argv);
+	live_track(state, k->pid);
+}
+
 /* SIGKILL the recorder at 20 random points: every file reads back. */
 static void test_sigkill_at_random_points(void **state)
 {
@@ -146,25 +165,7 @@ static void test_disk_full(void **state)
 	snprintf(data, sizeof(data), "%s/k.data", dir);
 	guest_args(gv, (const char *[]){ "--hot", "1024", "--cold", "1024", "--rounds", "40",
 					 "--write-frac", "0.5", NULL });
-	{
-		char kh[256], *argv[24];
-		int n = 0;
-
-		path_of(kh, sizeof(kh), "kvmheat");
-		argv[n++] = kh;
-		argv[n++] = "record";
-		argv[n++] = "--events";
-		argv[n++] = "-F";
-		argv[n++] = "100";
-		argv[n++] = "-o";
-		argv[n++] = data;
-		argv[n++] = "--";
-		for (int i = 0; gv[i]; i++)
-			argv[n++] = gv[i];
-		argv[n] = NULL;
-		spawn(&k, argv);
-		live_track(state, k.pid);
-	}
+	spawn_record(state, &k, (const char *[]){ "--events", "-F", "100", "-o", data, NULL }, gv);
 	rc = wait_exit(k.pid, 120);
 	err = slurp(k.err);
 	printf("# record exit %d: %s", rc, err);
@@ -200,24 +201,8 @@ static void test_ring_buffer_overload_is_reported(void **state)
 	unlink(data);
 	guest_args(gv, g);
 	path_of(kh, sizeof(kh), "kvmheat");
-	{
-		char *argv[24];
-		int n = 0;
-
-		argv[n++] = kh;
-		argv[n++] = "record";
-		argv[n++] = "--events";
-		argv[n++] = "--ringbuf";
-		argv[n++] = "4096";
-		argv[n++] = "-o";
-		argv[n++] = data;
-		argv[n++] = "--";
-		for (int i = 0; gv[i]; i++)
-			argv[n++] = gv[i];
-		argv[n] = NULL;
-		spawn(&k, argv);
-		live_track(state, k.pid);
-	}
+	spawn_record(state, &k, (const char *[]){ "--events", "--ringbuf", "4096", "-o", data,
+						  NULL }, gv);
 	assert_int_equal(wait_exit(k.pid, 120), 0);
 	err = slurp(k.err);
 	assert_non_null(strstr(err, "lost events"));
@@ -409,22 +394,7 @@ static void test_guest_memory_never_in_outputs(void **state)
 	/* record --events of a guest whose whole data slot holds the canary */
 	guest_args(gv, (const char *[]){ "--fill-from", canf, "--hot", "100", "--cold", "200",
 					 "--rounds", "6", "--write-frac", "0.5", NULL });
-	{
-		char *argv[24];
-		int n = 0;
-
-		argv[n++] = kh;
-		argv[n++] = "record";
-		argv[n++] = "--events";
-		argv[n++] = "-o";
-		argv[n++] = data;
-		argv[n++] = "--";
-		for (int i = 0; gv[i]; i++)
-			argv[n++] = gv[i];
-		argv[n] = NULL;
-		spawn(&k, argv);
-		live_track(state, k.pid);
-	}
+	spawn_record(state, &k, (const char *[]){ "--events", "-o", data, NULL }, gv);
 	assert_int_equal(wait_exit(k.pid, 120), 0);
 	chunks = recording_has(data, CANARY, &hit);
 	printf("# recording: %d chunks inflated\n", chunks);
