@@ -99,9 +99,6 @@ int main(int argc, char **argv)
 	if (!cmd)
 		return kh_err(&o, KH_EXIT_USAGE, "%s command '%s' (see kvmheat help)",
 			      amb ? "ambiguous" : "unknown", argv[i]);
-	if (!cmd->func)
-		return kh_err(&o, KH_EXIT_USAGE, "'%s' is not implemented in kvmheat %s yet",
-			      cmd->name, KH_VERSION);
 	/* -h needs no privileges: let the command answer it */
 	if (cmd->needs_bpf && !(i + 1 < argc && (!strcmp(argv[i + 1], "-h") ||
 						 !strcmp(argv[i + 1], "--help")))) {
