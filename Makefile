@@ -16,7 +16,7 @@ endif
 
 DEPS := libbpf-dev bpftool libelf-dev zlib1g-dev clang llvm libjansson-dev \
 	libcmocka-dev libncurses-dev libpng-dev libexpat1-dev pkg-config make gcc tmux \
-	linux-perf bpftrace
+	linux-perf bpftrace libclang-rt-14-dev
 # The nested-kernel rig: QEMU, a static busybox, initramfs tools, libzstd.a.
 DEPS += qemu-system-x86 busybox-static cpio kmod xz-utils zstd libzstd-dev
 
