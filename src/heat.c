@@ -677,10 +677,10 @@ int kh_cmd_heat(int argc, char **argv, struct kh_opts *o)
 		.duration = 5, .top = 20, .width = 64, .color = -1,
 		.so = { .sources = (1U << KH_SRC_MAX) - 1 },
 	};
-	const struct kh_common_opts co = {
-		.cmd = "heat", .o = o, .help = kh_heat_help, .pid = &a.pid,
-		.duration = &a.duration, .sources = &a.so.sources, .force = a.so.force,
-		.color = &a.color,
+	struct kh_cmdline cl = {
+		.cmd = "heat", .o = o, .help = kh_heat_help, .shortopts = "p:d:n:e:m:jvh",
+		.longopts = longopts, .pid = &a.pid, .duration = &a.duration,
+		.sources = &a.so.sources, .force = a.so.force, .color = &a.color,
 	};
 	struct kh_session s = {};
 	struct kh_vmset seen = {};
@@ -690,7 +690,7 @@ int kh_cmd_heat(int argc, char **argv, struct kh_opts *o)
 
 	for (int i = 0; i < KH_SRC_MAX; i++)
 		a.so.force[i] = KH_M_MAX;
-	while ((opt = getopt_long(argc, argv, "p:d:n:e:m:jvh", longopts, NULL)) != -1) {
+	while ((opt = kh_getopt(&cl, argc, argv)) > 0) {
 		switch (opt) {
 		case 'n':
 			if (kh_parse_u64(optarg, &v) || !v || v > 100000)
@@ -708,15 +708,10 @@ int kh_cmd_heat(int argc, char **argv, struct kh_opts *o)
 				return kh_err(o, KH_EXIT_USAGE, "heat: bad --max-gfns '%s'", optarg);
 			a.so.max_gfns = v;
 			break;
-		default:
-			err = kh_opt_common(&co, opt, argv);
-			if (err != KH_OPT_TAKEN)
-				return err;
 		}
 	}
-	err = kh_opt_no_operands(&co, argc, argv);
-	if (err)
-		return err;
+	if (opt == KH_OPT_STOP)
+		return cl.rc;
 	a.so.pid = a.pid;
 
 	err = kh_session_open(&s, &a.so, o);

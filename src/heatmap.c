@@ -658,8 +658,9 @@ int kh_cmd_heatmap(int argc, char **argv, struct kh_opts *o)
 	};
 	const char *in = "kvmheat.data", *out = "-";
 	struct kh_rd_filter f;
-	const struct kh_common_opts co = {
-		.cmd = "heatmap", .o = o, .help = kh_heatmap_help, .pid = &f.pid,
+	struct kh_cmdline cl = {
+		.cmd = "heatmap", .o = o, .help = kh_heatmap_help, .shortopts = "i:o:p:wjvh",
+		.longopts = longopts, .pid = &f.pid,
 	};
 	struct kh_hmap h = {};
 	struct kh_rec rec;
@@ -673,7 +674,7 @@ int kh_cmd_heatmap(int argc, char **argv, struct kh_opts *o)
 	FILE *fo;
 
 	kh_rd_filter_init(&f);
-	while ((opt = getopt_long(argc, argv, "i:o:p:wjvh", longopts, NULL)) != -1) {
+	while ((opt = kh_getopt(&cl, argc, argv)) > 0) {
 		switch (opt) {
 		case 'i':
 			in = optarg;
@@ -700,15 +701,10 @@ int kh_cmd_heatmap(int argc, char **argv, struct kh_opts *o)
 			if (kh_parse_gfn_range(optarg, &f.gfn_lo, &f.gfn_hi))
 				return kh_err(o, KH_EXIT_USAGE, "heatmap: bad --gfn '%s'", optarg);
 			break;
-		default:
-			err = kh_opt_common(&co, opt, argv);
-			if (err != KH_OPT_TAKEN)
-				return err;
 		}
 	}
-	err = kh_opt_no_operands(&co, argc, argv);
-	if (err)
-		return err;
+	if (opt == KH_OPT_STOP)
+		return cl.rc;
 	term = !strcmp(out, "-");
 	if (!term && strcmp(kh_ext(out), "svg") && strcmp(kh_ext(out), "png"))
 		return kh_err(o, KH_EXIT_USAGE, "heatmap: -o wants NAME.svg, NAME.png or -");

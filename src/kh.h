@@ -271,28 +271,37 @@ struct json_t *kh_range_json(const struct kh_range *r);
 int kh_parse_sources(const char *s, uint32_t *mask);
 int kh_parse_force(const char *s, enum kh_method force[KH_SRC_MAX]);
 
-/* ---- opts.c: the options several commands share ---- */
-#define KH_OPT_TAKEN	(-1)	/* kh_opt_common(): parsed, parsing goes on */
+/* ---- opts.c: command lines, and the options several commands share ---- */
+#define KH_OPT_END	0	/* kh_getopt(): all parsed */
+#define KH_OPT_STOP	(-1)	/* kh_getopt(): exit now with cl->rc */
 #define KH_OPT_COLOR	0x200	/* --color (long only); commands' own start at 0x100 */
 /* --json, --verbose, --help and the terminator: every command's table ends so. */
 #define KH_LONGOPTS_END								\
 	{ "json", no_argument, NULL, 'j' }, { "verbose", no_argument, NULL, 'v' },	\
 	{ "help", no_argument, NULL, 'h' }, {}
-/* Where each shared option a command takes goes; NULL: it does not take it. */
-struct kh_common_opts {
+struct option;
+/*
+ * A command's options.  A shared one is parsed by kh_getopt() into where
+ * its pointer says; with a NULL pointer, or listed in @own, the letter is
+ * the command's to parse (top's -d is a delay, record's -p a list).
+ */
+struct kh_cmdline {
 	const char *cmd;		/* names the command in messages */
-	struct kh_opts *o;		/* -j, -v */
+	struct kh_opts *o;		/* -j, -v; errors */
 	const char *help;		/* -h prints it */
+	const char *shortopts;		/* for getopt_long */
+	const struct option *longopts;
+	const char *own;		/* -j, -v or -h letters the command parses itself */
+	bool operands;			/* it takes operands (record's COMMAND) */
 	uint32_t *pid;			/* -p PID */
 	double *duration;		/* -d SECONDS */
 	uint32_t *sources;		/* -e LIST */
 	enum kh_method *force;		/* -m SOURCE=METHOD, KH_SRC_MAX entries */
 	int *color;			/* --color WHEN: -1 auto, 0 never, 1 always */
+	int rc;				/* after KH_OPT_STOP: the exit code */
 };
-/* From a command's default case: KH_OPT_TAKEN, or the code to exit with now. */
-int kh_opt_common(const struct kh_common_opts *c, int opt, char **argv);
-/* After getopt: 0, or KH_EXIT_USAGE naming the first operand. */
-int kh_opt_no_operands(const struct kh_common_opts *c, int argc, char **argv);
+/* The next option the command parses itself, KH_OPT_END or KH_OPT_STOP. */
+int kh_getopt(struct kh_cmdline *cl, int argc, char **argv);
 /* --color WHEN: auto means only when stdout is a terminal. */
 bool kh_color_wanted(int when);
 /* ---- top.c: live per-VM view ---- */

@@ -1,80 +1,102 @@
 // SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
 /*
- * The options several subcommands share (-p, -d, -e, -m, --color, -j, -v,
- * -h), parsed in one place so each means the same everywhere and a bad
- * value gets the same one-line error whichever command it was given to.
- * A command keeps its own letters in its own switch and hands the rest to
- * kh_opt_common() from its default case.
+ * Command lines: getopt_long for every subcommand, with the options
+ * several of them share (-p, -d, -e, -m, --color, -j, -v, -h) parsed in
+ * one place, so each means the same everywhere, a bad value gets the same
+ * one-line error whichever command it was given to, and an unknown option
+ * or a stray operand is named the same way by all.
  */
 #include <getopt.h>
 #include <string.h>
 #include <unistd.h>
 #include "kh.h"
 
-int kh_opt_common(const struct kh_common_opts *c, int opt, char **argv)
-{
-	const char *cmd = c->cmd;
-	struct kh_opts *o = c->o;
+/* kh_opt_shared(): parsed, go on; the command's own letter; else an exit code. */
+#define KH_OPT_PARSED	(-2)
+#define KH_OPT_OWN	(-3)
 
+static int kh_opt_shared(const struct kh_cmdline *cl, int opt, char **argv)
+{
+	const char *cmd = cl->cmd;
+	struct kh_opts *o = cl->o;
+
+	if (opt > 0 && opt < 256 && cl->own && strchr(cl->own, opt))
+		return KH_OPT_OWN;
 	switch (opt) {
+	case '?':
+		return kh_bad_option(o, cmd, argv);
 	case 'p':
-		if (!c->pid)
-			break;
-		if (kh_parse_pid(optarg, c->pid))
+		if (!cl->pid)
+			return KH_OPT_OWN;
+		if (kh_parse_pid(optarg, cl->pid))
 			return kh_err(o, KH_EXIT_USAGE, "%s: bad pid '%s'", cmd, optarg);
-		return KH_OPT_TAKEN;
+		return KH_OPT_PARSED;
 	case 'd':
-		if (!c->duration)
-			break;
-		if (kh_parse_seconds(optarg, c->duration))
+		if (!cl->duration)
+			return KH_OPT_OWN;
+		if (kh_parse_seconds(optarg, cl->duration))
 			return kh_err(o, KH_EXIT_USAGE, "%s: bad duration '%s'", cmd, optarg);
-		return KH_OPT_TAKEN;
+		return KH_OPT_PARSED;
 	case 'e':
-		if (!c->sources)
-			break;
-		if (kh_parse_sources(optarg, c->sources))
+		if (!cl->sources)
+			return KH_OPT_OWN;
+		if (kh_parse_sources(optarg, cl->sources))
 			return kh_err(o, KH_EXIT_USAGE, "%s: bad source list '%s' (want "
 				      "aging,track,spp,walk)", cmd, optarg);
-		return KH_OPT_TAKEN;
+		return KH_OPT_PARSED;
 	case 'm':
-		if (!c->force)
-			break;
-		if (kh_parse_force(optarg, c->force))
+		if (!cl->force)
+			return KH_OPT_OWN;
+		if (kh_parse_force(optarg, cl->force))
 			return kh_err(o, KH_EXIT_USAGE, "%s: bad --method '%s' (want "
 				      "SOURCE=METHOD)", cmd, optarg);
-		return KH_OPT_TAKEN;
+		return KH_OPT_PARSED;
 	case KH_OPT_COLOR:
-		if (!c->color)
-			break;
+		if (!cl->color)
+			return KH_OPT_OWN;
 		if (!strcmp(optarg, "auto"))
-			*c->color = -1;
+			*cl->color = -1;
 		else if (!strcmp(optarg, "always"))
-			*c->color = 1;
+			*cl->color = 1;
 		else if (!strcmp(optarg, "never"))
-			*c->color = 0;
+			*cl->color = 0;
 		else
 			return kh_err(o, KH_EXIT_USAGE, "%s: bad --color '%s' (auto, always or "
 				      "never)", cmd, optarg);
-		return KH_OPT_TAKEN;
+		return KH_OPT_PARSED;
 	case 'j':
 		o->json = true;
-		return KH_OPT_TAKEN;
+		return KH_OPT_PARSED;
 	case 'v':
 		o->verbose++;
-		return KH_OPT_TAKEN;
+		return KH_OPT_PARSED;
 	case 'h':
-		fputs(c->help, stdout);
+		fputs(cl->help, stdout);
 		return KH_EXIT_OK;
 	}
-	return kh_bad_option(o, cmd, argv);
+	return KH_OPT_OWN;
 }
 
-int kh_opt_no_operands(const struct kh_common_opts *c, int argc, char **argv)
+int kh_getopt(struct kh_cmdline *cl, int argc, char **argv)
 {
-	if (optind < argc)
-		return kh_err(c->o, KH_EXIT_USAGE, "%s: unexpected argument '%s'", c->cmd,
-			      argv[optind]);
-	return 0;
+	int opt;
+
+	while ((opt = getopt_long(argc, argv, cl->shortopts, cl->longopts, NULL)) != -1) {
+		int rc = kh_opt_shared(cl, opt, argv);
+
+		if (rc == KH_OPT_OWN)
+			return opt;
+		if (rc != KH_OPT_PARSED) {
+			cl->rc = rc;
+			return KH_OPT_STOP;
+		}
+	}
+	if (!cl->operands && optind < argc) {
+		cl->rc = kh_err(cl->o, KH_EXIT_USAGE, "%s: unexpected argument '%s'", cl->cmd,
+				argv[optind]);
+		return KH_OPT_STOP;
+	}
+	return KH_OPT_END;
 }
 
 bool kh_color_wanted(int when)

@@ -645,24 +645,19 @@ static void kh_probe_print(const struct kh_probe *p)
 int kh_cmd_probe(int argc, char **argv, struct kh_opts *o)
 {
 	static const struct option longopts[] = { KH_LONGOPTS_END };
-	const struct kh_common_opts co = {
-		.cmd = "probe", .o = o,
+	struct kh_cmdline cl = {
+		.cmd = "probe", .o = o, .shortopts = "jvh", .longopts = longopts,
 		.help = "Usage: kvmheat probe [-j] [-v]\n"
 			"Show, per event source, the attach method chosen on this kernel\n"
 			"and why every better one was refused.  Exit 0 if any source works.\n",
 	};
 	struct kh_probe p = {};
 	bool any = false;
-	int opt, err;
+	int err;
 
-	while ((opt = getopt_long(argc, argv, "jvh", longopts, NULL)) != -1) {
-		err = kh_opt_common(&co, opt, argv);
-		if (err != KH_OPT_TAKEN)
-			return err;
-	}
-	err = kh_opt_no_operands(&co, argc, argv);
-	if (err)
-		return err;
+	/* no letters of its own: parsed to the end, or stopped */
+	if (kh_getopt(&cl, argc, argv) == KH_OPT_STOP)
+		return cl.rc;
 	kh_libbpf_quiet(o->verbose);
 	for (int s = 0; s < KH_SRC_MAX; s++)
 		p.force[s] = KH_M_MAX;

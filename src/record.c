@@ -581,8 +581,10 @@ int kh_cmd_record(int argc, char **argv, struct kh_opts *o)
 		.out = "kvmheat.data", .interval_ms = 1000,
 		.so = { .sources = (1U << KH_SRC_MAX) - 1 },
 	};
-	const struct kh_common_opts co = {
-		.cmd = "record", .o = o, .help = kh_rec_help, .duration = &a.duration,
+	/* "+": stop at the first non-option, so COMMAND keeps its own options */
+	struct kh_cmdline cl = {
+		.cmd = "record", .o = o, .help = kh_rec_help, .shortopts = "+o:p:e:d:F:m:jvh",
+		.longopts = longopts, .operands = true, .duration = &a.duration,
 		.sources = &a.so.sources, .force = a.so.force,
 	};
 	struct kh_recorder r = { .o = o, .a = &a, .w = { .fd = -1 } };
@@ -594,8 +596,7 @@ int kh_cmd_record(int argc, char **argv, struct kh_opts *o)
 
 	for (int i = 0; i < KH_SRC_MAX; i++)
 		a.so.force[i] = KH_M_MAX;
-	/* "+": stop at the first non-option, so COMMAND keeps its own options */
-	while ((opt = getopt_long(argc, argv, "+o:p:e:d:F:m:jvh", longopts, NULL)) != -1) {
+	while ((opt = kh_getopt(&cl, argc, argv)) > 0) {
 		switch (opt) {
 		case 'o':
 			if (!*optarg || !strcmp(optarg, "-"))
@@ -633,12 +634,10 @@ int kh_cmd_record(int argc, char **argv, struct kh_opts *o)
 					      "1g bytes)", optarg);
 			a.so.ringbuf_bytes = v;
 			break;
-		default:
-			err = kh_opt_common(&co, opt, argv);
-			if (err != KH_OPT_TAKEN)
-				return err;
 		}
 	}
+	if (opt == KH_OPT_STOP)
+		return cl.rc;
 	if (optind < argc) {
 		/* getopt leaves "--" consumed; anything left is COMMAND */
 		a.cmd = argv + optind;

@@ -802,8 +802,9 @@ int kh_cmd_report(int argc, char **argv, struct kh_opts *o)
 		KH_LONGOPTS_END,
 	};
 	struct kh_report rp = { .in = "kvmheat.data", .top = 20, .max_trace = 200, .o = o };
-	const struct kh_common_opts co = {
-		.cmd = "report", .o = o, .help = kh_report_help, .pid = &rp.f.pid,
+	struct kh_cmdline cl = {
+		.cmd = "report", .o = o, .help = kh_report_help, .shortopts = "i:s:p:f:n:o:jvh",
+		.longopts = longopts, .own = "j", .pid = &rp.f.pid,
 	};
 	uint32_t *pids = NULL;
 	size_t np = 0;
@@ -814,7 +815,7 @@ int kh_cmd_report(int argc, char **argv, struct kh_opts *o)
 	kh_rd_filter_init(&rp.f);
 	if (o->json)
 		rp.fmt = KH_FMT_JSON;
-	while ((opt = getopt_long(argc, argv, "i:s:p:f:n:o:jvh", longopts, NULL)) != -1) {
+	while ((opt = kh_getopt(&cl, argc, argv)) > 0) {
 		switch (opt) {
 		case 'i':
 			rp.in = optarg;
@@ -876,18 +877,14 @@ int kh_cmd_report(int argc, char **argv, struct kh_opts *o)
 			rp.out = optarg;
 			break;
 		case 'j':
-			/* -j is --format json (the last one wins), and JSON errors as everywhere */
+			/* JSON errors as everywhere, and --format json: the last one wins */
+			o->json = true;
 			rp.fmt = KH_FMT_JSON;
-			/* fall through */
-		default:
-			err = kh_opt_common(&co, opt, argv);
-			if (err != KH_OPT_TAKEN)
-				return err;
+			break;
 		}
 	}
-	err = kh_opt_no_operands(&co, argc, argv);
-	if (err)
-		return err;
+	if (opt == KH_OPT_STOP)
+		return cl.rc;
 	if (rp.fmt == KH_FMT_JSON)
 		o->json = true;
 

@@ -1196,7 +1196,11 @@ int kh_cmd_top(int argc, char **argv, struct kh_opts *o)
 		KH_LONGOPTS_END,
 	};
 	struct kh_top *t = calloc(1, sizeof(*t));
-	struct kh_common_opts co = { .cmd = "top", .o = o, .help = kh_top_help };
+	/* -d is the interval here, not a duration: top parses it */
+	struct kh_cmdline cl = {
+		.cmd = "top", .o = o, .help = kh_top_help, .shortopts = "bn:d:p:e:m:jvh",
+		.longopts = longopts,
+	};
 	struct utsname un;
 	uint64_t v;
 	int opt, err;
@@ -1209,10 +1213,10 @@ int kh_cmd_top(int argc, char **argv, struct kh_opts *o)
 	t->so.sources = (1U << KH_SRC_MAX) - 1;
 	for (int i = 0; i < KH_SRC_MAX; i++)
 		t->so.force[i] = KH_M_MAX;
-	co.pid = &t->pid;
-	co.sources = &t->so.sources;
-	co.force = t->so.force;
-	while ((opt = getopt_long(argc, argv, "bn:d:p:e:m:jvh", longopts, NULL)) != -1) {
+	cl.pid = &t->pid;
+	cl.sources = &t->so.sources;
+	cl.force = t->so.force;
+	while ((opt = kh_getopt(&cl, argc, argv)) > 0) {
 		switch (opt) {
 		case 'b':
 			t->batch = true;
@@ -1226,7 +1230,6 @@ int kh_cmd_top(int argc, char **argv, struct kh_opts *o)
 			t->iters = v;
 			break;
 		case 'd':
-			/* the interval, not a duration: its own bounds */
 			if (kh_parse_seconds(optarg, &t->delay) || t->delay < 0.1 ||
 			    t->delay > 3600) {
 				err = kh_err(o, KH_EXIT_USAGE, "top: bad delay '%s' (0.1 to 3600 "
@@ -1234,15 +1237,12 @@ int kh_cmd_top(int argc, char **argv, struct kh_opts *o)
 				goto out_free;
 			}
 			break;
-		default:
-			err = kh_opt_common(&co, opt, argv);
-			if (err != KH_OPT_TAKEN)
-				goto out_free;
 		}
 	}
-	err = kh_opt_no_operands(&co, argc, argv);
-	if (err)
+	if (opt == KH_OPT_STOP) {
+		err = cl.rc;
 		goto out_free;
+	}
 	if (o->json)
 		t->batch = true;
 	if (!t->batch && (!isatty(STDIN_FILENO) || !isatty(STDOUT_FILENO))) {

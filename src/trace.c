@@ -570,7 +570,10 @@ int kh_cmd_trace(int argc, char **argv, struct kh_opts *o)
 		KH_LONGOPTS_END,
 	};
 	struct kh_trace *t = calloc(1, sizeof(*t));
-	struct kh_common_opts co = { .cmd = "trace", .o = o, .help = kh_trace_help };
+	struct kh_cmdline cl = {
+		.cmd = "trace", .o = o, .help = kh_trace_help, .shortopts = "e:p:d:c:m:jvh",
+		.longopts = longopts,
+	};
 	struct kh_ev_filter *f;
 	uint64_t v;
 	int opt, err;
@@ -592,13 +595,13 @@ int kh_cmd_trace(int argc, char **argv, struct kh_opts *o)
 	t->so.wakeup_bytes = 64 << 10;
 	for (int i = 0; i < KH_SRC_MAX; i++)
 		t->so.force[i] = KH_M_MAX;
-	co.pid = &t->pid;
-	co.duration = &t->duration;
-	co.sources = &t->so.sources;
-	co.force = t->so.force;
-	co.color = &t->color;
+	cl.pid = &t->pid;
+	cl.duration = &t->duration;
+	cl.sources = &t->so.sources;
+	cl.force = t->so.force;
+	cl.color = &t->color;
 	f = &t->so.filter;
-	while ((opt = getopt_long(argc, argv, "e:p:d:c:m:jvh", longopts, NULL)) != -1) {
+	while ((opt = kh_getopt(&cl, argc, argv)) > 0) {
 		switch (opt) {
 		case OPT_GFN:
 			if (kh_parse_gfn_range(optarg, &f->gfn_lo, &f->gfn_hi)) {
@@ -645,15 +648,12 @@ int kh_cmd_trace(int argc, char **argv, struct kh_opts *o)
 			}
 			t->so.wakeup_bytes = (uint32_t)v;
 			break;
-		default:
-			err = kh_opt_common(&co, opt, argv);
-			if (err != KH_OPT_TAKEN)
-				goto out_free;
 		}
 	}
-	err = kh_opt_no_operands(&co, argc, argv);
-	if (err)
+	if (opt == KH_OPT_STOP) {
+		err = cl.rc;
 		goto out_free;
+	}
 	f->sources = t->so.sources;
 	if (f->vcpu_set) {
 		uint32_t with_vcpu = (1U << KH_SRC_TRACK) | (1U << KH_SRC_SPP) |

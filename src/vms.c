@@ -359,22 +359,17 @@ int kh_cmd_list(int argc, char **argv, struct kh_opts *o)
 	};
 	struct kh_vmset set;
 	uint32_t pid = 0;
-	const struct kh_common_opts co = {
-		.cmd = "list", .o = o, .pid = &pid,
+	struct kh_cmdline cl = {
+		.cmd = "list", .o = o, .shortopts = "jp:vh", .longopts = longopts, .pid = &pid,
 		.help = "Usage: kvmheat list [-j] [-p PID]\n"
 			"List running KVM VMs: pid, comm, vCPUs, memory and memslots.\n",
 	};
 	char why[256];
-	int opt, err;
+	int err;
 
-	while ((opt = getopt_long(argc, argv, "jp:vh", longopts, NULL)) != -1) {
-		err = kh_opt_common(&co, opt, argv);
-		if (err != KH_OPT_TAKEN)
-			return err;
-	}
-	err = kh_opt_no_operands(&co, argc, argv);
-	if (err)
-		return err;
+	/* no letters of its own: parsed to the end, or stopped */
+	if (kh_getopt(&cl, argc, argv) == KH_OPT_STOP)
+		return cl.rc;
 	kh_libbpf_quiet(o->verbose);
 	err = kh_vms_discover(&set, why, sizeof(why));
 	if (err)

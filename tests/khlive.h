@@ -1,15 +1,17 @@
 /* SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause */
 /*
- * Helpers of the live tests (test_e2e, test_record, test_top, test_trace):
- * child processes with captured output, the comparison of kvmheat's
- * per-gfn view with khguest's ground truth, and teardown of what a test
- * started.
+ * Helpers of the tests that run programs (test_e2e, test_record, test_top,
+ * test_trace, test_datafile): child processes with captured output, a
+ * scratch directory, khguest workloads traced from the start, the
+ * comparison of kvmheat's per-gfn view with khguest's ground truth, and
+ * teardown of what a test started.
  */
 #ifndef KHLIVE_H
 #define KHLIVE_H
 
 #include <errno.h>
 #include <signal.h>
+#include <time.h>
 #include <sys/wait.h>
 #include <jansson.h>
 #include "khtest.h"
@@ -97,10 +99,29 @@ static inline int wait_exit(pid_t pid, double seconds)
 	return -1;
 }
 
+/* An empty temp file from @tmpl ("...XXXXXX"), for a child to write into. */
+static inline void temp_file(char *tmpl)
+{
+	int fd = mkstemp(tmpl);
+
+	assert_true(fd >= 0);
+	close(fd);
+}
+
 static inline void proc_cleanup(struct proc *p)
 {
 	unlink(p->out);
 	unlink(p->err);
+}
+
+/* Text into the TAP log, one "# " line each. */
+static inline void print_lines(const char *s)
+{
+	char *dup = strdup(s), *save = NULL;
+
+	for (char *l = strtok_r(dup, "\n", &save); l; l = strtok_r(NULL, "\n", &save))
+		printf("# %s\n", l);
+	free(dup);
 }
 
 /* Print a child's stderr into the TAP log when something went wrong. */
@@ -109,14 +130,82 @@ static inline void show(const char *what, const char *path)
 	char *s = slurp(path);
 
 	printf("# --- %s ---\n", what);
-	for (char *line = strtok(s, "\n"); line; line = strtok(NULL, "\n"))
-		printf("# %s\n", line);
+	print_lines(s);
 	free(s);
+}
+
+/* A scratch directory for a test group: its setup and teardown, and paths in it. */
+static char *tmpdir __attribute__((unused));
+
+static inline int tmpdir_setup(void **state)
+{
+	char t[64];
+
+	snprintf(t, sizeof(t), "/tmp/kh-%s-XXXXXX", program_invocation_short_name);
+	tmpdir = mkdtemp(t) ? strdup(t) : NULL;
+	return tmpdir ? 0 : -1;
+}
+
+static inline int tmpdir_teardown(void **state)
+{
+	char cmd[256];
+
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmpdir);
+	if (system(cmd))
+		return -1;
+	free(tmpdir);
+	return 0;
+}
+
+static inline void tpath(char *buf, size_t len, const char *name)
+{
+	snprintf(buf, len, "%s/%s", tmpdir, name);
+}
+
+/* Absolute path of a built program (the caller frees it): children run in tmpdir. */
+static inline char *bin(const char *prog)
+{
+	char cwd[512], *p;
+
+	assert_non_null(getcwd(cwd, sizeof(cwd)));
+	if (asprintf(&p, "%s%s%s/%s", kh_build_dir()[0] == '/' ? "" : cwd,
+		     kh_build_dir()[0] == '/' ? "" : "/", kh_build_dir(), prog) < 0)
+		fail();
+	return p;
+}
+
+/* Run to completion in tmpdir; stdout and stderr come back in *out, *err. */
+static inline int run(char **out, char **err, double secs, char *const args[])
+{
+	char cwd[512];
+	struct proc p;
+	int rc;
+
+	assert_non_null(getcwd(cwd, sizeof(cwd)));
+	assert_int_equal(chdir(tmpdir), 0);
+	spawn(&p, args);
+	assert_int_equal(chdir(cwd), 0);
+	rc = wait_exit(p.pid, secs);
+	*out = slurp(p.out);
+	*err = slurp(p.err);
+	proc_cleanup(&p);
+	return rc;
 }
 
 static inline int64_t jint(json_t *o, const char *k)
 {
 	return json_integer_value(json_object_get(o, k));
+}
+
+/* The entry of @pid in the "vms" array of kvmheat's JSON (heat, top, report). */
+static inline json_t *vm_of(json_t *root, pid_t pid)
+{
+	json_t *vms = json_object_get(root, "vms");
+
+	for (size_t i = 0; i < json_array_size(vms); i++)
+		if (jint(json_array_get(vms, i), "pid") == pid)
+			return json_array_get(vms, i);
+	return NULL;
 }
 
 /*
@@ -190,6 +279,43 @@ static inline void kh_check_truth(json_t *truth, json_t *gfns)
 	assert_true(sp_ok >= 0.99 * written);
 }
 
+/* khguest arguments for a random workload; KH_E2E_SEED=N replays a failed run's. */
+struct workload {
+	char hot[16], cold[16], rounds[16], wf[16], off[16], sd[16];
+	const char *argv[20];
+};
+
+static inline const char *const *random_workload(struct workload *w)
+{
+	const char *env = getenv("KH_E2E_SEED");
+	unsigned int seed = env ? strtoul(env, NULL, 0) : (unsigned int)time(NULL);
+	const char **g = w->argv;
+	int n = 0;
+
+	printf("# KH_E2E_SEED=%u\n", seed);
+	srand(seed);
+	snprintf(w->hot, sizeof(w->hot), "%d", 50 + rand() % 350);
+	snprintf(w->cold, sizeof(w->cold), "%d", 100 + rand() % 1400);
+	snprintf(w->rounds, sizeof(w->rounds), "%d", 4 + rand() % 27);
+	snprintf(w->wf, sizeof(w->wf), "%.2f", 0.1 + (rand() % 50) / 100.0);
+	if (rand() % 2)
+		snprintf(w->off, sizeof(w->off), "random");
+	else
+		snprintf(w->off, sizeof(w->off), "%d", rand() % 4096);
+	snprintf(w->sd, sizeof(w->sd), "%u", seed);
+	g[n++] = "--hot"; g[n++] = w->hot;
+	g[n++] = "--cold"; g[n++] = w->cold;
+	g[n++] = "--rounds"; g[n++] = w->rounds;
+	g[n++] = "--write-frac"; g[n++] = w->wf;
+	g[n++] = "--offset"; g[n++] = w->off;
+	g[n++] = "--seed"; g[n++] = w->sd;
+	g[n++] = "--layout"; g[n++] = rand() % 2 ? "random" : "contiguous";
+	g[n] = NULL;
+	printf("# khguest --hot %s --cold %s --rounds %s --write-frac %s --offset %s --layout %s\n",
+	       w->hot, w->cold, w->rounds, w->wf, w->off, g[n - 1]);
+	return w->argv;
+}
+
 static inline void need_kvm(void)
 {
 	if (!kh_is_root())
@@ -217,7 +343,7 @@ static inline int live_setup(void **state)
 
 static inline void live_track(void **state, pid_t pid)
 {
-	struct live *l = *state;
+	struct live *l = state ? *state : NULL;
 
 	if (l && l->n < (int)(sizeof(l->pids) / sizeof(l->pids[0])))
 		l->pids[l->n++] = pid;
@@ -247,5 +373,64 @@ static inline int live_teardown(void **state)
 }
 
 #define LIVE_TEST(f)	cmocka_unit_test_setup_teardown(f, live_setup, live_teardown)
+
+/* A guest traced from its first instruction: its truth file and both processes. */
+struct traced_guest {
+	char truth[64];
+	struct proc g, k;
+};
+
+/*
+ * khguest --wait-signal --truth TRUTH GARGS, then kvmheat CMD -j -p PID
+ * -d SECS KARGS; the guest is released once kvmheat says it is tracing.
+ * The caller waits for both and unlinks t->truth.
+ */
+static inline void start_traced(void **state, struct traced_guest *t, const char *cmd,
+				const char *secs, const char *const gargs[],
+				const char *const kargs[])
+{
+	char guest[256], kvmheat[256], pidstr[16], *gv[MAX_ARGS], *kv[MAX_ARGS];
+	int n = 0;
+
+	snprintf(t->truth, sizeof(t->truth), "/tmp/kh-%s-truth-XXXXXX", cmd);
+	temp_file(t->truth);
+	path_of(guest, sizeof(guest), "khguest");
+	path_of(kvmheat, sizeof(kvmheat), "kvmheat");
+	gv[n++] = guest;
+	gv[n++] = "--wait-signal";
+	gv[n++] = "--truth";
+	gv[n++] = t->truth;
+	for (int i = 0; gargs[i]; i++)
+		gv[n++] = (char *)gargs[i];
+	gv[n] = NULL;
+	spawn(&t->g, gv);
+	live_track(state, t->g.pid);
+	if (!wait_for(t->g.err, "ready", 10)) {
+		show("khguest stderr", t->g.err);
+		kill(t->g.pid, SIGKILL);
+		fail_msg("khguest did not get ready");
+	}
+	snprintf(pidstr, sizeof(pidstr), "%d", t->g.pid);
+	n = 0;
+	kv[n++] = kvmheat;
+	kv[n++] = (char *)cmd;
+	kv[n++] = "-j";
+	kv[n++] = "-p";
+	kv[n++] = pidstr;
+	kv[n++] = "-d";
+	kv[n++] = (char *)secs;
+	for (int i = 0; kargs && kargs[i]; i++)
+		kv[n++] = (char *)kargs[i];
+	kv[n] = NULL;
+	spawn(&t->k, kv);
+	live_track(state, t->k.pid);
+	if (!wait_for(t->k.err, "tracing", 30)) {
+		show("kvmheat stderr", t->k.err);
+		kill(t->g.pid, SIGKILL);
+		kill(t->k.pid, SIGKILL);
+		fail_msg("kvmheat %s did not attach", cmd);
+	}
+	kill(t->g.pid, SIGUSR1);
+}
 
 #endif /* KHLIVE_H */

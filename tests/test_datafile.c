@@ -166,32 +166,6 @@ static void synth_write(struct kh_dw *w, struct synth *s, bool footer)
 	mark(w, s);
 }
 
-static char *tmpdir;
-
-static int setup(void **state)
-{
-	char t[] = "/tmp/kh-df-XXXXXX";
-
-	tmpdir = strdup(mkdtemp(t));
-	return tmpdir ? 0 : -1;
-}
-
-static int teardown(void **state)
-{
-	char cmd[256];
-
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmpdir);
-	if (system(cmd))
-		return -1;
-	free(tmpdir);
-	return 0;
-}
-
-static void tpath(char *buf, size_t len, const char *name)
-{
-	snprintf(buf, len, "%s/%s", tmpdir, name);
-}
-
 /* Write the synthetic recording to tmpdir/NAME; returns its bytes. */
 static uint8_t *synth_file(const char *name, struct synth *s, bool footer, size_t *len)
 {
@@ -529,26 +503,19 @@ static void test_refuses_other_files(void **state)
 /* Run kvmheat in tmpdir; returns its exit code, output in *out / *err. */
 static int kvmheat(char **out, char **err, char *const args[])
 {
-	char bin[1024], *argv[32], cwd[512];
-	struct proc p;
+	char *argv[32], *kh = bin("kvmheat");
 	int n = 0, rc;
 
-	assert_non_null(getcwd(cwd, sizeof(cwd)));
-	snprintf(bin, sizeof(bin), "%s/%s/kvmheat", kh_build_dir()[0] == '/' ? "" : cwd,
-		 kh_build_dir());
-	argv[n++] = bin;
+	argv[n++] = kh;
 	for (int i = 0; args[i]; i++)
 		argv[n++] = args[i];
 	argv[n] = NULL;
-	assert_int_equal(chdir(tmpdir), 0);
-	spawn(&p, argv);
-	rc = wait_exit(p.pid, 60);
-	assert_int_equal(chdir(cwd), 0);
-	*out = slurp(p.out);
-	*err = slurp(p.err);
-	if (rc)
-		show("kvmheat stderr", p.err);
-	proc_cleanup(&p);
+	rc = run(out, err, 60, argv);
+	if (rc) {
+		printf("# --- kvmheat stderr ---\n");
+		print_lines(*err);
+	}
+	free(kh);
 	return rc;
 }
 
@@ -872,6 +839,6 @@ int main(void)
 		cmocka_unit_test(test_report_bad_input),
 	};
 
-	return cmocka_run_group_tests_name("recordings: format, report, heatmap", tests, setup,
-					   teardown);
+	return cmocka_run_group_tests_name("recordings: format, report, heatmap", tests,
+					   tmpdir_setup, tmpdir_teardown);
 }

@@ -25,81 +25,44 @@ struct run {
 	int guest_rc, kh_rc;
 };
 
+/* The guest's truth and heat's JSON output (files the children wrote). */
+static void run_load(struct run *r, const char *truth, const char *heat)
+{
+	json_error_t je;
+
+	r->truth = json_load_file(truth, 0, &je);
+	assert_non_null(r->truth);
+	r->heat = json_load_file(heat, 0, &je);
+	if (!r->heat)
+		printf("# heat JSON: %s at line %d\n", je.text, je.line);
+	assert_non_null(r->heat);
+}
+
 /*
  * khguest --wait-signal ARGS...; kvmheat heat -p PID -j; release the
  * guest once kvmheat is attached; kvmheat ends when the guest exits.
  */
-static void run_traced(struct run *r, const char *const gargs[], const char *const kargs[])
+static void run_traced(void **state, struct run *r, const char *const gargs[],
+		       const char *const kargs[])
 {
-	char guest[256], kvmheat[256], truth[] = "/tmp/kh-e2e-truth-XXXXXX", pidstr[16];
-	char *gv[MAX_ARGS], *kv[MAX_ARGS];
-	struct proc g, k;
-	json_error_t je;
-	int n = 0, fd;
+	struct traced_guest t;
 
 	memset(r, 0, sizeof(*r));
-	fd = mkstemp(truth);
-	assert_true(fd >= 0);
-	close(fd);
-	path_of(guest, sizeof(guest), "khguest");
-	path_of(kvmheat, sizeof(kvmheat), "kvmheat");
-	gv[n++] = guest;
-	gv[n++] = "--wait-signal";
-	gv[n++] = "--truth";
-	gv[n++] = truth;
-	for (int i = 0; gargs[i]; i++)
-		gv[n++] = (char *)gargs[i];
-	gv[n] = NULL;
-	spawn(&g, gv);
-	if (!wait_for(g.err, "ready", 10)) {
-		show("khguest stderr", g.err);
-		kill(g.pid, SIGKILL);
-		fail_msg("khguest did not get ready");
-	}
-	snprintf(pidstr, sizeof(pidstr), "%d", g.pid);
-	n = 0;
-	kv[n++] = kvmheat;
-	kv[n++] = "heat";
-	kv[n++] = "-j";
-	kv[n++] = "-p";
-	kv[n++] = pidstr;
-	kv[n++] = "-d";
-	kv[n++] = "60";
-	for (int i = 0; kargs && kargs[i]; i++)
-		kv[n++] = (char *)kargs[i];
-	kv[n] = NULL;
-	spawn(&k, kv);
-	if (!wait_for(k.err, "tracing", 30)) {
-		show("kvmheat stderr", k.err);
-		kill(g.pid, SIGKILL);
-		kill(k.pid, SIGKILL);
-		fail_msg("kvmheat did not attach");
-	}
-	kill(g.pid, SIGUSR1);
-	r->guest_rc = wait_exit(g.pid, 120);
-	r->kh_rc = wait_exit(k.pid, 30);
+	start_traced(state, &t, "heat", "60", gargs, kargs);
+	r->guest_rc = wait_exit(t.g.pid, 120);
+	r->kh_rc = wait_exit(t.k.pid, 30);
 	if (r->guest_rc || r->kh_rc) {
-		show("khguest stderr", g.err);
-		show("kvmheat stderr", k.err);
+		show("khguest stderr", t.g.err);
+		show("kvmheat stderr", t.k.err);
 	}
 	assert_int_equal(r->guest_rc, 0);
 	assert_int_equal(r->kh_rc, 0);
-	r->truth = json_load_file(truth, 0, &je);
-	assert_non_null(r->truth);
-	r->heat = json_load_file(k.out, 0, &je);
-	if (!r->heat)
-		printf("# heat JSON: %s at line %d\n", je.text, je.line);
-	assert_non_null(r->heat);
-	for (size_t i = 0; i < json_array_size(json_object_get(r->heat, "vms")); i++) {
-		json_t *v = json_array_get(json_object_get(r->heat, "vms"), i);
-
-		if (json_integer_value(json_object_get(v, "pid")) == g.pid)
-			r->vm = v;
-	}
+	run_load(r, t.truth, t.k.out);
+	r->vm = vm_of(r->heat, t.g.pid);
 	assert_non_null(r->vm);
-	proc_cleanup(&g);
-	proc_cleanup(&k);
-	unlink(truth);
+	proc_cleanup(&t.g);
+	proc_cleanup(&t.k);
+	unlink(t.truth);
 }
 
 static void run_free(struct run *r)
@@ -162,43 +125,18 @@ static void test_heat_matches_truth(void **state)
 	struct run r;
 
 	need_kvm();
-	run_traced(&r, g, NULL);
+	run_traced(state, &r, g, NULL);
 	check_against_truth(&r);
 	run_free(&r);
 }
 
 static void test_heat_matches_truth_randomised(void **state)
 {
-	const char *env = getenv("KH_E2E_SEED");
-	unsigned int seed = env ? strtoul(env, NULL, 0) : (unsigned int)time(NULL);
-	char hot[16], cold[16], rounds[16], wf[16], off[16], sd[16];
-	const char *g[20];
+	struct workload w;
 	struct run r;
-	int n = 0;
 
 	need_kvm();
-	printf("# KH_E2E_SEED=%u\n", seed);
-	srand(seed);
-	snprintf(hot, sizeof(hot), "%d", 50 + rand() % 350);
-	snprintf(cold, sizeof(cold), "%d", 100 + rand() % 1400);
-	snprintf(rounds, sizeof(rounds), "%d", 4 + rand() % 27);
-	snprintf(wf, sizeof(wf), "%.2f", 0.1 + (rand() % 50) / 100.0);
-	if (rand() % 2)
-		snprintf(off, sizeof(off), "random");
-	else
-		snprintf(off, sizeof(off), "%d", rand() % 4096);
-	snprintf(sd, sizeof(sd), "%u", seed);
-	g[n++] = "--hot"; g[n++] = hot;
-	g[n++] = "--cold"; g[n++] = cold;
-	g[n++] = "--rounds"; g[n++] = rounds;
-	g[n++] = "--write-frac"; g[n++] = wf;
-	g[n++] = "--offset"; g[n++] = off;
-	g[n++] = "--seed"; g[n++] = sd;
-	g[n++] = "--layout"; g[n++] = rand() % 2 ? "random" : "contiguous";
-	g[n] = NULL;
-	printf("# khguest --hot %s --cold %s --rounds %s --write-frac %s --offset %s --layout %s\n",
-	       hot, cold, rounds, wf, off, g[n - 1]);
-	run_traced(&r, g, NULL);
+	run_traced(state, &r, random_workload(&w), NULL);
 	check_against_truth(&r);
 	run_free(&r);
 }
@@ -213,7 +151,7 @@ static void test_heat_raw_tp_fallback(void **state)
 	struct run r;
 
 	need_kvm();
-	run_traced(&r, g, k);
+	run_traced(state, &r, g, k);
 	src = json_array_get(json_object_get(r.heat, "sources"), KH_SRC_WALK);
 	assert_non_null(strstr(json_string_value(json_object_get(src, "hooks")),
 			       "raw_tp:kvm_mmu_pagetable_walk"));
@@ -238,7 +176,7 @@ static void test_aging_attributed_to_guest(void **state)
 	need_kvm();
 	if (access("/sys/fs/cgroup/memory", F_OK))
 		KH_SKIP("no cgroup-v1 memory controller at /sys/fs/cgroup/memory");
-	run_traced(&r, g, NULL);
+	run_traced(state, &r, g, NULL);
 	if (!json_is_true(json_object_get(json_object_get(r.truth, "squeeze"), "ok")))
 		printf("# warning: khguest reports the squeeze did not complete\n");
 	gfns = json_object_get(r.vm, "gfns");
@@ -275,12 +213,9 @@ static void test_vm_started_later_is_found(void **state)
 	char guest[256], kvmheat[256], truth[] = "/tmp/kh-e2e-truth-XXXXXX";
 	struct proc g, k;
 	struct run r = {};
-	json_error_t je;
-	int fd;
 
 	need_kvm();
-	fd = mkstemp(truth);
-	close(fd);
+	temp_file(truth);
 	path_of(guest, sizeof(guest), "khguest");
 	path_of(kvmheat, sizeof(kvmheat), "kvmheat");
 	spawn(&k, (char *const[]){ kvmheat, "heat", "-j", "-d", "6", NULL });
@@ -290,16 +225,8 @@ static void test_vm_started_later_is_found(void **state)
 				   "--pause-ms", "1500", "--seed", "11", "--truth", truth, NULL });
 	assert_int_equal(wait_exit(g.pid, 60), 0);
 	assert_int_equal(wait_exit(k.pid, 30), 0);
-	r.truth = json_load_file(truth, 0, &je);
-	r.heat = json_load_file(k.out, 0, &je);
-	assert_non_null(r.truth);
-	assert_non_null(r.heat);
-	for (size_t i = 0; i < json_array_size(json_object_get(r.heat, "vms")); i++) {
-		json_t *v = json_array_get(json_object_get(r.heat, "vms"), i);
-
-		if (jint(v, "pid") == g.pid)
-			r.vm = v;
-	}
+	run_load(&r, truth, k.out);
+	r.vm = vm_of(r.heat, g.pid);
 	assert_non_null(r.vm);
 	assert_int_equal(json_array_size(json_object_get(r.vm, "memslots")), 2);
 	check_against_truth(&r);
@@ -314,12 +241,9 @@ static void test_two_kvmheat_at_once(void **state)
 {
 	char guest[256], kvmheat[256], pidstr[16], truth[] = "/tmp/kh-e2e-truth-XXXXXX";
 	struct proc g, by, k[2];
-	json_error_t je;
-	int fd;
 
 	need_kvm();
-	fd = mkstemp(truth);
-	close(fd);
+	temp_file(truth);
 	path_of(guest, sizeof(guest), "khguest");
 	path_of(kvmheat, sizeof(kvmheat), "kvmheat");
 	/* an idle bystander VM that must not show up in -p output */
@@ -340,10 +264,7 @@ static void test_two_kvmheat_at_once(void **state)
 		struct run r = {};
 
 		assert_int_equal(wait_exit(k[i].pid, 30), 0);
-		r.truth = json_load_file(truth, 0, &je);
-		r.heat = json_load_file(k[i].out, 0, &je);
-		assert_non_null(r.truth);
-		assert_non_null(r.heat);
+		run_load(&r, truth, k[i].out);
 		/* -p: exactly the one VM, even with others running on the host */
 		assert_int_equal(json_array_size(json_object_get(r.heat, "vms")), 1);
 		r.vm = json_array_get(json_object_get(r.heat, "vms"), 0);

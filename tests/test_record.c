@@ -19,72 +19,6 @@
 #include "khlive.h"
 #include "kvmheat.h"
 
-static char *tmpdir;
-
-static int setup(void **state)
-{
-	char t[] = "/tmp/kh-rec-XXXXXX";
-
-	tmpdir = strdup(mkdtemp(t));
-	return tmpdir ? 0 : -1;
-}
-
-static int teardown(void **state)
-{
-	char cmd[256];
-
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmpdir);
-	if (system(cmd))
-		return -1;
-	free(tmpdir);
-	return 0;
-}
-
-static void tpath(char *buf, size_t len, const char *name)
-{
-	snprintf(buf, len, "%s/%s", tmpdir, name);
-}
-
-/* argv for kvmheat or khguest with an absolute path (they run in tmpdir). */
-static char *bin(const char *prog)
-{
-	char cwd[512], *p;
-
-	assert_non_null(getcwd(cwd, sizeof(cwd)));
-	if (asprintf(&p, "%s%s%s/%s", kh_build_dir()[0] == '/' ? "" : cwd,
-		     kh_build_dir()[0] == '/' ? "" : "/", kh_build_dir(), prog) < 0)
-		fail();
-	return p;
-}
-
-/* Run to completion in tmpdir; stdout and stderr come back in *out, *err. */
-static int run(char **out, char **err, double secs, char *const args[])
-{
-	char cwd[512];
-	struct proc p;
-	int rc;
-
-	assert_non_null(getcwd(cwd, sizeof(cwd)));
-	assert_int_equal(chdir(tmpdir), 0);
-	spawn(&p, args);
-	assert_int_equal(chdir(cwd), 0);
-	rc = wait_exit(p.pid, secs);
-	*out = slurp(p.out);
-	*err = slurp(p.err);
-	proc_cleanup(&p);
-	return rc;
-}
-
-/* A child's stderr into the TAP log, one "# " line each. */
-static void print_lines(const char *s)
-{
-	char *dup = strdup(s), *save = NULL;
-
-	for (char *l = strtok_r(dup, "\n", &save); l; l = strtok_r(NULL, "\n", &save))
-		printf("# %s\n", l);
-	free(dup);
-}
-
 /* CSV from `report --format csv` as heat-style JSON rows of one pid. */
 static json_t *csv_gfns(const char *csv, uint32_t pid, size_t *rows)
 {
@@ -191,39 +125,15 @@ static void test_record_command_matches_truth(void **state)
 
 static void test_record_randomised_with_events(void **state)
 {
-	const char *env = getenv("KH_E2E_SEED");
-	unsigned int seed = env ? strtoul(env, NULL, 0) : (unsigned int)time(NULL);
-	char hot[16], cold[16], rounds[16], wf[16], off[16], sd[16], *out, *err, *kh;
 	const char *x[] = { "-F", "50", "--events", NULL };
-	const char *g[20];
+	char *out, *err, *kh;
+	struct workload wl;
 	struct rec_run rr;
-	json_t *rep, *vm = NULL, *tr, *pages, *want;
+	json_t *rep, *vm, *tr, *pages, *want;
 	size_t checked = 0, nw = 0;
-	int n = 0;
 
 	need_kvm();
-	printf("# KH_E2E_SEED=%u\n", seed);
-	srand(seed);
-	snprintf(hot, sizeof(hot), "%d", 50 + rand() % 350);
-	snprintf(cold, sizeof(cold), "%d", 100 + rand() % 1400);
-	snprintf(rounds, sizeof(rounds), "%d", 4 + rand() % 27);
-	snprintf(wf, sizeof(wf), "%.2f", 0.1 + (rand() % 50) / 100.0);
-	if (rand() % 2)
-		snprintf(off, sizeof(off), "random");
-	else
-		snprintf(off, sizeof(off), "%d", rand() % 4096);
-	snprintf(sd, sizeof(sd), "%u", seed);
-	g[n++] = "--hot"; g[n++] = hot;
-	g[n++] = "--cold"; g[n++] = cold;
-	g[n++] = "--rounds"; g[n++] = rounds;
-	g[n++] = "--write-frac"; g[n++] = wf;
-	g[n++] = "--offset"; g[n++] = off;
-	g[n++] = "--seed"; g[n++] = sd;
-	g[n++] = "--layout"; g[n++] = rand() % 2 ? "random" : "contiguous";
-	g[n] = NULL;
-	printf("# khguest --hot %s --cold %s --rounds %s --write-frac %s --offset %s --layout %s\n",
-	       hot, cold, rounds, wf, off, g[n - 1]);
-	record_guest(&rr, "ev.data", x, g);
+	record_guest(&rr, "ev.data", x, random_workload(&wl));
 	report_vs_truth(&rr);
 
 	/* the write trace: every written page's writes at its truth offset, and as many */
@@ -232,9 +142,7 @@ static void test_record_randomised_with_events(void **state)
 							 "--subpages", "--events", NULL }), 0);
 	rep = json_loads(out, 0, NULL);
 	assert_non_null(rep);
-	for (size_t i = 0; i < json_array_size(json_object_get(rep, "vms")); i++)
-		if (jint(json_array_get(json_object_get(rep, "vms"), i), "pid") == rr.guest)
-			vm = json_array_get(json_object_get(rep, "vms"), i);
+	vm = vm_of(rep, rr.guest);
 	assert_non_null(vm);
 	tr = json_object_get(vm, "write_trace");
 	pages = json_object_get(rr.truth, "pages");
@@ -558,5 +466,5 @@ int main(void)
 	};
 
 	return cmocka_run_group_tests_name("record, report and heatmap live (khguest)", tests,
-					   setup, teardown);
+					   tmpdir_setup, tmpdir_teardown);
 }

@@ -222,16 +222,6 @@ static size_t json_lines(const char *path, json_t **out, size_t max)
 	return n;
 }
 
-static json_t *vm_of(json_t *interval, pid_t pid)
-{
-	json_t *vms = json_object_get(interval, "vms");
-
-	for (size_t i = 0; i < json_array_size(vms); i++)
-		if (jint(json_array_get(vms, i), "pid") == pid)
-			return json_array_get(vms, i);
-	return NULL;
-}
-
 /*
  * top -b -j over a guest's whole life: its row appears with non-zero
  * rates while it runs, shows zero while it pauses (the intervals are not
@@ -338,10 +328,8 @@ static int sh(const char *fmt, ...)
 static char *capture(const struct tmux *t)
 {
 	char path[] = "/tmp/kh-top-pane-XXXXXX", *s;
-	int fd = mkstemp(path);
 
-	assert_true(fd >= 0);
-	close(fd);
+	temp_file(path);
 	sh("tmux -L %s capture-pane -p -t %s > %s 2>/dev/null", t->sock, t->sess, path);
 	s = slurp(path);
 	unlink(path);
@@ -418,15 +406,14 @@ static void test_top_tui_drilldown(void **state)
 	struct tmux t;
 	struct proc g;
 	char key[32];
-	int fd, got;
+	int got;
 
 	need_kvm();
 	if (sh("tmux -V > /dev/null 2>&1"))
 		KH_SKIP("tmux is not installed (apt-get install tmux)");
 	path_of(guest, sizeof(guest), "khguest");
 	path_of(kvmheat, sizeof(kvmheat), "kvmheat");
-	fd = mkstemp(rcfile);
-	close(fd);
+	temp_file(rcfile);
 	snprintf(t.sock, sizeof(t.sock), "kh-test-%d", getpid());
 	snprintf(((struct live *)*state)->tmux_sock, sizeof(t.sock), "%s", t.sock);
 	snprintf(t.sess, sizeof(t.sess), "top");

@@ -107,64 +107,23 @@ struct traced {
 static void run_trace(void **state, struct traced *r, const char *const gargs[],
 		      const char *const targs[])
 {
-	char guest[256], kvmheat[256], truth[] = "/tmp/kh-trace-truth-XXXXXX", pidstr[16];
-	char *gv[MAX_ARGS], *kv[MAX_ARGS], *out, *save = NULL;
-	struct proc g, k;
+	struct traced_guest t;
+	char *out, *save = NULL;
 	json_error_t je;
 	size_t cap = 0;
-	int n = 0, fd;
 
 	memset(r, 0, sizeof(*r));
-	fd = mkstemp(truth);
-	assert_true(fd >= 0);
-	close(fd);
-	path_of(guest, sizeof(guest), "khguest");
-	path_of(kvmheat, sizeof(kvmheat), "kvmheat");
-	gv[n++] = guest;
-	gv[n++] = "--wait-signal";
-	gv[n++] = "--truth";
-	gv[n++] = truth;
-	for (int i = 0; gargs[i]; i++)
-		gv[n++] = (char *)gargs[i];
-	gv[n] = NULL;
-	spawn(&g, gv);
-	live_track(state, g.pid);
-	if (!wait_for(g.err, "ready", 10)) {
-		show("khguest stderr", g.err);
-		kill(g.pid, SIGKILL);
-		fail_msg("khguest did not get ready");
-	}
-	r->guest = g.pid;
-	snprintf(pidstr, sizeof(pidstr), "%d", g.pid);
-	n = 0;
-	kv[n++] = kvmheat;
-	kv[n++] = "trace";
-	kv[n++] = "-j";
-	kv[n++] = "-p";
-	kv[n++] = pidstr;
-	kv[n++] = "-d";
-	kv[n++] = "90";
-	for (int i = 0; targs && targs[i]; i++)
-		kv[n++] = (char *)targs[i];
-	kv[n] = NULL;
-	spawn(&k, kv);
-	live_track(state, k.pid);
-	if (!wait_for(k.err, "tracing", 30)) {
-		show("kvmheat stderr", k.err);
-		kill(g.pid, SIGKILL);
-		kill(k.pid, SIGKILL);
-		fail_msg("kvmheat trace did not attach");
-	}
-	kill(g.pid, SIGUSR1);
-	assert_int_equal(wait_exit(g.pid, 120), 0);
-	r->rc = wait_exit(k.pid, 30);
-	r->err = slurp(k.err);
+	start_traced(state, &t, "trace", "90", gargs, targs);
+	r->guest = t.g.pid;
+	assert_int_equal(wait_exit(t.g.pid, 120), 0);
+	r->rc = wait_exit(t.k.pid, 30);
+	r->err = slurp(t.k.err);
 	if (r->rc)
-		show("kvmheat stderr", k.err);
+		show("kvmheat stderr", t.k.err);
 	assert_int_equal(r->rc, 0);
-	r->truth = json_load_file(truth, 0, &je);
+	r->truth = json_load_file(t.truth, 0, &je);
 	assert_non_null(r->truth);
-	out = slurp(k.out);
+	out = slurp(t.k.out);
 	for (char *l = strtok_r(out, "\n", &save); l; l = strtok_r(NULL, "\n", &save)) {
 		json_t *j = json_loads(l, 0, &je);
 		const char *type;
@@ -191,9 +150,9 @@ static void run_trace(void **state, struct traced *r, const char *const gargs[],
 	}
 	free(out);
 	assert_non_null(r->summary);
-	unlink(truth);
-	proc_cleanup(&g);
-	proc_cleanup(&k);
+	unlink(t.truth);
+	proc_cleanup(&t.g);
+	proc_cleanup(&t.k);
 }
 
 static void traced_free(struct traced *r)
@@ -395,7 +354,7 @@ static void test_trace_to_closed_pipe(void **state)
 	char errf[] = "/tmp/kh-trace-perr-XXXXXX";
 	struct proc g;
 	char *s, *e;
-	int fd, st, lines = 0;
+	int st, lines = 0;
 
 	need_kvm();
 	path_of(guest, sizeof(guest), "khguest");
@@ -404,10 +363,8 @@ static void test_trace_to_closed_pipe(void **state)
 				   NULL });
 	live_track(state, g.pid);
 	assert_true(wait_for(g.err, "ready", 10));
-	fd = mkstemp(out);
-	close(fd);
-	fd = mkstemp(errf);
-	close(fd);
+	temp_file(out);
+	temp_file(errf);
 	snprintf(cmd, sizeof(cmd), "bash -c '%s trace -p %d -d 60 2> %s | head -n 5 > %s; "
 		 "exit ${PIPESTATUS[0]}'", kvmheat, g.pid, errf, out);
 	st = system(cmd);
