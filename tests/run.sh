@@ -29,6 +29,13 @@ for t in "$build"/tests/test_*; do
 		echo "not ok - $name exited with status $rc without reporting a failure" >> "$log"
 		f=$((f + 1))
 	fi
+	# every planned test must report on a line of its own: a result glued to
+	# other output would otherwise vanish from the count
+	plan=$(sed -n 's/^1\.\.\([0-9]*\).*/\1/p' "$log" | head -1)
+	if [ -n "$plan" ] && [ $((p + s + f)) -lt "$plan" ]; then
+		echo "not ok - $name planned $plan tests but reported $((p + s + f))" >> "$log"
+		f=$((f + plan - p - s - f))
+	fi
 	sed "s/^/[$name] /" "$log"
 	pass=$((pass + p)) fail=$((fail + f)) skip=$((skip + s))
 done

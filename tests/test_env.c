@@ -76,7 +76,9 @@ static void kvmheat(struct out *o, enum env_mode mode, char *const args[])
 	close(pe[0]);
 	waitpid(pid, &st, 0);
 	o->rc = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
-	printf("# kvmheat %s -> %d: %s", args[0], o->rc, o->err);
+	/* always a whole line: TAP's "ok N" must start one */
+	printf("# kvmheat %s -> %d: %s%s", args[0], o->rc, o->err,
+	       !o->err[0] || o->err[strlen(o->err) - 1] != '\n' ? "\n" : "");
 }
 
 static int lines(const char *s)
