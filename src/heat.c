@@ -451,8 +451,6 @@ static void kh_vms_add_undiscovered(struct kh_vmset *seen, const struct kh_gfn_s
 {
 	for (size_t i = 0; i < n; i++) {
 		struct kh_vm *nv, *vm;
-		char path[64];
-		FILE *f;
 
 		if (kh_vms_find(seen, g[i].pid))
 			continue;
@@ -464,13 +462,7 @@ static void kh_vms_add_undiscovered(struct kh_vmset *seen, const struct kh_gfn_s
 		memset(vm, 0, sizeof(*vm));
 		vm->pid = g[i].pid;
 		snprintf(vm->comm, sizeof(vm->comm), "exited");
-		snprintf(path, sizeof(path), "/proc/%u/comm", vm->pid);
-		f = fopen(path, "r");
-		if (f) {
-			if (fgets(vm->comm, sizeof(vm->comm), f))
-				vm->comm[strcspn(vm->comm, "\n")] = 0;
-			fclose(f);
-		}
+		kh_proc_comm(vm->pid, vm->comm, sizeof(vm->comm));
 	}
 }
 

@@ -52,6 +52,8 @@ int kh_parse_gfn_range(const char *s, uint64_t *lo, uint64_t *hi);
 const char *kh_fmt_bytes(uint64_t bytes, char *buf, size_t len);
 void kh_libbpf_quiet(int verbose);
 double kh_now(void);
+uint64_t kh_now_ns(void);
+void kh_proc_comm(uint32_t pid, char *buf, size_t len);
 void kh_sleep_until(double deadline, double step);
 struct json_t;
 /* @j on stdout and a newline, then dropped (@flags: json_dumpf's). */

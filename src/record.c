@@ -57,15 +57,6 @@ struct kh_recorder {
 	bool lost_warned;
 };
 
-static uint64_t kh_now_ns(void)
-{
-	struct timespec ts;
-
-	/* the clock bpf_ktime_get_ns() uses, so epochs and events line up */
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1000000000ULL + ts.tv_nsec;
-}
-
 static bool kh_rec_pid_wanted(const struct kh_recorder *r, uint32_t pid)
 {
 	if (r->a->cmd)
@@ -300,8 +291,6 @@ static int kh_rec_undiscovered(struct kh_recorder *r, uint64_t now)
 
 	for (size_t i = 0; i < r->nprev && !err; i++) {
 		struct kh_vm vm = { .pid = r->prev[i].pid };
-		char path[64];
-		FILE *f;
 
 		bool gone = false;
 
@@ -316,13 +305,7 @@ static int kh_rec_undiscovered(struct kh_recorder *r, uint64_t now)
 
 			snprintf(vm.comm, sizeof(vm.comm), "%.16s", b ? b + 1 : r->a->cmd[0]);
 		}
-		snprintf(path, sizeof(path), "/proc/%u/comm", vm.pid);
-		f = fopen(path, "r");
-		if (f) {
-			if (fgets(vm.comm, sizeof(vm.comm), f))
-				vm.comm[strcspn(vm.comm, "\n")] = 0;
-			fclose(f);
-		}
+		kh_proc_comm(vm.pid, vm.comm, sizeof(vm.comm));
 		err = kh_dw_vm(&r->w, now, 0, vm.pid, 0, vm.comm, NULL, 0, KH_DFV_UNDISCOVERED);
 	}
 	return err;

@@ -678,11 +678,8 @@ int kh_cmd_trace(int argc, char **argv, struct kh_opts *o)
 
 	err = kh_session_open(&t->s, &t->so, o);
 	if (!err) {
-		struct timespec ts;
-
 		/* time 0 before attaching: no event can print a negative time */
-		clock_gettime(CLOCK_MONOTONIC, &ts);
-		t->t0_ns = (uint64_t)ts.tv_sec * 1000000000ULL + ts.tv_nsec;
+		t->t0_ns = kh_now_ns();
 		err = kh_session_attach(&t->s, o);
 	}
 	if (!err)

@@ -257,12 +257,35 @@ void kh_libbpf_quiet(int verbose)
 	libbpf_set_print(verbose ? kh_libbpf_print : NULL);
 }
 
-double kh_now(void)
+uint64_t kh_now_ns(void)
 {
 	struct timespec ts;
 
+	/* the clock bpf_ktime_get_ns() uses, so event times line up with ours */
 	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec + ts.tv_nsec / 1e9;
+	return ts.tv_sec * 1000000000ULL + ts.tv_nsec;
+}
+
+/* A live process's comm into @buf; @buf is left as it was if it has gone. */
+void kh_proc_comm(uint32_t pid, char *buf, size_t len)
+{
+	char path[64], c[32];
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%u/comm", pid);
+	f = fopen(path, "r");
+	if (!f)
+		return;
+	if (fgets(c, sizeof(c), f)) {
+		c[strcspn(c, "\n")] = 0;
+		snprintf(buf, len, "%s", c);
+	}
+	fclose(f);
+}
+
+double kh_now(void)
+{
+	return kh_now_ns() / 1e9;
 }
 
 /* Sleep until @deadline in @step slices; returns early on a signal. */
