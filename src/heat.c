@@ -123,11 +123,6 @@ static int kh_gfn_addr_cmp(const void *a, const void *b)
 	return x->gfn < y->gfn ? -1 : x->gfn > y->gfn;
 }
 
-static int kh_log2(uint64_t v)
-{
-	return v ? 63 - __builtin_clzll(v) : -1;
-}
-
 static int kh_range_cmp(const void *a, const void *b)
 {
 	const struct kh_range *x = a, *y = b;
@@ -168,7 +163,7 @@ size_t kh_hot_ranges(const struct kh_gfn_stat *g, size_t n, size_t top, struct k
 		if (!s[i].c.accesses)
 			continue;
 		if (r && r->pid == s[i].pid && r->gfn_start + r->npages == s[i].gfn &&
-		    kh_log2(r->accesses / r->npages) == kh_log2(s[i].c.accesses) &&
+		    kh_log2_slot(r->accesses / r->npages) == kh_log2_slot(s[i].c.accesses) &&
 		    (r->writes > 0) == written) {
 			r->npages++;
 			r->accesses += s[i].c.accesses;
@@ -350,8 +345,8 @@ static void kh_print_strip(const struct kh_vm *vm, const uint64_t *cols, size_t 
 		int lvl = 0;
 
 		if (cols[c] && max) {
-			double f = (double)kh_log2(cols[c]) + 1;
-			double m = (double)kh_log2(max) + 1;
+			double f = (double)kh_log2_slot(cols[c]) + 1;
+			double m = (double)kh_log2_slot(max) + 1;
 
 			lvl = 1 + (int)((f / m) * (color ? KH_RAMP_N - 2 : 8));
 		}

@@ -52,6 +52,7 @@ int kh_parse_gfn_range(const char *s, uint64_t *lo, uint64_t *hi);
 const char *kh_fmt_bytes(uint64_t bytes, char *buf, size_t len);
 void kh_libbpf_quiet(int verbose);
 double kh_now(void);
+int kh_log2_slot(uint64_t v);
 uint64_t kh_now_ns(void);
 void kh_proc_comm(uint32_t pid, char *buf, size_t len);
 void kh_sleep_until(double deadline, double step);
@@ -337,7 +338,6 @@ void kh_top_sort(struct kh_top_row *rows, size_t n, int col, bool reverse);
 
 /* ---- trace.c: event stream ---- */
 /* bcc-style log2 histogram: slot i counts values in [2^i, 2^(i+1)), slot 0 also 0. */
-int kh_log2_slot(uint64_t v);
 void kh_print_log2_hist(FILE *f, const uint64_t *slots, int nslots, const char *what);
 
 int kh_cmd_heat(int argc, char **argv, struct kh_opts *o);

@@ -696,8 +696,8 @@ static int kh_heat_level(uint64_t v, uint64_t max)
 
 	if (!v || !max)
 		return 0;
-	lv = 64 - __builtin_clzll(v);
-	lm = 64 - __builtin_clzll(max);
+	lv = kh_log2_slot(v) + 1;
+	lm = kh_log2_slot(max) + 1;
 	return 1 + (lv * (KH_HEAT_LEVELS - 1)) / lm;
 }
 

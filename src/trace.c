@@ -94,11 +94,6 @@ static uint32_t kh_ev_bytes(const struct kh_event *e)
 
 /* ---- histograms ---- */
 
-int kh_log2_slot(uint64_t v)
-{
-	return v ? 63 - __builtin_clzll(v) : 0;
-}
-
 /*
  * The layout bcc's tools use, so the output reads like theirs:
  *          what          : count    distribution

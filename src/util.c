@@ -257,6 +257,12 @@ void kh_libbpf_quiet(int verbose)
 	libbpf_set_print(verbose ? kh_libbpf_print : NULL);
 }
 
+/* floor(log2(v)), 0 for 0: the bucket of bcc-style histograms and heat scales */
+int kh_log2_slot(uint64_t v)
+{
+	return v ? 63 - __builtin_clzll(v) : 0;
+}
+
 uint64_t kh_now_ns(void)
 {
 	struct timespec ts;
