@@ -53,7 +53,8 @@ GUEST := $(OUTPUT)/khguest
 .DELETE_ON_ERROR:
 .SECONDARY:
 
-all: $(OUTPUT)/kvmheat $(GUEST) $(TEST_BINS) $(OUTPUT)/mapmem $(OUTPUT)/khvt $(OUTPUT)/synthrec
+all: $(OUTPUT)/kvmheat $(GUEST) $(TEST_BINS) $(OUTPUT)/mapmem $(OUTPUT)/khvt $(OUTPUT)/synthrec \
+	$(OUTPUT)/khq $(OUTPUT)/khl2
 
 deps:
 	apt-get update -qq
@@ -111,6 +112,16 @@ vmtest: all
 $(OUTPUT)/khvt: tools/vmtest/khvt.c $(OUTPUT)/libkh.a
 	$(call msg,CC,$@)
 	$(Q)$(CC) $(CFLAGS) $< $(OUTPUT)/libkh.a $(LDFLAGS) $(LDLIBS) -o $@
+
+# The rig's real-guest stage (tools/vmtest/qemu/): khq checks in L1, khl2 is
+# the workload in the L2 guest (always static: L2's initramfs has no libc).
+$(OUTPUT)/khq: tools/vmtest/qemu/khq.c | $(OUTPUT)
+	$(call msg,CC,$@)
+	$(Q)$(CC) $(CFLAGS) $< $(LDFLAGS) -ljansson -o $@
+
+$(OUTPUT)/khl2: tools/vmtest/qemu/khl2.c | $(OUTPUT)
+	$(call msg,CC,$@)
+	$(Q)$(CC) -O2 -g -Wall -Wextra -static $< -o $@	# no sanitizers: static
 
 # The suite again under AddressSanitizer and UBSan (kvmheat, khguest and the
 # tests); the nested-kernel rig needs static binaries, which ASan cannot be.

@@ -71,12 +71,19 @@ static __always_inline void kh_age_pages(__u32 pid, __u64 start, __u64 end, bool
 	}
 }
 
-/* kvm_age_gfn / kvm_test_age_gfn: VM by struct kvm *, exact result. */
-static __always_inline void kh_age_gfn_range(__u64 kvm, __u64 start, __u64 end, bool young)
+/*
+ * kvm_age_gfn / kvm_test_age_gfn: VM by struct kvm *, exact result.  Ranges
+ * of address space 1 (SMM: an alias of the same RAM) are not counted, as the
+ * HVA and TDP paths already skip them, so a page is aged once per pass.
+ */
+static __always_inline void kh_age_gfn_range(__u64 kvm, __u64 start, __u64 end, bool young,
+					     __u16 as_id)
 {
 	__u32 pid;
 
 	kh_stat(KH_SRC_AGING, KH_STAT_EVENTS);
+	if (as_id != 0)
+		return;
 	pid = kh_pid_of_kvm(kvm);
 	if (!pid) {
 		kh_stat(KH_SRC_AGING, KH_STAT_NO_VM);

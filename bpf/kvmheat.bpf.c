@@ -25,11 +25,26 @@ static __always_inline __u32 kh_vcpu_id(struct kvm_vcpu *vcpu)
 
 /* ---- aging ------------------------------------------------------------ */
 
+/*
+ * Address space of the range's memslot (5.11+ has kvm_memory_slot.as_id).
+ * MMU notifiers age every address space that maps the HVA: with SMM, QEMU's
+ * address space 1 aliases guest RAM, so the same gfns come once per space.
+ * Heat is counted in address space 0 only (see kh_age_gfn_range).
+ */
+static __always_inline __u16 kh_range_as_id(struct kvm_gfn_range *range)
+{
+	struct kvm_memory_slot *slot = BPF_CORE_READ(range, slot);
+
+	if (!slot || !bpf_core_field_exists(slot->as_id))
+		return 0;
+	return BPF_CORE_READ(slot, as_id);
+}
+
 /* fexit kvm_age_gfn(kvm, range) -> bool young (5.13+). */
 SEC("fexit/kvm_age_gfn")
 int BPF_PROG(fexit_kvm_age_gfn, struct kvm *kvm, struct kvm_gfn_range *range, bool young)
 {
-	kh_age_gfn_range((__u64)kvm, range->start, range->end, young);
+	kh_age_gfn_range((__u64)kvm, range->start, range->end, young, kh_range_as_id(range));
 	return 0;
 }
 
@@ -37,7 +52,7 @@ int BPF_PROG(fexit_kvm_age_gfn, struct kvm *kvm, struct kvm_gfn_range *range, bo
 SEC("fexit/kvm_test_age_gfn")
 int BPF_PROG(fexit_kvm_test_age_gfn, struct kvm *kvm, struct kvm_gfn_range *range, bool young)
 {
-	kh_age_gfn_range((__u64)kvm, range->start, range->end, young);
+	kh_age_gfn_range((__u64)kvm, range->start, range->end, young, kh_range_as_id(range));
 	return 0;
 }
 
@@ -46,6 +61,7 @@ struct kh_age_stash {
 	__u64 kvm;
 	__u64 start;
 	__u64 end;
+	__u64 as_id;
 };
 
 struct {
@@ -61,6 +77,7 @@ static __always_inline int kh_age_entry(struct kvm *kvm, struct kvm_gfn_range *r
 		.kvm = (__u64)kvm,
 		.start = BPF_CORE_READ(range, start),
 		.end = BPF_CORE_READ(range, end),
+		.as_id = kh_range_as_id(range),
 	};
 	__u64 id = bpf_get_current_pid_tgid();
 
@@ -75,7 +92,7 @@ static __always_inline int kh_age_return(bool young)
 
 	if (!s)
 		return 0;
-	kh_age_gfn_range(s->kvm, s->start, s->end, young);
+	kh_age_gfn_range(s->kvm, s->start, s->end, young, s->as_id);
 	bpf_map_delete_elem(&age_stash, &id);
 	return 0;
 }
@@ -330,7 +347,14 @@ int raw_tp_kvm_page_fault(u64 *ctx)
 SEC("raw_tp")
 int shim_age_gfn(u64 *ctx)	/* kvm, start, end, young */
 {
-	kh_age_gfn_range(ctx[0], ctx[1], ctx[2], ctx[3]);
+	kh_age_gfn_range(ctx[0], ctx[1], ctx[2], ctx[3], 0);
+	return 0;
+}
+
+SEC("raw_tp")
+int shim_age_gfn_as(u64 *ctx)	/* kvm, start, end, young, as_id */
+{
+	kh_age_gfn_range(ctx[0], ctx[1], ctx[2], ctx[3], ctx[4]);
 	return 0;
 }
 

@@ -266,6 +266,21 @@ static void test_age_gfn_by_kvm(void **state)
 	assert_int_equal(stat_of(f->skel, KH_SRC_AGING, KH_STAT_NO_VM), 1);
 }
 
+/* SMM's address space 1 aliases guest RAM: KVM ages both, kvmheat counts as0. */
+static void test_age_gfn_smm_address_space_not_mixed(void **state)
+{
+	struct fx *f = *state;
+	struct kh_counts c;
+
+	NEED_FX(f);
+	RUN(f->skel->progs.shim_age_gfn_as, KVM_PTR, 0x300, 0x302, 1, 1);
+	assert_false(gfn_counts(f->skel, VM_PID, 0x300, &c));
+	RUN(f->skel->progs.shim_age_gfn_as, KVM_PTR, 0x300, 0x302, 1, 0);
+	assert_true(gfn_counts(f->skel, VM_PID, 0x300, &c));
+	assert_int_equal(c.aged, 1);
+	assert_int_equal(c.young, 1);
+}
+
 static void test_age_long_range_is_region_level(void **state)
 {
 	struct fx *f = *state;
@@ -618,6 +633,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_walk_stash_of_other_thread_is_not_used, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_age_gfn_by_kvm, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_age_gfn_smm_address_space_not_mixed, setup,
+						teardown),
 		cmocka_unit_test_setup_teardown(test_age_long_range_is_region_level, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_age_hva_tracepoints, setup, teardown),

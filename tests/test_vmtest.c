@@ -42,15 +42,38 @@ static const struct {
 };
 #define NCHECKS (sizeof(checks) / sizeof(checks[0]))
 
+/* The real-guest stage (tools/vmtest/qemu/): QEMU with an L2 Linux guest in
+ * the 6.12 L1 kernel; its tags carry "qemu". */
+static const char *const qboots[] = { "6.12-qemu-npt1", "6.12-qemu-npt0" };
+#define NQBOOTS (sizeof(qboots) / sizeof(qboots[0]))
+
+static const struct {
+	const char *check;
+	const char *only;
+} qchecks[] = {
+	{ "boot", NULL },
+	{ "l2_boot", NULL },	/* khl2 ready in L2; the stall watchdog's retry */
+	{ "discovery", NULL },	/* list -j: pid, vCPUs, memslots of both address spaces */
+	{ "aging", "npt1" },	/* hot set vs L2's pagemap under memory.reclaim */
+	{ "faults", "npt1" },	/* first touches as kvm_page_fault gfns */
+	{ "track", "npt0" },	/* heat -e track: L2's page-table page and sub-page */
+	{ "track_events", "npt0" },	/* each write to the byte, on a page-table page */
+	{ "names", NULL },	/* -name guest=NAME in kvmheat's views */
+	{ "exit_status", NULL },
+};
+#define NQCHECKS (sizeof(qchecks) / sizeof(qchecks[0]))
+
 struct rig {
 	char out[512];
 	char skip[1024];	/* non-empty: why nothing ran */
+	char qskip[1024];	/* non-empty: why the real-guest stage did not run */
 };
 
 struct one {
 	struct rig *rig;
 	const char *boot;
 	const char *check;
+	bool qemu;		/* a check of the real-guest stage */
 	char name[96];
 };
 
@@ -124,6 +147,13 @@ static void run_rig(struct rig *rig)
 	if (s) {
 		s[strcspn(s, "\n")] = 0;
 		snprintf(rig->skip, sizeof(rig->skip), "%s", s);
+		free(s);
+	}
+	snprintf(path, sizeof(path), "%s/qemu-skip", rig->out);
+	s = slurp(path);
+	if (s) {
+		s[strcspn(s, "\n")] = 0;
+		snprintf(rig->qskip, sizeof(rig->qskip), "real-guest stage: %s", s);
 		free(s);
 	}
 }
@@ -216,6 +246,8 @@ static void test_one(void **state)
 			fail_msg("%s", rig->skip);
 		KH_SKIP("%s", rig->skip);
 	}
+	if (t->qemu && rig->qskip[0])
+		KH_SKIP("%s", rig->qskip);
 	snprintf(path, sizeof(path), "%s/%s.log", rig->out, t->boot);
 	log = slurp(path);
 	if (!log)
@@ -252,8 +284,8 @@ static void test_one(void **state)
 
 int main(void)
 {
-	static struct one ones[NBOOTS * NCHECKS];
-	struct CMUnitTest tests[NBOOTS * NCHECKS];
+	static struct one ones[NBOOTS * NCHECKS + NQBOOTS * NQCHECKS];
+	struct CMUnitTest tests[NBOOTS * NCHECKS + NQBOOTS * NQCHECKS];
 	static struct rig rig;
 	size_t n = 0;
 
@@ -274,6 +306,21 @@ int main(void)
 			n++;
 		}
 	}
-	return _cmocka_run_group_tests("nested kernels (Debian 6.1, 6.12 under QEMU)", tests, n,
+	for (size_t b = 0; b < NQBOOTS; b++) {
+		for (size_t c = 0; c < NQCHECKS; c++) {
+			struct one *o = &ones[n];
+
+			if (qchecks[c].only && !strstr(qboots[b], qchecks[c].only))
+				continue;
+			*o = (struct one){ .rig = &rig, .boot = qboots[b], .check = qchecks[c].check,
+					   .qemu = true };
+			snprintf(o->name, sizeof(o->name), "%s %s", qboots[b], qchecks[c].check);
+			tests[n] = (struct CMUnitTest){
+				.name = o->name, .test_func = test_one, .initial_state = o,
+			};
+			n++;
+		}
+	}
+	return _cmocka_run_group_tests("nested kernels (Debian 6.1, 6.12 under QEMU; QEMU + Linux guest in 6.12)", tests, n,
 				       NULL, NULL);
 }

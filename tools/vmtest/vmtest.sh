@@ -215,8 +215,18 @@ for k in "6.1 $rel61" "6.12 $rel612"; do
 	mkinitrd "$2" "$img" || skip "building the initramfs for $2 failed"
 	say "initramfs $2: $(du -k "$img" | cut -f1) KiB in $(($(date +%s) - t1)) s"
 	for npt in 1 0; do
-		boot "$1-npt$npt" "$2" "$npt" "$img"
+		# KH_VMTEST_KHGUEST=0: only the real-guest stage below
+		[ "${KH_VMTEST_KHGUEST:-1}" = 0 ] || boot "$1-npt$npt" "$2" "$npt" "$img"
 	done
 done
+
+# ---- the real-guest stage: QEMU running a Linux guest (tools/vmtest/qemu) ----
+
+. "$top/tools/vmtest/qemu/stage.sh"
+if [ "${KH_VMTEST_QEMU:-1}" = 0 ]; then
+	qemu_skip "KH_VMTEST_QEMU=0"
+else
+	qemu_stage "$rel612"
+fi
 say "matrix done in $(($(date +%s) - t0)) s"
 exit 0
