@@ -721,8 +721,10 @@ static int on_event(void *ctx, void *data, size_t len)
 
 	if (len < sizeof(*e) || e->hdr.type != KH_REC_EVENT)
 		return 0;
-	json_array_append_new(ctx, json_pack("{s:I, s:i, s:i, s:i}", "gpa", (json_int_t)e->gpa,
-					     "bytes", e->bytes, "kind", e->kind, "vcpu", e->vcpu));
+	/* ts_ns: the real-guest stage keeps only writes inside its workload's window */
+	json_array_append_new(ctx, json_pack("{s:I, s:i, s:i, s:i, s:I}", "gpa", (json_int_t)e->gpa,
+					     "bytes", e->bytes, "kind", e->kind, "vcpu", e->vcpu,
+					     "ts_ns", (json_int_t)e->ts_ns));
 	return 0;
 }
 
