@@ -501,7 +501,8 @@ static int cmd_track(char **a)
 {
 	uint64_t t0 = strtoull(a[3], NULL, 0), t1 = strtoull(a[4], NULL, 0);
 	uint64_t pid = strtoull(a[5], NULL, 0), inwin = 0, on_pgt = 0, on_data = 0;
-	uint64_t best = 0, best_n = 0, heat_tracked = 0, heat_sub = 0;
+	uint64_t best = 0, best_n = 0, heat_tracked = 0, heat_sub = 0, ngfn = 0, ngfn_pgt = 0;
+	uint64_t *wgfn;
 	json_t *ev, *evs, *heat, *vm, *gfns;
 	struct gfnidx *gi;
 	struct truth t;
@@ -521,6 +522,9 @@ static int cmd_track(char **a)
 	if (!ev || !heat || !gi)
 		return 1;
 	evs = json_object_get(ev, "events");
+	wgfn = calloc(json_array_size(evs) + 1, sizeof(*wgfn));
+	if (!wgfn)
+		return 1;
 	/* the gfn that took most 8-byte writes at the entry's offset in the window */
 	for (size_t i = 0; i < json_array_size(evs); i++) {
 		json_t *e = json_array_get(evs, i);
@@ -528,7 +532,7 @@ static int cmd_track(char **a)
 
 		if (ts < t0 || ts > t1)
 			continue;
-		inwin++;
+		wgfn[inwin++] = g;
 		on_pgt += in_set(t.pgt, t.npgt, g);
 		on_data += find_idx(gi, t.pages, g) >= 0;
 		if ((long)(gpa & 4095) != off || jint(e, "bytes") != 8 || g == best)
@@ -545,15 +549,26 @@ static int cmd_track(char **a)
 			best = g;
 		}
 	}
+	/* distinct gfns written in the window, and which are page tables now */
+	qsort(wgfn, inwin, sizeof(*wgfn), cmp_u64);
+	for (size_t i = 0; i < inwin; i++) {
+		if (i && wgfn[i] == wgfn[i - 1])
+			continue;
+		ngfn++;
+		ngfn_pgt += in_set(t.pgt, t.npgt, wgfn[i]);
+	}
+	free(wgfn);
 	result("track_events", best_n == (uint64_t)t.pt_writes && in_set(t.pgt, t.npgt, best) &&
 	       on_data == 0 ? "pass" : "fail", "hooks=%s khl2's PMD entry (byte %ld): %" PRIu64
 	       " 8-byte writes at gfn 0x%" PRIx64 " in the run's window, %ld caused; that gfn "
 	       "is %sa page-table page by L2's /proc/kpageflags; all writes in the window %"
-	       PRIu64 ", on page-table gfns %" PRIu64 " (%.4f; the rest: tables freed since), "
-	       "on khl2's data pages %" PRIu64 "; %zu page-table pages in L2 at the end",
+	       PRIu64 " on %" PRIu64 " gfns; on gfns that are page tables at the end %" PRIu64
+	       " writes, %" PRIu64 " gfns (the rest: tables freed since, whose pages KVM "
+	       "still write-protects when reused); on khl2's data pages %" PRIu64 "; %zu "
+	       "page-table pages in L2 at the end",
 	       json_string_value(json_object_get(ev, "hooks")) ?: "?", off, best_n, best,
-	       t.pt_writes, in_set(t.pgt, t.npgt, best) ? "" : "NOT ", inwin, on_pgt,
-	       ratio(on_pgt, inwin), on_data, t.npgt);
+	       t.pt_writes, in_set(t.pgt, t.npgt, best) ? "" : "NOT ", inwin, ngfn, on_pgt,
+	       ngfn_pgt, on_data, t.npgt);
 	/* kvmheat heat -e track: the same gfn and 128-byte sub-page, whole run */
 	vm = vm_of(heat, pid);
 	gfns = vm ? json_object_get(vm, "gfns") : NULL;
