@@ -55,6 +55,7 @@ static const struct {
 	{ "l2_boot", NULL },	/* khl2 ready in L2; the stall watchdog's retry */
 	{ "discovery", NULL },	/* list -j: pid, vCPUs, memslots of both address spaces */
 	{ "aging", "npt1" },	/* hot set vs L2's pagemap under memory.reclaim */
+	{ "aging_as0", "npt1" },	/* SMM's address space not mixed into the counts */
 	{ "faults", "npt1" },	/* first touches as kvm_page_fault gfns */
 	{ "track", "npt0" },	/* heat -e track: L2's page-table page and sub-page */
 	{ "track_events", "npt0" },	/* each write to the byte, on a page-table page */
