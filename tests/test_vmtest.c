@@ -129,7 +129,7 @@ static void run_rig(struct rig *rig)
 		}
 		snprintf(rig->out, sizeof(rig->out), "%s/vmtest", b);
 		printf("# running tools/vmtest/vmtest.sh %s (fetch kernels, static build, "
-		       "4 QEMU boots)\n", rig->out);
+		       "4 QEMU boots, then the real-guest stage's 2)\n", rig->out);
 		fflush(stdout);
 		snprintf(cmd, sizeof(cmd), "mkdir -p '%s' && ./tools/vmtest/vmtest.sh '%s' "
 			 "> '%s/vmtest.log' 2>&1", rig->out, rig->out, rig->out);
@@ -322,6 +322,6 @@ int main(void)
 			n++;
 		}
 	}
-	return _cmocka_run_group_tests("nested kernels (Debian 6.1, 6.12 under QEMU; QEMU + Linux guest in 6.12)", tests, n,
-				       NULL, NULL);
+	return _cmocka_run_group_tests("nested kernels (Debian 6.1, 6.12 under QEMU; QEMU with a "
+				       "Linux guest in 6.12)", tests, n, NULL, NULL);
 }

@@ -538,13 +538,13 @@ static int cmd_faults(char **a)
 	for (size_t i = 0; i < t.pages; i++)
 		fresh += t.gfn[i] && in_set(absent, nabsent, t.gfn[i]);
 	result("faults", ratio(seen, fresh) >= MIN_FAULTS && ratio(wr, seen) >= MIN_FAULTS &&
-	       strstr(hooks_of(root, "walk"), "kvm_page_fault") ? "pass" : "fail", "hooks=%s buffer pages whose host page was "
-	       "unpopulated when khl2 started: %" PRIu64 " of %zu; of those, with a "
-	       "kvm_page_fault: %" PRIu64 " (recall %.4f, want >= %.2f), as a write %" PRIu64
-	       " (khl2 writes each page first); gfns with faults in the whole run %" PRIu64
-	       ", in the buffer %" PRIu64 " (the rest: L2's boot and kernel)",
-	       hooks_of(root, "walk"), fresh,
-	       t.pages, seen, ratio(seen, fresh), MIN_FAULTS, wr, faulted, faulted_buf);
+	       strstr(hooks_of(root, "walk"), "kvm_page_fault") ? "pass" : "fail",
+	       "hooks=%s buffer pages whose host page was unpopulated when khl2 started: %"
+	       PRIu64 " of %zu; of those, with a kvm_page_fault: %" PRIu64 " (recall %.4f, "
+	       "want >= %.2f), as a write %" PRIu64 " (khl2 writes each page first); gfns "
+	       "with faults in the whole run %" PRIu64 ", in the buffer %" PRIu64 " (the "
+	       "rest: L2's boot and kernel)", hooks_of(root, "walk"), fresh, t.pages, seen,
+	       ratio(seen, fresh), MIN_FAULTS, wr, faulted, faulted_buf);
 	free(absent);
 	free(gi);
 	json_decref(root);

@@ -30,6 +30,7 @@ multiboot_dma.bin pvh.bin"
 qemu_bundle() {
 	local q ver key seg r lib f
 	q=$(command -v qemu-system-x86_64) || return 1
+	ldd "$q" | grep -q "not found" && return 1
 	ver=$(dpkg-query -W -f '${Version}' qemu-system-x86 2> /dev/null)
 	key=$( { echo "$ver"; ls -lL "$q"; ldd "$q"; } | md5sum | cut -c1-12)
 	seg=$cache/qemu/qemu-$key.cpio
