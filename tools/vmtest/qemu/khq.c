@@ -13,7 +13,7 @@
  *   khq aging_as0 L2LOG FEXIT.json TRACEPOINT.json PID
  *   khq faults L2LOG HEAT.json PRESENT PID
  *   khq track L2LOG HEAT.json EVENTS.json T0_NS T1_NS PID
- *   khq names LIST.json HEAT.json PID NAME UUID
+ *   khq names LIST.json HEAT.json PID NAME UUID VIEWS  ("VIEW COUNT" lines)
  *   khq now                      (CLOCK_MONOTONIC in ns, as BPF's ktime)
  */
 #define _GNU_SOURCE
@@ -654,6 +654,10 @@ static int cmd_names(char **a)
 	uint64_t pid = strtoull(a[2], NULL, 0);
 	json_t *list = load("names", a[0]), *heat = load("names", a[1]), *lv, *hv;
 	const char *ln, *hn, *lu;
+	char line[128], views[256] = "";
+	size_t off = 0;
+	int bad = 0;
+	FILE *f;
 
 	if (!list || !heat)
 		return 1;
@@ -670,11 +674,25 @@ static int cmd_names(char **a)
 	/* heat -j may not carry names yet: judged only where it has the key */
 	hn = hv && json_object_get(hv, "name") ?
 	     json_string_value(json_object_get(hv, "name")) ?: "" : NULL;
-	result("names", !strcmp(ln, a[3]) && (!hn || !strcmp(hn, a[3])) &&
+	/* "VIEW COUNT" lines: how many lines of that view's output name the VM */
+	f = fopen(a[5], "r");
+	while (f && fgets(line, sizeof(line), f)) {
+		char view[32];
+		unsigned long n;
+
+		if (sscanf(line, "%31s %lu", view, &n) != 2)
+			continue;
+		off += snprintf(views + off, sizeof(views) - off, " %s:%lu", view, n);
+		bad += n == 0;
+	}
+	if (f)
+		fclose(f);
+	result("names", !strcmp(ln, a[3]) && (!hn || !strcmp(hn, a[3])) && !bad &&
 	       (!*lu || !strcmp(lu, a[4])) ? "pass" : "fail", "list name=\"%s\" source=%s "
-	       "uuid=\"%s\"; heat -j name=%s%s%s (want \"%s\", uuid %s)", ln,
-	       json_string_value(json_object_get(lv, "name_source")) ?: "?", lu,
-	       hn ? "\"" : "", hn ? hn : "(no name key)", hn ? "\"" : "", a[3], a[4]);
+	       "uuid=\"%s\"; heat -j name=%s%s%s; lines naming it in%s (want \"%s\", uuid %s)",
+	       ln, json_string_value(json_object_get(lv, "name_source")) ?: "?", lu,
+	       hn ? "\"" : "", hn ? hn : "(no name key)", hn ? "\"" : "",
+	       off ? views : " no other view in this boot", a[3], a[4]);
 	json_decref(list);
 	json_decref(heat);
 	return failed;
@@ -690,7 +708,7 @@ int main(int argc, char **argv)
 		{ "discovery", 4, cmd_discovery }, { "present", 2, cmd_present },
 		{ "aging", 3, cmd_aging }, { "aging_as0", 4, cmd_as0 },
 		{ "faults", 4, cmd_faults },
-		{ "track", 6, cmd_track }, { "names", 5, cmd_names },
+		{ "track", 6, cmd_track }, { "names", 6, cmd_names },
 	};
 
 	if (getenv("KHVT_TAG"))
