@@ -370,7 +370,7 @@ static int cmd_present(char **a)
 static int cmd_aging(char **a)
 {
 	uint64_t pid = strtoull(a[2], NULL, 0), tp = 0, fp = 0, fn = 0, aged_buf = 0;
-	uint64_t young_out = 0, aged_out = 0, max_aged = 0, cold_young2 = 0;
+	uint64_t young_out = 0, aged_out = 0, max_aged = 0;
 	json_t *root, *vm, *gfns;
 	struct gfnidx *gi;
 	struct truth t;
@@ -403,7 +403,6 @@ static int cmd_aging(char **a)
 		aged_buf += aged > 0;
 		max_aged = aged > max_aged ? aged : max_aged;
 		said[k] = young >= HOT_YOUNG;
-		cold_young2 += said[k] && !is_hot(&t, k);
 	}
 	for (size_t i = 0; i < t.pages; i++) {
 		if (!t.gfn[i])
@@ -422,7 +421,6 @@ static int cmd_aging(char **a)
 	       "; outside the buffer (L2 kernel etc.): %" PRIu64 " aged, %" PRIu64 " hot",
 	       hooks_of(root, "aging"), p, r, tp, fp, fn, HOT_YOUNG, t.passes, t.pages, t.hot,
 	       t.stride, t.missing, t.moved, aged_buf, max_aged, aged_out, young_out);
-	(void)cold_young2;
 	free(said);
 	free(gi);
 	json_decref(root);

@@ -77,15 +77,16 @@ qemu_l2_segment() {
 }
 
 qemu_boot() {
-	local tag=$1 rel=$2 npt=$3 img=$4 t rc
+	local tag=$1 rel=$2 npt=$3 img=$4 t rc stall
 	t=$(date +%s)
+	stall=${KH_VMTEST_QEMU_STALL:-0}
 	say "boot $tag: $rel, kvm_amd npt=$npt, QEMU + L2 $rel inside"
 	# -smp 1: with two L1 vCPUs the L2 guest hung in early boot 4 times in 5
 	# (docs/VMTEST.md); thread=single as for the khguest boots.
 	timeout --foreground -k 10 "${KH_VMTEST_QEMU_TIMEOUT:-420}" qemu-system-x86_64 \
 		-machine q35 -accel tcg,thread=single -cpu max -smp 1 -m 2G \
 		-kernel "$cache/root/$rel/boot/vmlinuz-$rel" -initrd "$img" -nographic -no-reboot \
-		-append "console=ttyS0 panic=-1 khvt.npt=$npt khvt.tag=$tag" \
+		-append "console=ttyS0 panic=-1 khvt.npt=$npt khvt.tag=$tag khq.stall=$stall" \
 		-device isa-debug-exit,iobase=0xf4,iosize=4 < /dev/null > "$out/$tag.log" 2>&1
 	rc=$?
 	echo "$rc" > "$out/$tag.rc"
