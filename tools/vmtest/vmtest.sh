@@ -22,7 +22,7 @@ cache=${KH_VMTEST_CACHE:-/var/cache/kvmheat-vmtest}
 static=${KH_VMTEST_BUILD:-$top/build-static}
 boot_timeout=${KH_VMTEST_BOOT_TIMEOUT:-300}
 mkdir -p "$out"
-rm -f "$out"/*-npt*.log "$out"/*.rc "$out"/skip "$out"/boots
+rm -f "$out"/*-npt*.log "$out"/*.rc "$out"/skip "$out"/*qemu-skip "$out"/boots
 
 say() { echo "vmtest: $*" >&2; }
 skip() {
@@ -223,10 +223,15 @@ done
 # ---- the real-guest stage: QEMU running a Linux guest (tools/vmtest/qemu) ----
 
 . "$top/tools/vmtest/qemu/stage.sh"
-if [ "${KH_VMTEST_QEMU:-1}" = 0 ]; then
-	qemu_skip "KH_VMTEST_QEMU=0"
-else
-	qemu_stage "$rel612"
-fi
+# KH_VMTEST_QEMU_L1: which kernels serve as L1 (and L2), in turn.
+for k in ${KH_VMTEST_QEMU_L1:-6.12 6.1}; do
+	rel=$rel612
+	[ "$k" = 6.1 ] && rel=$rel61
+	if [ "${KH_VMTEST_QEMU:-1}" = 0 ]; then
+		qemu_skip "$k" "KH_VMTEST_QEMU=0"
+	else
+		qemu_stage "$rel" "$k"
+	fi
+done
 say "matrix done in $(($(date +%s) - t0)) s"
 exit 0

@@ -3,11 +3,12 @@
 # runs Debian's own qemu-system-x86_64 -accel kvm with an L2 Debian kernel
 # whose initramfs runs khl2; kvmheat watches that QEMU from L1.
 #
-#   qemu_stage RELEASE      (RELEASE: an unpacked kernel in $cache/root)
+#   qemu_stage RELEASE SHORT  (RELEASE: an unpacked kernel in $cache/root, for
+#                              both L1 and L2; SHORT: 6.12 or 6.1, the tag's)
 #
-# Uses vmtest.sh's $out $cache $static $busybox $top and say/mkinitrd.  Leaves
-# <tag>.log/.rc for tags 6.12-qemu-npt1 and 6.12-qemu-npt0, or qemu-skip with
-# the reason the stage could not run.
+# Uses vmtest.sh's $out $cache $static $busybox $top and say.  Leaves
+# <tag>.log/.rc for tags SHORT-qemu-npt1 and SHORT-qemu-npt0, or
+# SHORT-qemu-skip with the reason the stage could not run.
 #
 # QEMU goes into L1's initramfs, not over 9p: L1 runs under TCG, where every
 # 9p read is an emulated virtio round trip, while an initramfs segment is
@@ -16,9 +17,12 @@
 # per QEMU build and kept in $cache/qemu, uncompressed: gunzip under TCG
 # costs more than copying.
 
+# qemu_skip SHORT REASON...: the stage of one L1 kernel could not run
 qemu_skip() {
-	echo "$*" > "$out/qemu-skip"
-	say "real-guest stage SKIPPED: $*"
+	local short=$1
+	shift
+	echo "$*" > "$out/$short-qemu-skip"
+	say "real-guest stage $short SKIPPED: $*"
 }
 
 # Firmware a pc machine with -nodefaults and -kernel loads (SeaBIOS, the
@@ -95,22 +99,23 @@ qemu_boot() {
 }
 
 qemu_stage() {
-	local rel=$1 base=$out/initrd-$1.cpio.gz qseg l2seg img t0 t1 pids="" npt
-	rm -f "$out"/*-qemu-npt*.log "$out"/*-qemu-npt*.rc "$out/qemu-skip"
+	local rel=$1 short=$2 base=$out/initrd-$1.cpio.gz qseg l2seg img t0 t1 pids="" npt
+	rm -f "$out/$short"-qemu-npt*.log "$out/$short"-qemu-npt*.rc "$out/$short-qemu-skip"
+	[ -n "$rel" ] || { qemu_skip "$short" "no $short kernel"; return 0; }
 	t0=$(date +%s)
-	[ -s "$base" ] || { qemu_skip "no L1 initramfs for $rel"; return 0; }
+	[ -s "$base" ] || { qemu_skip "$short" "no L1 initramfs for $rel"; return 0; }
 	make -C "$top" -s OUTPUT="$static" STATIC=1 "$static/khq" "$static/khl2" \
-		>> "$out/build.log" 2>&1 || { qemu_skip "static build of khq/khl2 failed"; return 0; }
-	qseg=$(qemu_bundle) || { qemu_skip "cannot bundle qemu-system-x86_64, its libraries" \
+		>> "$out/build.log" 2>&1 || { qemu_skip "$short" "static build of khq/khl2 failed"; return 0; }
+	qseg=$(qemu_bundle) || { qemu_skip "$short" "cannot bundle qemu-system-x86_64, its libraries" \
 		"and /usr/share/qemu/bios-256k.bin"; return 0; }
-	l2seg=$out/l2.cpio
-	qemu_l2_segment "$rel" "$l2seg" || { qemu_skip "building L2's initramfs failed"; return 0; }
+	l2seg=$out/l2-$short.cpio
+	qemu_l2_segment "$rel" "$l2seg" || { qemu_skip "$short" "building L2's initramfs failed"; return 0; }
 	img=$out/initrd-qemu-$rel.img
 	# Concatenated segments; the kernel looks for a cpio header after a
 	# compressed one only at a 4-byte boundary: pad each with zeros.
 	cat "$base" > "$img" && truncate -s %512 "$img" && cat "$qseg" >> "$img" &&
 		truncate -s %512 "$img" && cat "$l2seg" >> "$img" ||
-		{ qemu_skip "cannot write $img"; return 0; }
+		{ qemu_skip "$short" "cannot write $img"; return 0; }
 	t1=$(date +%s)
 	say "real-guest initramfs: $(du -k "$img" | cut -f1) KiB (QEMU segment $(du -k "$qseg" |
 		cut -f1) KiB, cached) in $((t1 - t0)) s"
@@ -118,10 +123,10 @@ qemu_stage() {
 	# cores (KH_VMTEST_QEMU_JOBS=1 runs them one after the other).
 	for npt in ${KH_VMTEST_QEMU_NPT:-1 0}; do
 		if [ "$(nproc)" -ge 2 ] && [ "${KH_VMTEST_QEMU_JOBS:-2}" -ge 2 ]; then
-			qemu_boot "6.12-qemu-npt$npt" "$rel" "$npt" "$img" &
+			qemu_boot "$short-qemu-npt$npt" "$rel" "$npt" "$img" &
 			pids="$pids $!"
 		else
-			qemu_boot "6.12-qemu-npt$npt" "$rel" "$npt" "$img"
+			qemu_boot "$short-qemu-npt$npt" "$rel" "$npt" "$img"
 		fi
 	done
 	for p in $pids; do wait "$p"; done
