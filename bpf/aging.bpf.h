@@ -163,4 +163,43 @@ static __always_inline void kh_tdp_spte_changed(int as_id, __u64 gfn, __u64 old_
 		false);
 }
 
+/* kprobe + kretprobe pair: the entry stashes the range for the return. */
+struct kh_age_stash {
+	__u64 kvm;
+	__u64 start;
+	__u64 end;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 4096);
+	__type(key, __u64);	/* pid_tgid */
+	__type(value, struct kh_age_stash);
+} age_stash SEC(".maps");
+
+static __always_inline int kh_age_entry(struct kvm *kvm, struct kvm_gfn_range *range)
+{
+	struct kh_age_stash s = {
+		.kvm = (__u64)kvm,
+		.start = BPF_CORE_READ(range, start),
+		.end = BPF_CORE_READ(range, end),
+	};
+	__u64 id = bpf_get_current_pid_tgid();
+
+	bpf_map_update_elem(&age_stash, &id, &s, BPF_ANY);
+	return 0;
+}
+
+static __always_inline int kh_age_return(bool young)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	struct kh_age_stash *s = bpf_map_lookup_elem(&age_stash, &id);
+
+	if (!s)
+		return 0;
+	kh_age_gfn_range(s->kvm, s->start, s->end, young);
+	bpf_map_delete_elem(&age_stash, &id);
+	return 0;
+}
+
 #endif /* KVMHEAT_AGING_BPF_H */

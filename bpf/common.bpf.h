@@ -230,7 +230,7 @@ static __always_inline void kh_emit(__u32 src, __u32 kind, __u32 pid, __u64 gpa,
 	e->hdr._pad = 0;
 	e->ts_ns = bpf_ktime_get_ns();
 	e->gpa = gpa;
-	e->rip = 0;
+	e->_reserved = 0;
 	e->pid = pid;
 	e->tid = (__u32)bpf_get_current_pid_tgid();
 	e->vcpu = vcpu;
@@ -268,6 +268,30 @@ static __always_inline __u32 kh_pid_of_kvm(__u64 kvm)
 static __always_inline int kh_subpage_of(__u64 gpa)
 {
 	return (gpa & (KH_PAGE_SIZE - 1)) >> KH_SUBPAGE_SHIFT;
+}
+
+/* Sub-pages [first, last] covered by a write of @bytes at @gpa. */
+static __always_inline __u32 kh_subpage_mask(__u64 gpa, __u32 bytes)
+{
+	__u32 off = gpa & (KH_PAGE_SIZE - 1);
+	__u32 first = off >> KH_SUBPAGE_SHIFT;
+	__u32 last = (off + (bytes ? bytes : 1) - 1) >> KH_SUBPAGE_SHIFT;
+
+	if (last > KH_SUBPAGES - 1)
+		last = KH_SUBPAGES - 1;
+	return (__u32)(((2ULL << last) - 1) & ~((1ULL << first) - 1));
+}
+
+/*
+ * A vCPU's vcpu_id, or KH_VCPU_UNKNOWN without one (test runs, pre-6.1
+ * kvm_page_fault).  Read with CO-RE for every method: a pointer from
+ * tp_btf may be NULL to the verifier since "bpf: Augment raw_tp arguments
+ * with PTR_MAYBE_NULL" (6.13, in 6.12.y), kprobes and raw_tp get untrusted
+ * ones, so one checked read serves all.
+ */
+static __always_inline __u32 kh_vcpu_id(struct kvm_vcpu *vcpu)
+{
+	return vcpu ? BPF_CORE_READ(vcpu, vcpu_id) : KH_VCPU_UNKNOWN;
 }
 
 #endif /* KVMHEAT_COMMON_BPF_H */

@@ -199,7 +199,10 @@ struct kh_event {
 	struct kh_rec_hdr hdr;	/* KH_REC_EVENT */
 	__u64 ts_ns;		/* bpf_ktime_get_ns(): CLOCK_MONOTONIC */
 	__u64 gpa;		/* byte address, KH_GPA_UNKNOWN if the hook has none */
-	__u64 rip;		/* guest rip where the hook gives it, else 0 */
+	__u64 _reserved;	/* 0; was "rip", which no hook gives cheaply (on VMX the
+				 * saved rip is read lazily from the VMCS, so a copy in
+				 * struct kvm_vcpu can be stale): kept for the layout of
+				 * recordings, never shown */
 	__u32 pid;		/* VMM tgid */
 	__u32 tid;		/* thread that ran the hook (a vCPU thread for most) */
 	__u32 vcpu;		/* vcpu_id, KH_VCPU_UNKNOWN where the hook has none */

@@ -295,8 +295,8 @@ static void kh_trace_colors(struct kh_trace *t)
 
 static void kh_trace_header(const struct kh_trace *t)
 {
-	printf("%-12s %7s %7s %4s %-6s %-5s %-22s %6s %-4s %3s\n", "TIME(s)", "PID", "TID",
-	       "VCPU", "SOURCE", "KIND", "GFN+OFFSET", "BYTES", "RIP", "SUB");
+	printf("%-12s %7s %7s %4s %-6s %-5s %-22s %6s %3s\n", "TIME(s)", "PID", "TID",
+	       "VCPU", "SOURCE", "KIND", "GFN+OFFSET", "BYTES", "SUB");
 }
 
 static void kh_trace_print(struct kh_trace *t, const struct kh_event *e)
@@ -325,14 +325,12 @@ static void kh_trace_print(struct kh_trace *t, const struct kh_event *e)
 		else
 			json_object_set_new(j, "bytes", kh_ev_bytes(e) ?
 					    json_integer(kh_ev_bytes(e)) : json_null());
-		json_object_set_new(j, "rip", e->rip ? json_integer((json_int_t)e->rip) :
-				    json_null());
 		json_object_set_new(j, "subpage", sub >= 0 ? json_integer(sub) : json_null());
 		kh_json_print(j, JSON_COMPACT);
 		return;
 	}
 	{
-		char vcpu[16] = "-", where[40] = "-", size[24] = "-", rip[24] = "-", sp[8] = "-";
+		char vcpu[16] = "-", where[40] = "-", size[24] = "-", sp[8] = "-";
 		const char *c = "";
 
 		if (e->vcpu != KH_VCPU_UNKNOWN)
@@ -345,16 +343,14 @@ static void kh_trace_print(struct kh_trace *t, const struct kh_event *e)
 			snprintf(size, sizeof(size), "%up", e->bytes);
 		else if (kh_ev_bytes(e))
 			snprintf(size, sizeof(size), "%u", kh_ev_bytes(e));
-		if (e->rip)
-			snprintf(rip, sizeof(rip), "0x%" PRIx64, (uint64_t)e->rip);
 		if (sub >= 0)
 			snprintf(sp, sizeof(sp), "%d", sub);
 		if (t->colored)
 			c = write ? t->c_write : e->kind == KH_EV_FAULT ? t->c_fault :
 			    aging ? t->c_age : "";
-		printf("%s%-12.6f %7u %7u %4s %-6s %-5s %-22s %6s %-4s %3s%s\n", c, ts, e->pid,
+		printf("%s%-12.6f %7u %7u %4s %-6s %-5s %-22s %6s %3s%s\n", c, ts, e->pid,
 		       e->tid, vcpu, kh_source_name(e->source), kh_kind_name(e->kind), where, size,
-		       rip, sp, *c ? t->c_reset : "");
+		       sp, *c ? t->c_reset : "");
 	}
 }
 
@@ -458,7 +454,7 @@ static const char kh_trace_help[] =
 	"                     [--writes] [-d SECONDS] [-c COUNT] [--histogram] [-j]\n"
 	"Print guest memory events as they happen, one line each: time since start,\n"
 	"VMM pid, thread, vCPU, source, kind, gfn+offset, bytes (pages for aging),\n"
-	"guest rip where known and, for writes, the 128-byte sub-page index.\n"
+	"and, for writes, the 128-byte sub-page index.\n"
 	"Filters run in the kernel: events that do not match never reach kvmheat.\n"
 	"  -e, --events LIST    sources: aging,track,spp,walk (default all)\n"
 	"  -p, --pid PID        only this VM; ends when it exits\n"
