@@ -77,8 +77,10 @@ $(OUTPUT)/obj/%.o: src/%.c $(wildcard src/*.h) include/kvmheat.h $(SKELS) | $(OU
 	$(call msg,CC,$@)
 	$(Q)$(CC) $(CFLAGS) -c $< -o $@
 
+# rebuilt whole: `ar r` keeps members of sources that were removed or renamed
 $(OUTPUT)/libkh.a: $(LIB_OBJS)
 	$(call msg,AR,$@)
+	$(Q)rm -f $@
 	$(Q)$(AR) rcs $@ $^
 
 $(OUTPUT)/kvmheat: $(OUTPUT)/obj/main.o $(OUTPUT)/libkh.a

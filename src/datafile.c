@@ -426,24 +426,6 @@ static void kh_note(struct kh_recording *r, const char *fmt, ...)
 }
 
 /* Grow *arr (of elem bytes) to hold at least need elements. */
-static int kh_grow(void *arr, size_t *cap, size_t need, size_t elem)
-{
-	void **p = arr;
-	size_t nc = *cap ? *cap : 16;
-	void *nv;
-
-	if (need <= *cap)
-		return 0;
-	while (nc < need)
-		nc *= 2;
-	nv = realloc(*p, nc * elem);
-	if (!nv)
-		return -ENOMEM;
-	*p = nv;
-	*cap = nc;
-	return 0;
-}
-
 struct kh_rd_ctx {
 	struct kh_recording *r;
 	unsigned int flags;
@@ -655,6 +637,104 @@ static size_t kh_rd_min_size(uint16_t type)
 	}
 }
 
+static int kh_rd_source(struct kh_rd_ctx *c, const uint8_t *p, size_t size)
+{
+	struct kh_recording *r = c->r;
+	struct kh_df_source s;
+	size_t dl = size - sizeof(s);
+
+	memcpy(&s, p, sizeof(s));
+	if (s.source >= KH_SRC_MAX)
+		return 0;	/* a source a newer kvmheat knows */
+	r->sources[s.source].present = true;
+	r->sources[s.source].flags = s.flags;
+	if (dl >= sizeof(r->sources[0].desc))
+		dl = sizeof(r->sources[0].desc) - 1;
+	memcpy(r->sources[s.source].desc, p + sizeof(s), dl);
+	r->sources[s.source].desc[dl] = 0;
+	return 0;
+}
+
+static int kh_rd_vm_exit(struct kh_rd_ctx *c, const uint8_t *p)
+{
+	struct kh_df_vm_exit x;
+	struct kh_rd_vm *v;
+
+	memcpy(&x, p, sizeof(x));
+	v = kh_rd_vm_get(c, x.pid, x.kvm);
+	if (!v)
+		return -ENOMEM;
+	v->t_exit = x.t_ns;
+	return 0;
+}
+
+static int kh_rd_epoch(struct kh_rd_ctx *c, const uint8_t *p)
+{
+	struct kh_recording *r = c->r;
+	struct kh_df_epoch e;
+
+	memcpy(&e, p, sizeof(e));
+	if (kh_grow(&r->epochs, &c->cap_epochs, r->nr_epochs + 1, sizeof(*r->epochs)))
+		return -ENOMEM;
+	r->epochs[r->nr_epochs++] = (struct kh_rd_epoch){
+		.index = e.index, .t0 = e.t_start_ns, .t1 = e.t_end_ns,
+		.want_gfns = e.nr_gfns, .want_subpages = e.nr_subpages,
+		.first_gfn = r->nr_gfns, .first_sub = r->nr_subs,
+	};
+	kh_rd_time(r, e.t_start_ns);
+	return 0;
+}
+
+static int kh_rd_stats(struct kh_rd_ctx *c, const uint8_t *p, size_t size)
+{
+	struct kh_recording *r = c->r;
+	struct kh_df_stats s;
+
+	memcpy(&s, p, sizeof(s));
+	if ((size - sizeof(s)) / sizeof(uint64_t) < (size_t)s.nr_src * s.nr_stat) {
+		c->malformed++;
+		return 0;
+	}
+	/* take the sources and counters this reader knows */
+	memset(r->stats, 0, sizeof(r->stats));
+	for (unsigned int i = 0; i < s.nr_src && i < KH_SRC_MAX; i++)
+		for (unsigned int k = 0; k < s.nr_stat && k < KH_STAT_MAX; k++)
+			memcpy(&r->stats[i * KH_STAT_MAX + k],
+			       p + sizeof(s) + (i * s.nr_stat + k) * sizeof(uint64_t),
+			       sizeof(uint64_t));
+	r->has_stats = true;
+	return 0;
+}
+
+static int kh_rd_lost_rec(struct kh_rd_ctx *c, const uint8_t *p)
+{
+	struct kh_recording *r = c->r;
+	struct kh_df_lost l;
+
+	memcpy(&l, p, sizeof(l));
+	if (kh_grow(&r->lost, &c->cap_lost, r->nr_lost + 1, sizeof(*r->lost)))
+		return -ENOMEM;
+	r->lost[r->nr_lost++] = (struct kh_rd_lost){
+		.t_ns = l.t_ns, .source = l.source, .stat = l.stat, .lost = l.lost,
+		.total = l.total,
+	};
+	return 0;
+}
+
+static int kh_rd_event(struct kh_rd_ctx *c, const uint8_t *p)
+{
+	struct kh_recording *r = c->r;
+
+	r->nr_events++;
+	if (!(c->flags & KH_RD_EVENTS))
+		return 0;	/* counted, not kept */
+	if (kh_grow(&r->events, &c->cap_events, r->nr_events, sizeof(*r->events)))
+		return -ENOMEM;
+	memcpy(&r->events[r->nr_events - 1], p, sizeof(struct kh_event));
+	return 0;
+}
+
+/* One record, by type; unknown types are counted and skipped, short ones counted. */
 static int kh_rd_record(struct kh_rd_ctx *c, uint16_t type, const uint8_t *p, size_t size)
 {
 	struct kh_recording *r = c->r;
@@ -672,95 +752,27 @@ static int kh_rd_record(struct kh_rd_ctx *c, uint16_t type, const uint8_t *p, si
 	switch (type) {
 	case KH_DF_HEADER:
 		return kh_rd_header(c, p, size);
-	case KH_DF_SOURCE: {
-		struct kh_df_source s;
-		size_t dl = size - sizeof(s);
-
-		memcpy(&s, p, sizeof(s));
-		if (s.source >= KH_SRC_MAX)
-			return 0;	/* a source a newer kvmheat knows */
-		r->sources[s.source].present = true;
-		r->sources[s.source].flags = s.flags;
-		if (dl >= sizeof(r->sources[0].desc))
-			dl = sizeof(r->sources[0].desc) - 1;
-		memcpy(r->sources[s.source].desc, p + sizeof(s), dl);
-		r->sources[s.source].desc[dl] = 0;
-		return 0;
-	}
+	case KH_DF_SOURCE:
+		return kh_rd_source(c, p, size);
 	case KH_DF_VM:
 		return kh_rd_vm(c, p, size);
-	case KH_DF_VM_EXIT: {
-		struct kh_df_vm_exit x;
-		struct kh_rd_vm *v;
-
-		memcpy(&x, p, sizeof(x));
-		v = kh_rd_vm_get(c, x.pid, x.kvm);
-		if (!v)
-			return -ENOMEM;
-		v->t_exit = x.t_ns;
-		return 0;
-	}
-	case KH_DF_EPOCH: {
-		struct kh_df_epoch e;
-		struct kh_rd_epoch *o;
-
-		memcpy(&e, p, sizeof(e));
-		if (kh_grow(&r->epochs, &c->cap_epochs, r->nr_epochs + 1, sizeof(*r->epochs)))
-			return -ENOMEM;
-		o = &r->epochs[r->nr_epochs++];
-		*o = (struct kh_rd_epoch){
-			.index = e.index, .t0 = e.t_start_ns, .t1 = e.t_end_ns,
-			.want_gfns = e.nr_gfns, .want_subpages = e.nr_subpages,
-			.first_gfn = r->nr_gfns, .first_sub = r->nr_subs,
-		};
-		kh_rd_time(r, e.t_start_ns);
-		return 0;
-	}
+	case KH_DF_VM_EXIT:
+		return kh_rd_vm_exit(c, p);
+	case KH_DF_EPOCH:
+		return kh_rd_epoch(c, p);
 	case KH_DF_GFNS:
 	case KH_DF_SUBPAGES:
 		return kh_rd_batch(c, type, p, size);
-	case KH_DF_STATS: {
-		struct kh_df_stats s;
-
-		memcpy(&s, p, sizeof(s));
-		if ((size - sizeof(s)) / sizeof(uint64_t) < (size_t)s.nr_src * s.nr_stat) {
-			c->malformed++;
-			return 0;
-		}
-		/* take the sources and counters this reader knows */
-		memset(r->stats, 0, sizeof(r->stats));
-		for (unsigned int i = 0; i < s.nr_src && i < KH_SRC_MAX; i++)
-			for (unsigned int k = 0; k < s.nr_stat && k < KH_STAT_MAX; k++)
-				memcpy(&r->stats[i * KH_STAT_MAX + k],
-				       p + sizeof(s) + (i * s.nr_stat + k) * sizeof(uint64_t),
-				       sizeof(uint64_t));
-		r->has_stats = true;
-		return 0;
-	}
-	case KH_DF_LOST: {
-		struct kh_df_lost l;
-
-		memcpy(&l, p, sizeof(l));
-		if (kh_grow(&r->lost, &c->cap_lost, r->nr_lost + 1, sizeof(*r->lost)))
-			return -ENOMEM;
-		r->lost[r->nr_lost++] = (struct kh_rd_lost){
-			.t_ns = l.t_ns, .source = l.source, .stat = l.stat, .lost = l.lost,
-			.total = l.total,
-		};
-		return 0;
-	}
+	case KH_DF_STATS:
+		return kh_rd_stats(c, p, size);
+	case KH_DF_LOST:
+		return kh_rd_lost_rec(c, p);
 	case KH_DF_FOOTER:
 		memcpy(&r->footer, p, sizeof(r->footer));
 		r->has_footer = true;
 		return 0;
 	case KH_REC_EVENT:
-		r->nr_events++;
-		if (c->flags & KH_RD_EVENTS) {
-			if (kh_grow(&r->events, &c->cap_events, r->nr_events, sizeof(*r->events)))
-				return -ENOMEM;
-			memcpy(&r->events[r->nr_events - 1], p, sizeof(struct kh_event));
-		}
-		return 0;
+		return kh_rd_event(c, p);
 	}
 	return 0;
 }
@@ -840,19 +852,12 @@ static int kh_inflate(uint8_t *dst, uLongf *dlen, const uint8_t *src, size_t sle
 	return ret == Z_STREAM_END ? 0 : -EBADMSG;
 }
 
-int kh_df_read_mem(const void *vbuf, size_t len, unsigned int flags, struct kh_recording *r,
-		   char *why, size_t whylen)
+/* The file header: magic, checksum, a major version this reader knows. */
+static int kh_rd_filehdr(const uint8_t *buf, size_t len, struct kh_recording *r, char *why,
+			 size_t whylen)
 {
-	const uint8_t *buf = vbuf;
-	struct kh_rd_ctx c = { .r = r, .flags = flags };
 	struct kh_df_filehdr fh;
-	uint8_t *raw = NULL;
-	size_t raw_cap = 0;
-	size_t off;
-	int err = 0;
 
-	memset(r, 0, sizeof(*r));
-	r->size = len;
 	if (len < sizeof(fh.magic) ? memcmp(buf, KH_DF_MAGIC, len) :
 	    memcmp(buf, KH_DF_MAGIC, sizeof(fh.magic))) {
 		snprintf(why, whylen, "not a kvmheat recording (no KVMHEAT magic at byte 0)");
@@ -876,29 +881,46 @@ int kh_df_read_mem(const void *vbuf, size_t len, unsigned int flags, struct kh_r
 	}
 	r->major = fh.major;
 	r->minor = fh.minor;
-	off = fh.hdr_size;
-	r->cut_at = off;
+	r->cut_at = fh.hdr_size;
+	return 0;
+}
+
+/*
+ * A chunk header that does not check out: the unfinished tail (true), or
+ * damage, skipped to the next valid chunk header at *@off.
+ */
+static bool kh_rd_bad_chunk(struct kh_recording *r, const uint8_t *buf, size_t len, size_t *off)
+{
+	size_t next;
+
+	if (len - *off < sizeof(struct kh_df_chunk) ||
+	    (!memcmp(buf + *off, "KHCK", 4) && kh_resync(buf, len, *off + 1) == len)) {
+		r->cut = true;	/* the tail: a chunk the writer never finished */
+		return true;
+	}
+	next = kh_resync(buf, len, *off + 1);
+	r->chunks_bad++;
+	kh_note(r, "damaged chunk header at byte %zu: bytes %zu-%zu skipped", *off, *off,
+		next - 1);
+	*off = next;
+	return false;
+}
+
+/* Every chunk after the file header: checked, inflated, its records read. */
+static int kh_rd_chunks(struct kh_rd_ctx *c, const uint8_t *buf, size_t len)
+{
+	struct kh_recording *r = c->r;
+	size_t off = r->cut_at, raw_cap = 0;
+	uint8_t *raw = NULL;
+	int err = 0;
+
 	while (off < len) {
 		struct kh_df_chunk ch;
 		uLongf rl;
 
 		if (!kh_chunk_hdr_ok(buf + off, len - off, &ch)) {
-			size_t next;
-
-			bool tail = len - off < sizeof(ch) ||
-				    (!memcmp(buf + off, "KHCK", 4) &&
-				     kh_resync(buf, len, off + 1) == len);
-
-			if (tail) {
-				/* the tail: a chunk the writer never finished */
-				r->cut = true;
+			if (kh_rd_bad_chunk(r, buf, len, &off))
 				break;
-			}
-			next = kh_resync(buf, len, off + 1);
-			r->chunks_bad++;
-			kh_note(r, "damaged chunk header at byte %zu: bytes %zu-%zu skipped", off,
-				off, next - 1);
-			off = next;
 			continue;
 		}
 		if (ch.comp_len > len - off - sizeof(ch)) {
@@ -914,15 +936,9 @@ int kh_df_read_mem(const void *vbuf, size_t len, unsigned int flags, struct kh_r
 			continue;
 		}
 		/* as big as the largest chunk so far, not the 16 MiB a chunk may be */
-		if (ch.raw_len > raw_cap || !raw) {
-			uint8_t *nr = realloc(raw, ch.raw_len ? ch.raw_len : 1);
-
-			if (!nr) {
-				err = -ENOMEM;
-				break;
-			}
-			raw = nr;
-			raw_cap = ch.raw_len;
+		if (kh_grow(&raw, &raw_cap, ch.raw_len ? ch.raw_len : 1, 1)) {
+			err = -ENOMEM;
+			break;
 		}
 		rl = ch.raw_len;
 		if (kh_inflate(raw, &rl, buf + off + sizeof(ch), ch.comp_len) ||
@@ -931,7 +947,7 @@ int kh_df_read_mem(const void *vbuf, size_t len, unsigned int flags, struct kh_r
 			kh_note(r, "chunk %u at byte %zu: does not inflate to its %u bytes; "
 				"skipped", ch.seq, off, ch.raw_len);
 		} else {
-			err = kh_rd_records(&c, raw, rl, ch.seq, off);
+			err = kh_rd_records(c, raw, rl, ch.seq, off);
 			if (err)
 				break;
 			r->chunks_ok++;
@@ -940,11 +956,14 @@ int kh_df_read_mem(const void *vbuf, size_t len, unsigned int flags, struct kh_r
 		r->cut_at = off;
 	}
 	free(raw);
-	if (err) {
-		snprintf(why, whylen, "reading the recording: %s", strerror(-err));
-		kh_rd_free(r);
-		return err;
-	}
+	return err;
+}
+
+/* What the reader noticed, as notes report shows. */
+static void kh_rd_notes(const struct kh_rd_ctx *c, size_t len)
+{
+	struct kh_recording *r = c->r;
+
 	if (r->cut)
 		kh_note(r, "file cut at byte %zu inside a chunk that starts at byte %" PRIu64
 			" (the recorder was killed or the disk filled); everything before it "
@@ -966,15 +985,36 @@ int kh_df_read_mem(const void *vbuf, size_t len, unsigned int flags, struct kh_r
 	if (r->unknown_records)
 		kh_note(r, "skipped %" PRIu64 " record%s of types this kvmheat does not know "
 			"(first 0x%" PRIx64 "; written by format %u.%u)", r->unknown_records,
-			r->unknown_records == 1 ? "" : "s", c.unknown_first, r->major, r->minor);
-	if (c.malformed)
-		kh_note(r, "skipped %" PRIu64 " malformed record%s", c.malformed,
-			c.malformed == 1 ? "" : "s");
-	if (c.bad_entries)
+			r->unknown_records == 1 ? "" : "s", c->unknown_first, r->major, r->minor);
+	if (c->malformed)
+		kh_note(r, "skipped %" PRIu64 " malformed record%s", c->malformed,
+			c->malformed == 1 ? "" : "s");
+	if (c->bad_entries)
 		kh_note(r, "skipped %" PRIu64 " gfn entries with impossible gfns or pids",
-			c.bad_entries);
-	if (c.orphans)
-		kh_note(r, "skipped %" PRIu64 " gfn entries that came before any epoch", c.orphans);
+			c->bad_entries);
+	if (c->orphans)
+		kh_note(r, "skipped %" PRIu64 " gfn entries that came before any epoch",
+			c->orphans);
+}
+
+int kh_df_read_mem(const void *vbuf, size_t len, unsigned int flags, struct kh_recording *r,
+		   char *why, size_t whylen)
+{
+	struct kh_rd_ctx c = { .r = r, .flags = flags };
+	int err;
+
+	memset(r, 0, sizeof(*r));
+	r->size = len;
+	err = kh_rd_filehdr(vbuf, len, r, why, whylen);
+	if (err)
+		return err;
+	err = kh_rd_chunks(&c, vbuf, len);
+	if (err) {
+		snprintf(why, whylen, "reading the recording: %s", strerror(-err));
+		kh_rd_free(r);
+		return err;
+	}
+	kh_rd_notes(&c, len);
 	return 0;
 }
 
@@ -1061,28 +1101,6 @@ bool kh_rd_epoch_wanted(const struct kh_recording *r, const struct kh_rd_filter 
 bool kh_rd_gfn_wanted(const struct kh_rd_filter *f, uint32_t pid, uint64_t gfn)
 {
 	return (!f->pid || pid == f->pid) && gfn >= f->gfn_lo && gfn <= f->gfn_hi;
-}
-
-static int kh_pidgfn_cmp(const void *a, const void *b)
-{
-	const struct kh_gfn_stat *x = a, *y = b;
-
-	if (x->pid != y->pid)
-		return x->pid < y->pid ? -1 : 1;
-	return x->gfn < y->gfn ? -1 : x->gfn > y->gfn;
-}
-
-static void kh_counts_add(struct kh_counts *t, const struct kh_counts *d)
-{
-	t->accesses += d->accesses;
-	t->writes += d->writes;
-	t->faults += d->faults;
-	t->aged += d->aged;
-	t->young += d->young;
-	t->tracked += d->tracked;
-	t->spp += d->spp;
-	t->subpage_mask |= d->subpage_mask;
-	t->flags |= d->flags;
 }
 
 /* Binary search in totals sorted by (pid, gfn). */
@@ -1246,30 +1264,3 @@ int kh_rd_totals(const struct kh_recording *r, const struct kh_rd_filter *f, str
 	return 0;
 }
 
-/* "T0-T1" in seconds since the start; "T0-" to the end. */
-int kh_parse_trange(const char *s, double *t0, double *t1)
-{
-	char buf[64], *dash, *end;
-
-	if (!s || strlen(s) >= sizeof(buf))
-		return -EINVAL;
-	strcpy(buf, s);
-	dash = strchr(buf, '-');
-	if (!dash || dash == buf)
-		return -EINVAL;
-	*dash = 0;
-	errno = 0;
-	*t0 = strtod(buf, &end);
-	if (errno || *end || *t0 < 0 || strpbrk(buf, "xXpPeEnNiI"))
-		return -EINVAL;
-	if (!dash[1]) {
-		*t1 = 1e18;
-		return 0;
-	}
-	if (strpbrk(dash + 1, "xXpPeEnNiI+-"))
-		return -EINVAL;
-	*t1 = strtod(dash + 1, &end);
-	if (errno || *end || *t1 < *t0)
-		return -EINVAL;
-	return 0;
-}

@@ -16,7 +16,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <jansson.h>
-#include "kh.h"
+#include "vms.h"
 
 #define KH_DF_MAGIC		"KVMHEAT\x1a"
 #define KH_DF_MAJOR		1
@@ -324,6 +324,5 @@ double kh_rd_secs(const struct kh_recording *r, uint64_t t_ns);
 /* Per (pid, gfn) totals over the wanted epochs, sorted by pid then gfn. */
 int kh_rd_totals(const struct kh_recording *r, const struct kh_rd_filter *f, struct kh_gfn_stat **out,
 		  size_t *n);
-int kh_parse_trange(const char *s, double *t0, double *t1);
 
 #endif /* KH_DATAFILE_H */

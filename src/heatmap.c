@@ -20,7 +20,7 @@
 #include <unistd.h>
 #include <sys/ioctl.h>
 #include <png.h>
-#include "datafile.h"
+#include "cli.h"
 
 /* Gfns outside every memslot further apart than this start a new segment. */
 #define KH_HM_GAP	1024

@@ -2,7 +2,7 @@
 /* kvmheat: subcommand dispatch from one table. */
 #include <string.h>
 #include <unistd.h>
-#include "kh.h"
+#include "cli.h"
 
 struct kh_cmd {
 	const char *name;
@@ -102,10 +102,11 @@ int main(int argc, char **argv)
 	/* -h needs no privileges: let the command answer it */
 	if (cmd->needs_bpf && !(i + 1 < argc && (!strcmp(argv[i + 1], "-h") ||
 						 !strcmp(argv[i + 1], "--help")))) {
-		int err = kh_check_caps(&o);
+		char why[256];
+		int err = kh_check_caps(why, sizeof(why));
 
 		if (err)
-			return err;
+			return kh_err(&o, kh_exit_code(err), "%s", why);
 	}
 	/* The subcommand sees argv starting at its own name, for getopt; its
 	 * errors come from kh_bad_option(), one line, not from getopt itself. */

@@ -13,7 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-#include "datafile.h"
+#include "cli.h"
 
 enum kh_sort { KH_SORT_ACCESSES, KH_SORT_WRITES, KH_SORT_GFN };
 enum kh_fmt { KH_FMT_TEXT, KH_FMT_JSON, KH_FMT_CSV };

@@ -33,7 +33,7 @@
 #include <signal.h>
 #include <bpf/libbpf.h>
 #include <jansson.h>
-#include "kh.h"
+#include "cli.h"
 #include "kvmheat.skel.h"
 
 #define KHVT_EXIT_PORT	0xf4
@@ -745,11 +745,7 @@ static int cmd_events(const char *pidstr)
 
 	if (kh_parse_pid(pidstr, &so.pid))
 		return kh_err(&o, KH_EXIT_USAGE, "events: bad pid '%s'", pidstr);
-	for (int i = 0; i < KH_SRC_MAX; i++)
-		so.force[i] = KH_M_MAX;
-	err = kh_session_open(&s, &so, &o);
-	if (!err)
-		err = kh_session_attach(&s, &o);
+	err = kh_cli_start(&s, &so, &o);
 	if (!err) {
 		rb = ring_buffer__new(bpf_map__fd(s.skel->maps.events), on_event, evs, NULL);
 		if (!rb)

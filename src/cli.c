@@ -1,19 +1,30 @@
 // SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
 /*
- * Command lines: getopt_long for every subcommand, with the options
- * several of them share (-p, -d, -e, -m, --color, -j, -v, -h) parsed in
- * one place, so each means the same everywhere, a bad value gets the same
- * one-line error whichever command it was given to, and an unknown option
- * or a stray operand is named the same way by all.
+ * The command layer's shared part.  Command lines: getopt_long for every
+ * subcommand, with the options several of them share (-p, -d, -e, -m,
+ * --color, -j, -v, -h) parsed in one place, so each means the same
+ * everywhere, a bad value gets the same one-line error whichever command
+ * it was given to, and an unknown option or a stray operand is named the
+ * same way by all.  Sessions: opened, attached and refreshed for a command
+ * with the library's -errno and reason reported once, with its exit code.
  */
 #include <getopt.h>
 #include <string.h>
 #include <unistd.h>
-#include "kh.h"
+#include "cli.h"
 
 /* kh_opt_shared(): parsed, go on; the command's own letter; else an exit code. */
 #define KH_OPT_PARSED	(-2)
 #define KH_OPT_OWN	(-3)
+
+/* getopt_long returned '?': name the option that was wrong, in one line. */
+int kh_bad_option(const struct kh_opts *o, const char *cmd, char **argv)
+{
+	const char *bad = optind > 0 ? argv[optind - 1] : "?";
+
+	return kh_err(o, KH_EXIT_USAGE, "%s: unknown option or missing value: '%s' "
+		      "(see kvmheat %s -h)", cmd, bad, cmd);
+}
 
 static int kh_opt_shared(const struct kh_cmdline *cl, int opt, char **argv)
 {
@@ -102,4 +113,50 @@ int kh_getopt(struct kh_cmdline *cl, int argc, char **argv)
 bool kh_color_wanted(int when)
 {
 	return when > 0 || (when < 0 && isatty(STDOUT_FILENO));
+}
+
+/* Warn once per requested source that probing found no hook for. */
+static void kh_cli_warn_sources(const struct kh_session *s, const struct kh_opts *o)
+{
+	if (!s->probe.hooks)
+		return;		/* probing never ran */
+	for (int src = 0; src < KH_SRC_MAX; src++)
+		if ((s->opts.sources & (1U << src)) && !kh_source_available(&s->probe, src))
+			kh_warn(o, "source %s is unavailable on this kernel (see kvmheat probe)",
+				kh_source_name(src));
+}
+
+int kh_cli_open(struct kh_session *s, const struct kh_session_opts *so, const struct kh_opts *o)
+{
+	char why[512];
+	int err = kh_session_open(s, so, o, why, sizeof(why));
+
+	kh_cli_warn_sources(s, o);
+	return err ? kh_err(o, kh_exit_code(err), "%s", why) : KH_EXIT_OK;
+}
+
+int kh_cli_attach(struct kh_session *s, const struct kh_opts *o)
+{
+	char why[256];
+	int err = kh_session_attach(s, why, sizeof(why));
+
+	/* an attach failure is a runtime error, whatever its errno */
+	return err ? kh_err(o, KH_EXIT_ERROR, "%s", why) : KH_EXIT_OK;
+}
+
+int kh_cli_start(struct kh_session *s, const struct kh_session_opts *so, const struct kh_opts *o)
+{
+	int err = kh_cli_open(s, so, o);
+
+	return err ? err : kh_cli_attach(s, o);
+}
+
+int kh_cli_refresh(struct kh_session *s, const struct kh_opts *o)
+{
+	char why[256];
+	int err = kh_session_refresh(s, why, sizeof(why));
+
+	if (err)
+		kh_warn(o, "VM rediscovery failed: %s", why);
+	return err;
 }

@@ -22,9 +22,10 @@
 #include <sys/wait.h>
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
-#include "datafile.h"
+#include "cli.h"
 #include "kvmheat.skel.h"
 
+/* What `record` was asked: kh_record_parse() fills it, kh_record_run() takes it. */
 struct kh_record_args {
 	const char *out;
 	uint32_t *pids;
@@ -33,6 +34,8 @@ struct kh_record_args {
 	uint32_t interval_ms;
 	bool fsync;
 	char **cmd;			/* after "--" */
+	int argc;			/* the command line, for the file's header */
+	char **argv;
 	struct kh_session_opts so;
 };
 
@@ -49,11 +52,12 @@ struct kh_recorder {
 	struct kh_vmset known;		/* VMs as last written to the file */
 	uint64_t stats[KH_NR_STATS];	/* as last written */
 	pid_t child;
+	int go_fd, err_fd;		/* COMMAND's release and exec-error pipes */
 	int child_status;
 	bool child_done;
 	uint64_t ev_other;		/* events of VMs not being recorded */
 	uint32_t *gone;			/* pids whose exit was recorded */
-	size_t ngone;
+	size_t ngone, gone_cap;
 	bool lost_warned;
 };
 
@@ -69,15 +73,6 @@ static bool kh_recorder_pid_wanted(const struct kh_recorder *r, uint32_t pid)
 	return false;
 }
 
-static int kh_pidgfn_cmp(const void *a, const void *b)
-{
-	const struct kh_gfn_stat *x = a, *y = b;
-
-	if (x->pid != y->pid)
-		return x->pid < y->pid ? -1 : 1;
-	return x->gfn < y->gfn ? -1 : x->gfn > y->gfn;
-}
-
 /*
  * The change of one gfn since the previous snapshot.  A counter that went
  * down means the LRU map evicted the entry and it started again from zero:
@@ -86,23 +81,15 @@ static int kh_pidgfn_cmp(const void *a, const void *b)
 static bool kh_delta(const struct kh_gfn_stat *c, const struct kh_gfn_stat *p,
 		     struct kh_df_gfn *d, struct kh_df_subpage *sd, bool *has_sd)
 {
-	const struct kh_counts *cc = &c->c, *pc = p ? &p->c : NULL;
+	const struct kh_counts *cc = &c->c;
 	uint32_t spbits = 0, m;
-	bool any = false;
 
-	if (pc && (cc->accesses < pc->accesses || cc->writes < pc->writes ||
-		   cc->faults < pc->faults || cc->aged < pc->aged || cc->young < pc->young ||
-		   cc->tracked < pc->tracked || cc->spp < pc->spp))
-		pc = NULL, p = NULL;
 	memset(d, 0, sizeof(*d));
 	d->gfn = c->gfn;
-	d->d.accesses = cc->accesses - (pc ? pc->accesses : 0);
-	d->d.writes = cc->writes - (pc ? pc->writes : 0);
-	d->d.faults = cc->faults - (pc ? pc->faults : 0);
-	d->d.aged = cc->aged - (pc ? pc->aged : 0);
-	d->d.young = cc->young - (pc ? pc->young : 0);
-	d->d.tracked = cc->tracked - (pc ? pc->tracked : 0);
-	d->d.spp = cc->spp - (pc ? pc->spp : 0);
+	if (!p || !kh_counts_sub(cc, &p->c, &d->d)) {
+		p = NULL;	/* new, or evicted and begun again: all of it is new */
+		d->d = *cc;
+	}
 	d->d.flags = cc->flags;
 	*has_sd = false;
 	if (c->has_subpages) {
@@ -119,13 +106,11 @@ static bool kh_delta(const struct kh_gfn_stat *c, const struct kh_gfn_stat *p,
 		}
 	}
 	/* sub-pages written this epoch: counted ones, plus bits new to the mask */
-	m = spbits | (cc->subpage_mask & ~(pc ? pc->subpage_mask : 0));
+	m = spbits | (cc->subpage_mask & ~(p ? p->c.subpage_mask : 0));
 	if (d->d.writes && !m)
 		m = cc->subpage_mask;
 	d->d.subpage_mask = m;
-	any = d->d.accesses || d->d.writes || d->d.faults || d->d.aged || d->d.young ||
-	      d->d.tracked || d->d.spp || m || *has_sd;
-	return any;
+	return kh_counts_any(&d->d) || m || *has_sd;
 }
 
 static void kh_recorder_lost(struct kh_recorder *r, uint64_t now, const uint64_t *st)
@@ -266,14 +251,8 @@ static int kh_recorder_vms(struct kh_recorder *r, uint64_t now, bool initial)
 		}
 		err = kh_dw_vm_exit(&r->w, now, k->vms[j].kvm, k->vms[j].pid);
 		fprintf(stderr, "kvmheat: VM %u (%s) exited\n", k->vms[j].pid, k->vms[j].comm);
-		if (!err) {
-			uint32_t *ng = realloc(r->gone, (r->ngone + 1) * sizeof(*ng));
-
-			if (ng) {
-				r->gone = ng;
-				r->gone[r->ngone++] = k->vms[j].pid;
-			}
-		}
+		if (!err && !kh_grow(&r->gone, &r->gone_cap, r->ngone + 1, sizeof(*r->gone)))
+			r->gone[r->ngone++] = k->vms[j].pid;
 		free(k->vms[j].slots);
 		k->vms[j] = k->vms[--k->n];
 	}
@@ -424,29 +403,6 @@ static const char kh_record_help[] =
 	"      --ringbuf SIZE   event ring buffer bytes, k/m/g suffixes (default 4m)\n"
 	"  -j, --json           summary as JSON\n";
 
-static int kh_parse_pids(const char *s, struct kh_record_args *a)
-{
-	char *dup = strdup(s), *tok, *save = NULL;
-	int err = 0;
-
-	if (!dup)
-		return -ENOMEM;
-	for (tok = strtok_r(dup, ",", &save); tok && !err; tok = strtok_r(NULL, ",", &save)) {
-		uint32_t *np = realloc(a->pids, (a->nr_pids + 1) * sizeof(*np));
-
-		if (!np) {
-			err = -ENOMEM;
-			break;
-		}
-		a->pids = np;
-		err = kh_parse_pid(tok, &a->pids[a->nr_pids]);
-		if (!err)
-			a->nr_pids++;
-	}
-	free(dup);
-	return err ? err : (a->nr_pids ? 0 : -EINVAL);
-}
-
 static const char *kh_end_name(uint32_t reason)
 {
 	switch (reason) {
@@ -521,7 +477,7 @@ static int kh_recorder_run(struct kh_recorder *r, uint32_t *reason)
 		if (now >= next_disc) {
 			bool pending;
 
-			if (!kh_session_refresh(&r->s, r->o))
+			if (!kh_cli_refresh(&r->s, r->o))
 				err = kh_recorder_vms(r, now, false);
 			if (err)
 				break;
@@ -545,12 +501,13 @@ static int kh_recorder_run(struct kh_recorder *r, uint32_t *reason)
 	return err;
 }
 
-int kh_cmd_record(int argc, char **argv, struct kh_opts *o)
+/* Options into @a; a return >= 0 is the exit code (help, bad usage). */
+static int kh_record_parse(int argc, char **argv, struct kh_opts *o, struct kh_record_args *a)
 {
 	static const struct option longopts[] = {
 		{ "output", required_argument, NULL, 'o' },
 		{ "pid", required_argument, NULL, 'p' },
-		{ "sources", required_argument, NULL, 'e' },
+		KH_LONGOPT_SOURCES,
 		{ "duration", required_argument, NULL, 'd' },
 		{ "interval", required_argument, NULL, 'F' },
 		{ "events", no_argument, NULL, 'E' },
@@ -560,35 +517,25 @@ int kh_cmd_record(int argc, char **argv, struct kh_opts *o)
 		{ "ringbuf", required_argument, NULL, 'R' },
 		KH_LONGOPTS_END,
 	};
-	struct kh_record_args a = {
-		.out = "kvmheat.data", .interval_ms = 1000,
-		.so = { .sources = (1U << KH_SRC_MAX) - 1 },
-	};
 	/* "+": stop at the first non-option, so COMMAND keeps its own options */
 	struct kh_cmdline cl = {
 		.cmd = "record", .o = o, .help = kh_record_help, .shortopts = "+o:p:e:d:F:m:jvh",
-		.longopts = longopts, .operands = true, .duration = &a.duration,
-		.sources = &a.so.sources, .force = a.so.force,
+		.longopts = longopts, .operands = true, .duration = &a->duration,
+		.sources = &a->so.sources, .force = a->so.force,
 	};
-	struct kh_recorder r = { .o = o, .a = &a, .w = { .fd = -1 } };
-	int opt, err, ret = KH_EXIT_ERROR, go_fd = -1, err_fd = -1, e = EIO;
-	uint32_t reason = KH_END_ERROR;
-	char eb[128];
-	uint64_t v, now;
-	json_t *hdr;
+	uint64_t v;
+	int opt;
 
-	for (int i = 0; i < KH_SRC_MAX; i++)
-		a.so.force[i] = KH_M_MAX;
 	while ((opt = kh_getopt(&cl, argc, argv)) > 0) {
 		switch (opt) {
 		case 'o':
 			if (!*optarg || !strcmp(optarg, "-"))
 				return kh_err(o, KH_EXIT_USAGE, "record: -o needs a file name");
-			a.out = optarg;
+			a->out = optarg;
 			break;
 		case 'p':
 			/* a list, unlike the other commands' -p */
-			if (kh_parse_pids(optarg, &a))
+			if (kh_parse_pid_list(optarg, &a->pids, &a->nr_pids))
 				return kh_err(o, KH_EXIT_USAGE,
 					      "record: bad pid list '%s'", optarg);
 			break;
@@ -597,25 +544,25 @@ int kh_cmd_record(int argc, char **argv, struct kh_opts *o)
 				return kh_err(o, KH_EXIT_USAGE,
 					      "record: bad interval '%s' (10..3600000 "
 					      "ms)", optarg);
-			a.interval_ms = v;
+			a->interval_ms = v;
 			break;
 		case 'E':
-			a.so.events = true;
+			a->so.events = true;
 			break;
 		case 'S':
-			a.fsync = true;
+			a->fsync = true;
 			break;
 		case 'G':
 			if (kh_parse_u64(optarg, &v) || v < 16 || v > (1ULL << 26))
 				return kh_err(o, KH_EXIT_USAGE,
 					      "record: bad --max-gfns '%s'", optarg);
-			a.so.max_gfns = v;
+			a->so.max_gfns = v;
 			break;
 		case 'R':
 			if (kh_parse_size(optarg, &v) || v < KH_RINGBUF_MIN || v > KH_RINGBUF_MAX)
 				return kh_err(o, KH_EXIT_USAGE, "record: bad --ringbuf '%s' (4k to "
 					      "1g bytes)", optarg);
-			a.so.ringbuf_bytes = v;
+			a->so.ringbuf_bytes = v;
 			break;
 		}
 	}
@@ -623,162 +570,226 @@ int kh_cmd_record(int argc, char **argv, struct kh_opts *o)
 		return cl.rc;
 	if (optind < argc) {
 		/* getopt leaves "--" consumed; anything left is COMMAND */
-		a.cmd = argv + optind;
-		if (a.nr_pids)
+		a->cmd = argv + optind;
+		if (a->nr_pids)
 			return kh_err(o, KH_EXIT_USAGE, "record: give -p or a COMMAND, not both");
 	}
 	/* polled at least every 100 ms anyway: wake only when a quarter is full */
-	a.so.wakeup_bytes = (a.so.ringbuf_bytes ? a.so.ringbuf_bytes : 4U << 20) / 4;
-	if (a.nr_pids == 1)
-		a.so.pid = a.pids[0];	/* one VM: filter in the kernel */
-
-	if (a.cmd) {
-		err = kh_recorder_fork(&r, &go_fd, &err_fd);
-		if (err) {
-			ret = kh_err(o, KH_EXIT_ERROR, "record: cannot start %s: %s", a.cmd[0],
-				     kh_errstr(err, eb, sizeof(eb)));
-			goto out_free;
-		}
-		a.so.pid = r.child;
-		a.so.pid_pending = true;
-	}
-	if (!a.nr_pids) {
+	a->so.wakeup_bytes = (a->so.ringbuf_bytes ? a->so.ringbuf_bytes : 4U << 20) / 4;
+	if (a->nr_pids == 1)
+		a->so.pid = a->pids[0];	/* one VM: filter in the kernel */
+	if (!a->nr_pids) {
 		/* COMMAND's VM or later VMs do not exist yet: size maps for host RAM */
 		long pages = sysconf(_SC_PHYS_PAGES);
 
-		a.so.expect_pages = pages > 0 ? (uint64_t)pages : 0;
+		a->so.expect_pages = pages > 0 ? (uint64_t)pages : 0;
 	}
-	err = kh_session_open(&r.s, &a.so, o);
-	if (err) {
-		ret = err;
-		goto out;
-	}
-	for (size_t i = 0; i < a.nr_pids; i++)
-		if (!kh_vms_find(&r.s.vms, a.pids[i])) {
-			ret = kh_err(o, KH_EXIT_NO_VM, "pid %u is not a KVM VM (it holds no kvm-vm "
-				     "file)", a.pids[i]);
-			goto out;
-		}
-	err = kh_dw_create(&r.w, a.out);
-	if (err) {
-		ret = kh_err(o, KH_EXIT_ERROR, "record: cannot create %s: %s", a.out,
-			     kh_errstr(err, eb, sizeof(eb)));
-		goto out;
-	}
-	r.w.fsync = a.fsync;
-	r.t_start = r.t_epoch = kh_now_ns();
-	hdr = kh_recorder_header(&r, argc, argv);
-	err = hdr ? kh_dw_header(&r.w, hdr) : -ENOMEM;
+	a->argc = argc;
+	a->argv = argv;
+	return -1;
+}
+
+/* The file's first chunk: header, sources and the VMs there now. */
+static int kh_recorder_begin(struct kh_recorder *r)
+{
+	struct kh_record_args *a = r->a;
+	json_t *hdr;
+	int err;
+
+	r->w.fsync = a->fsync;
+	r->t_start = r->t_epoch = kh_now_ns();
+	hdr = kh_recorder_header(r, a->argc, a->argv);
+	err = hdr ? kh_dw_header(&r->w, hdr) : -ENOMEM;
 	json_decref(hdr);
 	for (int src = 0; src < KH_SRC_MAX && !err; src++) {
 		char d[256];
 		uint16_t fl = 0;
 
-		kh_source_desc(&r.s.probe, src, d, sizeof(d));
-		if (a.so.sources & (1U << src))
+		kh_source_desc(&r->s.probe, src, d, sizeof(d));
+		if (a->so.sources & (1U << src))
 			fl |= KH_DFS_REQUESTED;
-		if (kh_source_available(&r.s.probe, src))
+		if (kh_source_available(&r->s.probe, src))
 			fl |= KH_DFS_AVAILABLE;
-		err = kh_dw_source(&r.w, src, fl, d);
+		err = kh_dw_source(&r->w, src, fl, d);
 	}
 	if (!err)
-		err = kh_recorder_vms(&r, r.t_start, true);
+		err = kh_recorder_vms(r, r->t_start, true);
 	if (!err)
-		err = kh_dw_commit(&r.w, true);
+		err = kh_dw_commit(&r->w, true);
+	return err;
+}
+
+/* Session, file and ring buffer; KH_EXIT_OK or the reported error's code. */
+static int kh_recorder_open(struct kh_recorder *r)
+{
+	struct kh_record_args *a = r->a;
+	const struct kh_opts *o = r->o;
+	char eb[128];
+	int err;
+
+	err = kh_cli_open(&r->s, &a->so, o);
+	if (err)
+		return err;
+	for (size_t i = 0; i < a->nr_pids; i++)
+		if (!kh_vms_find(&r->s.vms, a->pids[i]))
+			return kh_err(o, KH_EXIT_NO_VM, KH_MSG_NOT_VM, a->pids[i]);
+	err = kh_dw_create(&r->w, a->out);
+	if (err)
+		return kh_err(o, KH_EXIT_ERROR, "record: cannot create %s: %s", a->out,
+			      kh_errstr(err, eb, sizeof(eb)));
+	err = kh_recorder_begin(r);
 	if (err) {
-		ret = kh_err(o, KH_EXIT_ERROR, "record: writing %s: %s", a.out,
-			     kh_errstr(err, eb, sizeof(eb)));
-		kh_dw_abort(&r.w);
-		goto out;
+		kh_dw_abort(&r->w);
+		return kh_err(o, KH_EXIT_ERROR, "record: writing %s: %s", a->out,
+			      kh_errstr(err, eb, sizeof(eb)));
 	}
-	if (a.so.events) {
-		r.rb = ring_buffer__new(bpf_map__fd(r.s.skel->maps.events), kh_recorder_event, &r, NULL);
-		if (!r.rb) {
-			ret = kh_err(o, KH_EXIT_ERROR, "record: ring buffer: %s",
-				     kh_errstr(-errno, eb, sizeof(eb)));
-			goto out_close;
-		}
+	if (a->so.events) {
+		r->rb = ring_buffer__new(bpf_map__fd(r->s.skel->maps.events), kh_recorder_event, r,
+					 NULL);
+		if (!r->rb)
+			return kh_err(o, KH_EXIT_ERROR, "record: ring buffer: %s",
+				      kh_errstr(-errno, eb, sizeof(eb)));
 	}
-	ret = kh_session_attach(&r.s, o);
-	if (ret)
-		goto out_close;
-	kh_install_signals();
-	if (a.cmd) {
-		/* release COMMAND; EOF on the error pipe means exec succeeded */
-		if (write(go_fd, "g", 1) != 1 || read(err_fd, &e, sizeof(e)) == sizeof(e)) {
-			ret = kh_err(o, KH_EXIT_ERROR, "record: cannot run %s: %s", a.cmd[0],
-				     strerror(e));
-			waitpid(r.child, NULL, 0);
-			r.child = 0;
-			goto out_close;
-		}
-		close(go_fd);
-		close(err_fd);
-		go_fd = err_fd = -1;
-	}
-	fprintf(stderr, "kvmheat: recording %s to %s every %u ms%s; Ctrl-C to stop\n",
-		a.cmd ? a.cmd[0] : a.nr_pids ? "the given VMs" : "all VMs", a.out, a.interval_ms,
-		a.so.events ? " with events" : "");
-	err = kh_recorder_run(&r, &reason);
-	now = kh_now_ns();
-	if (!err && r.rb)
-		err = ring_buffer__consume(r.rb) < 0 ? -EIO : 0;
-	if (!err && !kh_session_refresh(&r.s, o))
-		err = kh_recorder_vms(&r, now, false);
-	if (!err)
-		err = kh_recorder_snapshot(&r, now);
-	if (!err)
-		err = kh_recorder_undiscovered(&r, now);
-	if (err)
-		reason = KH_END_ERROR;
-	ret = KH_EXIT_OK;
-	if (err)
-		ret = kh_err(o, KH_EXIT_ERROR, "record: %s: %s; the file holds everything up to "
-			     "epoch %u", a.out, kh_errstr(err, eb, sizeof(eb)),
-			     r.epoch ? r.epoch - 1 : 0);
-out_close:
-	if (r.w.fd >= 0) {
-		int cerr;
+	return kh_cli_attach(&r->s, o);
+}
 
-		kh_dw_footer(&r.w, kh_now_ns(), r.child_done ? r.child_status : -1, reason);
-		cerr = kh_dw_close(&r.w);
-		if (cerr && ret == KH_EXIT_OK)
-			ret = kh_err(o, KH_EXIT_ERROR, "record: finishing %s: %s", a.out,
-				     kh_errstr(cerr, eb, sizeof(eb)));
-		if (ret == KH_EXIT_OK) {
-			if (o->json) {
-				json_t *j = json_pack("{s:s, s:s, s:I, s:I, s:I, s:I, s:I}",
-					"output", a.out, "end", kh_end_name(reason),
-					"epochs", (json_int_t)r.w.nr_epochs,
-					"events", (json_int_t)r.w.nr_events,
-					"bytes", (json_int_t)r.w.off, "chunks", (json_int_t)r.w.seq,
-					"events_other_vms", (json_int_t)r.ev_other);
+/* Release COMMAND; EOF on the error pipe means its exec succeeded. */
+static int kh_recorder_release(struct kh_recorder *r)
+{
+	int e = EIO;
 
-				kh_json_print(j, JSON_INDENT(1));
-			} else {
-				fprintf(stderr, "kvmheat: %s: wrote %s: %" PRIu64
-					" epochs, %" PRIu64 " events, %s in %u chunks\n",
-					kh_end_name(reason), a.out, r.w.nr_epochs, r.w.nr_events,
-					kh_fmt_bytes(r.w.off, eb, sizeof(eb)), r.w.seq);
-			}
-		}
+	if (write(r->go_fd, "g", 1) != 1 || read(r->err_fd, &e, sizeof(e)) == sizeof(e)) {
+		waitpid(r->child, NULL, 0);
+		r->child = 0;
+		return kh_err(r->o, KH_EXIT_ERROR, "record: cannot run %s: %s", r->a->cmd[0],
+			      strerror(e));
 	}
-out:
-	if (r.child && !r.child_done && go_fd >= 0) {
-		/* never released: it exits on EOF; make sure of it */
-		kill(r.child, SIGKILL);
-		waitpid(r.child, NULL, 0);
+	close(r->go_fd);
+	close(r->err_fd);
+	r->go_fd = r->err_fd = -1;
+	return KH_EXIT_OK;
+}
+
+/* After the loop: the events left, the VMs' last state and a final epoch. */
+static int kh_recorder_finish(struct kh_recorder *r, int err, uint32_t *reason)
+{
+	uint64_t now = kh_now_ns();
+	char eb[128];
+
+	if (!err && r->rb)
+		err = ring_buffer__consume(r->rb) < 0 ? -EIO : 0;
+	if (!err && !kh_cli_refresh(&r->s, r->o))
+		err = kh_recorder_vms(r, now, false);
+	if (!err)
+		err = kh_recorder_snapshot(r, now);
+	if (!err)
+		err = kh_recorder_undiscovered(r, now);
+	if (!err)
+		return KH_EXIT_OK;
+	*reason = KH_END_ERROR;
+	return kh_err(r->o, KH_EXIT_ERROR, "record: %s: %s; the file holds everything up to "
+		      "epoch %u", r->a->out, kh_errstr(err, eb, sizeof(eb)),
+		      r->epoch ? r->epoch - 1 : 0);
+}
+
+static void kh_recorder_summary(const struct kh_recorder *r, uint32_t reason)
+{
+	char eb[32];
+
+	if (r->o->json) {
+		json_t *j = json_pack("{s:s, s:s, s:I, s:I, s:I, s:I, s:I}",
+			"output", r->a->out, "end", kh_end_name(reason),
+			"epochs", (json_int_t)r->w.nr_epochs, "events", (json_int_t)r->w.nr_events,
+			"bytes", (json_int_t)r->w.off, "chunks", (json_int_t)r->w.seq,
+			"events_other_vms", (json_int_t)r->ev_other);
+
+		kh_json_print(j, JSON_INDENT(1));
+		return;
 	}
-	if (go_fd >= 0)
-		close(go_fd);
-	if (err_fd >= 0)
-		close(err_fd);
-	ring_buffer__free(r.rb);
-	kh_session_close(&r.s);
-	kh_vms_free(&r.known);
-	free(r.prev);
-	free(r.gone);
-out_free:
-	free(a.pids);
+	fprintf(stderr, "kvmheat: %s: wrote %s: %" PRIu64 " epochs, %" PRIu64 " events, %s in "
+		"%u chunks\n", kh_end_name(reason), r->a->out, r->w.nr_epochs, r->w.nr_events,
+		kh_fmt_bytes(r->w.off, eb, sizeof(eb)), r->w.seq);
+}
+
+/* Footer and close, if the file was begun; the summary when all went well. */
+static int kh_recorder_close(struct kh_recorder *r, int ret, uint32_t reason)
+{
+	char eb[128];
+	int cerr;
+
+	if (r->w.fd < 0)
+		return ret;
+	kh_dw_footer(&r->w, kh_now_ns(), r->child_done ? r->child_status : -1, reason);
+	cerr = kh_dw_close(&r->w);
+	if (cerr && ret == KH_EXIT_OK)
+		ret = kh_err(r->o, KH_EXIT_ERROR, "record: finishing %s: %s", r->a->out,
+			     kh_errstr(cerr, eb, sizeof(eb)));
+	if (ret == KH_EXIT_OK)
+		kh_recorder_summary(r, reason);
 	return ret;
+}
+
+static void kh_recorder_free(struct kh_recorder *r)
+{
+	if (r->child && !r->child_done && r->go_fd >= 0) {
+		/* never released: it exits on EOF; make sure of it */
+		kill(r->child, SIGKILL);
+		waitpid(r->child, NULL, 0);
+	}
+	if (r->go_fd >= 0)
+		close(r->go_fd);
+	if (r->err_fd >= 0)
+		close(r->err_fd);
+	ring_buffer__free(r->rb);
+	kh_session_close(&r->s);
+	kh_vms_free(&r->known);
+	free(r->prev);
+	free(r->gone);
+}
+
+static int kh_record_run(struct kh_record_args *a, struct kh_opts *o)
+{
+	struct kh_recorder r = { .o = o, .a = a, .w = { .fd = -1 }, .go_fd = -1, .err_fd = -1 };
+	uint32_t reason = KH_END_ERROR;
+	char eb[128];
+	int err, ret;
+
+	if (a->cmd) {
+		err = kh_recorder_fork(&r, &r.go_fd, &r.err_fd);
+		if (err)
+			return kh_err(o, KH_EXIT_ERROR, "record: cannot start %s: %s", a->cmd[0],
+				      kh_errstr(err, eb, sizeof(eb)));
+		a->so.pid = r.child;
+		a->so.pid_pending = true;
+	}
+	ret = kh_recorder_open(&r);
+	if (!ret) {
+		kh_install_signals();
+		if (a->cmd)
+			ret = kh_recorder_release(&r);
+	}
+	if (!ret) {
+		fprintf(stderr, "kvmheat: recording %s to %s every %u ms%s; Ctrl-C to stop\n",
+			a->cmd ? a->cmd[0] : a->nr_pids ? "the given VMs" : "all VMs", a->out,
+			a->interval_ms, a->so.events ? " with events" : "");
+		err = kh_recorder_run(&r, &reason);
+		ret = kh_recorder_finish(&r, err, &reason);
+	}
+	ret = kh_recorder_close(&r, ret, reason);
+	kh_recorder_free(&r);
+	return ret;
+}
+
+int kh_cmd_record(int argc, char **argv, struct kh_opts *o)
+{
+	struct kh_record_args a = {
+		.out = "kvmheat.data", .interval_ms = 1000,
+		.so = { .sources = KH_ALL_SOURCES },
+	};
+	int rc = kh_record_parse(argc, argv, o, &a);
+
+	if (rc < 0)
+		rc = kh_record_run(&a, o);
+	free(a.pids);
+	return rc;
 }
