@@ -281,10 +281,10 @@ int kh_dw_source(struct kh_dw *w, int src, uint16_t flags, const char *desc)
 int kh_dw_vm(struct kh_dw *w, uint64_t t_ns, uint64_t kvm, uint32_t pid, uint32_t nr_vcpus,
 	     const char *comm, const struct kh_slot *slots, size_t nr_slots, uint32_t flags)
 {
-	size_t max = (UINT16_MAX - sizeof(struct kh_df_vm)) / sizeof(struct kh_df_slot);
+	size_t max = (UINT16_MAX - sizeof(struct kh_df_vm)) / sizeof(struct kh_slot);
 	size_t n = nr_slots < max ? nr_slots : max, size;
 	struct kh_df_vm *v;
-	struct kh_df_slot *s;
+	struct kh_slot *s;
 	int err;
 
 	size = sizeof(*v) + n * sizeof(*s);
@@ -299,13 +299,9 @@ int kh_dw_vm(struct kh_dw *w, uint64_t t_ns, uint64_t kvm, uint32_t pid, uint32_
 	v->nr_slots = n;
 	v->slot_size = sizeof(*s);
 	v->flags = flags;
-	s = (struct kh_df_slot *)(v + 1);
-	for (size_t i = 0; i < n; i++)
-		s[i] = (struct kh_df_slot){
-			.base_gfn = slots[i].base_gfn, .npages = slots[i].npages,
-			.hva = slots[i].hva, .flags = slots[i].flags, .id = slots[i].id,
-			.as_id = slots[i].as_id,
-		};
+	s = (struct kh_slot *)(v + 1);
+	if (n)
+		memcpy(s, slots, n * sizeof(*s));	/* the in-memory layout is the file's */
 	err = kh_dw_add(w, KH_DF_VM, v, size);
 	free(v);
 	return err;
@@ -494,11 +490,11 @@ static int kh_rd_vm(struct kh_rd_ctx *c, const uint8_t *p, size_t size)
 {
 	struct kh_df_vm v;
 	struct kh_rd_vm *rv;
-	size_t ss, n;
+	size_t ss;
 
 	memcpy(&v, p, sizeof(v));
 	ss = v.slot_size;
-	if (ss < sizeof(struct kh_df_slot) || (size - sizeof(v)) / ss < v.nr_slots) {
+	if (ss < sizeof(struct kh_slot) || (size - sizeof(v)) / ss < v.nr_slots) {
 		c->malformed++;
 		return 0;
 	}
@@ -520,7 +516,7 @@ static int kh_rd_vm(struct kh_rd_ctx *c, const uint8_t *p, size_t size)
 	rv->t_exit = 0;
 	/* memslots: the union over the recording, one entry per (as_id, id, base) */
 	for (size_t i = 0; i < v.nr_slots; i++) {
-		struct kh_df_slot s;
+		struct kh_slot s;
 		bool dup = false;
 
 		memcpy(&s, p + sizeof(v) + i * ss, sizeof(s));
@@ -532,18 +528,9 @@ static int kh_rd_vm(struct kh_rd_ctx *c, const uint8_t *p, size_t size)
 		}
 		if (dup)
 			continue;
-		n = rv->nr_slots + 1;
-		{
-			struct kh_slot *ns = realloc(rv->slots, n * sizeof(*ns));
-
-			if (!ns)
-				return -ENOMEM;
-			rv->slots = ns;
-		}
-		rv->slots[rv->nr_slots++] = (struct kh_slot){
-			.base_gfn = s.base_gfn, .npages = s.npages, .hva = s.hva,
-			.flags = s.flags, .id = s.id, .as_id = s.as_id,
-		};
+		if (kh_grow(&rv->slots, &rv->slots_cap, rv->nr_slots + 1, sizeof(*rv->slots)))
+			return -ENOMEM;
+		rv->slots[rv->nr_slots++] = s;
 	}
 	return 0;
 }

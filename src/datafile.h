@@ -75,15 +75,7 @@ _Static_assert(sizeof(struct kh_df_source) == 16, "kh_df_source layout");
 #define KH_DFV_INITIAL		(1U << 0)	/* running when recording started */
 #define KH_DFV_UNDISCOVERED	(1U << 1)	/* seen only through its counts */
 
-struct kh_df_slot {
-	uint64_t base_gfn;
-	uint64_t npages;
-	uint64_t hva;
-	uint32_t flags;
-	uint16_t id;
-	uint16_t as_id;
-};
-_Static_assert(sizeof(struct kh_df_slot) == 32, "kh_df_slot layout");
+/* A VM record's memslots are struct kh_slot (vms.h) as they are: 32 bytes each. */
 
 struct kh_df_vm {
 	struct kh_rec_hdr hdr;
@@ -93,7 +85,7 @@ struct kh_df_vm {
 	uint32_t nr_vcpus;
 	char comm[16];
 	uint16_t nr_slots;
-	uint16_t slot_size;	/* bytes per struct kh_df_slot that follows */
+	uint16_t slot_size;	/* bytes per struct kh_slot that follows */
 	uint32_t flags;		/* KH_DFV_* */
 };
 _Static_assert(sizeof(struct kh_df_vm) == 56, "kh_df_vm layout");
@@ -231,7 +223,7 @@ struct kh_rd_vm {
 	char comm[17];
 	uint32_t flags;		/* KH_DFV_* of the first record */
 	uint64_t t_appear, t_exit;	/* t_exit 0: did not exit while recorded */
-	size_t nr_slots;	/* every as_id 0/1 slot seen, newest first wins */
+	size_t nr_slots, slots_cap;	/* every as_id 0/1 slot seen, newest first wins */
 	struct kh_slot *slots;
 };
 

@@ -233,7 +233,7 @@ void kh_print_linear_hist(FILE *f, const uint64_t *v, int n, const char *what)
 	}
 	fprintf(f, "%24s : count    distribution\n", what);
 	for (int i = 0; i < n; i++) {
-		char bar[KH_HIST_STARS + 1], idx[32];
+		char bar[KH_HIST_STARS + 1], idx[48];
 		int stars = (int)(v[i] * KH_HIST_STARS / max);
 
 		memset(bar, ' ', KH_HIST_STARS);

@@ -14,6 +14,7 @@
 #include "kvmheat.skel.h"
 
 static int kh_session_load(struct kh_session *s, char *why, size_t len);
+static bool kh_session_any_source(const struct kh_session *s);
 
 /*
  * A failed load or probe is a runtime error whatever its errno (a verifier
@@ -83,7 +84,8 @@ void kh_set_event_rodata(struct kvmheat_bpf *skel, const struct kh_session_opts 
 				 4096);
 }
 
-int kh_session_push_vms(struct kh_session *s)
+/* Fill the attribution maps from s->vms. */
+static int kh_session_push_vms(struct kh_session *s)
 {
 	int kfd = bpf_map__fd(s->skel->maps.vm_by_kvm);
 	int sfd = bpf_map__fd(s->skel->maps.hva_slots);
@@ -227,7 +229,8 @@ static int kh_session_load(struct kh_session *s, char *why, size_t len)
 	return 0;
 }
 
-bool kh_session_any_source(const struct kh_session *s)
+/* Whether any requested source has a hook (after probing). */
+static bool kh_session_any_source(const struct kh_session *s)
 {
 	for (int src = 0; src < KH_SRC_MAX; src++)
 		if ((s->opts.sources & (1U << src)) && kh_source_available(&s->probe, src))

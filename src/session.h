@@ -51,13 +51,9 @@ void kh_map_sizes(uint64_t pages, uint64_t max_gfns, uint64_t *gfn_entries,
 /* 0 or -errno with the reason in @why; kh_session_close() is safe either way. */
 int kh_session_open(struct kh_session *s, const struct kh_session_opts *so,
 		    const struct kh_opts *o, char *why, size_t len);
-/* Whether any requested source has a hook (after probing). */
-bool kh_session_any_source(const struct kh_session *s);
 int kh_session_attach(struct kh_session *s, char *why, size_t len);
 int kh_session_refresh(struct kh_session *s, char *why, size_t len);
 void kh_session_close(struct kh_session *s);
-/* Fill the attribution maps from s->vms. */
-int kh_session_push_vms(struct kh_session *s);
 int kh_read_stats(struct kh_session *s, uint64_t out[KH_NR_STATS]);
 int kh_read_stat(struct kh_session *s, uint32_t idx, uint64_t *out);
 uint64_t kh_fd_memlock(int fd);

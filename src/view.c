@@ -151,7 +151,7 @@ int kh_heat_level(uint64_t v, uint64_t max, int levels)
 }
 
 /* Gfns of one region that were accessed: its touched bitmap's weight. */
-uint64_t kh_region_touched(const struct kh_region *r)
+static uint64_t kh_region_touched(const struct kh_region *r)
 {
 	uint64_t t = 0;
 

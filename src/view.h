@@ -20,7 +20,6 @@ void kh_strip(const struct kh_vm *vm, const struct kh_gfn_stat *g, size_t n, uin
 	      size_t width);
 int kh_heat_level(uint64_t v, uint64_t max, int levels);
 void kh_mask_str(uint32_t mask, char out[KH_SUBPAGES + 1]);
-uint64_t kh_region_touched(const struct kh_region *r);
 uint64_t kh_vm_touched(const struct kh_region *v, const struct kh_key *k, size_t n, uint32_t pid);
 void kh_vm_totals(const struct kh_gfn_stat *g, size_t n, uint32_t pid, struct kh_counts *t);
 /* JSON of the heat types, the same in heat and report. */

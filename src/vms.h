@@ -5,15 +5,19 @@
 
 #include "probe.h"
 
-/* A memslot, as discovery and recordings hold it. */
+/*
+ * A memslot, as discovery holds it and recordings store it (docs/FORMAT.md
+ * VM records): fixed-width fields, no padding, so one struct serves both.
+ */
 struct kh_slot {
 	uint64_t base_gfn;
 	uint64_t npages;
 	uint64_t hva;
-	uint32_t flags;
+	uint32_t flags;		/* KVM_MEM_* */
 	uint16_t id;
-	uint16_t as_id;
+	uint16_t as_id;		/* address space: 1 is SMM on x86 */
 };
+_Static_assert(sizeof(struct kh_slot) == 32, "kh_slot is the recording's slot layout");
 
 struct kh_vm {
 	uint32_t pid;
