@@ -213,7 +213,7 @@ static void test_skeleton_maps(void **state)
 	skel = kvmheat_bpf__open();
 	if (!skel)
 		fail_msg("kvmheat_bpf__open: %s", strerror(errno));
-	/* keys and values as session.c and heat.c pass them */
+	/* keys and values as session.c and maps.c pass them */
 	check_map(skel->obj, skel->maps.gfns, sizeof(struct kh_key), sizeof(struct kh_counts),
 		  "kh_counts");
 	check_map(skel->obj, skel->maps.regions, sizeof(struct kh_key), sizeof(struct kh_region),
