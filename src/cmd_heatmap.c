@@ -13,21 +13,29 @@
 #include <string.h>
 #include <unistd.h>
 #include <sys/ioctl.h>
+#include "canvas.h"
+#include "chart.h"
 #include "hmap.h"
 
 struct kh_heatmap_args {
 	const char *in, *out;
 	bool term;		/* -o -: the terminal */
 	bool writes;
+	bool gfn_axis;		/* --axis gfn */
+	int color;		/* --color: -1 auto, 0 never, 1 always */
+	bool chart;		/* --chart KIND instead of the heatmap */
+	enum kh_chart_kind kind;
 	size_t rows, cols;	/* 0: the output's default */
 	struct kh_rd_filter f;
 };
 
 static const char kh_heatmap_help[] =
 	"Usage: kvmheat heatmap [-i FILE] [-o OUT] [--pid P] [--writes] [--rows N]\n"
-	"                       [--cols N] [--time T0-T1] [--gfn A-B]\n"
+	"                       [--cols N] [--time T0-T1] [--gfn A-B] [--axis gpa|gfn]\n"
+	"                       [--color WHEN] [--chart wss|rates|cold]\n"
 	"Draw a recording: x = time (epochs), y = guest physical address (memslot\n"
-	"holes squeezed out, cropped to what was touched), colour = accesses.\n"
+	"holes squeezed out, cropped to what was touched), colour = accesses (log\n"
+	"scale, legend beside it).  Or, with --chart, lines per VM over time.\n"
 	"  -i, --input FILE  default kvmheat.data\n"
 	"  -o, --output OUT  NAME.svg, NAME.png, or - for the terminal (default)\n"
 	"  -p, --pid P       the VM to draw (default: the one with most accesses)\n"
@@ -35,7 +43,12 @@ static const char kh_heatmap_help[] =
 	"      --rows N      address rows (default 256; terminal: its height)\n"
 	"      --cols N      time columns (default 480; terminal: its width)\n"
 	"      --time T0-T1  only epochs overlapping T0..T1 s\n"
-	"      --gfn A-B     only gfns A..B\n";
+	"      --gfn A-B     only gfns A..B\n"
+	"      --axis A      address labels: gpa in MiB/GiB (default) or gfn\n"
+	"      --color WHEN  terminal: auto (colour on a terminal), always or never\n"
+	"                    (without colour: a character ramp)\n"
+	"      --chart KIND  wss: working set per epoch; rates: accesses/s and\n"
+	"                    writes/s; cold: idle memory (needs idle-age data)\n";
 
 static const char *kh_ext(const char *p)
 {
@@ -74,16 +87,19 @@ static int kh_heatmap_parse(int argc, char **argv, struct kh_opts *o, struct kh_
 		{ "cols", required_argument, NULL, 'C' },
 		{ "time", required_argument, NULL, 't' },
 		{ "gfn", required_argument, NULL, 'g' },
+		{ "axis", required_argument, NULL, 'A' },
+		{ "chart", required_argument, NULL, 'K' },
+		{ "color", required_argument, NULL, KH_OPT_COLOR },
 		KH_LONGOPTS_END,
 	};
 	struct kh_cmdline cl = {
 		.cmd = "heatmap", .o = o, .help = kh_heatmap_help, .shortopts = "i:o:p:wjvh",
-		.longopts = longopts, .pid = &a->f.pid,
+		.longopts = longopts, .pid = &a->f.pid, .color = &a->color,
 	};
 	uint64_t v;
 	int opt;
 
-	*a = (struct kh_heatmap_args){ .in = "kvmheat.data", .out = "-" };
+	*a = (struct kh_heatmap_args){ .in = "kvmheat.data", .out = "-", .color = -1 };
 	kh_rd_filter_init(&a->f);
 	while ((opt = kh_getopt(&cl, argc, argv)) > 0) {
 		switch (opt) {
@@ -112,6 +128,18 @@ static int kh_heatmap_parse(int argc, char **argv, struct kh_opts *o, struct kh_
 			if (kh_parse_gfn_range(optarg, &a->f.gfn_lo, &a->f.gfn_hi))
 				return kh_err(o, KH_EXIT_USAGE, "heatmap: bad --gfn '%s'", optarg);
 			break;
+		case 'A':
+			if (strcmp(optarg, "gpa") && strcmp(optarg, "gfn"))
+				return kh_err(o, KH_EXIT_USAGE, "heatmap: bad --axis '%s' (gpa or "
+					      "gfn)", optarg);
+			a->gfn_axis = !strcmp(optarg, "gfn");
+			break;
+		case 'K':
+			if (kh_chart_kind_parse(optarg, &a->kind))
+				return kh_err(o, KH_EXIT_USAGE, "heatmap: bad --chart '%s' (wss, "
+					      "rates or cold)", optarg);
+			a->chart = true;
+			break;
 		}
 	}
 	if (opt == KH_OPT_STOP)
@@ -121,6 +149,8 @@ static int kh_heatmap_parse(int argc, char **argv, struct kh_opts *o, struct kh_
 		return kh_err(o, KH_EXIT_USAGE, "heatmap: -o wants NAME.svg, NAME.png or -");
 	if (a->term && o->json)
 		return kh_err(o, KH_EXIT_USAGE, "heatmap: -j needs -o NAME.svg or NAME.png");
+	if (a->term && a->chart)
+		return kh_err(o, KH_EXIT_USAGE, "heatmap: --chart needs -o NAME.svg or NAME.png");
 	kh_heatmap_size(a);
 	return KH_EXIT_OK;
 }
@@ -147,21 +177,53 @@ static int kh_heatmap_vm(const struct kh_heatmap_args *a, struct kh_opts *o,
 	return KH_EXIT_OK;
 }
 
+static bool kh_is_svg(const char *path)
+{
+	return !strcmp(kh_ext(path), "svg");
+}
+
+/* Open -o, draw into it with @draw, close; -errno. */
+static int kh_heatmap_file(const char *out, int (*draw)(const void *, FILE *, bool),
+			   const void *what)
+{
+	FILE *fo = fopen(out, "wb");
+	int err;
+
+	if (!fo)
+		return -errno;
+	err = draw(what, fo, kh_is_svg(out));
+	if (fclose(fo) && !err)
+		err = -errno;
+	if (err)
+		unlink(out);	/* never leave a blank or half-written picture behind */
+	return err;
+}
+
+struct kh_hm_draw_arg {
+	const struct kh_hmap *h;
+	const struct kh_rd_vm *vm;
+};
+
+static int kh_draw_hm(const void *p, FILE *f, bool svg)
+{
+	const struct kh_hm_draw_arg *d = p;
+
+	return svg ? kh_hm_svg(d->h, d->vm, f, false) : kh_hm_png(d->h, d->vm, f);
+}
+
+static int kh_draw_chart(const void *p, FILE *f, bool svg)
+{
+	return svg ? kh_chart_svg(p, f, false) : kh_chart_png(p, f);
+}
+
 /* Write the image file and say what was written. */
 static int kh_heatmap_write(const struct kh_heatmap_args *a, struct kh_opts *o,
 			    const struct kh_hmap *h, const struct kh_rd_vm *vm)
 {
+	struct kh_hm_draw_arg d = { h, vm };
 	char eb[128];
-	FILE *fo;
-	int err;
+	int err = kh_heatmap_file(a->out, kh_draw_hm, &d);
 
-	fo = fopen(a->out, "wb");
-	if (!fo)
-		return kh_err(o, KH_EXIT_ERROR, "heatmap: cannot create %s: %s", a->out,
-			      kh_errstr(-errno, eb, sizeof(eb)));
-	err = !strcmp(kh_ext(a->out), "svg") ? kh_hm_svg(h, vm, fo) : kh_hm_png(h, fo);
-	if (fclose(fo) && !err)
-		err = -errno;
 	if (err)
 		return kh_err(o, KH_EXIT_ERROR, "heatmap: writing %s: %s", a->out,
 			      kh_errstr(err, eb, sizeof(eb)));
@@ -181,33 +243,70 @@ static int kh_heatmap_write(const struct kh_heatmap_args *a, struct kh_opts *o,
 	return KH_EXIT_OK;
 }
 
-static int kh_heatmap_run(const struct kh_heatmap_args *a, struct kh_opts *o)
+/* --chart: lines per VM over the recording, or why there is nothing to draw. */
+static int kh_heatmap_chart(const struct kh_heatmap_args *a, struct kh_opts *o,
+			    const struct kh_rec *rec)
 {
-	struct kh_hmap h = { .writes = a->writes };
-	struct kh_rec rec;
-	char why[512], eb[128];
+	struct kh_chart c;
+	char why[256], eb[128];
+	int err, ret = KH_EXIT_OK;
+
+	err = kh_chart_build(&c, rec, &a->f, a->kind, why, sizeof(why));
+	if (err == -ENODATA)
+		ret = kh_err(o, KH_EXIT_ERROR, "heatmap: --chart: nothing to draw from %s: %s",
+			     a->in, why);
+	else if (err || (err = kh_heatmap_file(a->out, kh_draw_chart, &c)))
+		ret = kh_err(o, KH_EXIT_ERROR, "heatmap: writing %s: %s", a->out,
+			     kh_errstr(err, eb, sizeof(eb)));
+	else if (o->json)
+		kh_json_print(json_pack("{s:s, s:I, s:I}", "output", a->out, "series",
+					(json_int_t)c.ns, "points", (json_int_t)c.n), JSON_INDENT(1));
+	else
+		fprintf(stderr, "kvmheat: wrote %s: %zu lines of %zu points\n", a->out, c.ns, c.n);
+	kh_chart_free(&c);
+	return ret;
+}
+
+static int kh_heatmap_draw(const struct kh_heatmap_args *a, struct kh_opts *o,
+			   const struct kh_rec *rec)
+{
+	struct kh_hmap h = { .writes = a->writes, .gfn_axis = a->gfn_axis };
+	char eb[128];
 	int err, ret;
 
-	err = kh_df_read_file(a->in, 0, &rec, why, sizeof(why));
-	if (err)
-		return kh_err(o, KH_EXIT_ERROR, "heatmap: %s: %s", a->in, why);
-	for (size_t i = 0; i < rec.nr_notes; i++)
-		fprintf(stderr, "kvmheat: note: %s: %s\n", a->in, rec.notes[i]);
-	ret = kh_heatmap_vm(a, o, &rec, &h.pid);
+	ret = kh_heatmap_vm(a, o, rec, &h.pid);
 	if (ret)
-		goto out;
-	err = kh_hm_build(&h, &rec, &a->f, a->rows, a->cols);
+		return ret;
+	err = kh_hm_build(&h, rec, &a->f, a->rows, a->cols);
 	if (err == -ENODATA)
 		ret = kh_err(o, KH_EXIT_ERROR, "heatmap: VM %u has no %s in the selected part of %s",
 			     h.pid, h.writes ? "writes" : "accesses", a->in);
 	else if (err)
 		ret = kh_err(o, KH_EXIT_ERROR, "heatmap: %s", kh_errstr(err, eb, sizeof(eb)));
 	else if (a->term)
-		kh_hm_term(&h, kh_rec_vm(&rec, h.pid), stdout);
+		kh_hm_term(&h, kh_rec_vm((struct kh_rec *)rec, h.pid), stdout,
+			   kh_color_wanted(a->color));
 	else
-		ret = kh_heatmap_write(a, o, &h, kh_rec_vm(&rec, h.pid));
-out:
+		ret = kh_heatmap_write(a, o, &h, kh_rec_vm((struct kh_rec *)rec, h.pid));
 	kh_hm_free(&h);
+	return ret;
+}
+
+static int kh_heatmap_run(const struct kh_heatmap_args *a, struct kh_opts *o)
+{
+	struct kh_rec rec;
+	char why[512];
+	int err, ret;
+
+	if (!a->term && !kh_is_svg(a->out) && !kh_canvas_png_supported())
+		return kh_err(o, KH_EXIT_ERROR, "heatmap: this kvmheat was built without cairo "
+			      "(static build): no PNG output, use -o NAME.svg");
+	err = kh_df_read_file(a->in, 0, &rec, why, sizeof(why));
+	if (err)
+		return kh_err(o, KH_EXIT_ERROR, "heatmap: %s: %s", a->in, why);
+	for (size_t i = 0; i < rec.nr_notes; i++)
+		fprintf(stderr, "kvmheat: note: %s: %s\n", a->in, rec.notes[i]);
+	ret = a->chart ? kh_heatmap_chart(a, o, &rec) : kh_heatmap_draw(a, o, &rec);
 	kh_rec_free(&rec);
 	return ret;
 }

@@ -278,18 +278,11 @@ static const uint8_t kh_stops[][3] = {
 };
 #define KH_NSTOPS (sizeof(kh_stops) / sizeof(kh_stops[0]))
 
-void kh_hm_rgb(const struct kh_hmap *h, uint64_t v, uint8_t rgb[3])
+void kh_ramp_rgb(double t, uint8_t rgb[3])
 {
-	double t, x;
-	size_t i;
+	double x = (t < 0 ? 0 : t) * (KH_NSTOPS - 1);
+	size_t i = (size_t)x;
 
-	if (!v) {
-		memcpy(rgb, kh_bg, 3);
-		return;
-	}
-	t = h->max > 1 ? log((double)v) / log((double)h->max) : 1;
-	x = t * (KH_NSTOPS - 1);
-	i = (size_t)x;
 	if (i >= KH_NSTOPS - 1) {
 		memcpy(rgb, kh_stops[KH_NSTOPS - 1], 3);
 		return;
@@ -300,6 +293,15 @@ void kh_hm_rgb(const struct kh_hmap *h, uint64_t v, uint8_t rgb[3])
 
 		rgb[c] = (uint8_t)(a + (b - a) * x + 0.5);
 	}
+}
+
+void kh_hm_rgb(const struct kh_hmap *h, uint64_t v, uint8_t rgb[3])
+{
+	if (!v) {
+		memcpy(rgb, kh_bg, 3);
+		return;
+	}
+	kh_ramp_rgb(h->max > 1 ? log((double)v) / log((double)h->max) : 1, rgb);
 }
 
 /* Rows at which a squeezed hole lies (the first row of the next segment). */
@@ -323,14 +325,17 @@ size_t kh_hm_holes(const struct kh_hmap *h, size_t *rows, uint64_t *gap_lo,
 
 /*
  * Axis label of a guest physical address: GiB with two decimals when the
- * drawn range is large, MiB with one otherwise, so neighbouring ticks differ.
+ * drawn range is large, MiB with one otherwise, so neighbouring ticks differ;
+ * the gfn in hex when asked (heatmap --axis gfn).
  */
 const char *kh_hm_label(const struct kh_hmap *h, uint64_t gfn, char *buf, size_t len)
 {
 	uint64_t span = kh_hm_gfn(h, h->hi) - kh_hm_gfn(h, h->lo) + 1;
 	double gpa = (double)(gfn << KH_PAGE_SHIFT);
 
-	if (span << KH_PAGE_SHIFT >= (4ULL << 30))
+	if (h->gfn_axis)
+		snprintf(buf, len, "0x%" PRIx64, gfn);
+	else if (span << KH_PAGE_SHIFT >= (4ULL << 30))
 		snprintf(buf, len, "%.2f GiB", gpa / (1ULL << 30));
 	else
 		snprintf(buf, len, "%.1f MiB", gpa / (1ULL << 20));

@@ -18,6 +18,7 @@ struct kh_seg {
 struct kh_hmap {
 	uint32_t pid;
 	bool writes;
+	bool gfn_axis;		/* address labels in gfns, not MiB/GiB */
 	struct kh_seg *seg;
 	size_t nseg;
 	uint64_t lo, hi;	/* squeezed indices shown, inclusive */
@@ -41,13 +42,18 @@ int kh_hm_pick_vm(const struct kh_rec *r, const struct kh_rd_filter *f, bool wri
 uint64_t kh_hm_metric(const struct kh_hmap *h, const struct kh_counts *c);
 uint64_t kh_hm_gfn(const struct kh_hmap *h, uint64_t idx);
 uint64_t kh_hm_row_first(const struct kh_hmap *h, size_t r);
+/* The heat ramp at 0 <= t <= 1 (log of count / log of max). */
+void kh_ramp_rgb(double t, uint8_t rgb[3]);
 void kh_hm_rgb(const struct kh_hmap *h, uint64_t v, uint8_t rgb[3]);
 size_t kh_hm_holes(const struct kh_hmap *h, size_t *rows, uint64_t *gap_lo, uint64_t *gap_hi,
 		   size_t max);
 const char *kh_hm_label(const struct kh_hmap *h, uint64_t gfn, char *buf, size_t len);
 
-int kh_hm_svg(const struct kh_hmap *h, const struct kh_rd_vm *vm, FILE *f);
-int kh_hm_png(const struct kh_hmap *h, FILE *f);
-void kh_hm_term(const struct kh_hmap *h, const struct kh_rd_vm *vm, FILE *f);
+/* @bare: no XML prolog or namespace, for inline use in HTML. */
+int kh_hm_svg(const struct kh_hmap *h, const struct kh_rd_vm *vm, FILE *f, bool bare);
+/* -ENOTSUP in a build without cairo. */
+int kh_hm_png(const struct kh_hmap *h, const struct kh_rd_vm *vm, FILE *f);
+/* @color: ANSI 256-colour blocks, else a character ramp. */
+void kh_hm_term(const struct kh_hmap *h, const struct kh_rd_vm *vm, FILE *f, bool color);
 
 #endif /* KH_HMAP_H */

@@ -626,6 +626,10 @@ struct svg {
 	char title[256];
 	size_t tlen;
 	int hot_titles;		/* titles whose gfn range holds 0x40000 */
+	bool in_text, legend;	/* a <text> says "per cell (log scale)" */
+	int lines;		/* hover titles "VM ...": chart lines */
+	char text[128];
+	size_t xlen;
 };
 
 static void XMLCALL svg_start(void *ud, const XML_Char *name, const XML_Char **atts)
@@ -649,6 +653,10 @@ static void XMLCALL svg_start(void *ud, const XML_Char *name, const XML_Char **a
 		s->in_title = true;
 		s->tlen = 0;
 	}
+	if (!strcmp(name, "text")) {
+		s->in_text = true;
+		s->xlen = 0;
+	}
 }
 
 static void XMLCALL svg_text(void *ud, const XML_Char *t, int len)
@@ -659,6 +667,10 @@ static void XMLCALL svg_text(void *ud, const XML_Char *t, int len)
 		memcpy(s->title + s->tlen, t, len);
 		s->tlen += len;
 	}
+	if (s->in_text && s->xlen + len < sizeof(s->text)) {
+		memcpy(s->text + s->xlen, t, len);
+		s->xlen += len;
+	}
 }
 
 static void XMLCALL svg_end(void *ud, const XML_Char *name)
@@ -667,10 +679,16 @@ static void XMLCALL svg_end(void *ud, const XML_Char *name)
 	unsigned long long a, b;
 
 	s->depth--;
+	if (!strcmp(name, "text")) {
+		s->in_text = false;
+		s->text[s->xlen] = 0;
+		s->legend |= strstr(s->text, "per cell (log scale)") != NULL;
+	}
 	if (strcmp(name, "title"))
 		return;
 	s->in_title = false;
 	s->title[s->tlen] = 0;
+	s->lines += !strncmp(s->title, "VM ", 3);
 	if (sscanf(s->title, "gfn 0x%llx-0x%llx", &a, &b) == 2) {
 		s->titled++;
 		s->hot_titles += a <= 0x40000 && 0x40000 <= b;
@@ -739,14 +757,97 @@ static void read_png(const char *path, struct pngimg *im)
 	fclose(f);
 }
 
+/* Dark pixels (text, ticks) in a box "x,y,w,h" of the image. */
+static size_t dark_in(const struct pngimg *im, unsigned int x, unsigned int y, unsigned int w,
+		      unsigned int h)
+{
+	size_t n = 0;
+
+	for (unsigned int j = y; j < y + h && j < im->h; j++)
+		for (unsigned int i = x; i < x + w && i < im->w; i++) {
+			const uint8_t *q = im->px + ((size_t)j * im->w + i) * 3;
+
+			n += q[0] < 110 && q[1] < 110 && q[2] < 110;
+		}
+	return n;
+}
+
+struct box {
+	unsigned int x, y, w, h;
+};
+
+static void geo_box(const char *geo, const char *key, struct box *b)
+{
+	char k[32];
+	const char *at;
+
+	snprintf(k, sizeof(k), " %s=", key);
+	at = strstr(geo, k);
+	assert_non_null(at);
+	assert_int_equal(sscanf(at + strlen(k), "%u,%u,%u,%u", &b->x, &b->y, &b->w, &b->h), 4);
+}
+
+static bool in_box(const struct box *b, unsigned int x, unsigned int y)
+{
+	return x >= b->x && x < b->x + b->w && y >= b->y && y < b->y + b->h;
+}
+
+/*
+ * The labels and the legend are drawn where the geometry says: each box
+ * holds text (dark on white), and no dark pixel lies outside the plot
+ * area and the boxes.
+ */
+static void check_png_labels(const struct pngimg *im, unsigned int x0, unsigned int y0,
+			     unsigned int pw, unsigned int ph)
+{
+	static const char *keys[] = { "title", "yticks", "xticks", "legend", "gutter" };
+	struct box b[5], plot = { x0, y0, pw, ph };
+	size_t stray = 0;
+
+	for (int i = 0; i < 5; i++) {
+		geo_box(im->geo, keys[i], &b[i]);
+		if (i < 4) {
+			size_t n = dark_in(im, b[i].x, b[i].y, b[i].w, b[i].h);
+
+			printf("# %s box %u,%u %ux%u: %zu dark pixels\n", keys[i], b[i].x, b[i].y,
+			       b[i].w, b[i].h, n);
+			assert_true(n >= 40);
+		}
+	}
+	for (unsigned int y = 0; y < im->h; y++)
+		for (unsigned int x = 0; x < im->w; x++) {
+			bool inside = in_box(&plot, x, y);
+
+			for (int i = 0; i < 5 && !inside; i++)
+				inside = in_box(&b[i], x, y);
+			stray += !inside && dark_in(im, x, y, 1, 1);
+		}
+	assert_int_equal(stray, 0);
+}
+
+static void heatmap_png(const char *name, const char *rows, const char *cols,
+			struct pngimg *im)
+{
+	char *out, *err, p[256];
+
+	assert_int_equal(kvmheat(&out, &err, (char *[]){ "heatmap", "-i", "hm.data", "--pid",
+							"100", "-o", (char *)name, "--rows",
+							(char *)rows, "--cols", (char *)cols,
+							NULL }), 0);
+	free(out);
+	free(err);
+	tpath(p, sizeof(p), name);
+	read_png(p, im);
+}
+
 static void test_heatmap_outputs(void **state)
 {
 	struct synth s;
 	struct svg sv;
-	struct pngimg im;
+	struct pngimg im, im2;
 	size_t len;
 	char *out, *err, p[256];
-	unsigned int rows, cols, cw, ch, x0;
+	unsigned int rows, cols, cw, ch, x0, y0, iw, ih, pw_ph[2];
 	unsigned long long lo, hi;
 
 	free(synth_file("hm.data", &s, true, &len));
@@ -760,37 +861,118 @@ static void test_heatmap_outputs(void **state)
 	assert_true(sv.width > 100 && sv.height > 100);
 	assert_true(sv.titled >= 4);
 	assert_true(sv.hot_titles >= 3);	/* 0x40000 is accessed in epochs 0-2 */
-	assert_int_equal(kvmheat(&out, &err, (char *[]){ "heatmap", "-i", "hm.data", "--pid",
-							"100", "-o", "hm.png", "--rows", "64",
-							NULL }), 0);
-	free(out);
-	free(err);
-	tpath(p, sizeof(p), "hm.png");
-	read_png(p, &im);
+	assert_true(sv.legend);			/* "accesses per cell (log scale)" */
+	heatmap_png("hm.png", "64", "480", &im);
 	assert_int_equal(sscanf(strstr(im.geo, "rows="), "rows=%u cols=%u cell_w=%u cell_h=%u "
-				"x0=%u lo=%llu hi=%llu", &rows, &cols, &cw, &ch, &x0, &lo, &hi), 7);
+				"x0=%u lo=%llu hi=%llu y0=%u width=%u height=%u", &rows, &cols, &cw,
+				&ch, &x0, &lo, &hi, &y0, &iw, &ih), 10);
 	assert_int_equal(rows, 64);
 	assert_int_equal(cols, 4);
-	assert_int_equal(im.w, x0 + cols * cw);
-	assert_int_equal(im.h, rows * ch);
+	assert_int_equal(im.w, iw);
+	assert_int_equal(im.h, ih);
 	/* memslots 0 (256 pages) and 0x40000 (1024) end to end, cropped to 0x10..0x40002 */
 	assert_string_equal(im.segs, "0:256,262144:1024");
 	assert_int_equal(lo, 0x10);
 	assert_int_equal(hi, 256 + 2);
 	/* gfn 0x40000 (index 256) is in the bottom row and hot in columns 0-2 */
 	for (unsigned int c = 0; c < cols; c++) {
-		uint8_t *px = im.px + ((size_t)(rows - 1) * ch * im.w + x0 + c * cw) * 3;
+		uint8_t *px = im.px + ((size_t)(y0 + (rows - 1) * ch) * im.w + x0 + c * cw) * 3;
 		bool bg = px[0] == 20 && px[1] == 20 && px[2] == 30;
 
 		assert_true(c < 3 ? !bg : true);
 	}
 	/* rows between gfn 0x10 and the end of slot 0 hold nothing */
 	for (unsigned int r = 1; r < rows - 1; r++) {
-		uint8_t *px = im.px + ((size_t)r * ch * im.w + x0) * 3;
+		uint8_t *px = im.px + ((size_t)(y0 + r * ch) * im.w + x0) * 3;
 
 		assert_true(px[0] == 20 && px[1] == 20 && px[2] == 30);
 	}
+	check_png_labels(&im, x0, y0, cols * cw, rows * ch);
+	pw_ph[0] = cols * cw;
+	pw_ph[1] = rows * ch;
+	/* the image follows --rows/--cols: the plot grows, the margins stay */
+	heatmap_png("hm2.png", "200", "2", &im2);
+	assert_int_equal(sscanf(strstr(im2.geo, "rows="), "rows=%u cols=%u cell_w=%u cell_h=%u",
+				&rows, &cols, &cw, &ch), 4);
+	assert_int_equal(rows, 200);
+	assert_int_equal(cols, 2);
+	printf("# 64 rows: %ux%u px; 200 rows x 2 columns: %ux%u px\n", im.w, im.h, im2.w, im2.h);
+	assert_int_equal(im2.h - rows * ch, ih - pw_ph[1]);
+	assert_int_equal(im2.w - cols * cw, iw - pw_ph[0]);
 	free(im.px);
+	free(im2.px);
+}
+
+/* On a pipe the terminal heatmap is plain text; --color always gives ANSI colour. */
+static void test_heatmap_terminal(void **state)
+{
+	struct synth s;
+	size_t len;
+	char *out, *err;
+
+	free(synth_file("term.data", &s, true, &len));
+	assert_int_equal(kvmheat(&out, &err, (char *[]){ "heatmap", "-i", "term.data", "--pid",
+							"100", "-o", "-", NULL }), 0);
+	assert_null(strchr(out, '\033'));
+	/* the hottest cell: gfns 0x40000 and 0x40002 share the last row, 10 + 7 in epoch 1 */
+	assert_non_null(strstr(out, "scale (log, accesses per cell): 1 .:-=+*#%@ 17"));
+	assert_non_null(strchr(out, '@'));	/* the hottest cell */
+	free(out);
+	free(err);
+	assert_int_equal(kvmheat(&out, &err, (char *[]){ "heatmap", "-i", "term.data", "--pid",
+							"100", "--color", "always", "--axis",
+							"gfn", NULL }), 0);
+	assert_non_null(strstr(out, "\033[38;5;"));
+	assert_non_null(strstr(out, "scale (log, accesses per cell): 1 \033[48;5;"));
+	assert_non_null(strstr(out, "gfn 0x10-0x40003"));
+	free(out);
+	free(err);
+	assert_int_equal(kvmheat(&out, &err, (char *[]){ "heatmap", "-i", "term.data",
+							"--color", "sometimes", NULL }), 2);
+	free(out);
+	free(err);
+}
+
+/* Charts: a line per VM; cold has no data in recordings yet and says so. */
+static void test_heatmap_charts(void **state)
+{
+	struct synth s;
+	struct svg sv;
+	struct pngimg im;
+	size_t len;
+	char *out, *err, p[256];
+
+	free(synth_file("ch.data", &s, true, &len));
+	assert_int_equal(kvmheat(&out, &err, (char *[]){ "heatmap", "-i", "ch.data", "--chart",
+							"wss", "-o", "wss.svg", NULL }), 0);
+	free(out);
+	free(err);
+	tpath(p, sizeof(p), "wss.svg");
+	parse_svg(p, &sv);
+	assert_true(sv.root_svg && sv.width > 100);
+	assert_true(sv.lines == 2);		/* VMs 100 and 200 */
+	assert_int_equal(kvmheat(&out, &err, (char *[]){ "heatmap", "-i", "ch.data", "--chart",
+							"rates", "-o", "rates.png", NULL }), 0);
+	free(out);
+	free(err);
+	tpath(p, sizeof(p), "rates.png");
+	read_png(p, &im);
+	assert_true(dark_in(&im, 0, 0, im.w, 30) > 100);	/* the title */
+	free(im.px);
+	assert_int_equal(kvmheat(&out, &err, (char *[]){ "heatmap", "-i", "ch.data", "--chart",
+							"cold", "-o", "cold.svg", NULL }), 1);
+	assert_non_null(strstr(err, "no idle-age data"));
+	assert_null(strchr(strchr(err, '\n') + 1, '\n'));	/* one line */
+	tpath(p, sizeof(p), "cold.svg");
+	assert_int_equal(access(p, F_OK), -1);		/* no empty picture left behind */
+	free(out);
+	free(err);
+	assert_int_equal(kvmheat(&out, &err, (char *[]){ "heatmap", "-i", "ch.data", "--chart",
+							"wss", "--time", "5-6", "-o", "e.png",
+							NULL }), 1);
+	assert_non_null(strstr(err, "nothing to draw"));
+	free(out);
+	free(err);
 }
 
 static void test_report_bad_input(void **state)
@@ -836,6 +1018,8 @@ int main(void)
 		cmocka_unit_test(test_golden_csv_json),
 		cmocka_unit_test(test_subset_export),
 		cmocka_unit_test(test_heatmap_outputs),
+		cmocka_unit_test(test_heatmap_terminal),
+		cmocka_unit_test(test_heatmap_charts),
 		cmocka_unit_test(test_report_bad_input),
 	};
 
