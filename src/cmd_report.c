@@ -10,11 +10,13 @@
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include "report.h"
 
 static const char kh_report_help[] =
 	"Usage: kvmheat report [-i FILE] [--sort accesses|writes|gfn] [--pid P]\n"
-	"                      [--gfn START-END] [--time T0-T1] [--format text|json|csv]\n"
+	"                      [--gfn START-END] [--time T0-T1]\n"
+	"                      [--format text|json|csv|html]\n"
 	"                      [-n TOP] [--subpages] [--events] [--max-trace N] [-o OUT]\n"
 	"Report a recording: per VM the hottest gfn ranges, totals, working set per\n"
 	"epoch, idle fraction, and per source the attach method and lost events.\n"
@@ -23,13 +25,15 @@ static const char kh_report_help[] =
 	"  -p, --pid P          only this VM\n"
 	"      --gfn A-B        only gfns A..B (inclusive; decimal or 0x hex)\n"
 	"      --time T0-T1     only epochs overlapping T0..T1 s after the start\n"
-	"  -f, --format F       text (default), json or csv; -j is --format json\n"
+	"  -f, --format F       text (default), json, csv or html (one self-contained\n"
+	"                       page; -o names it); -j is --format json\n"
 	"  -n, --top N          ranges and written gfns per VM (default 20)\n"
 	"      --subpages       most-written gfns with their 32 sub-page write counts\n"
 	"      --events         with --subpages: the per-write trace\n"
 	"                       (needs a recording made with record --events)\n"
 	"      --max-trace N    writes shown in the text trace (default 200)\n"
-	"  -o, --output OUT     write the selected part as a new recording instead\n";
+	"  -o, --output OUT     write the selected part as a new recording instead\n"
+	"                       (with --format html: the page's file)\n";
 
 static int kh_report_sort_arg(const char *s, enum kh_sort *out)
 {
@@ -47,7 +51,7 @@ static int kh_report_sort_arg(const char *s, enum kh_sort *out)
 static int kh_report_fmt_arg(const char *s, enum kh_fmt *out)
 {
 	static const char *names[] = { [KH_FMT_TEXT] = "text", [KH_FMT_JSON] = "json",
-				       [KH_FMT_CSV] = "csv" };
+				       [KH_FMT_CSV] = "csv", [KH_FMT_HTML] = "html" };
 
 	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
 		if (!strcmp(s, names[i])) {
@@ -109,7 +113,7 @@ static int kh_report_parse(int argc, char **argv, struct kh_opts *o, struct kh_r
 		case 'f':
 			if (kh_report_fmt_arg(optarg, &a->fmt))
 				return kh_err(o, KH_EXIT_USAGE, "report: bad --format '%s' (text, "
-					      "json or csv)", optarg);
+					      "json, csv or html)", optarg);
 			break;
 		case 'n':
 			if (kh_parse_u64(optarg, &v) || !v || v > 1000000)
@@ -168,6 +172,32 @@ static int kh_report_run_export(struct kh_report *rp, struct kh_opts *o)
 	return KH_EXIT_OK;
 }
 
+/* The HTML page, to -o or stdout. */
+static int kh_report_run_html(struct kh_report *rp, struct kh_opts *o, const uint32_t *pids,
+			      size_t np)
+{
+	const char *out = rp->a->out;
+	FILE *f = out ? fopen(out, "w") : stdout;
+	char eb[128];
+	int err;
+
+	if (!f)
+		return kh_err(o, KH_EXIT_ERROR, "report: cannot create %s: %s", out,
+			      kh_errstr(-errno, eb, sizeof(eb)));
+	err = kh_report_html(rp, pids, np, f);
+	if (out && fclose(f) && !err)
+		err = -errno;
+	if (err) {
+		if (out)
+			unlink(out);
+		return kh_err(o, KH_EXIT_ERROR, "report: writing %s: %s", out ? out : "stdout",
+			      kh_errstr(err, eb, sizeof(eb)));
+	}
+	if (out)
+		fprintf(stderr, "kvmheat: wrote %s: %zu VM%s\n", out, np, np == 1 ? "" : "s");
+	return KH_EXIT_OK;
+}
+
 /* Totals, then the chosen writer. */
 static int kh_report_run_show(struct kh_report *rp, struct kh_opts *o)
 {
@@ -186,6 +216,8 @@ static int kh_report_run_show(struct kh_report *rp, struct kh_opts *o)
 		kh_report_csv(rp);
 	else if (a->fmt == KH_FMT_JSON)
 		kh_report_json(rp, pids, np);
+	else if (a->fmt == KH_FMT_HTML)
+		ret = kh_report_run_html(rp, o, pids, np);
 	else
 		kh_report_text(rp, pids, np);
 	free(pids);
@@ -195,19 +227,20 @@ static int kh_report_run_show(struct kh_report *rp, struct kh_opts *o)
 static int kh_report_run(const struct kh_report_args *a, struct kh_opts *o)
 {
 	struct kh_report rp = { .a = a, .o = o };
+	bool export = a->out && a->fmt != KH_FMT_HTML;	/* -o: a subset recording */
 	char why[512];
 	int err, ret;
 
-	err = kh_df_read_file(a->in, a->events || a->out ? KH_RD_EVENTS : 0, &rp.rec, why,
+	err = kh_df_read_file(a->in, a->events || export ? KH_RD_EVENTS : 0, &rp.rec, why,
 			      sizeof(why));
 	if (err)
 		return kh_err(o, KH_EXIT_ERROR, "report: %s: %s", a->in, why);
 	/* what was cut or skipped is said on stderr whatever the format */
 	for (size_t i = 0; i < rp.rec.nr_notes; i++)
 		fprintf(stderr, "kvmheat: note: %s: %s\n", a->in, rp.rec.notes[i]);
-	if (a->events && !rp.rec.nr_events && !a->out)
+	if (a->events && !rp.rec.nr_events && !export)
 		kh_warn(o, "%s holds no events (record with --events for the write trace)", a->in);
-	ret = a->out ? kh_report_run_export(&rp, o) : kh_report_run_show(&rp, o);
+	ret = export ? kh_report_run_export(&rp, o) : kh_report_run_show(&rp, o);
 	kh_report_free(&rp);
 	return ret;
 }

@@ -60,6 +60,8 @@ double kh_rec_duration(const struct kh_rec *r);
 void kh_report_text(struct kh_report *rp, const uint32_t *pids, size_t np);
 void kh_report_json(struct kh_report *rp, const uint32_t *pids, size_t np);
 void kh_report_csv(struct kh_report *rp);
+/* The one-file HTML page (src/report_html.c). */
+int kh_report_html(struct kh_report *rp, const uint32_t *pids, size_t np, FILE *f);
 /* A new recording of the selected part, to rp->a->out. */
 int kh_report_export(struct kh_report *rp, uint64_t *ngfn, uint64_t *nev);
 

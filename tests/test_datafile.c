@@ -975,6 +975,214 @@ static void test_heatmap_charts(void **state)
 	free(err);
 }
 
+/* ---- the HTML report in headless Chromium ---- */
+
+/* Any PNG (Chromium's are RGBA) as 8-bit RGB. */
+static bool read_png_rgb(const char *path, struct pngimg *im)
+{
+	FILE *f = fopen(path, "rb");
+	png_structp png;
+	png_infop info;
+	png_bytep *rows;
+
+	memset(im, 0, sizeof(*im));
+	if (!f)
+		return false;
+	png = png_create_read_struct(PNG_LIBPNG_VER_STRING, NULL, NULL, NULL);
+	info = png_create_info_struct(png);
+	if (setjmp(png_jmpbuf(png)))
+		fail_msg("%s: libpng could not read it", path);
+	png_init_io(png, f);
+	png_read_info(png, info);
+	png_set_expand(png);
+	png_set_strip_16(png);
+	png_set_strip_alpha(png);
+	png_set_gray_to_rgb(png);
+	png_read_update_info(png, info);
+	im->w = png_get_image_width(png, info);
+	im->h = png_get_image_height(png, info);
+	assert_int_equal(png_get_rowbytes(png, info), im->w * 3);
+	im->px = malloc((size_t)im->w * im->h * 3);
+	rows = malloc(im->h * sizeof(*rows));
+	for (png_uint_32 y = 0; y < im->h; y++)
+		rows[y] = im->px + (size_t)y * im->w * 3;
+	png_read_image(png, rows);
+	png_destroy_read_struct(&png, &info, NULL);
+	free(rows);
+	fclose(f);
+	return true;
+}
+
+static size_t distinct_colours(const struct pngimg *im, unsigned int x0, unsigned int y0,
+			       unsigned int w, unsigned int h)
+{
+	static uint8_t seen[1 << 21];	/* 7 bits per channel: enough to tell shades apart */
+	size_t n = 0;
+
+	memset(seen, 0, sizeof(seen));
+	for (unsigned int y = y0; y < y0 + h && y < im->h; y++)
+		for (unsigned int x = x0; x < x0 + w && x < im->w; x++) {
+			const uint8_t *q = im->px + ((size_t)y * im->w + x) * 3;
+			unsigned int k = (q[0] >> 1) << 14 | (q[1] >> 1) << 7 | q[2] >> 1;
+
+			n += !seen[k];
+			seen[k] = 1;
+		}
+	return n;
+}
+
+/*
+ * A copy of the page with a probe appended: after load it writes the first
+ * heatmap's box and the page's hot-range row count into a hidden element,
+ * which --dump-dom shows.  The probe sits after the page, changing nothing.
+ */
+static void html_probe_copy(const char *html, const char *probe)
+{
+	FILE *f = fopen(probe, "w");
+	char *doc = slurp(html);
+
+	assert_non_null(f);
+	fputs(doc, f);
+	fputs("<pre id=\"probe\" style=\"display:none\"></pre><script>\n"
+	      "var s=document.querySelector('section svg'),r=s.getBoundingClientRect();\n"
+	      "document.getElementById('probe').textContent='probe '+Math.round(r.left)+' '+"
+	      "Math.round(r.top)+' '+Math.round(r.width)+' '+Math.round(r.height)+' rows '+"
+	      "document.querySelectorAll('tr.range').length;\n</script>\n", f);
+	fclose(f);
+	free(doc);
+}
+
+/* Chromium with every network path dead: a proxy on a closed port, no DNS. */
+static int chromium(char **out, char **err, const char *what, const char *url)
+{
+	char *argv[] = { "/usr/bin/chromium", "--headless", "--no-sandbox", "--disable-gpu",
+			 "--hide-scrollbars", "--window-size=1280,2400",
+			 "--proxy-server=127.0.0.1:9", "--host-resolver-rules=MAP * ~NOTFOUND",
+			 "--log-net-log=netlog.json", "--net-log-capture-mode=Default",
+			 (char *)what, (char *)url, NULL };
+
+	return run(out, err, 120, argv);
+}
+
+/* How a request made by a file:// page shows in Chromium's net log. */
+#define PAGE_REQUEST	"SiteForCookies: {site=file://"
+
+static void test_report_html_in_chromium(void **state)
+{
+	struct synth s;
+	struct pngimg shot;
+	size_t len;
+	char *out, *err, *doc, *dom, *net, html[256], probe[256], url[300], shotp[256], netp[256];
+	char ctl[256];
+	FILE *f;
+	unsigned int bx, by, bw, bh, nrows;
+
+	free(synth_file("html.data", &s, true, &len));
+	assert_int_equal(kvmheat(&out, &err, (char *[]){ "report", "-i", "html.data", "--format",
+							"html", "-o", "r.html", NULL }), 0);
+	free(out);
+	free(err);
+	tpath(html, sizeof(html), "r.html");
+	doc = slurp(html);
+	/* self-contained: nothing to fetch */
+	assert_null(strstr(doc, "http://"));
+	assert_null(strstr(doc, "https://"));
+	assert_null(strstr(doc, "<link"));
+	assert_null(strstr(doc, "src="));
+	assert_null(strstr(doc, "url("));
+	assert_non_null(strstr(doc, "synthhost"));
+	assert_non_null(strstr(doc, "kvmheat record -F 100"));
+	assert_non_null(strstr(doc, "tp_btf:kvm_age_hva"));	/* the aging source's attach */
+	free(doc);
+	if (access("/usr/bin/chromium", X_OK))
+		KH_SKIP("chromium is not installed (make deps installs it)");
+	tpath(probe, sizeof(probe), "probe.html");
+	html_probe_copy(html, probe);
+	snprintf(url, sizeof(url), "file://%s", probe);
+	if (chromium(&dom, &err, "--dump-dom", url) || !strstr(dom, "</html>")) {
+		printf("# chromium stderr:\n");
+		print_lines(err);
+		free(dom);
+		free(err);
+		KH_SKIP("chromium could not start or load the page headless");
+	}
+	free(err);
+	/* the DOM after scripts ran: the heatmap is there and sized, the rows are there */
+	assert_non_null(strstr(dom, "probe "));
+	assert_int_equal(sscanf(strstr(dom, "probe "), "probe %u %u %u %u rows %u", &bx, &by, &bw,
+				&bh, &nrows), 5);
+	printf("# heatmap SVG at %u,%u, %ux%u px; %u hot-range rows in the DOM\n", bx, by, bw, bh,
+	       nrows);
+	assert_true(bw >= 300 && bh >= 200);
+	/* every hot range `report -j` gives, one row each */
+	assert_int_equal(kvmheat(&out, &err, (char *[]){ "report", "-i", "html.data", "-j",
+							NULL }), 0);
+	{
+		json_t *root = json_loads(out, 0, NULL), *vms = json_object_get(root, "vms");
+		size_t want = 0;
+
+		assert_non_null(root);
+		for (size_t v = 0; v < json_array_size(vms); v++) {
+			json_t *rg = json_object_get(json_array_get(vms, v), "ranges");
+
+			for (size_t k = 0; k < json_array_size(rg); k++, want++) {
+				json_t *r = json_array_get(rg, k);
+				char cell[64];
+
+				snprintf(cell, sizeof(cell), ">0x%" PRIx64 "<",
+					 (uint64_t)jint(r, "gfn_start"));
+				assert_int_equal(jint(r, "pages"), 1);
+				assert_non_null(strstr(dom, cell));
+			}
+		}
+		assert_int_equal(nrows, want);
+		assert_true(want >= 5);
+		json_decref(root);
+	}
+	free(out);
+	free(err);
+	assert_null(strstr(dom, "http://"));
+	assert_null(strstr(dom, "https://"));
+	free(dom);
+	/*
+	 * Chromium's own log of every request it made: the browser's background
+	 * requests have no site, the page's would have file://.  A control page
+	 * with one external image shows that the check sees a page's request.
+	 */
+	tpath(netp, sizeof(netp), "netlog.json");
+	net = slurp(netp);
+	assert_null(strstr(net, PAGE_REQUEST));
+	free(net);
+	tpath(ctl, sizeof(ctl), "control.html");
+	f = fopen(ctl, "w");
+	assert_non_null(f);
+	fputs("<html><body><img src=\"http://kvmheat-control.invalid/x.png\"></body></html>\n",
+	      f);
+	fclose(f);
+	snprintf(url, sizeof(url), "file://%s", ctl);
+	assert_int_equal(chromium(&out, &err, "--dump-dom", url), 0);
+	free(out);
+	free(err);
+	net = slurp(netp);
+	assert_non_null(strstr(net, PAGE_REQUEST));
+	free(net);
+	snprintf(url, sizeof(url), "file://%s", probe);
+	/* the screenshot: not blank, many colours where the heatmap is */
+	tpath(shotp, sizeof(shotp), "shot.png");
+	unlink(shotp);
+	assert_int_equal(chromium(&out, &err, "--screenshot=shot.png", url), 0);
+	free(out);
+	free(err);
+	assert_true(read_png_rgb(shotp, &shot));
+	printf("# screenshot %ux%u: %zu colours in the heatmap box, %zu in the page\n", shot.w,
+	       shot.h, distinct_colours(&shot, bx, by, bw, bh),
+	       distinct_colours(&shot, 0, 0, shot.w, shot.h));
+	assert_true(by + bh <= shot.h);
+	assert_true(distinct_colours(&shot, bx, by, bw, bh) >= 100);
+	assert_true(dark_in(&shot, bx, by, bw, bh) > 1000);	/* plot background and labels */
+	free(shot.px);
+}
+
 static void test_report_bad_input(void **state)
 {
 	char *out, *err, p[256];
@@ -1020,6 +1228,7 @@ int main(void)
 		cmocka_unit_test(test_heatmap_outputs),
 		cmocka_unit_test(test_heatmap_terminal),
 		cmocka_unit_test(test_heatmap_charts),
+		cmocka_unit_test(test_report_html_in_chromium),
 		cmocka_unit_test(test_report_bad_input),
 	};
 
