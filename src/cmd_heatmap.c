@@ -29,6 +29,9 @@ struct kh_heatmap_args {
 	struct kh_rd_filter f;
 };
 
+/* kh_heatmap_parse(): the arguments are good, run. */
+#define KH_ARGS_OK	(-1)
+
 static const char kh_heatmap_help[] =
 	"Usage: kvmheat heatmap [-i FILE] [-o OUT] [--pid P] [--writes] [--rows N]\n"
 	"                       [--cols N] [--time T0-T1] [--gfn A-B] [--axis gpa|gfn]\n"
@@ -75,7 +78,10 @@ static void kh_heatmap_size(struct kh_heatmap_args *a)
 		a->cols = 480;
 }
 
-/* KH_EXIT_OK with @a filled, or the exit code to return now. */
+/*
+ * KH_ARGS_OK with @a filled, or the exit code to return now (KH_EXIT_OK
+ * after -h).
+ */
 static int kh_heatmap_parse(int argc, char **argv, struct kh_opts *o, struct kh_heatmap_args *a)
 {
 	static const struct option longopts[] = {
@@ -152,7 +158,7 @@ static int kh_heatmap_parse(int argc, char **argv, struct kh_opts *o, struct kh_
 	if (a->term && a->chart)
 		return kh_err(o, KH_EXIT_USAGE, "heatmap: --chart needs -o NAME.svg or NAME.png");
 	kh_heatmap_size(a);
-	return KH_EXIT_OK;
+	return KH_ARGS_OK;
 }
 
 /* Which VM to draw: the one asked for, else the one with most of the metric. */
@@ -316,5 +322,5 @@ int kh_cmd_heatmap(int argc, char **argv, struct kh_opts *o)
 	struct kh_heatmap_args a;
 	int ret = kh_heatmap_parse(argc, argv, o, &a);
 
-	return ret ? ret : kh_heatmap_run(&a, o);
+	return ret != KH_ARGS_OK ? ret : kh_heatmap_run(&a, o);
 }

@@ -13,6 +13,9 @@
 #include <unistd.h>
 #include "report.h"
 
+/* kh_report_parse(): the arguments are good, run. */
+#define KH_ARGS_OK	(-1)
+
 static const char kh_report_help[] =
 	"Usage: kvmheat report [-i FILE] [--sort accesses|writes|gfn] [--pid P]\n"
 	"                      [--gfn START-END] [--time T0-T1]\n"
@@ -61,7 +64,10 @@ static int kh_report_fmt_arg(const char *s, enum kh_fmt *out)
 	return -EINVAL;
 }
 
-/* KH_EXIT_OK with @a filled, or the exit code to return now. */
+/*
+ * KH_ARGS_OK with @a filled, or the exit code to return now (KH_EXIT_OK
+ * after -h).
+ */
 static int kh_report_parse(int argc, char **argv, struct kh_opts *o, struct kh_report_args *a)
 {
 	static const struct option longopts[] = {
@@ -146,7 +152,7 @@ static int kh_report_parse(int argc, char **argv, struct kh_opts *o, struct kh_r
 		return cl.rc;
 	if (a->fmt == KH_FMT_JSON)
 		o->json = true;
-	return KH_EXIT_OK;
+	return KH_ARGS_OK;
 }
 
 /* -o: the selected part as a new recording. */
@@ -250,5 +256,5 @@ int kh_cmd_report(int argc, char **argv, struct kh_opts *o)
 	struct kh_report_args a;
 	int ret = kh_report_parse(argc, argv, o, &a);
 
-	return ret ? ret : kh_report_run(&a, o);
+	return ret != KH_ARGS_OK ? ret : kh_report_run(&a, o);
 }
