@@ -153,7 +153,7 @@ static void kh_hm_hole_marks(struct kh_canvas *cv, const struct kh_hmap *h,
 		snprintf(tip, sizeof(tip), "hole gpa %s-%s squeezed out",
 			 kh_fmt_bytes(glo[i] << KH_PAGE_SHIFT, b1, sizeof(b1)),
 			 kh_fmt_bytes(ghi[i] << KH_PAGE_SHIFT, b2, sizeof(b2)));
-		kh_cv_rect(cv, l->x0 - KH_GUTTER, y, KH_GUTTER, 1, kh_hole, tip);
+		kh_cv_rect(cv, l->x0 - KH_GUTTER, y > l->y0 ? y - 1 : y, KH_GUTTER, 2, kh_hole, tip);
 		kh_cv_text(cv, l->x0 + l->pw + 4, y + 5, &mark, kh_mark, "\u2248");
 	}
 }
