@@ -54,7 +54,7 @@ void kh_chart_free(struct kh_chart *c)
 }
 
 /* The series of @pid (and its writes twin for rates), added on first sight. */
-static struct kh_series *kh_chart_series(struct kh_chart *c, const struct kh_rec *r, uint32_t pid)
+static struct kh_series *kh_chart_series(struct kh_chart *c, const struct kh_recording *r, uint32_t pid)
 {
 	size_t per = c->kind == KH_CHART_RATES ? 2 : 1;
 	struct kh_series *s;
@@ -67,7 +67,7 @@ static struct kh_series *kh_chart_series(struct kh_chart *c, const struct kh_rec
 		return NULL;
 	c->s = s;
 	for (size_t k = 0; k < per; k++) {
-		const struct kh_rd_vm *vm = kh_rec_vm((struct kh_rec *)r, pid);
+		const struct kh_rd_vm *vm = kh_rd_find_vm((struct kh_recording *)r, pid);
 
 		s = &c->s[c->ns + k];
 		memset(s, 0, sizeof(*s));
@@ -83,18 +83,18 @@ static struct kh_series *kh_chart_series(struct kh_chart *c, const struct kh_rec
 }
 
 /* Each wanted epoch's gfn entries into the series' point @p. */
-static int kh_chart_fill(struct kh_chart *c, const struct kh_rec *r, const struct kh_rd_filter *f)
+static int kh_chart_fill(struct kh_chart *c, const struct kh_recording *r, const struct kh_rd_filter *f)
 {
 	for (size_t e = 0, p = 0; e < r->nr_epochs; e++) {
 		const struct kh_rd_epoch *ep = &r->epochs[e];
-		double secs = kh_rec_secs(r, ep->t1) - kh_rec_secs(r, ep->t0);
+		double secs = kh_rd_secs(r, ep->t1) - kh_rd_secs(r, ep->t0);
 
 		if (!kh_rd_epoch_wanted(r, f, e))
 			continue;
-		c->t[p] = (kh_rec_secs(r, ep->t0) + kh_rec_secs(r, ep->t1)) / 2;
+		c->t[p] = (kh_rd_secs(r, ep->t0) + kh_rd_secs(r, ep->t1)) / 2;
 		if (!p)
-			c->t0 = kh_rec_secs(r, ep->t0);
-		c->t1 = kh_rec_secs(r, ep->t1);
+			c->t0 = kh_rd_secs(r, ep->t0);
+		c->t1 = kh_rd_secs(r, ep->t1);
 		for (size_t i = ep->first_gfn; i < ep->first_gfn + ep->nr_gfns; i++) {
 			const struct kh_rd_gfn *g = &r->gfns[i];
 			struct kh_series *s;
@@ -116,7 +116,7 @@ static int kh_chart_fill(struct kh_chart *c, const struct kh_rec *r, const struc
 	return 0;
 }
 
-int kh_chart_build(struct kh_chart *c, const struct kh_rec *r, const struct kh_rd_filter *f,
+int kh_chart_build(struct kh_chart *c, const struct kh_recording *r, const struct kh_rd_filter *f,
 		   enum kh_chart_kind kind, char *why, size_t whylen)
 {
 	int err;

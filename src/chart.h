@@ -36,7 +36,7 @@ int kh_chart_kind_parse(const char *s, enum kh_chart_kind *k);
  * -ENODATA when there is nothing to draw, @why says why in one line (a cold
  * chart always: recordings hold no idle-age data yet).
  */
-int kh_chart_build(struct kh_chart *c, const struct kh_rec *r, const struct kh_rd_filter *f,
+int kh_chart_build(struct kh_chart *c, const struct kh_recording *r, const struct kh_rd_filter *f,
 		   enum kh_chart_kind kind, char *why, size_t whylen);
 void kh_chart_free(struct kh_chart *c);
 int kh_chart_svg(const struct kh_chart *c, FILE *f, bool bare);

@@ -163,7 +163,7 @@ static int kh_heatmap_parse(int argc, char **argv, struct kh_opts *o, struct kh_
 
 /* Which VM to draw: the one asked for, else the one with most of the metric. */
 static int kh_heatmap_vm(const struct kh_heatmap_args *a, struct kh_opts *o,
-			 const struct kh_rec *rec, uint32_t *pid)
+			 const struct kh_recording *rec, uint32_t *pid)
 {
 	const char *what = a->writes ? "writes" : "accesses";
 	char eb[128];
@@ -251,7 +251,7 @@ static int kh_heatmap_write(const struct kh_heatmap_args *a, struct kh_opts *o,
 
 /* --chart: lines per VM over the recording, or why there is nothing to draw. */
 static int kh_heatmap_chart(const struct kh_heatmap_args *a, struct kh_opts *o,
-			    const struct kh_rec *rec)
+			    const struct kh_recording *rec)
 {
 	struct kh_chart c;
 	char why[256], eb[128];
@@ -274,7 +274,7 @@ static int kh_heatmap_chart(const struct kh_heatmap_args *a, struct kh_opts *o,
 }
 
 static int kh_heatmap_draw(const struct kh_heatmap_args *a, struct kh_opts *o,
-			   const struct kh_rec *rec)
+			   const struct kh_recording *rec)
 {
 	struct kh_hmap h = { .writes = a->writes, .gfn_axis = a->gfn_axis };
 	char eb[128];
@@ -290,17 +290,17 @@ static int kh_heatmap_draw(const struct kh_heatmap_args *a, struct kh_opts *o,
 	else if (err)
 		ret = kh_err(o, KH_EXIT_ERROR, "heatmap: %s", kh_errstr(err, eb, sizeof(eb)));
 	else if (a->term)
-		kh_hm_term(&h, kh_rec_vm((struct kh_rec *)rec, h.pid), stdout,
+		kh_hm_term(&h, kh_rd_find_vm((struct kh_recording *)rec, h.pid), stdout,
 			   kh_color_wanted(a->color));
 	else
-		ret = kh_heatmap_write(a, o, &h, kh_rec_vm((struct kh_rec *)rec, h.pid));
+		ret = kh_heatmap_write(a, o, &h, kh_rd_find_vm((struct kh_recording *)rec, h.pid));
 	kh_hm_free(&h);
 	return ret;
 }
 
 static int kh_heatmap_run(const struct kh_heatmap_args *a, struct kh_opts *o)
 {
-	struct kh_rec rec;
+	struct kh_recording rec;
 	char why[512];
 	int err, ret;
 
@@ -313,7 +313,7 @@ static int kh_heatmap_run(const struct kh_heatmap_args *a, struct kh_opts *o)
 	for (size_t i = 0; i < rec.nr_notes; i++)
 		fprintf(stderr, "kvmheat: note: %s: %s\n", a->in, rec.notes[i]);
 	ret = a->chart ? kh_heatmap_chart(a, o, &rec) : kh_heatmap_draw(a, o, &rec);
-	kh_rec_free(&rec);
+	kh_rd_free(&rec);
 	return ret;
 }
 

@@ -94,9 +94,9 @@ uint64_t kh_hm_metric(const struct kh_hmap *h, const struct kh_counts *c)
  * plus clusters of recorded gfns no known memslot holds (a VM that exited
  * before discovery has no memslots at all).
  */
-static int kh_hm_segments(struct kh_hmap *h, const struct kh_rec *r, const struct kh_rd_filter *f)
+static int kh_hm_segments(struct kh_hmap *h, const struct kh_recording *r, const struct kh_rd_filter *f)
 {
-	const struct kh_rd_vm *vm = kh_rec_vm((struct kh_rec *)r, h->pid);
+	const struct kh_rd_vm *vm = kh_rd_find_vm((struct kh_recording *)r, h->pid);
 	size_t cap = (vm ? vm->nr_slots : 0) + 16, n = 0, nout = 0;
 	uint64_t *out = NULL;
 	struct kh_seg *s = malloc(cap * sizeof(*s));
@@ -176,7 +176,7 @@ static int kh_hm_segments(struct kh_hmap *h, const struct kh_rec *r, const struc
 	return 0;
 }
 
-int kh_hm_build(struct kh_hmap *h, const struct kh_rec *r, const struct kh_rd_filter *f,
+int kh_hm_build(struct kh_hmap *h, const struct kh_recording *r, const struct kh_rd_filter *f,
 		       size_t want_rows, size_t want_cols)
 {
 	size_t *ecol, k = 0;
@@ -232,8 +232,8 @@ int kh_hm_build(struct kh_hmap *h, const struct kh_rec *r, const struct kh_rd_fi
 		c = k++ * h->cols / h->nep;
 		ecol[e] = c;
 		if (!h->ct1[c])
-			h->ct0[c] = kh_rec_secs(r, r->epochs[e].t0);
-		h->ct1[c] = kh_rec_secs(r, r->epochs[e].t1);
+			h->ct0[c] = kh_rd_secs(r, r->epochs[e].t0);
+		h->ct1[c] = kh_rd_secs(r, r->epochs[e].t1);
 	}
 	for (size_t e = 0; e < r->nr_epochs; e++) {
 		const struct kh_rd_epoch *ep = &r->epochs[e];
@@ -345,7 +345,7 @@ const char *kh_hm_label(const struct kh_hmap *h, uint64_t gfn, char *buf, size_t
 /* ---- SVG ---- */
 
 
-int kh_hm_pick_vm(const struct kh_rec *r, const struct kh_rd_filter *f, bool writes,
+int kh_hm_pick_vm(const struct kh_recording *r, const struct kh_rd_filter *f, bool writes,
 		  uint32_t *pid)
 {
 	struct kh_hmap h = { .writes = writes };
@@ -355,7 +355,7 @@ int kh_hm_pick_vm(const struct kh_rec *r, const struct kh_rd_filter *f, bool wri
 	int err;
 
 	*pid = 0;
-	err = kh_rec_totals(r, f, &g, &n);
+	err = kh_rd_totals(r, f, &g, &n);
 	if (err)
 		return err;
 	/* totals are sorted by pid: sum each pid's run */

@@ -33,11 +33,11 @@ struct kh_hmap {
 extern const uint8_t kh_bg[3], kh_gutter[3], kh_hole[3];
 
 /* -ENODATA: nothing of the metric to draw for h->pid in the selection. */
-int kh_hm_build(struct kh_hmap *h, const struct kh_rec *r, const struct kh_rd_filter *f,
+int kh_hm_build(struct kh_hmap *h, const struct kh_recording *r, const struct kh_rd_filter *f,
 		size_t want_rows, size_t want_cols);
 void kh_hm_free(struct kh_hmap *h);
 /* The VM with the most of the metric in the selection; 0 if none has any. */
-int kh_hm_pick_vm(const struct kh_rec *r, const struct kh_rd_filter *f, bool writes,
+int kh_hm_pick_vm(const struct kh_recording *r, const struct kh_rd_filter *f, bool writes,
 		  uint32_t *pid);
 uint64_t kh_hm_metric(const struct kh_hmap *h, const struct kh_counts *c);
 uint64_t kh_hm_gfn(const struct kh_hmap *h, uint64_t idx);

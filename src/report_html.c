@@ -56,7 +56,7 @@ static void kh_html_kv(FILE *f, const char *k, const char *v)
 /* Host, kernel, command line, time span: the recording's header. */
 static void kh_html_head(struct kh_report *rp, FILE *f)
 {
-	const struct kh_rec *r = &rp->rec;
+	const struct kh_recording *r = &rp->rec;
 	json_t *h = r->header, *v;
 	char b[256], *cl = NULL;
 	size_t len = 0, i;
@@ -76,7 +76,7 @@ static void kh_html_head(struct kh_report *rp, FILE *f)
 	kh_html_kv(f, "command line", cl && *cl ? cl : "(not recorded)");
 	free(cl);
 	kh_html_kv(f, "started", json_string_value(json_object_get(h, "start_time")));
-	snprintf(b, sizeof(b), "%.2f s: %zu epochs of %lld ms, %zu events%s", kh_rec_duration(r),
+	snprintf(b, sizeof(b), "%.2f s: %zu epochs of %lld ms, %zu events%s", kh_rd_duration(r),
 		 r->nr_epochs, (long long)json_integer_value(json_object_get(h, "interval_ms")),
 		 r->nr_events, r->has_footer ? "" : " (did not finish cleanly; see the notes)");
 	kh_html_kv(f, "span", b);
@@ -85,7 +85,7 @@ static void kh_html_head(struct kh_report *rp, FILE *f)
 	fputs("</table>\n", f);
 }
 
-static void kh_html_sources(const struct kh_rec *r, FILE *f)
+static void kh_html_sources(const struct kh_recording *r, FILE *f)
 {
 	static const int cols[] = { KH_STAT_EVENTS, KH_STAT_COUNTED, KH_STAT_EMITTED,
 				    KH_STAT_LOST, KH_STAT_MAP_FULL, KH_STAT_WALK_LOST,
@@ -115,7 +115,7 @@ static void kh_html_sources(const struct kh_rec *r, FILE *f)
 	fputs("</tbody></table>\n", f);
 }
 
-static void kh_html_losses(const struct kh_rec *r, FILE *f)
+static void kh_html_losses(const struct kh_recording *r, FILE *f)
 {
 	bool any = false;
 
@@ -129,7 +129,7 @@ static void kh_html_losses(const struct kh_rec *r, FILE *f)
 			      "<tbody>\n", f);
 		any = true;
 		fprintf(f, "<tr><td>%.2f</td><td class=\"l\">%s</td><td class=\"l\">%s</td>"
-			"<td>%" PRIu64 "</td><td>%" PRIu64 "</td></tr>\n", kh_rec_secs(r, l->t_ns),
+			"<td>%" PRIu64 "</td><td>%" PRIu64 "</td></tr>\n", kh_rd_secs(r, l->t_ns),
 			l->source < KH_SRC_MAX ? kh_source_name(l->source) : "?",
 			kh_stat_name(l->stat), l->lost, l->total);
 	}
@@ -153,9 +153,9 @@ static void kh_html_totals(struct kh_report *rp, const struct kh_vm_view *v, FIL
 		kh_fmt_bytes(v->mem_pages << KH_PAGE_SHIFT, b1, sizeof(b1)),
 		vm ? vm->nr_slots : 0, vm && vm->nr_slots == 1 ? "" : "s");
 	if (vm && !(vm->flags & KH_DFV_INITIAL) && vm->t_appear)
-		fprintf(f, ", appeared at %.2f s", kh_rec_secs(&rp->rec, vm->t_appear));
+		fprintf(f, ", appeared at %.2f s", kh_rd_secs(&rp->rec, vm->t_appear));
 	if (vm && vm->t_exit)
-		fprintf(f, ", exited at %.2f s", kh_rec_secs(&rp->rec, vm->t_exit));
+		fprintf(f, ", exited at %.2f s", kh_rd_secs(&rp->rec, vm->t_exit));
 	if (!vm || (vm->flags & KH_DFV_UNDISCOVERED))
 		fputs(" (exited before discovery: memslots unknown)", f);
 	fprintf(f, ".</p>\n<table class=\"totals\"><thead><tr><th>accesses</th><th>writes</th>"
