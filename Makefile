@@ -17,6 +17,9 @@ endif
 DEPS := libbpf-dev bpftool libelf-dev zlib1g-dev clang llvm libjansson-dev \
 	libcmocka-dev libncurses-dev libpng-dev libexpat1-dev pkg-config make gcc tmux \
 	linux-perf bpftrace libclang-rt-14-dev
+# Pictures: cairo draws PNGs (text through fontconfig, DejaVu fonts); the HTML
+# report test opens the page in headless Chromium; rsvg-convert views SVGs.
+DEPS += libcairo2-dev fonts-dejavu-core chromium librsvg2-bin
 # The nested-kernel rig: QEMU, a static busybox, initramfs tools, libzstd.a.
 DEPS += qemu-system-x86 busybox-static cpio kmod xz-utils zstd libzstd-dev
 
@@ -32,10 +35,16 @@ CFLAGS += -fsanitize=address,undefined -fno-omit-frame-pointer
 LDFLAGS += -fsanitize=address,undefined
 endif
 LDLIBS := -lbpf -lelf -lz -ljansson -lncursesw -lpng -lm
+CAIRO_CFLAGS := $(shell pkg-config --cflags cairo fontconfig 2>/dev/null)
+CAIRO_LIBS := $(shell pkg-config --libs cairo fontconfig 2>/dev/null)
 # STATIC=1: self-contained binaries for the nested-kernel rig's initramfs.
 ifeq ($(STATIC),1)
 LDFLAGS += -static
 LDLIBS += -ltinfo -lzstd
+CFLAGS += -DKH_NO_CAIRO
+else
+CFLAGS += $(CAIRO_CFLAGS)
+LDLIBS += $(CAIRO_LIBS)
 endif
 
 BPF_CFLAGS := -g -O2 -target bpf -D__TARGET_ARCH_$(ARCH) -Ivmlinux -Iinclude -Wall \

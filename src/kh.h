@@ -10,8 +10,12 @@
  *   vms.h      VM and memslot discovery by BPF iterator (vms.c)
  *   session.h  the main BPF object's lifecycle (session.c)
  *   maps.h     map reads, per-interval drains, histogram printers (maps.c)
- *   datafile.h the recording format: writer and reader (datafile.c)
- *   view.h     hot ranges, heat strips and levels, per-VM rows, JSON (view.c)
+ *   datafile.h the recording format: writer and reader (datafile.c);
+ *   canvas.h   the drawing surface, PNG through cairo or SVG (canvas.c)
+ *   view.h     hot ranges, heat strips and levels, per-VM rows, JSON (view.c);
+ *   hmap.h     heatmap geometry and drawing (hmap.c, draw.c);
+ *   chart.h    charts over a recording's epochs (chart.c)
+ *   report.h   report writers: text, JSON, CSV, HTML (report.c, report_html.c)
  *   --------   commands: cli.h/cli.c (shared options, session start),
  *              cmd_<verb>.c (parse step into an args struct, then run), main.c
  *
@@ -28,6 +32,10 @@
 #include "session.h"
 #include "maps.h"
 #include "datafile.h"
+#include "canvas.h"
 #include "view.h"
+#include "hmap.h"
+#include "chart.h"
+#include "report.h"
 
 #endif /* KH_H */

@@ -341,7 +341,7 @@ static void test_heatmap_hot_rows(void **state)
 			    "contiguous", "--seed", "5", NULL };
 	const char *x[] = { "-F", "50", NULL };
 	char *kh = bin("kvmheat"), *out, *err, png[256];
-	unsigned int rows, cols, cw, ch, x0;
+	unsigned int rows, cols, cw, ch, x0, y0, iw, ih;
 	unsigned long long lo, hi, sb[8], sn[8];
 	uint64_t *hot_rows, *any_rows;
 	size_t nseg = 0;
@@ -390,9 +390,13 @@ static void test_heatmap_hot_rows(void **state)
 	png_destroy_read_struct(&ps, &pi, NULL);
 	fclose(f);
 	assert_int_equal(sscanf(strstr(geo, "rows="), "rows=%u cols=%u cell_w=%u cell_h=%u x0=%u "
-				"lo=%llu hi=%llu", &rows, &cols, &cw, &ch, &x0, &lo, &hi), 7);
-	assert_int_equal(w, x0 + cols * cw);
-	assert_int_equal(h, rows * ch);
+				"lo=%llu hi=%llu y0=%u width=%u height=%u", &rows, &cols, &cw, &ch,
+				&x0, &lo, &hi, &y0, &iw, &ih), 10);
+	/* the plot area (rows x cols cells) sits inside the labelled image */
+	assert_int_equal(rows, 128);
+	assert_int_equal(w, iw);
+	assert_int_equal(h, ih);
+	assert_true(x0 + cols * cw < w && y0 + rows * ch < h);
 	for (char *s = segs; *s && nseg < 8; nseg++) {
 		assert_int_equal(sscanf(s, "%llu:%llu", &sb[nseg], &sn[nseg]), 2);
 		s = strchr(s, ',') ? strchr(s, ',') + 1 : s + strlen(s);
@@ -423,7 +427,7 @@ static void test_heatmap_hot_rows(void **state)
 			bool empty = true;
 
 			for (unsigned int c = 0; c < cols; c++) {
-				uint8_t *q = px + ((size_t)r * ch * w + x0 + c * cw) * 3;
+				uint8_t *q = px + ((size_t)(y0 + r * ch) * w + x0 + c * cw) * 3;
 				bool bg = q[0] == 20 && q[1] == 20 && q[2] == 30;
 
 				empty &= bg;
