@@ -209,6 +209,15 @@ void kh_subpage_row(const uint32_t cnt[KH_SUBPAGES], char out[KH_SUBPAGES + 1])
 	out[KH_SUBPAGES] = 0;
 }
 
+/* A written gfn's sub-page row: counts where kept, else only the mask ('#'). */
+void kh_gfn_subpage_row(const struct kh_gfn_stat *g, char out[KH_SUBPAGES + 1])
+{
+	if (g->has_subpages)
+		kh_subpage_row(g->sp.cnt, out);
+	else
+		kh_mask_str(g->c.subpage_mask, out);
+}
+
 static bool kh_event_wanted(const struct kh_report *rp, const struct kh_event *e)
 {
 	double t = kh_rd_secs(&rp->rec, e->ts_ns);
@@ -409,10 +418,7 @@ static void kh_text_subpages(struct kh_report *rp, const struct kh_vm_view *v)
 	for (size_t i = 0; i < nw; i++) {
 		char row[KH_SUBPAGES + 1];
 
-		if (w[i].has_subpages)
-			kh_subpage_row(w[i].sp.cnt, row);
-		else
-			kh_mask_str(w[i].c.subpage_mask, row);
+		kh_gfn_subpage_row(&w[i], row);
 		printf("  0x%-16" PRIx64 " %10llu  %s ", w[i].gfn, w[i].c.writes, row);
 		if (!w[i].has_subpages)
 			printf(" (counts evicted: mask only)");

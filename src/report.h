@@ -56,6 +56,7 @@ void kh_epoch_ws(const struct kh_report *rp, size_t e, uint32_t pid, uint64_t *g
 		 uint64_t *acc, uint64_t *wr);
 size_t kh_most_written(const struct kh_vm_view *v, size_t top, struct kh_gfn_stat **out);
 void kh_subpage_row(const uint32_t cnt[KH_SUBPAGES], char out[KH_SUBPAGES + 1]);
+void kh_gfn_subpage_row(const struct kh_gfn_stat *g, char out[KH_SUBPAGES + 1]);
 double kh_rd_duration(const struct kh_recording *r);
 
 void kh_report_text(struct kh_report *rp, const uint32_t *pids, size_t np);

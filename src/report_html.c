@@ -256,10 +256,7 @@ static void kh_html_written(struct kh_report *rp, const struct kh_vm_view *v, FI
 	for (size_t i = 0; i < nw; i++) {
 		char row[KH_SUBPAGES + 1];
 
-		if (w[i].has_subpages)
-			kh_subpage_row(w[i].sp.cnt, row);
-		else
-			kh_mask_str(w[i].c.subpage_mask, row);
+		kh_gfn_subpage_row(&w[i], row);
 		fprintf(f, "<tr><td class=\"l m\" data-v=\"%" PRIu64 "\">0x%" PRIx64 "</td>"
 			"<td>%llu</td><td class=\"l m\">%s</td><td class=\"l m\">", w[i].gfn,
 			w[i].gfn, w[i].c.writes, row);
