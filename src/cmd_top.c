@@ -196,7 +196,7 @@ static void kh_fmt_row(const struct kh_top_row *r, double dt, char *buf, size_t 
 	if (dt <= 0)
 		dt = 1;
 	if (idle_pct < 0)
-		snprintf(idle, sizeof(idle), "-");
+		snprintf(idle, sizeof(idle), "n/a");
 	else
 		snprintf(idle, sizeof(idle), "%.0f", idle_pct);
 	snprintf(buf, len, "%7u %-10.10s %4u %10s %7s %7s %7s %5s %7s %6s", r->pid, r->comm,
@@ -490,7 +490,7 @@ static void kh_detail_head(struct kh_top *t, struct kh_detail *d)
 		 " gfns, idle %s, tracked writes %s/s, spp %s/s",
 		 kh_fmt_num(r->c.accesses / dt, a, sizeof(a)),
 		 kh_fmt_num(r->c.writes / dt, b, sizeof(b)), r->wset,
-		 r->aged_gfns ? (snprintf(m, sizeof(m), "%.0f%%", kh_row_idle(r)), m) : "-",
+		 r->aged_gfns ? (snprintf(m, sizeof(m), "%.0f%%", kh_row_idle(r)), m) : "n/a",
 		 kh_fmt_num(r->c.tracked / dt, c, sizeof(c)),
 		 kh_fmt_num(r->c.spp / dt, e, sizeof(e)));
 	kh_tui_line(d->y++, line, A_NORMAL);

@@ -236,7 +236,8 @@ struct kh_top_row *kh_row_of(struct kh_top_row *rows, size_t n, uint32_t pid)
  * One row per VM in @vms (only @pid's when non-zero): totals from the
  * interval's region counters, which see everything including aging
  * ranges too long for per-gfn entries; working set from their touched
- * bitmaps; idle from per-gfn aging (aged gfns with no access signal).
+ * bitmaps; idle from per-gfn aging results (aged gfns, a result known,
+ * no access signal).
  */
 size_t kh_top_rows(const struct kh_vmset *vms, uint32_t pid, const struct kh_key *rk,
 		   const struct kh_region *rv, size_t nr, const struct kh_gfn_stat *g, size_t ng,
@@ -269,7 +270,13 @@ size_t kh_top_rows(const struct kh_vmset *vms, uint32_t pid, const struct kh_key
 	for (size_t i = 0; i < ng; i++) {
 		struct kh_top_row *r;
 
-		if (!g[i].c.aged)
+		/*
+		 * Only aging that gave a result can call a page idle: the HVA
+		 * tracepoints (KH_F_HVA_AGED) say a page was checked, not what
+		 * was found, and counting those as idle showed 100 % for a VM
+		 * nobody knew anything about.
+		 */
+		if (!g[i].c.aged || !(g[i].c.flags & KH_F_YOUNG_KNOWN))
 			continue;
 		r = kh_row_of(rows, n, g[i].pid);
 		if (!r)

@@ -47,10 +47,17 @@ static void test_rows_sum_regions_per_vm(void **state)
 	rv[2].c.accesses = 1;
 	rv[2].touched[3] = 0x10;
 	rv[3].c.accesses = 1000;		/* a VM that exited: no row */
-	/* vm-a: two gfns aged, one of them accessed; vm-b: none aged */
-	g[0] = (struct kh_gfn_stat){ .pid = 10, .gfn = 1, .c = { .aged = 1 } };
-	g[1] = (struct kh_gfn_stat){ .pid = 10, .gfn = 2, .c = { .aged = 2, .accesses = 1 } };
-	g[2] = (struct kh_gfn_stat){ .pid = 20, .gfn = 0x100, .c = { .accesses = 5 } };
+	/*
+	 * vm-a: two gfns aged with a result, one of them accessed; vm-b: one
+	 * aged through an HVA tracepoint, which gives no result: it must count
+	 * neither as idle nor as known (top shows n/a, not 100 % or 0 %).
+	 */
+	g[0] = (struct kh_gfn_stat){ .pid = 10, .gfn = 1,
+				     .c = { .aged = 1, .flags = KH_F_YOUNG_KNOWN } };
+	g[1] = (struct kh_gfn_stat){ .pid = 10, .gfn = 2,
+				     .c = { .aged = 2, .accesses = 1, .flags = KH_F_YOUNG_KNOWN } };
+	g[2] = (struct kh_gfn_stat){ .pid = 20, .gfn = 0x100,
+				     .c = { .accesses = 5, .aged = 3, .flags = KH_F_HVA_AGED } };
 
 	n = kh_top_rows(&set, 0, rk, rv, ARRAY_SIZE(rk), g, ARRAY_SIZE(g), rows);
 	assert_int_equal(n, 2);
@@ -69,6 +76,8 @@ static void test_rows_sum_regions_per_vm(void **state)
 	assert_int_equal(rows[1].c.spp, 2);
 	assert_int_equal(rows[1].wset, 2);
 	assert_int_equal(rows[1].aged_gfns, 0);
+	assert_int_equal(rows[1].idle_gfns, 0);
+	assert_true(kh_row_idle(&rows[1]) < 0);
 
 	/* -p: only that VM's row */
 	n = kh_top_rows(&set, 20, rk, rv, ARRAY_SIZE(rk), g, ARRAY_SIZE(g), rows);
