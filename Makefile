@@ -17,6 +17,8 @@ endif
 DEPS := libbpf-dev bpftool libelf-dev zlib1g-dev clang llvm libjansson-dev \
 	libcmocka-dev libncurses-dev libpng-dev libexpat1-dev pkg-config make gcc tmux \
 	linux-perf bpftrace libclang-rt-14-dev
+# export: its HTTP server; the test scrapes it with a real Prometheus and promtool.
+DEPS += libmicrohttpd-dev prometheus
 # The nested-kernel rig: QEMU, a static busybox, initramfs tools, libzstd.a.
 DEPS += qemu-system-x86 busybox-static cpio kmod xz-utils zstd libzstd-dev
 
@@ -31,11 +33,16 @@ ifeq ($(SANITIZE),1)
 CFLAGS += -fsanitize=address,undefined -fno-omit-frame-pointer
 LDFLAGS += -fsanitize=address,undefined
 endif
-LDLIBS := -lbpf -lelf -lz -ljansson -lncursesw -lpng -lm
+LDLIBS := -lbpf -lelf -lz -ljansson -lncursesw -lpng -lm -lpthread
 # STATIC=1: self-contained binaries for the nested-kernel rig's initramfs.
+# `export` has no HTTP server there: Debian's libmicrohttpd.a needs static
+# GnuTLS dependencies (libp11-kit, libunistring) that Debian does not ship.
 ifeq ($(STATIC),1)
 LDFLAGS += -static
 LDLIBS += -ltinfo -lzstd
+CFLAGS += -DKH_NO_MICROHTTPD
+else
+LDLIBS += -lmicrohttpd
 endif
 
 BPF_CFLAGS := -g -O2 -target bpf -D__TARGET_ARCH_$(ARCH) -Ivmlinux -Iinclude -Wall \

@@ -347,5 +347,7 @@ int kh_cmd_heatmap(int argc, char **argv, struct kh_opts *o);
 int kh_cmd_top(int argc, char **argv, struct kh_opts *o);
 int kh_cmd_trace(int argc, char **argv, struct kh_opts *o);
 int kh_cmd_probe(int argc, char **argv, struct kh_opts *o);
+/* cmd_export.c */
+int kh_cmd_export(int argc, char **argv, struct kh_opts *o);
 
 #endif /* KH_H */
