@@ -445,14 +445,27 @@ static int kh_export_loop(struct kh_exporter *x)
 	return KH_EXIT_OK;
 }
 
-/* Every -p PID must be a VM now (one pid is checked by kh_session_open). */
+/*
+ * Every -p PID must be a VM, checked before anything else is said (one
+ * pid is checked by kh_session_open, before its probe warnings).
+ */
 static int kh_export_check_pids(struct kh_exporter *x)
 {
-	for (size_t i = 0; i < x->a->nr_pids; i++)
-		if (!kh_vms_find(&x->s.vms, x->a->pids[i]))
-			return kh_err(x->o, KH_EXIT_NO_VM, "pid %u is not a KVM VM (it holds no "
-				      "kvm-vm file)", x->a->pids[i]);
-	return KH_EXIT_OK;
+	struct kh_vmset set = {};
+	char why[256];
+	int err;
+
+	if (x->a->nr_pids < 2)
+		return KH_EXIT_OK;
+	err = kh_vms_discover(&set, why, sizeof(why));
+	if (err)
+		return kh_err(x->o, err == -EPERM ? KH_EXIT_ENV : KH_EXIT_ERROR, "export: %s", why);
+	for (size_t i = 0; i < x->a->nr_pids && !err; i++)
+		if (!kh_vms_find(&set, x->a->pids[i]))
+			err = kh_err(x->o, KH_EXIT_NO_VM, "pid %u is not a KVM VM (it holds no "
+				     "kvm-vm file)", x->a->pids[i]);
+	kh_vms_free(&set);
+	return err;
 }
 
 static int kh_export_run(struct kh_exporter *x)
@@ -466,16 +479,16 @@ static int kh_export_run(struct kh_exporter *x)
 #ifdef KH_NO_MICROHTTPD
 	if (x->a->listen)
 		return kh_err(x->o, KH_EXIT_ENV, "export: this static build has no HTTP server "
-			      "(libmicrohttpd's static archive needs GnuTLS ones Debian lacks); "
-			      "use --textfile PATH, or the dynamic build");
+			      "(Debian ships no static libp11-kit, which libmicrohttpd.a needs "
+			      "through GnuTLS); use --textfile PATH, or the dynamic build");
 #else
 	/* bind first: a port in use fails before any BPF is loaded */
 	if (x->a->listen && (fd = kh_export_listen(x->a, why, sizeof(why))) < 0)
 		return kh_err(x->o, KH_EXIT_ERROR, "export: %s", why);
 #endif
-	err = kh_session_open(&x->s, &x->a->so, x->o);
+	err = kh_export_check_pids(x);
 	if (!err)
-		err = kh_export_check_pids(x);
+		err = kh_session_open(&x->s, &x->a->so, x->o);
 	if (!err)
 		err = kh_session_attach(&x->s, x->o);
 	if (!err && kh_export_sample(x))	/* empty the maps of what attaching saw */
