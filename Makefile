@@ -60,7 +60,8 @@ GUEST := $(OUTPUT)/khguest
 .DELETE_ON_ERROR:
 .SECONDARY:
 
-all: $(OUTPUT)/kvmheat $(GUEST) $(TEST_BINS) $(OUTPUT)/mapmem $(OUTPUT)/khvt $(OUTPUT)/synthrec
+all: $(OUTPUT)/kvmheat $(GUEST) $(TEST_BINS) $(OUTPUT)/mapmem $(OUTPUT)/khvt $(OUTPUT)/synthrec \
+	$(OUTPUT)/khscrape
 
 deps:
 	apt-get update -qq
@@ -103,6 +104,11 @@ $(OUTPUT)/mapmem: tools/mapmem.c $(OUTPUT)/libkh.a
 $(OUTPUT)/synthrec: tools/synthrec.c $(OUTPUT)/libkh.a
 	$(call msg,CC,$@)
 	$(Q)$(CC) $(CFLAGS) $< $(OUTPUT)/libkh.a $(LDFLAGS) $(LDLIBS) -o $@
+
+# The scrape load of tools/bench-export.sh.
+$(OUTPUT)/khscrape: tools/khscrape.c | $(OUTPUT)
+	$(call msg,CC,$@)
+	$(Q)$(CC) $(CFLAGS) $< $(LDFLAGS) -lpthread -o $@
 
 $(GUEST): tools/guest/khguest.c | $(OUTPUT)
 	$(call msg,CC,$@)
