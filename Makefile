@@ -135,11 +135,13 @@ demo: all
 	./tools/demo.sh $(OUTPUT)
 
 # Benchmarks (printed, never asserted): cost against bpftrace and perf, the
-# recorder against perf record, report/heatmap speed, memory over 10 minutes.
+# recorder against perf record, report/heatmap speed, memory over 10 minutes,
+# the exporter under scrape load and with 1-50 VMs.
 bench: all
 	./tools/bench.sh $(OUTPUT)
 	./tools/bench-record.sh $(OUTPUT)
 	./tools/bench-rss.sh $(OUTPUT) 600 120
+	./tools/bench-export.sh $(OUTPUT)
 
 # libFuzzer targets for every parser of outside input; FUZZ_SECONDS per target.
 FUZZ_TARGETS := datafile parse

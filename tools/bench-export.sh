@@ -5,9 +5,10 @@
 #     requests, 1 MiB headers, clients that never read), one busy khguest:
 #     scrape latency median / p99, requests served, exporter RSS before and
 #     after, exporter CPU.
-#  2. 1, 10 and 50 small khguest VMs (16 MiB, mostly paused): exporter CPU
-#     while only sampling (-i 1), sequential scrape latency, scrape size,
-#     series, RSS, and memory per VM.
+#  2. 1 busy, then 1, 10 and 50 small khguest VMs (16 MiB, mostly paused):
+#     exporter CPU while only sampling (-i 1), what the last sample (map
+#     drain) took, sequential scrape latency, scrape size, samples, RSS, and
+#     memory per VM.
 #  3. For scale: node_exporter (Debian prometheus-node-exporter), scraped
 #     the same way on the same machine.
 #
@@ -43,7 +44,8 @@ scrape_stats() {
 	printf 'GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n' >&3
 	out=$(cat <&3 | sed '1,/^\r$/d')
 	exec 3>&-
-	echo "$(printf '%s\n' "$out" | wc -c) $(printf '%s\n' "$out" | grep -vc '^#')"
+	echo "$(printf '%s\n' "$out" | wc -c) $(printf '%s\n' "$out" | grep -vc '^#')" \
+	     "$(printf '%s\n' "$out" | awk '/^kvmheat_sample_duration_seconds / { print $2 }')"
 }
 # khguest VMs: $1 of them, $2 = busy|idle; their pids into guests[]
 start_guests() {
@@ -86,54 +88,60 @@ stop_export() {
 }
 field() { sed -n "s/.*$1=\([^ ]*\).*/\1/p" <<< "$2"; }
 
-echo "kvmheat export benchmark, $(date -u +%F), $(uname -r), $(nproc) CPUs"
+echo "kvmheat export benchmark, $(date -u +%F), $(uname -r), $(nproc) CPUs, load average $(cut -d' ' -f1 /proc/loadavg) at the start"
 echo
 
 # ---- 1: load ----
+# two rounds of the same load: RSS after the second shows whether it keeps growing
 start_guests 1 busy
 start_export
-r0=$(rss "$exp")
-t0=$(ticks "$exp")
-load=$("$build/khscrape" "$port" 200 20 12)
-t1=$(ticks "$exp")
-sleep 1
-r1=$(rss "$exp")
-alive=$(kill -0 "$exp" 2>/dev/null && echo yes || echo NO)
-after=$("$build/khscrape" "$port" 1 2)
+echo "200 concurrent scrapers for 20 s + 12 bad clients (half-sent, 1 MiB header, never reads), 1 busy VM, two rounds:"
+echo
+echo "| round | requests | errors | scrapes/s | median | p99 | max | bad-client rounds | exporter CPU | RSS before | RSS after | serving after |"
+echo "|---|---|---|---|---|---|---|---|---|---|---|---|"
+for round in 1 2; do
+	r0=$(rss "$exp")
+	t0=$(ticks "$exp")
+	load=$("$build/khscrape" "$port" 200 20 12)
+	t1=$(ticks "$exp")
+	sleep 1
+	r1=$(rss "$exp")
+	alive=$(kill -0 "$exp" 2>/dev/null && echo yes || echo NO)
+	after=$("$build/khscrape" "$port" 1 2)
+	echo "| $round | $(field requests "$load") | $(field errors "$load") | $(field rps "$load") |" \
+	     "$(field median_ms "$load") ms | $(field p99_ms "$load") ms | $(field max_ms "$load") ms |" \
+	     "$(field bad_rounds "$load") | $(awk -v t=$((t1 - t0)) -v hz="$hz" 'BEGIN { printf "%.0f%%", 100 * t / hz / 20 }') |" \
+	     "$r0 KiB | $r1 KiB | $alive, median $(field median_ms "$after") ms |"
+done
 stop_export
 stop_guests
-echo "200 concurrent scrapers for 20 s + 12 bad clients (half-sent, 1 MiB header, never reads), 1 busy VM:"
-echo
-echo "| requests | errors | scrapes/s | median | p99 | max | bad-client rounds | exporter CPU | RSS before | RSS after | serving after |"
-echo "|---|---|---|---|---|---|---|---|---|---|---|"
-echo "| $(field requests "$load") | $(field errors "$load") | $(field rps "$load") |" \
-     "$(field median_ms "$load") ms | $(field p99_ms "$load") ms | $(field max_ms "$load") ms |" \
-     "$(field bad_rounds "$load") | $(awk -v t=$((t1 - t0)) -v hz="$hz" 'BEGIN { printf "%.0f%%", 100 * t / hz / 20 }') |" \
-     "$r0 KiB | $r1 KiB | $alive, median $(field median_ms "$after") ms |"
 echo
 
 # ---- 2: 1, 10, 50 VMs ----
-echo "Idle-ish khguest VMs (16 MiB, paused most of the time), -i 1, sequential scrapes for 5 s:"
+echo "khguest VMs of 16 MiB (idle: paused most of the time; busy: one spinning on its hot set)," \
+     "-i 1, sequential scrapes for 5 s:"
 echo
-echo "| VMs | exporter CPU, sampling only | scrape median | scrape p99 | scrape bytes | samples | RSS |"
-echo "|---|---|---|---|---|---|---|"
+echo "| VMs | exporter CPU, sampling only | last sample took | scrape median | scrape p99 | scrape bytes | samples | RSS |"
+echo "|---|---|---|---|---|---|---|---|"
 declare -A rssn
-for n in 1 10 50; do
-	start_guests "$n" idle
+for spec in "1 busy" "1 idle" "10 idle" "50 idle"; do
+	read -r n kind <<< "$spec"
+	start_guests "$n" "$kind"
 	start_export
 	t0=$(ticks "$exp")
 	sleep 10
 	t1=$(ticks "$exp")
 	seq=$("$build/khscrape" "$port" 1 5)
-	read -r bytes samples <<< "$(scrape_stats "$port")"
-	rssn[$n]=$(rss "$exp")
-	echo "| $n | $(awk -v t=$((t1 - t0)) -v hz="$hz" 'BEGIN { printf "%.1f%%", 100 * t / hz / 10 }') |" \
-	     "$(field median_ms "$seq") ms | $(field p99_ms "$seq") ms | $bytes | $samples | ${rssn[$n]} KiB |"
+	read -r bytes samples dur <<< "$(scrape_stats "$port")"
+	[ "$kind" = idle ] && rssn[$n]=$(rss "$exp")
+	echo "| $n $kind | $(awk -v t=$((t1 - t0)) -v hz="$hz" 'BEGIN { printf "%.1f%%", 100 * t / hz / 10 }') |" \
+	     "$(awk -v d="$dur" 'BEGIN { printf "%.2f ms", d * 1000 }') |" \
+	     "$(field median_ms "$seq") ms | $(field p99_ms "$seq") ms | $bytes | $samples | $(rss "$exp") KiB |"
 	stop_export
 	stop_guests
 done
 echo
-echo "Memory per VM: $(( (rssn[50] - rssn[1]) / 49 )) KiB of exporter RSS ((RSS at 50 VMs - RSS at 1) / 49)."
+echo "Memory per VM: $(( (rssn[50] - rssn[1]) / 49 )) KiB of exporter RSS ((RSS at 50 idle VMs - RSS at 1) / 49)."
 echo
 
 # ---- 3: node_exporter beside it ----
