@@ -471,7 +471,6 @@ static int kh_export_check_pids(struct kh_exporter *x)
 static int kh_export_run(struct kh_exporter *x)
 {
 	struct utsname un;
-	char why[256];
 	int fd = -1, err;
 	void *d = NULL;
 
@@ -483,8 +482,13 @@ static int kh_export_run(struct kh_exporter *x)
 			      "through GnuTLS); use --textfile PATH, or the dynamic build");
 #else
 	/* bind first: a port in use fails before any BPF is loaded */
-	if (x->a->listen && (fd = kh_export_listen(x->a, why, sizeof(why))) < 0)
-		return kh_err(x->o, KH_EXIT_ERROR, "export: %s", why);
+	if (x->a->listen) {
+		char why[256];
+
+		fd = kh_export_listen(x->a, why, sizeof(why));
+		if (fd < 0)
+			return kh_err(x->o, KH_EXIT_ERROR, "export: %s", why);
+	}
 #endif
 	err = kh_export_check_pids(x);
 	if (!err)

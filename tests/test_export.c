@@ -690,8 +690,8 @@ static void test_http_endpoints(void **state)
 	resp_free(&r);
 	for (int m = 0; m < 3; m++) {
 		static const char *const req[] = {
-			"POST /metrics HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\nConnection: "
-			"close\r\n\r\nabc",
+			("POST /metrics HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\nConnection: "
+			 "close\r\n\r\nabc"),
 			"DELETE / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
 			"BREW /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
 		};
