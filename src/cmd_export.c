@@ -115,6 +115,7 @@ static int kh_export_parse_listen(const char *s, struct kh_export_args *a)
 	return 0;
 }
 
+/* Fill @a from the command line: -1 to go on, else the exit code (0 after -h). */
 static int kh_export_parse(int argc, char **argv, struct kh_opts *o, struct kh_export_args *a)
 {
 	static const struct option longopts[] = {
@@ -414,11 +415,25 @@ static struct MHD_Daemon *kh_export_serve(struct kh_exporter *x, int fd)
 
 /* ---- run step ---- */
 
+/* The current snapshot into --textfile, if one was asked for. */
+static int kh_export_textfile(struct kh_exporter *x)
+{
+	char why[256];
+	int err;
+
+	if (!x->a->textfile)
+		return KH_EXIT_OK;
+	pthread_rwlock_rdlock(&x->lock);
+	err = kh_exp_write_textfile(x->a->textfile, &x->cur, why, sizeof(why));
+	pthread_rwlock_unlock(&x->lock);
+	return err ? kh_err(x->o, KH_EXIT_ERROR, "export: %s", why) : KH_EXIT_OK;
+}
+
 static int kh_export_loop(struct kh_exporter *x)
 {
 	double next = kh_now() + x->a->interval;
-	char why[256], eb[128];
 	bool warned = false;
+	char eb[128];
 
 	while (!kh_exiting) {
 		int err;
@@ -434,13 +449,9 @@ static int kh_export_loop(struct kh_exporter *x)
 			kh_warn(x->o, "export: reading BPF maps: %s (kvmheat_up is 0)",
 				kh_errstr(err, eb, sizeof(eb)));
 		warned = err != 0;
-		if (!x->a->textfile)
-			continue;
-		pthread_rwlock_rdlock(&x->lock);
-		err = kh_exp_write_textfile(x->a->textfile, &x->cur, why, sizeof(why));
-		pthread_rwlock_unlock(&x->lock);
+		err = kh_export_textfile(x);
 		if (err)
-			return kh_err(x->o, KH_EXIT_ERROR, "export: %s", why);
+			return err;
 	}
 	return KH_EXIT_OK;
 }
@@ -500,6 +511,10 @@ static int kh_export_run(struct kh_exporter *x)
 	if (err)
 		goto out;
 	x->cur.samples = 0;
+	/* a file that cannot be written is an error now, not an interval later */
+	err = kh_export_textfile(x);
+	if (err)
+		goto out;
 	kh_install_signals();
 	signal(SIGPIPE, SIG_IGN);
 #ifndef KH_NO_MICROHTTPD
