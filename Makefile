@@ -144,7 +144,7 @@ bench: all
 	./tools/bench-export.sh $(OUTPUT)
 
 # libFuzzer targets for every parser of outside input; FUZZ_SECONDS per target.
-FUZZ_TARGETS := datafile parse
+FUZZ_TARGETS := datafile parse export
 FUZZ_SECONDS ?= 45
 fuzz:
 	$(MAKE) OUTPUT=build-fuzz FUZZ=1 build-fuzz/libkh.a
