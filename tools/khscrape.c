@@ -24,12 +24,16 @@
 
 #define MAX_PER_THREAD	200000
 
-static uint16_t port;
-static double deadline;
-static const char *path = "/metrics";
+/* What every thread shares, read-only once they start. */
+struct load {
+	uint16_t port;
+	double deadline;
+	const char *path;
+};
 
 struct worker {
 	pthread_t t;
+	const struct load *l;
 	double *lat;		/* seconds per good request */
 	size_t n, errors, bad_rounds;
 	int id;
@@ -43,9 +47,9 @@ static double now(void)
 	return ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
-static int dial(void)
+static int dial(const struct load *l)
 {
-	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons(port),
+	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons(l->port),
 				  .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
 	struct timeval tv = { .tv_sec = 5 };
 	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
@@ -62,17 +66,17 @@ static int dial(void)
 }
 
 /* One scrape: 0 when a 200 came back in full (the server closes after it). */
-static int scrape(void)
+static int scrape(const struct load *l)
 {
 	char req[256], buf[65536];
-	int fd = dial(), len, ok = 0;
+	int fd = dial(l), len, ok = 0;
 	ssize_t got;
 	size_t total = 0;
 
 	if (fd < 0)
 		return -1;
 	len = snprintf(req, sizeof(req), "GET %s HTTP/1.1\r\nHost: 127.0.0.1\r\n"
-		       "Connection: close\r\n\r\n", path);
+		       "Connection: close\r\n\r\n", l->path);
 	if (send(fd, req, len, MSG_NOSIGNAL) != len) {
 		close(fd);
 		return -1;
@@ -90,10 +94,10 @@ static void *scraper(void *arg)
 {
 	struct worker *w = arg;
 
-	while (now() < deadline && w->n < MAX_PER_THREAD) {
+	while (now() < w->l->deadline && w->n < MAX_PER_THREAD) {
 		double t0 = now();
 
-		if (scrape())
+		if (scrape(w->l))
 			w->errors++;
 		else
 			w->lat[w->n++] = now() - t0;
@@ -101,11 +105,11 @@ static void *scraper(void *arg)
 	return NULL;
 }
 
-static void hold(double secs)
+static void hold(const struct load *l, double secs)
 {
 	double end = now() + secs;
 
-	while (now() < end && now() < deadline)
+	while (now() < end && now() < l->deadline)
 		usleep(50000);
 }
 
@@ -123,19 +127,19 @@ static void *bad(void *arg)
 	memcpy(hdr, "GET /metrics HTTP/1.1\r\nX-Big: ", 30);
 	memset(hdr + 30, 'a', big - 30);
 	memcpy(hdr + big, "\r\n\r\n", 4);
-	for (int k = w->id; now() < deadline; k++) {
-		int fd = dial(), small = 4096;
+	for (int k = w->id; now() < w->l->deadline; k++) {
+		int fd = dial(w->l), small = 4096;
 		char sink[4096];
 
 		if (fd < 0) {
 			w->errors++;
-			hold(0.1);
+			hold(w->l, 0.1);
 			continue;
 		}
 		switch (k % 3) {
 		case 0:
 			send(fd, half, sizeof(half) - 1, MSG_NOSIGNAL);
-			hold(2);
+			hold(w->l, 2);
 			break;
 		case 1:
 			for (size_t off = 0; off < big + 4;) {
@@ -153,7 +157,7 @@ static void *bad(void *arg)
 			for (int i = 0; i < 20; i++)
 				if (send(fd, get, sizeof(get) - 1, MSG_NOSIGNAL | MSG_DONTWAIT) < 0)
 					break;
-			hold(3);
+			hold(w->l, 3);
 			break;
 		}
 		close(fd);
@@ -172,13 +176,14 @@ static int cmp(const void *a, const void *b)
 
 int main(int argc, char **argv)
 {
+	struct load l = { .path = "/metrics" };
 	int nscr, nbad = 0;
 	double secs;
 	struct worker *w;
 	size_t total = 0, errors = 0, bad_rounds = 0;
 	double *all;
 
-	if (argc < 4 || (port = atoi(argv[1])) == 0 || (nscr = atoi(argv[2])) < 1 ||
+	if (argc < 4 || (l.port = atoi(argv[1])) == 0 || (nscr = atoi(argv[2])) < 1 ||
 	    nscr > 1000 || (secs = atof(argv[3])) <= 0 || secs > 600) {
 		fprintf(stderr, "usage: khscrape PORT SCRAPERS(1-1000) SECONDS(<=600) [BAD] [PATH]\n");
 		return 2;
@@ -186,7 +191,7 @@ int main(int argc, char **argv)
 	if (argc > 4)
 		nbad = atoi(argv[4]);
 	if (argc > 5)
-		path = argv[5];
+		l.path = argv[5];
 	if (nbad < 0 || nbad > 100) {
 		fprintf(stderr, "khscrape: BAD is 0 to 100\n");
 		return 2;
@@ -194,9 +199,10 @@ int main(int argc, char **argv)
 	w = calloc(nscr + nbad, sizeof(*w));
 	if (!w)
 		return 1;
-	deadline = now() + secs;
+	l.deadline = now() + secs;
 	for (int i = 0; i < nscr + nbad; i++) {
 		w[i].id = i;
+		w[i].l = &l;
 		if (i < nscr && !(w[i].lat = malloc(MAX_PER_THREAD * sizeof(double))))
 			return 1;
 		if (pthread_create(&w[i].t, NULL, i < nscr ? scraper : bad, &w[i])) {
