@@ -20,6 +20,8 @@ DEPS := libbpf-dev bpftool libelf-dev zlib1g-dev clang llvm libjansson-dev \
 # Pictures: cairo draws PNGs (text through fontconfig, DejaVu fonts); the HTML
 # report test opens the page in headless Chromium; rsvg-convert views SVGs.
 DEPS += libcairo2-dev fonts-dejavu-core chromium librsvg2-bin
+# export: its HTTP server; the test scrapes it with a real Prometheus and promtool.
+DEPS += libmicrohttpd-dev prometheus
 # The nested-kernel rig: QEMU, a static busybox, initramfs tools, libzstd.a.
 DEPS += qemu-system-x86 busybox-static cpio kmod xz-utils zstd libzstd-dev
 
@@ -34,17 +36,19 @@ ifeq ($(SANITIZE),1)
 CFLAGS += -fsanitize=address,undefined -fno-omit-frame-pointer
 LDFLAGS += -fsanitize=address,undefined
 endif
-LDLIBS := -lbpf -lelf -lz -ljansson -lncursesw -lpng -lm
+LDLIBS := -lbpf -lelf -lz -ljansson -lncursesw -lpng -lm -lpthread
 CAIRO_CFLAGS := $(shell pkg-config --cflags cairo fontconfig 2>/dev/null)
 CAIRO_LIBS := $(shell pkg-config --libs cairo fontconfig 2>/dev/null)
 # STATIC=1: self-contained binaries for the nested-kernel rig's initramfs.
+# `export` has no HTTP server there: Debian's libmicrohttpd.a needs static
+# GnuTLS dependencies (libp11-kit, libunistring) that Debian does not ship.
 ifeq ($(STATIC),1)
 LDFLAGS += -static
 LDLIBS += -ltinfo -lzstd
-CFLAGS += -DKH_NO_CAIRO
+CFLAGS += -DKH_NO_CAIRO -DKH_NO_MICROHTTPD
 else
 CFLAGS += $(CAIRO_CFLAGS)
-LDLIBS += $(CAIRO_LIBS)
+LDLIBS += $(CAIRO_LIBS) -lmicrohttpd
 endif
 
 BPF_CFLAGS := -g -O2 -target bpf -D__TARGET_ARCH_$(ARCH) -Ivmlinux -Iinclude -Wall \
@@ -62,7 +66,8 @@ GUEST := $(OUTPUT)/khguest
 .DELETE_ON_ERROR:
 .SECONDARY:
 
-all: $(OUTPUT)/kvmheat $(GUEST) $(TEST_BINS) $(OUTPUT)/mapmem $(OUTPUT)/khvt $(OUTPUT)/synthrec
+all: $(OUTPUT)/kvmheat $(GUEST) $(TEST_BINS) $(OUTPUT)/mapmem $(OUTPUT)/khvt $(OUTPUT)/synthrec \
+	$(OUTPUT)/khscrape
 
 deps:
 	apt-get update -qq
@@ -108,6 +113,11 @@ $(OUTPUT)/synthrec: tools/synthrec.c $(OUTPUT)/libkh.a
 	$(call msg,CC,$@)
 	$(Q)$(CC) $(CFLAGS) $< $(OUTPUT)/libkh.a $(LDFLAGS) $(LDLIBS) -o $@
 
+# The scrape load of tools/bench-export.sh.
+$(OUTPUT)/khscrape: tools/khscrape.c | $(OUTPUT)
+	$(call msg,CC,$@)
+	$(Q)$(CC) $(CFLAGS) $< $(LDFLAGS) -lpthread -o $@
+
 $(GUEST): tools/guest/khguest.c | $(OUTPUT)
 	$(call msg,CC,$@)
 	$(Q)$(CC) $(CFLAGS) $< $(LDFLAGS) -ljansson -o $@
@@ -133,14 +143,16 @@ demo: all
 	./tools/demo.sh $(OUTPUT)
 
 # Benchmarks (printed, never asserted): cost against bpftrace and perf, the
-# recorder against perf record, report/heatmap speed, memory over 10 minutes.
+# recorder against perf record, report/heatmap speed, memory over 10 minutes,
+# the exporter under scrape load and with 1-50 VMs.
 bench: all
 	./tools/bench.sh $(OUTPUT)
 	./tools/bench-record.sh $(OUTPUT)
 	./tools/bench-rss.sh $(OUTPUT) 600 120
+	./tools/bench-export.sh $(OUTPUT)
 
 # libFuzzer targets for every parser of outside input; FUZZ_SECONDS per target.
-FUZZ_TARGETS := datafile parse
+FUZZ_TARGETS := datafile parse export
 FUZZ_SECONDS ?= 45
 fuzz:
 	$(MAKE) OUTPUT=build-fuzz FUZZ=1 build-fuzz/libkh.a

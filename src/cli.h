@@ -65,5 +65,6 @@ int kh_cmd_report(int argc, char **argv, struct kh_opts *o);
 int kh_cmd_heatmap(int argc, char **argv, struct kh_opts *o);
 int kh_cmd_top(int argc, char **argv, struct kh_opts *o);
 int kh_cmd_trace(int argc, char **argv, struct kh_opts *o);
+int kh_cmd_export(int argc, char **argv, struct kh_opts *o);
 
 #endif /* KH_CLI_H */

@@ -57,7 +57,7 @@ struct kh_top {
 	char src_desc[KH_SRC_MAX][256];
 
 	/* this interval's drained maps */
-	struct kh_drain gd, rd, sd;
+	struct kh_interval iv;		/* this interval's drained maps */
 	struct kh_gfn_stat *g;		/* gd as kh_gfn_stat, for the drill-down */
 	size_t ng, gcap;
 	struct kh_top_row *rows;
@@ -88,19 +88,11 @@ struct kh_top {
 /* Close the current interval: drain, diff the counters, rediscover VMs. */
 static int kh_top_sample(struct kh_top *t)
 {
-	struct kvmheat_bpf *sk = t->s.skel;
 	uint64_t stats[KH_NR_STATS], runs, ns;
 	double now;
 	int err;
 
-	err = kh_drain_map(bpf_map__fd(sk->maps.regions), sizeof(struct kh_key),
-			   sizeof(struct kh_region), t->s.region_entries + 256, &t->rd);
-	if (!err)
-		err = kh_drain_map(bpf_map__fd(sk->maps.gfns), sizeof(struct kh_key),
-				   sizeof(struct kh_counts), t->s.gfn_entries + 256, &t->gd);
-	if (!err)
-		err = kh_drain_map(bpf_map__fd(sk->maps.subpages), sizeof(struct kh_key),
-				   sizeof(struct kh_subpages), t->s.subpage_entries + 256, &t->sd);
+	err = kh_drain_session(&t->s, &t->iv);
 	if (err)
 		return err;
 	now = kh_now();
@@ -124,23 +116,23 @@ static int kh_top_sample(struct kh_top *t)
 	t->runs_prev = runs;
 	t->ns_prev = ns;
 
-	if (kh_grow(&t->g, &t->gcap, t->gd.n, sizeof(*t->g)))
+	if (kh_grow(&t->g, &t->gcap, t->iv.gd.n, sizeof(*t->g)))
 		return -ENOMEM;
-	t->ng = t->gd.n;
+	t->ng = t->iv.gd.n;
 	for (size_t i = 0; i < t->ng; i++) {
-		const struct kh_key *k = (const struct kh_key *)t->gd.keys + i;
+		const struct kh_key *k = (const struct kh_key *)t->iv.gd.keys + i;
 
 		memset(&t->g[i], 0, sizeof(t->g[i]));
 		t->g[i].pid = k->pid;
 		t->g[i].gfn = k->idx;
-		t->g[i].c = ((const struct kh_counts *)t->gd.vals)[i];
+		t->g[i].c = ((const struct kh_counts *)t->iv.gd.vals)[i];
 	}
 
 	/* A failed rediscovery keeps the last VM list (kh_cli_refresh warns). */
 	kh_cli_refresh(&t->s, t->o);
 	if (kh_grow(&t->rows, &t->rcap, t->s.vms.n, sizeof(*t->rows)))
 		return -ENOMEM;
-	t->nrows = kh_top_rows(&t->s.vms, t->pid, t->rd.keys, t->rd.vals, t->rd.n, t->g, t->ng,
+	t->nrows = kh_top_rows(&t->s.vms, t->pid, t->iv.rd.keys, t->iv.rd.vals, t->iv.rd.n, t->g, t->ng,
 			       t->rows);
 	kh_top_sort(t->rows, t->nrows, t->sort_col, t->sort_rev);
 	t->samples++;
@@ -457,11 +449,11 @@ static void kh_tui_table(struct kh_top *t)
 static const struct kh_subpages *kh_top_subpages(const struct kh_top *t, uint32_t pid,
 						 uint64_t gfn)
 {
-	const struct kh_key *k = t->sd.keys;
+	const struct kh_key *k = t->iv.sd.keys;
 
-	for (size_t i = 0; i < t->sd.n; i++)
+	for (size_t i = 0; i < t->iv.sd.n; i++)
 		if (k[i].pid == pid && k[i].idx == gfn)
-			return (const struct kh_subpages *)t->sd.vals + i;
+			return (const struct kh_subpages *)t->iv.sd.vals + i;
 	return NULL;
 }
 
@@ -1098,9 +1090,7 @@ static int kh_top_run(const struct kh_top_args *a, struct kh_opts *o)
 	kh_session_close(&t->s);
 	if (t->re_set)
 		regfree(&t->re);
-	kh_drain_free(&t->gd);
-	kh_drain_free(&t->rd);
-	kh_drain_free(&t->sd);
+	kh_interval_free(&t->iv);
 	free(t->g);
 	free(t->rows);
 	free(t);

@@ -15,7 +15,8 @@
  *   view.h     hot ranges, heat strips and levels, per-VM rows, JSON (view.c);
  *   hmap.h     heatmap geometry and drawing (hmap.c, draw.c);
  *   chart.h    charts over a recording's epochs (chart.c)
- *   report.h   report writers: text, JSON, CSV, HTML (report.c, report_html.c)
+ *   report.h   report writers: text, JSON, CSV, HTML (report.c, report_html.c);
+ *   export.h   per-interval snapshots, Prometheus/OpenMetrics text (export.c)
  *   --------   commands: cli.h/cli.c (shared options, session start),
  *              cmd_<verb>.c (parse step into an args struct, then run), main.c
  *
@@ -37,5 +38,6 @@
 #include "hmap.h"
 #include "chart.h"
 #include "report.h"
+#include "export.h"
 
 #endif /* KH_H */

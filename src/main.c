@@ -28,6 +28,7 @@ static const struct kh_cmd kh_cmds[] = {
 	{ "heatmap", kh_cmd_heatmap, "draw a recording as a time x address heatmap", false },
 	{ "top", kh_cmd_top, "live per-VM view", true },
 	{ "trace", kh_cmd_trace, "print events as they happen", true },
+	{ "export", kh_cmd_export, "serve metrics to Prometheus, or write a textfile", true },
 	{ "help", kh_cmd_help, "this text", false },
 	{ "version", kh_cmd_version, "print the version", false },
 };

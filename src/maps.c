@@ -15,6 +15,7 @@
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 #include "maps.h"
+#include "kvmheat.skel.h"
 
 #define KH_HIST_STARS	40
 
@@ -183,6 +184,34 @@ void kh_drain_free(struct kh_drain *d)
 	memset(d, 0, sizeof(*d));
 }
 
+
+/*
+ * Empty the regions, gfns and sub-page rows into @iv.  Sub-page rows are
+ * drained even by views that do not show them, so they cannot pile up
+ * across intervals; the caps leave room for entries added while draining.
+ */
+int kh_drain_session(struct kh_session *s, struct kh_interval *iv)
+{
+	struct kvmheat_bpf *sk = s->skel;
+	int err;
+
+	err = kh_drain_map(bpf_map__fd(sk->maps.regions), sizeof(struct kh_key),
+			   sizeof(struct kh_region), s->region_entries + 256, &iv->rd);
+	if (!err)
+		err = kh_drain_map(bpf_map__fd(sk->maps.gfns), sizeof(struct kh_key),
+				   sizeof(struct kh_counts), s->gfn_entries + 256, &iv->gd);
+	if (!err)
+		err = kh_drain_map(bpf_map__fd(sk->maps.subpages), sizeof(struct kh_key),
+				   sizeof(struct kh_subpages), s->subpage_entries + 256, &iv->sd);
+	return err;
+}
+
+void kh_interval_free(struct kh_interval *iv)
+{
+	kh_drain_free(&iv->gd);
+	kh_drain_free(&iv->rd);
+	kh_drain_free(&iv->sd);
+}
 
 /*
  * The layout bcc's tools use, so the output reads like theirs:

@@ -183,9 +183,10 @@ static void test_bad_command_lines(void **state)
 		{ "heatmap", "-p", NULL },
 		{ "trace", "--color", "sometimes", NULL },
 		{ "heat", "--color", "rarely", NULL },
+		{ "export", "-l", "::1", NULL },
 	};
 	static const char *const cmds[] = {
-		"heat", "list", "probe", "record", "report", "heatmap", "top", "trace",
+		"heat", "list", "probe", "record", "report", "heatmap", "top", "trace", "export",
 	};
 	struct out o;
 
