@@ -142,3 +142,6 @@ fuzz:
 
 clean:
 	rm -rf $(OUTPUT) build-static build-fuzz
+
+# make install / uninstall / deb / static, manual pages (mk/dist.mk)
+include mk/dist.mk

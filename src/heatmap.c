@@ -634,7 +634,12 @@ static const char kh_heatmap_help[] =
 	"      --rows N      address rows (default 256; terminal: its height)\n"
 	"      --cols N      time columns (default 480; terminal: its width)\n"
 	"      --time T0-T1  only epochs overlapping T0..T1 s\n"
-	"      --gfn A-B     only gfns A..B\n";
+	"      --gfn A-B     only gfns A..B\n"
+	"  -j, --json        with -o FILE: print what was drawn as JSON\n"
+	"\n"
+	"Examples:\n"
+	"  kvmheat heatmap -i vm.data -o vm.svg\n"
+	"  kvmheat heatmap --writes --time 0-30 -o writes.png\n";
 
 static const char *kh_ext(const char *p)
 {

@@ -13,12 +13,6 @@ struct kh_cmd {
 
 static int kh_cmd_help(int argc, char **argv, struct kh_opts *o);
 
-static int kh_cmd_version(int argc, char **argv, struct kh_opts *o)
-{
-	printf("kvmheat %s\n", KH_VERSION);
-	return KH_EXIT_OK;
-}
-
 static const struct kh_cmd kh_cmds[] = {
 	{ "heat", kh_cmd_heat, "trace for a while, show hottest gfn ranges and a heat strip", true },
 	{ "list", kh_cmd_list, "list running VMs with their memslots", true },
@@ -29,7 +23,7 @@ static const struct kh_cmd kh_cmds[] = {
 	{ "top", kh_cmd_top, "live per-VM view", true },
 	{ "trace", kh_cmd_trace, "print events as they happen", true },
 	{ "help", kh_cmd_help, "this text", false },
-	{ "version", kh_cmd_version, "print the version", false },
+	{ "version", kh_cmd_version, "print the version, build and libbpf details", false },
 };
 #define KH_NR_CMDS (sizeof(kh_cmds) / sizeof(kh_cmds[0]))
 

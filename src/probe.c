@@ -649,7 +649,12 @@ int kh_cmd_probe(int argc, char **argv, struct kh_opts *o)
 		.cmd = "probe", .o = o, .shortopts = "jvh", .longopts = longopts,
 		.help = "Usage: kvmheat probe [-j] [-v]\n"
 			"Show, per event source, the attach method chosen on this kernel\n"
-			"and why every better one was refused.  Exit 0 if any source works.\n",
+			"and why every better one was refused.  Exit 0 if any source works.\n"
+			"  -j, --json           JSON output\n"
+			"\n"
+			"Examples:\n"
+			"  kvmheat probe\n"
+			"  kvmheat probe -j -v\n",
 	};
 	struct kh_probe p = {};
 	bool any = false;

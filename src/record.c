@@ -422,7 +422,11 @@ static const char kh_rec_help[] =
 	"  -m, --method S=M     force source S to attach method M\n"
 	"      --max-gfns N     per-gfn table entries\n"
 	"      --ringbuf SIZE   event ring buffer bytes, k/m/g suffixes (default 4m)\n"
-	"  -j, --json           summary as JSON\n";
+	"  -j, --json           summary as JSON\n"
+	"\n"
+	"Examples:\n"
+	"  kvmheat record -p $(pidof qemu-system-x86_64) -d 60 -o vm.data\n"
+	"  kvmheat record -F 500 --events -o boot.data -- qemu-system-x86_64 -accel kvm -m 2G disk.img\n";
 
 static int kh_parse_pids(const char *s, struct kh_rec_args *a)
 {

@@ -783,7 +783,13 @@ static const char kh_report_help[] =
 	"      --events         with --subpages: the per-write trace\n"
 	"                       (needs a recording made with record --events)\n"
 	"      --max-trace N    writes shown in the text trace (default 200)\n"
-	"  -o, --output OUT     write the selected part as a new recording instead\n";
+	"  -o, --output OUT     write the selected part as a new recording instead\n"
+	"  -j, --json           the same as --format json\n"
+	"\n"
+	"Examples:\n"
+	"  kvmheat report -i vm.data\n"
+	"  kvmheat report --subpages --events -n 5\n"
+	"  kvmheat report --time 10-20 --format csv > epochs.csv\n";
 
 int kh_cmd_report(int argc, char **argv, struct kh_opts *o)
 {

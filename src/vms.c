@@ -362,7 +362,13 @@ int kh_cmd_list(int argc, char **argv, struct kh_opts *o)
 	struct kh_cmdline cl = {
 		.cmd = "list", .o = o, .shortopts = "jp:vh", .longopts = longopts, .pid = &pid,
 		.help = "Usage: kvmheat list [-j] [-p PID]\n"
-			"List running KVM VMs: pid, comm, vCPUs, memory and memslots.\n",
+			"List running KVM VMs: pid, comm, vCPUs, memory and memslots.\n"
+			"  -p, --pid PID        only this VM (its VMM's pid)\n"
+			"  -j, --json           JSON output\n"
+			"\n"
+			"Examples:\n"
+			"  kvmheat list\n"
+			"  kvmheat list -j -p $(pidof qemu-system-x86_64)\n",
 	};
 	char why[256];
 	int err;
