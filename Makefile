@@ -32,6 +32,9 @@ CFLAGS += -fsanitize=address,undefined -fno-omit-frame-pointer
 LDFLAGS += -fsanitize=address,undefined
 endif
 LDLIBS := -lbpf -lelf -lz -ljansson -lncursesw -lpng -lm
+# Resolve every symbol at start (with the default relro, the GOT becomes
+# read-only): kvmheat runs as root.
+LDFLAGS += -Wl,-z,now
 # STATIC=1: self-contained binaries for the nested-kernel rig's initramfs.
 ifeq ($(STATIC),1)
 LDFLAGS += -static

@@ -70,8 +70,8 @@ $(DEB): $(OUTPUT)/kvmheat $(MAN_PAGES) $(COMPLETION) README.md $(DOC_FILES) \
 	$(call msg,DEB,$@)
 	$(Q)rm -rf $(OUTPUT)/deb
 	$(Q)$(MAKE) -s --no-print-directory install PREFIX=/usr \
-		DESTDIR=$(abspath $(OUTPUT))/deb/root OUTPUT=$(OUTPUT)
-	$(Q)./tools/mkdeb.sh $(OUTPUT)/deb/root $(KH_VERSION_STR) $(DEB_ARCH) $@
+		DESTDIR=$(abspath $(OUTPUT))/deb/debian/kvmheat OUTPUT=$(OUTPUT)
+	$(Q)./tools/mkdeb.sh $(OUTPUT)/deb $(KH_VERSION_STR) $(DEB_ARCH) $@
 
 # One static binary (the nested-kernel rig's build): copy it to any x86-64
 # host whose kernel has BTF (README.md "A static binary").
