@@ -146,5 +146,5 @@ fuzz:
 clean:
 	rm -rf $(OUTPUT) build-static build-fuzz
 
-# make install / uninstall / deb / static, manual pages (mk/dist.mk)
-include mk/dist.mk
+# make install / uninstall / deb / static, manual pages (tools/dist.mk)
+include tools/dist.mk

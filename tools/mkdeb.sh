@@ -9,13 +9,13 @@ set -eu
 dir=$(cd "$1" && pwd) version=$2 arch=$3 out=$4
 root=$dir/debian/kvmheat
 top=$(cd "$(dirname "$0")/.." && pwd)
-pkg=$top/packaging/debian
+pkg=$top/debian
 doc=$root/usr/share/doc/kvmheat
 bin=$root/usr/sbin/kvmheat
 
 clv=$(sed -n '1s/^kvmheat (\([^)]*\)).*/\1/p' "$pkg/changelog")
 if [ "$clv" != "$version" ]; then
-	echo "mkdeb: packaging/debian/changelog is at $clv, the source at $version" >&2
+	echo "mkdeb: debian/changelog is at $clv, the source at $version" >&2
 	exit 1
 fi
 # debug info would go to a -dbgsym package; this one ships without it

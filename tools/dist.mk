@@ -63,10 +63,10 @@ uninstall:
 	-rmdir $(DESTDIR)$(DOCDIR)/docs $(DESTDIR)$(DOCDIR) 2>/dev/null
 
 # A binary package of what `make install PREFIX=/usr` puts down, plus the
-# Debian metadata in packaging/debian (tools/mkdeb.sh).
+# Debian metadata in debian/ (tools/mkdeb.sh).
 deb: $(DEB)
 $(DEB): $(OUTPUT)/kvmheat $(MAN_PAGES) $(COMPLETION) README.md $(DOC_FILES) \
-		$(wildcard packaging/debian/*) tools/mkdeb.sh
+		$(wildcard debian/*) tools/mkdeb.sh
 	$(call msg,DEB,$@)
 	$(Q)rm -rf $(OUTPUT)/deb
 	$(Q)$(MAKE) -s --no-print-directory install PREFIX=/usr \
