@@ -106,7 +106,8 @@ static inline void kh_run_kvmheat(struct kh_run *r, char *const args[])
  * script is sourced in a clean bash and _kvmheat is called with
  * COMP_WORDS/COMP_CWORD set, as bash does on Tab.  One candidate a line.
  */
-static inline char *kh_complete(const char *script, int cword, char *const words[])
+static inline char *kh_complete_env(const char *script, char *const env[], int cword,
+				    char *const words[])
 {
 	static const char prog[] =
 		"source \"$1\" || exit 99; shift; cw=$1; shift\n"
@@ -130,12 +131,17 @@ static inline char *kh_complete(const char *script, int cword, char *const words
 	for (int i = 0; words[i] && n < 47; i++)
 		argv[n++] = words[i];
 	argv[n] = NULL;
-	kh_runv(&r, NULL, argv);
+	kh_runv(&r, env, argv);
 	if (r.rc || r.err[0])
 		printf("# completion exited %d: %s\n", r.rc, r.err);
 	assert_int_equal(r.rc, 0);
 	free(r.err);
 	return r.out;
+}
+
+static inline char *kh_complete(const char *script, int cword, char *const words[])
+{
+	return kh_complete_env(script, NULL, cword, words);
 }
 
 /* Whether line-list @list holds the line @word. */
