@@ -37,6 +37,10 @@ static void kh_usage(FILE *f)
 		   "abbreviated to any unique prefix.\n\n"
 		   "Exit codes: 0 ok, 1 runtime error, 2 bad usage, 3 no such VM,\n"
 		   "4 no event source can attach, 5 environment (privileges, BTF).\n");
+	fprintf(f, "\nExamples:\n"
+		   "  kvmheat probe\n"
+		   "  kvmheat heat -d 10\n"
+		   "  kvmheat record -p $(pidof qemu-system-x86_64) -d 60 -o vm.data\n");
 }
 
 static int kh_cmd_help(int argc, char **argv, struct kh_opts *o)

@@ -60,7 +60,8 @@ uninstall:
 	rm -f $(DESTDIR)$(SBINDIR)/kvmheat $(DESTDIR)$(BASHCOMPDIR)/kvmheat \
 		$(patsubst man/%.scd,$(DESTDIR)$(MAN8DIR)/%,$(MAN_SRCS)) \
 		$(DESTDIR)$(DOCDIR)/README.md $(patsubst docs/%,$(DESTDIR)$(DOCDIR)/docs/%,$(DOC_FILES))
-	-rmdir $(DESTDIR)$(DOCDIR)/docs $(DESTDIR)$(DOCDIR) 2>/dev/null
+	for d in $(DESTDIR)$(DOCDIR)/docs $(DESTDIR)$(DOCDIR); do \
+		[ ! -d $$d ] || rmdir --ignore-fail-on-non-empty $$d; done
 
 # A binary package of what `make install PREFIX=/usr` puts down, plus the
 # Debian metadata in debian/ (tools/mkdeb.sh).
