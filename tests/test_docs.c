@@ -510,6 +510,44 @@ static void help_words(struct optset *h, struct optset *out)
 	}
 }
 
+/*
+ * After an option that takes a value the completion offers values (or
+ * nothing), never options; after a flag, options again.  Per --help's word.
+ */
+static int completion_values(const char *script, const char *verb, struct optset *h)
+{
+	struct optset words = {};
+	int bad = 0;
+
+	help_words(h, &words);
+	for (int k = 0; k < words.n; k++) {
+		const char *o = words.v[k];
+		bool arg = false, opts;
+		char *got;
+
+		/* the option's entry in --help: "-p --pid PID" has a third word */
+		for (int i = 0; i < h->n; i++) {
+			char a[64] = "", b[64] = "", c[64] = "";
+			int nw = sscanf(h->v[i], "%63s %63s %63s", a, b, c);
+
+			if (!strcmp(a, o) || !strcmp(b, o))
+				arg = nw == 3 || (nw == 2 && b[0] != '-');
+		}
+		got = kh_complete(script, 3, (char *[]){ "kvmheat", (char *)verb, (char *)o, "",
+							  NULL });
+		opts = kh_has_line(got, "--help");
+		if (opts == arg) {
+			printf("# %s %s: the completion %s\n", verb, o, arg ?
+			       "offers options where --help says a value comes" :
+			       "offers no options after a flag");
+			bad++;
+		}
+		free(got);
+	}
+	optset_free(&words);
+	return bad;
+}
+
 /* The completion offers the verbs, and after VERB its --help options and -h/-v. */
 static void test_completion_matches_help(void **state)
 {
@@ -539,6 +577,7 @@ static void test_completion_matches_help(void **state)
 		for (char *w = strtok_r(offered, "\n", &save); w; w = strtok_r(NULL, "\n", &save))
 			optset_add(&got, w, "", "");
 		bad += !optset_same(&want, "--help", &got, "the completion", v[i]);
+		bad += completion_values(script, v[i], &h);
 		optset_free(&h);
 		optset_free(&want);
 		optset_free(&got);
