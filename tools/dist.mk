@@ -34,9 +34,11 @@ man: $(MAN_PAGES)
 $(OUTPUT)/man:
 	$(Q)mkdir -p $@
 
+# Dated by the page's last commit (else its file time), not by the build.
 $(OUTPUT)/man/%: man/%.scd | $(OUTPUT)/man
 	$(call msg,SCDOC,$@)
-	$(Q)scdoc < $< > $@
+	$(Q)t=$$(git log -1 --format=%ct -- $< 2>/dev/null); \
+		SOURCE_DATE_EPOCH=$${t:-$$(stat -c %Y $<)} scdoc < $< > $@
 
 # What `kvmheat version` says about the build: regenerated every time, but
 # only rewritten (and version.o rebuilt) when its text changes.
