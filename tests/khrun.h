@@ -106,8 +106,8 @@ static inline void kh_run_kvmheat(struct kh_run *r, char *const args[])
  * script is sourced in a clean bash and _kvmheat is called with
  * COMP_WORDS/COMP_CWORD set, as bash does on Tab.  One candidate a line.
  */
-static inline char *kh_complete_env(const char *script, char *const env[], int cword,
-				    char *const words[])
+static inline char *kh_complete_as(const char *script, char *const env[],
+				   const char *const as[], int cword, char *const words[])
 {
 	static const char prog[] =
 		"source \"$1\" || exit 99; shift; cw=$1; shift\n"
@@ -120,6 +120,9 @@ static inline char *kh_complete_env(const char *script, char *const env[], int c
 	int n = 0;
 
 	snprintf(cw, sizeof(cw), "%d", cword);
+	/* @as: a command that runs bash as someone else (setpriv ...) */
+	for (int i = 0; as && as[i] && n < 8; i++)
+		argv[n++] = (char *)as[i];
 	argv[n++] = "bash";
 	argv[n++] = "--norc";
 	argv[n++] = "--noprofile";
@@ -137,6 +140,12 @@ static inline char *kh_complete_env(const char *script, char *const env[], int c
 	assert_int_equal(r.rc, 0);
 	free(r.err);
 	return r.out;
+}
+
+static inline char *kh_complete_env(const char *script, char *const env[], int cword,
+				    char *const words[])
+{
+	return kh_complete_as(script, env, NULL, cword, words);
 }
 
 static inline char *kh_complete(const char *script, int cword, char *const words[])

@@ -181,6 +181,31 @@ static void test_pids_from_list_json(void **state)
 	rmdir(dir);
 }
 
+/*
+ * As nobody (`sudo kvmheat ... -p <Tab>` completes as the user): neither
+ * list -j nor the fd scan can see root's guest; its VMM-like name can.
+ */
+static void check_unprivileged(pid_t pid)
+{
+	static const char *const nobody[] = {
+		"setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", NULL,
+	};
+	char kvmheat[256], pidstr[16], copy[64], cmd[700], *got;
+
+	kh_kvmheat_path(kvmheat, sizeof(kvmheat));
+	snprintf(pidstr, sizeof(pidstr), "%d", pid);
+	/* the script must be readable by nobody: a copy in /tmp */
+	snprintf(copy, sizeof(copy), "/tmp/kh-completion-%d.bash", getpid());
+	snprintf(cmd, sizeof(cmd), "cp '%s' %s && chmod 0644 %s", script, copy, copy);
+	assert_int_equal(system(cmd), 0);
+	got = kh_complete_as(copy, NULL, nobody, 3, (char *[]){ kvmheat, "heat", "-p", "", NULL });
+	printf("# as nobody, heat -p offers:\n");
+	print_lines(got);
+	assert_true(kh_has_line(got, pidstr));
+	free(got);
+	unlink(copy);
+}
+
 static void test_pids_of_running_vms(void **state)
 {
 	char guest[256], kvmheat[256];
@@ -200,6 +225,7 @@ static void test_pids_of_running_vms(void **state)
 	/* no kvmheat to ask (none at that path, none in PATH): the /proc scan */
 	check_vm_offered((char *[]){ "PATH=/usr/bin:/bin", NULL }, "/nonexistent/kvmheat", g.pid,
 			 "khgu");
+	check_unprivileged(g.pid);
 	kill(g.pid, SIGKILL);
 	waitpid(g.pid, NULL, 0);
 	proc_cleanup(&g);
