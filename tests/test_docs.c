@@ -468,15 +468,21 @@ static void test_parser_matches_help(void **state)
 	char *v[MAX_VERBS];
 	int n = verbs(v), bad = 0;
 
-	if (!kh_is_root())
-		KH_SKIP("the BPF verbs check privileges before parsing: needs root");
-	/* the probe letter must be unknown everywhere, or the method says nothing */
+	char unchecked[256] = "";
+
 	for (int i = 0; i < n; i++) {
 		struct optset h = {}, want = {}, got = {};
 		char *help;
 
 		if (!strcmp(v[i], "help"))
 			continue;	/* takes no options and ignores any */
+		/* the probe letter must be unknown everywhere, or the method says nothing;
+		 * without root the BPF verbs stop at the privilege check first */
+		if (!says_unknown((char *[]){ v[i], "-Q", NULL }, "-Q") && !kh_is_root()) {
+			snprintf(unchecked + strlen(unchecked), sizeof(unchecked) - strlen(unchecked),
+				 " %s", v[i]);
+			continue;
+		}
 		assert_true(says_unknown((char *[]){ v[i], "-Q", NULL }, "-Q"));
 		help = verb_help(v[i]);
 		help_opts(help, &h);
@@ -495,6 +501,9 @@ static void test_parser_matches_help(void **state)
 	}
 	free_verbs(v, n);
 	assert_int_equal(bad, 0);
+	if (unchecked[0])
+		KH_SKIP("the others passed; these check privileges before parsing (needs root):%s",
+			unchecked);
 }
 
 /* Every word to complete of --help's options: "-p --pid PID" gives -p and --pid. */
