@@ -46,7 +46,9 @@ BPF_CFLAGS := -g -O2 -target bpf -D__TARGET_ARCH_$(ARCH) -Ivmlinux -Iinclude -Wa
 
 BPF_NAMES := kvmheat vms
 SKELS := $(patsubst %,$(OUTPUT)/%.skel.h,$(BPF_NAMES))
-LIB_SRCS := $(filter-out src/main.c,$(wildcard src/*.c))
+# version.c bakes in the git revision, which changes with every commit: it is
+# linked into kvmheat alone, so a commit relinks one binary, not every test.
+LIB_SRCS := $(filter-out src/main.c src/version.c,$(wildcard src/*.c))
 LIB_OBJS := $(patsubst src/%.c,$(OUTPUT)/obj/%.o,$(LIB_SRCS))
 TEST_SRCS := $(wildcard tests/test_*.c)
 TEST_BINS := $(patsubst tests/%.c,$(OUTPUT)/tests/%,$(TEST_SRCS))
@@ -84,7 +86,7 @@ $(OUTPUT)/libkh.a: $(LIB_OBJS)
 	$(call msg,AR,$@)
 	$(Q)$(AR) rcs $@ $^
 
-$(OUTPUT)/kvmheat: $(OUTPUT)/obj/main.o $(OUTPUT)/libkh.a
+$(OUTPUT)/kvmheat: $(OUTPUT)/obj/main.o $(OUTPUT)/obj/version.o $(OUTPUT)/libkh.a
 	$(call msg,LINK,$@)
 	$(Q)$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
 
