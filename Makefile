@@ -39,6 +39,9 @@ endif
 LDLIBS := -lbpf -lelf -lz -ljansson -lncursesw -lpng -lm -lpthread
 CAIRO_CFLAGS := $(shell pkg-config --cflags cairo fontconfig 2>/dev/null)
 CAIRO_LIBS := $(shell pkg-config --libs cairo fontconfig 2>/dev/null)
+# Resolve every symbol at start (with the default relro, the GOT becomes
+# read-only): kvmheat runs as root.
+LDFLAGS += -Wl,-z,now
 # STATIC=1: self-contained binaries for the nested-kernel rig's initramfs.
 # `export` has no HTTP server there: Debian's libmicrohttpd.a needs static
 # GnuTLS dependencies (libp11-kit, libunistring) that Debian does not ship.
@@ -56,7 +59,9 @@ BPF_CFLAGS := -g -O2 -target bpf -D__TARGET_ARCH_$(ARCH) -Ivmlinux -Iinclude -Wa
 
 BPF_NAMES := kvmheat vms
 SKELS := $(patsubst %,$(OUTPUT)/%.skel.h,$(BPF_NAMES))
-LIB_SRCS := $(filter-out src/main.c,$(wildcard src/*.c))
+# cmd_version.c bakes in the git revision, which changes with every commit: it is
+# linked into kvmheat alone, so a commit relinks one binary, not every test.
+LIB_SRCS := $(filter-out src/main.c src/cmd_version.c,$(wildcard src/*.c))
 LIB_OBJS := $(patsubst src/%.c,$(OUTPUT)/obj/%.o,$(LIB_SRCS))
 TEST_SRCS := $(wildcard tests/test_*.c)
 TEST_BINS := $(patsubst tests/%.c,$(OUTPUT)/tests/%,$(TEST_SRCS))
@@ -97,7 +102,7 @@ $(OUTPUT)/libkh.a: $(LIB_OBJS)
 	$(Q)rm -f $@
 	$(Q)$(AR) rcs $@ $^
 
-$(OUTPUT)/kvmheat: $(OUTPUT)/obj/main.o $(OUTPUT)/libkh.a
+$(OUTPUT)/kvmheat: $(OUTPUT)/obj/main.o $(OUTPUT)/obj/cmd_version.o $(OUTPUT)/libkh.a
 	$(call msg,LINK,$@)
 	$(Q)$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
 
@@ -165,3 +170,6 @@ fuzz:
 
 clean:
 	rm -rf $(OUTPUT) build-static build-fuzz
+
+# make install / uninstall / deb / static, manual pages (tools/dist.mk)
+include tools/dist.mk

@@ -76,7 +76,13 @@ static const char kh_export_help[] =
 	"  -i, --interval S        sampling interval (default 5; 0.2 to 3600)\n"
 	"  -p, --pid LIST          only these VMs (their VMMs' pids)\n"
 	"  -e, --sources LIST      aging,track,spp,walk (default all)\n"
-	"  -m, --method S=M        force source S to attach method M\n";
+	"  -m, --method S=M        force source S to attach method M\n"
+	"  -j, --json              errors as JSON\n"
+	"\n"
+	"Examples:\n"
+	"  kvmheat export\n"
+	"  kvmheat export -l 0.0.0.0:8477 -i 10\n"
+	"  kvmheat export --textfile /var/lib/node_exporter/textfile/kvmheat.prom\n";
 
 /* "ADDR:PORT", "[V6ADDR]:PORT" or ":PORT"; numeric only, never a DNS lookup. */
 static int kh_export_parse_listen(const char *s, struct kh_export_args *a)

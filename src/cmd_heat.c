@@ -356,7 +356,12 @@ static const char kh_heat_help[] =
 	"  -j, --json           JSON output\n"
 	"      --width N        heat strip columns (default 64)\n"
 	"      --color WHEN     auto, always or never\n"
-	"      --max-gfns N     per-gfn table entries (default: 4096 per GiB)\n";
+	"      --max-gfns N     per-gfn table entries (default: 4096 per GiB)\n"
+	"\n"
+	"Examples:\n"
+	"  kvmheat heat -d 10\n"
+	"  kvmheat heat -p $(pidof qemu-system-x86_64) -e walk -n 5\n"
+	"  kvmheat heat -m aging=raw_tp -j -d 3 > heat.json\n";
 
 /* Options into @a; a return >= 0 is the exit code (help, bad usage). */
 static int kh_heat_parse(int argc, char **argv, struct kh_opts *o, struct kh_heat_args *a)

@@ -52,7 +52,12 @@ static const char kh_heatmap_help[] =
 	"      --color WHEN  terminal: auto (colour on a terminal), always or never\n"
 	"                    (without colour: a character ramp)\n"
 	"      --chart KIND  wss: working set per epoch; rates: accesses/s and\n"
-	"                    writes/s; cold: idle memory (needs idle-age data)\n";
+	"                    writes/s; cold: idle memory (needs idle-age data)\n"
+	"  -j, --json        with -o FILE: print what was drawn as JSON\n"
+	"\n"
+	"Examples:\n"
+	"  kvmheat heatmap -i vm.data -o vm.svg\n"
+	"  kvmheat heatmap --writes --time 0-30 -o writes.png\n";
 
 static const char *kh_ext(const char *p)
 {

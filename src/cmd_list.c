@@ -45,7 +45,13 @@ static void kh_vm_print(const struct kh_vm *vm)
 
 static const char kh_list_help[] =
 	"Usage: kvmheat list [-j] [-p PID]\n"
-	"List running KVM VMs: pid, comm, vCPUs, memory and memslots.\n";
+	"List running KVM VMs: pid, comm, vCPUs, memory and memslots.\n"
+	"  -p, --pid PID        only this VM (its VMM's pid)\n"
+	"  -j, --json           JSON output\n"
+	"\n"
+	"Examples:\n"
+	"  kvmheat list\n"
+	"  kvmheat list -j -p $(pidof qemu-system-x86_64)\n";
 
 /* -p PID only; a return >= 0 is the exit code (help, bad option). */
 static int kh_list_parse(int argc, char **argv, struct kh_opts *o, uint32_t *pid)

@@ -86,7 +86,12 @@ static void kh_probe_print(const struct kh_probe *p)
 static const char kh_probe_help[] =
 	"Usage: kvmheat probe [-j] [-v]\n"
 	"Show, per event source, the attach method chosen on this kernel\n"
-	"and why every better one was refused.  Exit 0 if any source works.\n";
+	"and why every better one was refused.  Exit 0 if any source works.\n"
+	"  -j, --json           JSON output\n"
+	"\n"
+	"Examples:\n"
+	"  kvmheat probe\n"
+	"  kvmheat probe -j -v\n";
 
 /* No options of its own: -j, -v and -h only. */
 static int kh_probe_parse(int argc, char **argv, struct kh_opts *o)

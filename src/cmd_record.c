@@ -152,7 +152,8 @@ static int kh_recorder_snapshot(struct kh_recorder *r, uint64_t now)
 		if (kh_recorder_pid_wanted(r, g[i].pid))
 			g[m++] = g[i];
 	n = m;
-	qsort(g, n, sizeof(*g), kh_pidgfn_cmp);
+	if (n)	/* an empty read leaves @g NULL: qsort wants an array */
+		qsort(g, n, sizeof(*g), kh_pidgfn_cmp);
 	dg = malloc((n ? n : 1) * sizeof(*dg));
 	ds = malloc((n ? n : 1) * sizeof(*ds));
 	gpid = malloc((n ? n : 1) * sizeof(*gpid));
@@ -401,7 +402,11 @@ static const char kh_record_help[] =
 	"  -m, --method S=M     force source S to attach method M\n"
 	"      --max-gfns N     per-gfn table entries\n"
 	"      --ringbuf SIZE   event ring buffer bytes, k/m/g suffixes (default 4m)\n"
-	"  -j, --json           summary as JSON\n";
+	"  -j, --json           summary as JSON\n"
+	"\n"
+	"Examples:\n"
+	"  kvmheat record -p $(pidof qemu-system-x86_64) -d 60 -o vm.data\n"
+	"  kvmheat record -F 500 --events -o boot.data -- qemu-system-x86_64 -accel kvm -m 2G disk.img\n";
 
 static const char *kh_end_name(uint32_t reason)
 {

@@ -37,7 +37,13 @@ static const char kh_report_help[] =
 	"                       (needs a recording made with record --events)\n"
 	"      --max-trace N    writes shown in the text trace (default 200)\n"
 	"  -o, --output OUT     write the selected part as a new recording instead\n"
-	"                       (with --format html: the page's file)\n";
+	"                       (with --format html: the page's file)\n"
+	"  -j, --json           the same as --format json\n"
+	"\n"
+	"Examples:\n"
+	"  kvmheat report -i vm.data\n"
+	"  kvmheat report --subpages --events -n 5\n"
+	"  kvmheat report --format html -o report.html\n";
 
 static int kh_report_sort_arg(const char *s, enum kh_sort *out)
 {

@@ -977,7 +977,12 @@ static const char kh_top_help[] =
 	"  -p, --pid PID        only this VM (filtered in BPF)\n"
 	"  -e, --sources LIST   aging,track,spp,walk (default all; --events LIST too)\n"
 	"  -m, --method S=M     force source S to attach method M\n"
-	"  -j, --json           one JSON object per line per interval (implies -b)\n";
+	"  -j, --json           one JSON object per line per interval (implies -b)\n"
+	"\n"
+	"Examples:\n"
+	"  kvmheat top\n"
+	"  kvmheat top -b -n 5 -d 2\n"
+	"  kvmheat top -j -n 10 -p $(pidof qemu-system-x86_64)\n";
 
 /* What `top` was asked: kh_top_parse() fills it, kh_top_run() takes it. */
 struct kh_top_args {

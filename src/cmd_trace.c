@@ -415,7 +415,12 @@ static const char kh_trace_help[] =
 	"      --wakeup BYTES   wake kvmheat when this much is waiting (default 65536;\n"
 	"                       0: every event, lowest latency, most BPF time)\n"
 	"      --color WHEN     auto (default: only on a terminal), always, never\n"
-	"  -j, --json           JSON lines: events, then a summary object\n";
+	"  -j, --json           JSON lines: events, then a summary object\n"
+	"\n"
+	"Examples:\n"
+	"  kvmheat trace -p $(pidof qemu-system-x86_64) --writes -c 100\n"
+	"  kvmheat trace -e walk --gfn 0x40000-0x400ff -d 5\n"
+	"  kvmheat trace --histogram -d 10\n";
 
 static int kh_trace_loop(struct kh_trace *t)
 {

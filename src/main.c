@@ -13,12 +13,6 @@ struct kh_cmd {
 
 static int kh_cmd_help(int argc, char **argv, struct kh_opts *o);
 
-static int kh_cmd_version(int argc, char **argv, struct kh_opts *o)
-{
-	printf("kvmheat %s\n", KH_VERSION);
-	return KH_EXIT_OK;
-}
-
 static const struct kh_cmd kh_cmds[] = {
 	{ "heat", kh_cmd_heat, "trace for a while, show hottest gfn ranges and a heat strip", true },
 	{ "list", kh_cmd_list, "list running VMs with their memslots", true },
@@ -30,7 +24,7 @@ static const struct kh_cmd kh_cmds[] = {
 	{ "trace", kh_cmd_trace, "print events as they happen", true },
 	{ "export", kh_cmd_export, "serve metrics to Prometheus, or write a textfile", true },
 	{ "help", kh_cmd_help, "this text", false },
-	{ "version", kh_cmd_version, "print the version", false },
+	{ "version", kh_cmd_version, "print the version, build and libbpf details", false },
 };
 #define KH_NR_CMDS (sizeof(kh_cmds) / sizeof(kh_cmds[0]))
 
@@ -44,6 +38,10 @@ static void kh_usage(FILE *f)
 		   "abbreviated to any unique prefix.\n\n"
 		   "Exit codes: 0 ok, 1 runtime error, 2 bad usage, 3 no such VM,\n"
 		   "4 no event source can attach, 5 environment (privileges, BTF).\n");
+	fprintf(f, "\nExamples:\n"
+		   "  kvmheat probe\n"
+		   "  kvmheat heat -d 10\n"
+		   "  kvmheat record -p $(pidof qemu-system-x86_64) -d 60 -o vm.data\n");
 }
 
 static int kh_cmd_help(int argc, char **argv, struct kh_opts *o)

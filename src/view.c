@@ -28,7 +28,8 @@ static int kh_gfn_heat_cmp(const void *a, const void *b)
 
 void kh_sort_gfns_by_heat(struct kh_gfn_stat *g, size_t n)
 {
-	qsort(g, n, sizeof(*g), kh_gfn_heat_cmp);
+	if (n)	/* an empty read leaves @g NULL: qsort wants an array */
+		qsort(g, n, sizeof(*g), kh_gfn_heat_cmp);
 }
 
 static int kh_range_cmp(const void *a, const void *b)

@@ -37,7 +37,7 @@ static void kvmheat(struct out *o, enum env_mode mode, char *const args[])
 	int po[2], pe[2], st, n = 0;
 	pid_t pid;
 
-	snprintf(path, sizeof(path), "%s/kvmheat", kh_build_dir());
+	kh_kvmheat_path(path, sizeof(path));
 	argv[n++] = path;
 	for (int i = 0; args[i] && n < 15; i++)
 		argv[n++] = args[i];
