@@ -20,7 +20,7 @@ MAN_PAGES := $(patsubst man/%.scd,$(OUTPUT)/man/%,$(MAN_SRCS))
 DOC_FILES := $(sort $(wildcard docs/*.md))
 COMPLETION := completion/kvmheat
 
-KH_VERSION_STR := $(shell sed -n 's/^\#define KH_VERSION "\(.*\)"/\1/p' src/kh.h)
+KH_VERSION_STR := $(shell sed -n 's/^\#define KH_VERSION "\(.*\)"/\1/p' src/base.h)
 DEB_ARCH := $(shell dpkg --print-architecture 2>/dev/null || echo amd64)
 DEB := $(OUTPUT)/kvmheat_$(KH_VERSION_STR)_$(DEB_ARCH).deb
 DEB_ROOT := $(OUTPUT)/deb/debian/kvmheat
