@@ -31,7 +31,7 @@ ifeq ($(SANITIZE),1)
 CFLAGS += -fsanitize=address,undefined -fno-omit-frame-pointer
 LDFLAGS += -fsanitize=address,undefined
 endif
-LDLIBS := -lbpf -lelf -lz -ljansson -lncursesw -lpng -lm
+LDLIBS := -lbpf -lelf -lz -ljansson -lncursesw -lpng -lexpat -lm
 # STATIC=1: self-contained binaries for the nested-kernel rig's initramfs.
 ifeq ($(STATIC),1)
 LDFLAGS += -static

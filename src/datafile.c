@@ -278,16 +278,19 @@ int kh_dw_source(struct kh_dw *w, int src, uint16_t flags, const char *desc)
 	return kh_dw_add(w, KH_DF_SOURCE, &r, sizeof(r.s) + n + 1);
 }
 
-int kh_dw_vm(struct kh_dw *w, uint64_t t_ns, uint64_t kvm, uint32_t pid, uint32_t nr_vcpus,
-	     const char *comm, const struct kh_slot *slots, size_t nr_slots, uint32_t flags)
+int kh_dw_vm_id(struct kh_dw *w, uint64_t t_ns, uint64_t kvm, uint32_t pid, uint32_t nr_vcpus,
+		const char *comm, const struct kh_vm_ident *id, const struct kh_slot *slots,
+		size_t nr_slots, uint32_t flags)
 {
-	size_t max = (UINT16_MAX - sizeof(struct kh_df_vm)) / sizeof(struct kh_df_slot);
+	size_t max = (UINT16_MAX - sizeof(struct kh_df_vm) - sizeof(struct kh_df_vm_ident)) /
+		     sizeof(struct kh_df_slot);
 	size_t n = nr_slots < max ? nr_slots : max, size;
+	struct kh_df_vm_ident *vi;
 	struct kh_df_vm *v;
 	struct kh_df_slot *s;
 	int err;
 
-	size = sizeof(*v) + n * sizeof(*s);
+	size = sizeof(*v) + n * sizeof(*s) + (id ? sizeof(*vi) : 0);
 	v = calloc(1, size);
 	if (!v)
 		return -ENOMEM;
@@ -306,9 +309,21 @@ int kh_dw_vm(struct kh_dw *w, uint64_t t_ns, uint64_t kvm, uint32_t pid, uint32_
 			.hva = slots[i].hva, .flags = slots[i].flags, .id = slots[i].id,
 			.as_id = slots[i].as_id,
 		};
+	if (id) {
+		vi = (struct kh_df_vm_ident *)(s + n);
+		memcpy(vi->name, id->name, strnlen(id->name, KH_NAME_MAX));
+		memcpy(vi->uuid, id->uuid, strnlen(id->uuid, KH_UUID_LEN));
+		vi->name_source = id->source;
+	}
 	err = kh_dw_add(w, KH_DF_VM, v, size);
 	free(v);
 	return err;
+}
+
+int kh_dw_vm(struct kh_dw *w, uint64_t t_ns, uint64_t kvm, uint32_t pid, uint32_t nr_vcpus,
+	     const char *comm, const struct kh_slot *slots, size_t nr_slots, uint32_t flags)
+{
+	return kh_dw_vm_id(w, t_ns, kvm, pid, nr_vcpus, comm, NULL, slots, nr_slots, flags);
 }
 
 int kh_dw_vm_exit(struct kh_dw *w, uint64_t t_ns, uint64_t kvm, uint32_t pid)
@@ -454,6 +469,26 @@ struct kh_rd_ctx {
 	uint64_t bad_entries;		/* gfn or pid out of range */
 };
 
+/* -p NAME against a recording: the same rule as for running VMs (kh_pick_by_name). */
+int kh_rec_pid_by_name(const struct kh_rec *r, const char *name, uint32_t *pid, char *why,
+		       size_t whylen)
+{
+	struct kh_named *v = calloc(r->nr_vms ? r->nr_vms : 1, sizeof(*v));
+	size_t n = 0;
+	int err;
+
+	if (!v) {
+		snprintf(why, whylen, "out of memory");
+		return -ENOMEM;
+	}
+	for (size_t i = 0; i < r->nr_vms; i++)
+		if (r->vms[i].ident.source)
+			v[n++] = (struct kh_named){ r->vms[i].pid, &r->vms[i].ident };
+	err = kh_pick_by_name(v, n, name, pid, why, whylen);
+	free(v);
+	return err;
+}
+
 struct kh_rd_vm *kh_rec_vm(struct kh_rec *r, uint32_t pid)
 {
 	for (size_t i = 0; i < r->nr_vms; i++)
@@ -508,6 +543,26 @@ static int kh_rd_header(struct kh_rd_ctx *c, const uint8_t *p, size_t size)
 	return 0;
 }
 
+/* The 1.1 name tail after the slots at @off, if the record has one; sanitised again. */
+static void kh_rd_vm_ident(struct kh_rd_vm *rv, const uint8_t *p, size_t size, size_t off)
+{
+	struct kh_df_vm_ident vi;
+	const char *z;
+
+	if (size < off || size - off < sizeof(vi))
+		return;
+	memcpy(&vi, p + off, sizeof(vi));
+	if (!vi.name_source || vi.name_source > KH_NAME_LIBVIRT)
+		return;
+	z = memchr(vi.name, 0, sizeof(vi.name));
+	kh_name_sanitize(rv->ident.name, sizeof(rv->ident.name), vi.name,
+			 z ? (size_t)(z - vi.name) : sizeof(vi.name));
+	z = memchr(vi.uuid, 0, sizeof(vi.uuid));
+	if (kh_uuid_parse(vi.uuid, z ? (size_t)(z - vi.uuid) : sizeof(vi.uuid), rv->ident.uuid))
+		rv->ident.uuid[0] = 0;
+	rv->ident.source = rv->ident.name[0] ? vi.name_source : KH_NAME_NONE;
+}
+
 static int kh_rd_vm(struct kh_rd_ctx *c, const uint8_t *p, size_t size)
 {
 	struct kh_df_vm v;
@@ -535,6 +590,7 @@ static int kh_rd_vm(struct kh_rd_ctx *c, const uint8_t *p, size_t size)
 	rv->nr_vcpus = v.nr_vcpus;
 	memcpy(rv->comm, v.comm, sizeof(v.comm));
 	rv->comm[16] = 0;
+	kh_rd_vm_ident(rv, p, size, sizeof(v) + (size_t)v.nr_slots * ss);
 	rv->t_exit = 0;
 	/* memslots: the union over the recording, one entry per (as_id, id, base) */
 	for (size_t i = 0; i < v.nr_slots; i++) {

@@ -20,7 +20,7 @@
 
 #define KH_DF_MAGIC		"KVMHEAT\x1a"
 #define KH_DF_MAJOR		1
-#define KH_DF_MINOR		0
+#define KH_DF_MINOR		1
 #define KH_DF_CHUNK_MAGIC	0x4b43484bU	/* "KHCK" */
 /* Bounds the reader enforces before allocating anything. */
 #define KH_DF_MAX_RAW		(16U << 20)
@@ -97,6 +97,19 @@ struct kh_df_vm {
 	uint32_t flags;		/* KH_DFV_* */
 };
 _Static_assert(sizeof(struct kh_df_vm) == 56, "kh_df_vm layout");
+
+/*
+ * Since 1.1: the VM's name and uuid, after the slots.  1.0 readers take
+ * nr_slots slots and ignore what follows, so older kvmheat reads these
+ * files unchanged.  Both strings are NUL-padded; readers sanitise them again.
+ */
+struct kh_df_vm_ident {
+	char name[72];		/* at most KH_NAME_MAX bytes, then NULs */
+	char uuid[40];		/* "" or 36 characters, then NULs */
+	uint8_t name_source;	/* enum kh_name_src */
+	uint8_t _pad[7];
+};
+_Static_assert(sizeof(struct kh_df_vm_ident) == 120, "kh_df_vm_ident layout");
 
 struct kh_df_vm_exit {
 	struct kh_rec_hdr hdr;
@@ -212,6 +225,10 @@ int kh_dw_header(struct kh_dw *w, json_t *hdr);
 int kh_dw_source(struct kh_dw *w, int src, uint16_t flags, const char *desc);
 int kh_dw_vm(struct kh_dw *w, uint64_t t_ns, uint64_t kvm, uint32_t pid, uint32_t nr_vcpus,
 	     const char *comm, const struct kh_slot *slots, size_t nr_slots, uint32_t flags);
+/* kh_dw_vm with the VM's name and uuid (@id NULL: none known). */
+int kh_dw_vm_id(struct kh_dw *w, uint64_t t_ns, uint64_t kvm, uint32_t pid, uint32_t nr_vcpus,
+		const char *comm, const struct kh_vm_ident *id, const struct kh_slot *slots,
+		size_t nr_slots, uint32_t flags);
 int kh_dw_vm_exit(struct kh_dw *w, uint64_t t_ns, uint64_t kvm, uint32_t pid);
 int kh_dw_epoch(struct kh_dw *w, uint32_t index, uint64_t t0, uint64_t t1, uint64_t nr_gfns,
 		uint64_t nr_subpages);
@@ -229,6 +246,7 @@ struct kh_rd_vm {
 	uint32_t nr_vcpus;
 	uint64_t kvm;
 	char comm[17];
+	struct kh_vm_ident ident;	/* source KH_NAME_NONE: the file has none */
 	uint32_t flags;		/* KH_DFV_* of the first record */
 	uint64_t t_appear, t_exit;	/* t_exit 0: did not exit while recorded */
 	size_t nr_slots;	/* every as_id 0/1 slot seen, newest first wins */
@@ -308,6 +326,8 @@ int kh_df_read_file(const char *path, unsigned int flags, struct kh_rec *r, char
 		    size_t whylen);
 void kh_rec_free(struct kh_rec *r);
 struct kh_rd_vm *kh_rec_vm(struct kh_rec *r, uint32_t pid);
+int kh_rec_pid_by_name(const struct kh_rec *r, const char *name, uint32_t *pid, char *why,
+		       size_t whylen);
 
 /* ---- views shared by report and heatmap ---- */
 struct kh_rd_filter {

@@ -318,8 +318,10 @@ static json_t *kh_vm_heat_json(const struct kh_vm *vm, const struct kh_gfn_stat 
 		json_array_append_new(slots, json_pack("{s:i, s:I, s:I}", "slot", vm->slots[i].id,
 			"gpa", (json_int_t)(vm->slots[i].base_gfn << KH_PAGE_SHIFT),
 			"size", (json_int_t)(vm->slots[i].npages << KH_PAGE_SHIFT)));
-	return json_pack("{s:i, s:s, s:i, s:I, s:o, s:o, s:I, s:o, s:o, s:o}", "pid", vm->pid,
-			 "comm", vm->comm, "vcpus", vm->nr_vcpus, "memory_bytes",
+	return json_pack("{s:i, s:s, s:s, s:o, s:s, s:i, s:I, s:o, s:o, s:I, s:o, s:o, s:o}",
+			 "pid", vm->pid, "comm", vm->comm, "name", vm->ident.name,
+			 "uuid", vm->ident.uuid[0] ? json_string(vm->ident.uuid) : json_null(),
+			 "name_source", kh_name_source_str(vm->ident.source), "vcpus", vm->nr_vcpus, "memory_bytes",
 			 (json_int_t)(kh_vm_pages(vm) << KH_PAGE_SHIFT), "memslots", slots,
 			 "totals", kh_counts_json(&t), "gfns_touched", (json_int_t)touched,
 			 "ranges", rj, "gfns", gj, "strip", sj);
@@ -407,7 +409,8 @@ static void kh_print_vm(const struct kh_vm *vm, const struct kh_gfn_stat *g, siz
 	char b1[32], b2[32], mask[KH_SUBPAGES + 1];
 
 	kh_vm_totals(g, n, vm->pid, &t);
-	printf("\nVM %u (%s): %u vCPU%s, %s in %zu memslot%s\n", vm->pid, vm->comm, vm->nr_vcpus,
+	printf("\nVM %u (%s): %u vCPU%s, %s in %zu memslot%s\n", vm->pid,
+	       vm->ident.name[0] ? vm->ident.name : vm->comm, vm->nr_vcpus,
 	       vm->nr_vcpus == 1 ? "" : "s",
 	       kh_fmt_bytes(kh_vm_pages(vm) << KH_PAGE_SHIFT, b1, sizeof(b1)), vm->nr_slots,
 	       vm->nr_slots == 1 ? "" : "s");
@@ -458,6 +461,7 @@ static void kh_vms_add_undiscovered(struct kh_vmset *seen, const struct kh_gfn_s
 		vm->pid = g[i].pid;
 		snprintf(vm->comm, sizeof(vm->comm), "exited");
 		kh_proc_comm(vm->pid, vm->comm, sizeof(vm->comm));
+		kh_ident_learn(vm->pid, vm->comm, &vm->ident);
 	}
 }
 

@@ -658,9 +658,10 @@ int kh_cmd_heatmap(int argc, char **argv, struct kh_opts *o)
 	};
 	const char *in = "kvmheat.data", *out = "-";
 	struct kh_rd_filter f;
+	const char *pid_name = NULL;
 	struct kh_cmdline cl = {
 		.cmd = "heatmap", .o = o, .help = kh_heatmap_help, .shortopts = "i:o:p:wjvh",
-		.longopts = longopts, .pid = &f.pid,
+		.longopts = longopts, .pid = &f.pid, .pid_name = &pid_name,
 	};
 	struct kh_hmap h = {};
 	struct kh_rec rec;
@@ -729,6 +730,10 @@ int kh_cmd_heatmap(int argc, char **argv, struct kh_opts *o)
 		return kh_err(o, KH_EXIT_ERROR, "heatmap: %s: %s", in, why);
 	for (size_t i = 0; i < rec.nr_notes; i++)
 		fprintf(stderr, "kvmheat: note: %s: %s\n", in, rec.notes[i]);
+	if (pid_name && kh_rec_pid_by_name(&rec, pid_name, &f.pid, why, sizeof(why))) {
+		kh_rec_free(&rec);
+		return kh_err(o, KH_EXIT_NO_VM, "heatmap: -p %s: %s in %s", pid_name, why, in);
+	}
 	h.pid = f.pid;
 	if (!h.pid) {
 		/* the VM with the most of what is drawn */

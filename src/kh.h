@@ -9,6 +9,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include "kvmheat.h"
+#include "vmname.h"
 
 #define KH_VERSION "0.1.0"
 
@@ -153,6 +154,7 @@ struct kh_vm {
 	uint32_t nr_vcpus;
 	uint64_t kvm;
 	char comm[17];
+	struct kh_vm_ident ident;	/* name and uuid (vmname.c), learned at discovery */
 	uint32_t iter_err;		/* KH_ITER_E_* seen for this VM */
 	size_t nr_slots;
 	struct kh_slot *slots;
@@ -296,7 +298,8 @@ struct kh_cmdline {
 	const struct option *longopts;
 	const char *own;		/* -j, -v or -h letters the command parses itself */
 	bool operands;			/* it takes operands (record's COMMAND) */
-	uint32_t *pid;			/* -p PID */
+	uint32_t *pid;			/* -p PID or -p NAME of a running VM */
+	const char **pid_name;		/* set: a -p NAME is left here for the command */
 	double *duration;		/* -d SECONDS */
 	uint32_t *sources;		/* -e LIST */
 	enum kh_method *force;		/* -m SOURCE=METHOD, KH_SRC_MAX entries */
@@ -310,12 +313,13 @@ bool kh_color_wanted(int when);
 /* ---- top.c: live per-VM view ---- */
 enum kh_top_col {
 	KH_TOP_PID, KH_TOP_COMM, KH_TOP_VCPUS, KH_TOP_MEM, KH_TOP_ACC, KH_TOP_WR, KH_TOP_WSET,
-	KH_TOP_IDLE, KH_TOP_TRACK, KH_TOP_SPP, KH_TOP_NR_COLS
+	KH_TOP_IDLE, KH_TOP_TRACK, KH_TOP_SPP, KH_TOP_NAME, KH_TOP_NR_COLS
 };
 
 struct kh_top_row {
 	uint32_t pid, nr_vcpus;
 	char comm[17];
+	char name[KH_NAME_MAX + 1];	/* vm->ident.name: last column, free width */
 	uint64_t mem_bytes;
 	struct kh_counts c;		/* the interval's counts, summed over regions */
 	uint64_t wset;			/* gfns touched in the interval */

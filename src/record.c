@@ -226,7 +226,8 @@ out:
 /* What a VM record holds: an update is written when any of it changes. */
 static bool kh_vm_same(const struct kh_vm *a, const struct kh_vm *b)
 {
-	if (a->nr_slots != b->nr_slots || a->nr_vcpus != b->nr_vcpus || strcmp(a->comm, b->comm))
+	if (a->nr_slots != b->nr_slots || a->nr_vcpus != b->nr_vcpus || strcmp(a->comm, b->comm) ||
+	    strcmp(a->ident.name, b->ident.name) || strcmp(a->ident.uuid, b->ident.uuid))
 		return false;
 	for (size_t i = 0; i < a->nr_slots; i++)
 		if (a->slots[i].base_gfn != b->slots[i].base_gfn ||
@@ -251,13 +252,13 @@ static int kh_rec_vms(struct kh_recorder *r, uint64_t now, bool initial)
 		old = kh_vms_find_kvm(k, vm->kvm, vm->pid);
 		if (old && kh_vm_same(old, vm))
 			continue;
-		err = kh_dw_vm(&r->w, now, vm->kvm, vm->pid, vm->nr_vcpus, vm->comm, vm->slots,
-			       vm->nr_slots, initial ? KH_DFV_INITIAL : 0);
+		err = kh_dw_vm_id(&r->w, now, vm->kvm, vm->pid, vm->nr_vcpus, vm->comm, &vm->ident,
+				  vm->slots, vm->nr_slots, initial ? KH_DFV_INITIAL : 0);
 		if (err)
 			break;
 		err = kh_vms_put(k, vm);
 		if (!initial)
-			fprintf(stderr, "kvmheat: VM %u (%s) appeared\n", vm->pid, vm->comm);
+			fprintf(stderr, "kvmheat: VM %u (%s) appeared\n", vm->pid, vm->ident.name);
 	}
 	for (size_t j = 0; j < k->n && !err;) {
 		if (kh_vms_find_kvm(cur, k->vms[j].kvm, k->vms[j].pid)) {
@@ -357,7 +358,7 @@ static json_t *kh_rec_header(struct kh_recorder *r, int argc, char **argv)
 			json_array_append_new(srcs, json_string(kh_source_name(src)));
 	return json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:o, s:s, s:I, s:s, s:I, s:i, s:b, "
 			 "s:o, s:o, s:o, s:i, s:i, s:s}",
-			 "format", "kvmheat recording", "format_version", "1.0",
+			 "format", "kvmheat recording", "format_version", "1.1",
 			 "kvmheat_version", KH_VERSION, "host", host, "kernel", u.release,
 			 "machine", u.machine, "cmdline", cl, "clock", "CLOCK_MONOTONIC",
 			 "start_ns", (json_int_t)r->t_start, "start_time", when,

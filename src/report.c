@@ -339,10 +339,14 @@ static void kh_text_vm(struct kh_report *rp, const struct kh_vm_view *v)
 	char b1[32], b2[32], mask[KH_SUBPAGES + 1];
 	size_t ne = 0, step;
 
-	printf("\nVM %u (%s): %u vCPU%s, %s in %zu memslot%s", v->pid, vm ? vm->comm : "?",
+	printf("\nVM %u (%s): %u vCPU%s, %s in %zu memslot%s", v->pid,
+	       vm ? (vm->ident.source ? vm->ident.name : vm->comm) : "?",
 	       vm ? vm->nr_vcpus : 0, vm && vm->nr_vcpus == 1 ? "" : "s",
 	       kh_fmt_bytes(v->mem_pages << KH_PAGE_SHIFT, b1, sizeof(b1)),
 	       vm ? vm->nr_slots : 0, vm && vm->nr_slots == 1 ? "" : "s");
+	if (vm && vm->ident.source > KH_NAME_COMM)
+		printf(", comm %s, name from %s%s%s", vm->comm, kh_name_source_str(vm->ident.source),
+		       vm->ident.uuid[0] ? ", uuid " : "", vm->ident.uuid);
 	if (vm && !(vm->flags & KH_DFV_INITIAL) && vm->t_appear)
 		printf(", appeared at %.2f s", kh_rec_secs(&rp->rec, vm->t_appear));
 	if (vm && vm->t_exit)
@@ -495,8 +499,12 @@ static json_t *kh_json_vm(struct kh_report *rp, const struct kh_vm_view *v)
 			"t1_s", kh_rec_secs(&rp->rec, rp->rec.epochs[e].t1),
 			"gfns", (json_int_t)a, "accesses", (json_int_t)b, "writes", (json_int_t)c));
 	}
-	j = json_pack("{s:i, s:s, s:i, s:I, s:o, s:b, s:o, s:o, s:I, s:I, s:o, s:o, s:o}",
+	j = json_pack("{s:i, s:s, s:o, s:o, s:s, s:i, s:I, s:o, s:b, s:o, s:o, s:I, s:I, s:o, "
+		      "s:o, s:o}",
 		      "pid", (int)v->pid, "comm", vm ? vm->comm : "?",
+		      "name", vm && vm->ident.source ? json_string(vm->ident.name) : json_null(),
+		      "uuid", vm && vm->ident.uuid[0] ? json_string(vm->ident.uuid) : json_null(),
+		      "name_source", kh_name_source_str(vm ? vm->ident.source : 0),
 		      "vcpus", vm ? (int)vm->nr_vcpus : 0,
 		      "memory_bytes", (json_int_t)(v->mem_pages << KH_PAGE_SHIFT),
 		      "memslots", slots,
@@ -627,9 +635,10 @@ static json_t *kh_json_head(struct kh_report *rp)
 static void kh_csv(struct kh_report *rp)
 {
 	struct kh_gfn_stat *rows = malloc((rp->n ? rp->n : 1) * sizeof(*rows));
+	struct kh_rd_vm *vm = NULL;
 
 	printf("pid,gfn,accesses,writes,subpage_write_mask,faults,aged,young,tracked,spp,"
-	       "subpage_writes\n");
+	       "subpage_writes,name\n");
 	if (!rows)
 		return;
 	memcpy(rows, rp->g, rp->n * sizeof(*rows));
@@ -645,6 +654,10 @@ static void kh_csv(struct kh_report *rp)
 		/* 32 counts space-separated, so the row keeps a fixed column count */
 		for (int k = 0; rows[i].has_subpages && k < KH_SUBPAGES; k++)
 			printf("%s%u", k ? " " : "", rows[i].sp.cnt[k]);
+		putchar(',');
+		if (!vm || vm->pid != rows[i].pid)
+			vm = kh_rec_vm(&rp->rec, rows[i].pid);
+		kh_csv_field(stdout, vm ? (vm->ident.source ? vm->ident.name : vm->comm) : "");
 		putchar('\n');
 	}
 	free(rows);
@@ -687,8 +700,9 @@ static int kh_export(struct kh_report *rp, uint64_t *ngfn_out, uint64_t *nev_out
 
 		if (rp->f.pid && vm->pid != rp->f.pid)
 			continue;
-		err = kh_dw_vm(&w, vm->t_appear, vm->kvm, vm->pid, vm->nr_vcpus, vm->comm,
-			       vm->slots, vm->nr_slots, vm->flags);
+		err = kh_dw_vm_id(&w, vm->t_appear, vm->kvm, vm->pid, vm->nr_vcpus, vm->comm,
+				  vm->ident.source ? &vm->ident : NULL, vm->slots, vm->nr_slots,
+				  vm->flags);
 		if (!err && vm->t_exit)
 			err = kh_dw_vm_exit(&w, vm->t_exit, vm->kvm, vm->pid);
 	}
@@ -802,9 +816,10 @@ int kh_cmd_report(int argc, char **argv, struct kh_opts *o)
 		KH_LONGOPTS_END,
 	};
 	struct kh_report rp = { .in = "kvmheat.data", .top = 20, .max_trace = 200, .o = o };
+	const char *pid_name = NULL;
 	struct kh_cmdline cl = {
 		.cmd = "report", .o = o, .help = kh_report_help, .shortopts = "i:s:p:f:n:o:jvh",
-		.longopts = longopts, .own = "j", .pid = &rp.f.pid,
+		.longopts = longopts, .own = "j", .pid = &rp.f.pid, .pid_name = &pid_name,
 	};
 	uint32_t *pids = NULL;
 	size_t np = 0;
@@ -895,6 +910,10 @@ int kh_cmd_report(int argc, char **argv, struct kh_opts *o)
 	/* what was cut or skipped is said on stderr whatever the format */
 	for (size_t i = 0; i < rp.rec.nr_notes; i++)
 		fprintf(stderr, "kvmheat: note: %s: %s\n", rp.in, rp.rec.notes[i]);
+	if (pid_name && kh_rec_pid_by_name(&rp.rec, pid_name, &rp.f.pid, why, sizeof(why))) {
+		ret = kh_err(o, KH_EXIT_NO_VM, "report: -p %s: %s in %s", pid_name, why, rp.in);
+		goto out;
+	}
 	if (rp.events && !rp.rec.nr_events && !rp.out)
 		kh_warn(o, "%s holds no events (record with --events for the write trace)", rp.in);
 

@@ -219,6 +219,7 @@ size_t kh_top_rows(const struct kh_vmset *vms, uint32_t pid, const struct kh_key
 		r->pid = vm->pid;
 		r->nr_vcpus = vm->nr_vcpus;
 		snprintf(r->comm, sizeof(r->comm), "%s", vm->comm);
+		snprintf(r->name, sizeof(r->name), "%s", vm->ident.name);
 		r->mem_bytes = kh_vm_pages(vm) << KH_PAGE_SHIFT;
 	}
 	for (size_t i = 0; i < nr; i++) {
@@ -256,7 +257,7 @@ static const char *const kh_top_col_names[KH_TOP_NR_COLS] = {
 	[KH_TOP_PID] = "PID", [KH_TOP_COMM] = "COMM", [KH_TOP_VCPUS] = "VCPU",
 	[KH_TOP_MEM] = "MEMORY", [KH_TOP_ACC] = "ACC/S", [KH_TOP_WR] = "WRITE/S",
 	[KH_TOP_WSET] = "WSET", [KH_TOP_IDLE] = "IDLE%", [KH_TOP_TRACK] = "TRACK/S",
-	[KH_TOP_SPP] = "SPP/S",
+	[KH_TOP_SPP] = "SPP/S", [KH_TOP_NAME] = "NAME",
 };
 
 /* Idle percentage, or -1 where no aging was seen. */
@@ -277,6 +278,9 @@ static int kh_row_cmp(const void *a, const void *b, void *arg)
 		return x->pid < y->pid ? -1 : x->pid > y->pid;
 	case KH_TOP_COMM:
 		c = strcmp(x->comm, y->comm);
+		return c ? c : (x->pid < y->pid ? -1 : x->pid > y->pid);
+	case KH_TOP_NAME:
+		c = strcmp(x->name, y->name);
 		return c ? c : (x->pid < y->pid ? -1 : x->pid > y->pid);
 	case KH_TOP_VCPUS: vx = x->nr_vcpus; vy = y->nr_vcpus; break;
 	case KH_TOP_MEM: vx = x->mem_bytes; vy = y->mem_bytes; break;
@@ -412,16 +416,18 @@ static const char *kh_fmt_num(double v, char *buf, size_t len)
 
 static void kh_fmt_header(char *buf, size_t len)
 {
-	snprintf(buf, len, "%7s %-10s %4s %10s %7s %7s %7s %5s %7s %6s",
+	snprintf(buf, len, "%7s %-10s %4s %10s %7s %7s %7s %5s %7s %6s %s",
 		 kh_top_col_names[KH_TOP_PID], kh_top_col_names[KH_TOP_COMM],
 		 kh_top_col_names[KH_TOP_VCPUS], kh_top_col_names[KH_TOP_MEM],
 		 kh_top_col_names[KH_TOP_ACC], kh_top_col_names[KH_TOP_WR],
 		 kh_top_col_names[KH_TOP_WSET], kh_top_col_names[KH_TOP_IDLE],
-		 kh_top_col_names[KH_TOP_TRACK], kh_top_col_names[KH_TOP_SPP]);
+		 kh_top_col_names[KH_TOP_TRACK], kh_top_col_names[KH_TOP_SPP],
+		 kh_top_col_names[KH_TOP_NAME]);
 }
 
 /* Column start offsets in kh_fmt_header's layout, for highlighting the sort key. */
-static const int kh_col_pos[KH_TOP_NR_COLS + 1] = { 0, 8, 19, 24, 35, 43, 51, 59, 65, 73, 80 };
+static const int kh_col_pos[KH_TOP_NR_COLS + 1] = { 0, 8, 19, 24, 35, 43, 51, 59, 65, 73, 80,
+						     101 };
 
 static void kh_fmt_row(const struct kh_top_row *r, double dt, char *buf, size_t len)
 {
@@ -434,13 +440,13 @@ static void kh_fmt_row(const struct kh_top_row *r, double dt, char *buf, size_t 
 		snprintf(idle, sizeof(idle), "-");
 	else
 		snprintf(idle, sizeof(idle), "%.0f", idle_pct);
-	snprintf(buf, len, "%7u %-10.10s %4u %10s %7s %7s %7s %5s %7s %6s", r->pid, r->comm,
+	snprintf(buf, len, "%7u %-10.10s %4u %10s %7s %7s %7s %5s %7s %6s %s", r->pid, r->comm,
 		 r->nr_vcpus, kh_fmt_bytes(r->mem_bytes, mem, sizeof(mem)),
 		 kh_fmt_num(r->c.accesses / dt, acc, sizeof(acc)),
 		 kh_fmt_num(r->c.writes / dt, wr, sizeof(wr)),
 		 kh_fmt_num(r->wset, ws, sizeof(ws)), idle,
 		 kh_fmt_num(r->c.tracked / dt, tr, sizeof(tr)),
-		 kh_fmt_num(r->c.spp / dt, spp, sizeof(spp)));
+		 kh_fmt_num(r->c.spp / dt, spp, sizeof(spp)), r->name);
 }
 
 static void kh_fmt_totals(const struct kh_top *t, char *buf, size_t len)
@@ -476,9 +482,10 @@ static json_t *kh_row_json(const struct kh_top_row *r, double dt)
 {
 	double idle = kh_row_idle(r);
 
-	return json_pack("{s:i, s:s, s:i, s:I, s:f, s:f, s:I, s:I, s:I, s:o, s:f, s:f, s:I,"
+	return json_pack("{s:i, s:s, s:s, s:i, s:I, s:f, s:f, s:I, s:I, s:I, s:o, s:f, s:f, s:I,"
 			 " s:I, s:I}",
-			 "pid", r->pid, "comm", r->comm, "vcpus", r->nr_vcpus, "memory_bytes",
+			 "pid", r->pid, "comm", r->comm, "name", r->name, "vcpus", r->nr_vcpus,
+			 "memory_bytes",
 			 (json_int_t)r->mem_bytes, "accesses_per_s", r->c.accesses / dt,
 			 "writes_per_s", r->c.writes / dt, "working_set_gfns", (json_int_t)r->wset,
 			 "accesses", (json_int_t)r->c.accesses, "writes", (json_int_t)r->c.writes,
@@ -579,14 +586,15 @@ static bool kh_row_visible(const struct kh_top *t, const struct kh_top_row *r)
 		if (!kh_parse_u64(t->pid_filter, &v)) {
 			if (r->pid != v)
 				return false;
-		} else if (!strstr(r->comm, t->pid_filter)) {
+		} else if (!strstr(r->comm, t->pid_filter) && !strstr(r->name, t->pid_filter)) {
 			return false;
 		}
 	}
 	if (t->re_set) {
-		char s[48];
+		char s[16 + sizeof(r->comm) + sizeof(r->name)];
 
-		snprintf(s, sizeof(s), "%u %s", r->pid, r->comm);
+		/* "PID COMM NAME": a pattern can pick any of the three */
+		snprintf(s, sizeof(s), "%u %s %s", r->pid, r->comm, r->name);
 		if (regexec(&t->re, s, 0, NULL, 0))
 			return false;
 	}
@@ -741,7 +749,7 @@ static void kh_tui_detail(struct kh_top *t)
 		return;
 	}
 	snprintf(line, sizeof(line), "VM %u (%s): %u vCPU%s, %s in %zu memslot%s, last %.1f s",
-		 r->pid, r->comm, r->nr_vcpus, r->nr_vcpus == 1 ? "" : "s",
+		 r->pid, r->name[0] ? r->name : r->comm, r->nr_vcpus, r->nr_vcpus == 1 ? "" : "s",
 		 kh_fmt_bytes(r->mem_bytes, m, sizeof(m)), vm->nr_slots,
 		 vm->nr_slots == 1 ? "" : "s", t->dt);
 	kh_tui_line(y++, line, A_BOLD);

@@ -291,6 +291,8 @@ int kh_disc_run(struct kh_disc *d, struct kh_vmset *set, char *why, size_t whyle
 		len += n;
 	}
 	err = kh_vms_parse(buf, len, set, why, whylen);
+	for (size_t i = 0; !err && i < set->n; i++)
+		kh_ident_learn(set->vms[i].pid, set->vms[i].comm, &set->vms[i].ident);
 out:
 	if (err)
 		kh_vms_free(set);
@@ -329,7 +331,10 @@ static json_t *kh_vm_json(const struct kh_vm *vm)
 			"base_gfn", (json_int_t)s->base_gfn, "npages", (json_int_t)s->npages,
 			"hva", (json_int_t)s->hva));
 	}
-	return json_pack("{s:i, s:s, s:i, s:I, s:o}", "pid", vm->pid, "comm", vm->comm,
+	return json_pack("{s:i, s:s, s:s, s:o, s:s, s:i, s:I, s:o}", "pid", vm->pid,
+			 "comm", vm->comm, "name", vm->ident.name,
+			 "uuid", vm->ident.uuid[0] ? json_string(vm->ident.uuid) : json_null(),
+			 "name_source", kh_name_source_str(vm->ident.source),
 			 "vcpus", vm->nr_vcpus, "memory_bytes",
 			 (json_int_t)(kh_vm_pages(vm) << KH_PAGE_SHIFT), "memslots", slots);
 }
@@ -338,8 +343,9 @@ static void kh_vm_print(const struct kh_vm *vm)
 {
 	char b1[32];
 
-	printf("%-8u %-16s %5u %10s %6zu\n", vm->pid, vm->comm, vm->nr_vcpus,
-	       kh_fmt_bytes(kh_vm_pages(vm) << KH_PAGE_SHIFT, b1, sizeof(b1)), vm->nr_slots);
+	printf("%-8u %-16s %-20s %5u %10s %6zu  %s\n", vm->pid, vm->comm, vm->ident.name,
+	       vm->nr_vcpus, kh_fmt_bytes(kh_vm_pages(vm) << KH_PAGE_SHIFT, b1, sizeof(b1)),
+	       vm->nr_slots, vm->ident.uuid[0] ? vm->ident.uuid : "-");
 	for (size_t i = 0; i < vm->nr_slots; i++) {
 		const struct kh_slot *s = &vm->slots[i];
 		char b2[32];
@@ -361,8 +367,10 @@ int kh_cmd_list(int argc, char **argv, struct kh_opts *o)
 	uint32_t pid = 0;
 	struct kh_cmdline cl = {
 		.cmd = "list", .o = o, .shortopts = "jp:vh", .longopts = longopts, .pid = &pid,
-		.help = "Usage: kvmheat list [-j] [-p PID]\n"
-			"List running KVM VMs: pid, comm, vCPUs, memory and memslots.\n",
+		.help = "Usage: kvmheat list [-j] [-p PID|NAME]\n"
+			"List running KVM VMs: pid, comm, name, vCPUs, memory, memslots, uuid.\n"
+			"Names come from libvirt, else QEMU's -name/-uuid, else the comm\n"
+			"(JSON name_source: libvirt, cmdline or comm).\n",
 	};
 	char why[256];
 	int err;
@@ -390,7 +398,8 @@ int kh_cmd_list(int argc, char **argv, struct kh_opts *o)
 				json_array_append_new(arr, kh_vm_json(&set.vms[i]));
 		kh_json_print(json_pack("{s:o}", "vms", arr), JSON_INDENT(2));
 	} else {
-		printf("%-8s %-16s %5s %10s %6s\n", "PID", "COMM", "VCPUS", "MEMORY", "SLOTS");
+		printf("%-8s %-16s %-20s %5s %10s %6s  %s\n", "PID", "COMM", "NAME", "VCPUS",
+		       "MEMORY", "SLOTS", "UUID");
 		for (size_t i = 0; i < set.n; i++)
 			if (!pid || set.vms[i].pid == pid)
 				kh_vm_print(&set.vms[i]);
