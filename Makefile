@@ -129,7 +129,7 @@ bench: all
 	./tools/bench-rss.sh $(OUTPUT) 600 120
 
 # libFuzzer targets for every parser of outside input; FUZZ_SECONDS per target.
-FUZZ_TARGETS := datafile parse
+FUZZ_TARGETS := datafile parse vmname
 FUZZ_SECONDS ?= 45
 fuzz:
 	$(MAKE) OUTPUT=build-fuzz FUZZ=1 build-fuzz/libkh.a

@@ -281,6 +281,25 @@ static int kh_rec_vms(struct kh_recorder *r, uint64_t now, bool initial)
 	return err;
 }
 
+/* -name/-uuid of the COMMAND we started, read from the argv we gave it. */
+static void kh_rec_cmd_ident(char **cmd, struct kh_vm_ident *id)
+{
+	size_t len = 0, off = 0;
+	char *buf;
+
+	for (char **c = cmd; *c; c++)
+		len += strlen(*c) + 1;
+	buf = malloc(len ? len : 1);
+	if (!buf)
+		return;
+	for (char **c = cmd; *c; c++) {
+		memcpy(buf + off, *c, strlen(*c) + 1);
+		off += strlen(*c) + 1;
+	}
+	kh_ident_from_cmdline(buf, len, id);	/* leaves @id alone when it has none */
+	free(buf);
+}
+
 /*
  * A VM that lived between two discoveries still has counts (walks are
  * attributed by tgid): give it a VM record so readers know its pid.
@@ -307,7 +326,11 @@ static int kh_rec_undiscovered(struct kh_recorder *r, uint64_t now)
 			snprintf(vm.comm, sizeof(vm.comm), "%.16s", b ? b + 1 : r->a->cmd[0]);
 		}
 		kh_proc_comm(vm.pid, vm.comm, sizeof(vm.comm));
-		err = kh_dw_vm(&r->w, now, 0, vm.pid, 0, vm.comm, NULL, 0, KH_DFV_UNDISCOVERED);
+		kh_ident_learn(vm.pid, vm.comm, &vm.ident);
+		if (vm.ident.source == KH_NAME_COMM && r->a->cmd && vm.pid == (uint32_t)r->child)
+			kh_rec_cmd_ident(r->a->cmd, &vm.ident);	/* it exited: its argv is ours */
+		err = kh_dw_vm_id(&r->w, now, 0, vm.pid, 0, vm.comm, &vm.ident, NULL, 0,
+				  KH_DFV_UNDISCOVERED);
 	}
 	return err;
 }

@@ -657,7 +657,7 @@ static void kh_csv(struct kh_report *rp)
 		putchar(',');
 		if (!vm || vm->pid != rows[i].pid)
 			vm = kh_rec_vm(&rp->rec, rows[i].pid);
-		kh_csv_field(stdout, vm ? (vm->ident.source ? vm->ident.name : vm->comm) : "");
+		kh_csv_field(stdout, vm && vm->ident.source ? vm->ident.name : "");
 		putchar('\n');
 	}
 	free(rows);

@@ -66,9 +66,6 @@ static size_t kh_utf8_len(const unsigned char *s, size_t n)
 	if ((len == 3 && cp < 0x800) || (len == 4 && (cp < 0x10000 || cp > 0x10ffff)) ||
 	    (cp >= 0xd800 && cp <= 0xdfff))
 		return 0;
-	/* C1 controls (U+0080..U+009F) are control characters too */
-	if (cp >= 0x80 && cp <= 0x9f)
-		return 0;
 	return len;
 }
 
@@ -82,7 +79,8 @@ void kh_name_sanitize(char *dst, size_t dstlen, const char *src, size_t len)
 	while (i < len && s[i]) {
 		size_t n = kh_utf8_len(s + i, len - i);
 
-		if (!n || s[i] < 0x20 || s[i] == 0x7f) {
+		/* C0, DEL and C1 (U+0080..U+009F, "\xc2\x80".."\xc2\x9f") are controls */
+		if (!n || s[i] < 0x20 || s[i] == 0x7f || (n == 2 && s[i] == 0xc2 && s[i + 1] < 0xa0)) {
 			if (o + 1 >= dstlen)
 				break;
 			dst[o++] = '?';

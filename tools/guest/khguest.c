@@ -113,6 +113,8 @@ extern const unsigned char khg_guest_end[];
 #define KHG_CG2_ROOT		"/sys/fs/cgroup"
 
 struct khg_opts {
+	const char *qemu_name, *qemu_uuid;	/* QEMU-style -name / -uuid, carried only */
+	bool thp;			/* --thp: MADV_HUGEPAGE on the data slot */
 	uint64_t mem_mib;
 	uint64_t data_gpa;
 	const char *file;
@@ -282,6 +284,9 @@ static void khg_usage(FILE *f)
 "  --file PATH           back the data slot with a MAP_SHARED file (created,\n"
 "                        truncated, unlinked at exit)\n"
 "  --keep-file           do not unlink --file at exit\n"
+"  --thp                 back the (anonymous) data slot with transparent huge\n"
+"                        pages: 2 MiB aligned, madvise(MADV_HUGEPAGE)\n"
+"  -name ARG, -uuid U    QEMU's identity options, accepted and carried only\n"
 "  --fill-from FILE      fill the data slot with FILE's text, repeated (a canary)\n"
 "  --hot N               hot pages (default 256)\n"
 "  --cold N              cold pages (default 1024)\n"
@@ -343,7 +348,7 @@ enum {
 	OPT_MEM = 256, OPT_DATA_GPA, OPT_FILE, OPT_KEEP_FILE, OPT_HOT, OPT_COLD,
 	OPT_ROUNDS, OPT_COLD_ROUNDS, OPT_WFRAC, OPT_CWFRAC, OPT_OFFSET, OPT_LAYOUT,
 	OPT_SEED, OPT_PT_WRITES, OPT_PAUSE, OPT_CGROUP, OPT_SQUEEZE, OPT_WAIT,
-	OPT_TRUTH, OPT_HOT_PHASES, OPT_FILL,
+	OPT_TRUTH, OPT_HOT_PHASES, OPT_FILL, OPT_THP,
 };
 
 static const struct option khg_longopts[] = {
@@ -368,22 +373,42 @@ static const struct option khg_longopts[] = {
 	{ "wait-signal", no_argument, NULL, OPT_WAIT },
 	{ "truth", required_argument, NULL, OPT_TRUTH },
 	{ "fill-from", required_argument, NULL, OPT_FILL },
+	{ "thp", no_argument, NULL, OPT_THP },
 	{ "help", no_argument, NULL, 'h' },
 	{ NULL, 0, NULL, 0 },
 };
 
 /* Returns 0 to run, 1 after --help, -1 on a bad option. */
-static int khg_parse(struct khg_opts *o, int argc, char **argv)
+static int khg_parse(struct khg_opts *o, int argc_in, char **argv_in)
 {
+	char **argv = calloc(argc_in + 1, sizeof(*argv));
 	const char *name;
+	int opt, idx, argc = 0;
 	uint64_t v;
-	int opt, idx;
 
 	*o = (struct khg_opts){
 		.mem_mib = 64, .data_gpa = 0x40000000ULL, .hot = 256,
 		.cold = 1024, .rounds = 20, .cold_rounds = 1, .write_frac = 0.25,
 		.offset = -1, .seed = 1, .hot_phases = 1,
 	};
+	if (!argv)
+		return -1;
+	/*
+	 * QEMU's identity options, word for word (-name guest=NAME,..., -uuid U),
+	 * so a test can run khguest as a VMM named the way QEMU's are; they are
+	 * only carried on the command line and in the truth file.
+	 */
+	for (int i = 0; i < argc_in; i++) {
+		if (i + 1 < argc_in && !strcmp(argv_in[i], "-name")) {
+			o->qemu_name = argv_in[++i];
+			continue;
+		}
+		if (i + 1 < argc_in && !strcmp(argv_in[i], "-uuid")) {
+			o->qemu_uuid = argv_in[++i];
+			continue;
+		}
+		argv[argc++] = argv_in[i];
+	}
 	opterr = 0;
 	while ((opt = getopt_long(argc, argv, ":h", khg_longopts, &idx)) != -1) {
 		name = khg_longopts[idx].name;
@@ -401,6 +426,9 @@ static int khg_parse(struct khg_opts *o, int argc, char **argv)
 			break;
 		case OPT_FILE:
 			o->file = optarg;
+			break;
+		case OPT_THP:
+			o->thp = true;
 			break;
 		case OPT_KEEP_FILE:
 			o->keep_file = true;
@@ -509,6 +537,14 @@ static int khg_parse(struct khg_opts *o, int argc, char **argv)
 	}
 	if (o->mem_mib < 1 || o->mem_mib > (1ULL << 20)) {
 		khg_err("--mem must be 1..1048576 MiB");
+		return -1;
+	}
+	if (o->thp && o->file) {
+		khg_err("--thp is for the anonymous data slot: drop --file");
+		return -1;
+	}
+	if (o->thp && ((o->data_gpa | (o->mem_mib << 20)) & ((2ULL << 20) - 1))) {
+		khg_err("--thp needs a 2 MiB aligned --data-gpa and --mem");
 		return -1;
 	}
 	if (o->data_gpa & (KHG_PAGE - 1)) {
@@ -1048,7 +1084,25 @@ static int khg_alloc_slots(struct khg_ctx *c)
 		khg_err("warning: mlock control slot: %s", strerror(errno));
 	madvise(c->ctl, c->ctl_size, MADV_NOHUGEPAGE);
 
-	if (!c->o.file) {
+	if (!c->o.file && c->o.thp) {
+		/* a huge page needs a 2 MiB aligned HVA (and gpa): map more, trim */
+		size_t huge = 2UL << 20, len = c->data_size + huge;
+		uint8_t *p = mmap(NULL, len, PROT_READ | PROT_WRITE,
+				  MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+
+		if (p != MAP_FAILED) {
+			uint8_t *a = (uint8_t *)(((uintptr_t)p + huge - 1) & ~(uintptr_t)(huge - 1));
+
+			if (a > p)
+				munmap(p, a - p);
+			if (a + c->data_size < p + len)
+				munmap(a + c->data_size, p + len - (a + c->data_size));
+			if (madvise(a, c->data_size, MADV_HUGEPAGE))
+				khg_err("warning: madvise(MADV_HUGEPAGE): %s", strerror(errno));
+			p = a;
+		}
+		c->data = p;
+	} else if (!c->o.file) {
 		c->data = mmap(NULL, c->data_size, PROT_READ | PROT_WRITE,
 			       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
 	} else {
@@ -1414,6 +1468,9 @@ static int khg_write_truth(struct khg_ctx *c)
 
 	root = json_object();
 	json_object_set_new(root, "pid", json_integer(getpid()));
+	json_object_set_new(root, "qemu_name", c->o.qemu_name ? json_string(c->o.qemu_name) :
+			    json_null());
+	json_object_set_new(root, "thp", json_boolean(c->o.thp));
 	json_object_set_new(root, "data_gpa", khg_int(c->o.data_gpa));
 	json_object_set_new(root, "data_pages", khg_int(c->data_pages));
 	json_object_set_new(root, "page_size", khg_int(KHG_PAGE));
