@@ -71,8 +71,23 @@ struct {
 	__uint(max_entries, 4096);
 } events SEC(".maps");
 
+/*
+ * `record -- COMMAND` follows COMMAND's descendants, as perf does: the
+ * tgids whose VMs count.  Userspace seeds COMMAND's pid before releasing
+ * it; the sched_process_fork program adds every new process of a tgid in
+ * here, before the child first runs.  Entries stay after exit, so counts of
+ * a VM that exited are still attributed when the last snapshot is read.
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 8192);
+	__type(key, __u32);
+	__type(value, __u8);
+} follow_tgids SEC(".maps");
+
 /* Set before load. */
 const volatile __u32 targ_pid = 0;		/* 0: every VM */
+const volatile bool targ_follow = false;	/* filter by follow_tgids instead */
 const volatile bool aggregate = true;		/* per-gfn maps */
 const volatile bool events_enabled = false;	/* ring buffer stream */
 /* In-kernel event filter, so that uninteresting events never reach userspace. */
@@ -96,6 +111,8 @@ const volatile struct kh_region kh_zero = {};
 
 /* Written by userspace while running. */
 __u32 nr_hva_slots = 0;
+/* Descendants not followed because follow_tgids was full (userspace warns). */
+__u64 follow_full = 0;
 
 static __always_inline void kh_stat(__u32 src, __u32 stat)
 {
@@ -108,6 +125,12 @@ static __always_inline void kh_stat(__u32 src, __u32 stat)
 
 static __always_inline bool kh_pid_wanted(__u32 src, __u32 pid)
 {
+	if (targ_follow) {
+		if (bpf_map_lookup_elem(&follow_tgids, &pid))
+			return true;
+		kh_stat(src, KH_STAT_FILTERED);
+		return false;
+	}
 	if (targ_pid && pid != targ_pid) {
 		kh_stat(src, KH_STAT_FILTERED);
 		return false;

@@ -326,6 +326,18 @@ int kh_dw_vm(struct kh_dw *w, uint64_t t_ns, uint64_t kvm, uint32_t pid, uint32_
 	return kh_dw_vm_id(w, t_ns, kvm, pid, nr_vcpus, comm, NULL, slots, nr_slots, flags);
 }
 
+int kh_dw_note(struct kh_dw *w, const char *text)
+{
+	struct {
+		struct kh_rec_hdr h;
+		char t[1024];
+	} r = {};
+	size_t n = strnlen(text, sizeof(r.t) - 1);
+
+	memcpy(r.t, text, n);
+	return kh_dw_add(w, KH_DF_NOTE, &r, sizeof(r.h) + n + 1);
+}
+
 int kh_dw_vm_exit(struct kh_dw *w, uint64_t t_ns, uint64_t kvm, uint32_t pid)
 {
 	struct kh_df_vm_exit r = { .t_ns = t_ns, .kvm = kvm, .pid = pid };
@@ -704,6 +716,8 @@ static size_t kh_rd_min_size(uint16_t type)
 		return sizeof(struct kh_df_lost);
 	case KH_DF_FOOTER:
 		return sizeof(struct kh_df_footer);
+	case KH_DF_NOTE:
+		return sizeof(struct kh_rec_hdr) + 1;
 	case KH_REC_EVENT:
 		return sizeof(struct kh_event);
 	default:
@@ -745,6 +759,16 @@ static int kh_rd_record(struct kh_rd_ctx *c, uint16_t type, const uint8_t *p, si
 	}
 	case KH_DF_VM:
 		return kh_rd_vm(c, p, size);
+	case KH_DF_NOTE: {
+		char t[1024];
+		size_t n = size - sizeof(struct kh_rec_hdr);
+
+		/* the recorder's words, but still file bytes: bounded and sanitised */
+		kh_name_sanitize(t, sizeof(t), (const char *)p + sizeof(struct kh_rec_hdr),
+				 n < sizeof(t) - 1 ? n : sizeof(t) - 1);
+		kh_note(r, "recorder: %s", t);
+		return 0;
+	}
 	case KH_DF_VM_EXIT: {
 		struct kh_df_vm_exit x;
 		struct kh_rd_vm *v;

@@ -57,6 +57,7 @@ enum kh_df_type {
 	KH_DF_SUBPAGES = 0x112,	/* per-gfn sub-page write count deltas */
 	KH_DF_STATS = 0x120,	/* cumulative per-source BPF counters */
 	KH_DF_LOST = 0x121,	/* events lost by one source since its last LOST */
+	KH_DF_NOTE = 0x130,	/* 1.1: text the recorder wants every reader to show */
 	KH_DF_FOOTER = 0x1ff,	/* clean finish */
 };
 
@@ -238,6 +239,8 @@ int kh_dw_event(struct kh_dw *w, const struct kh_event *e);
 int kh_dw_stats(struct kh_dw *w, uint64_t t_ns, const uint64_t v[KH_NR_STATS]);
 int kh_dw_lost(struct kh_dw *w, uint64_t t_ns, int src, int stat, uint64_t lost,
 	       uint64_t total);
+/* A note (at most 1 KiB of text) that readers show among their notes. */
+int kh_dw_note(struct kh_dw *w, const char *text);
 int kh_dw_footer(struct kh_dw *w, uint64_t t_ns, int32_t cmd_status, uint32_t reason);
 
 /* ---- reader ---- */

@@ -54,13 +54,42 @@ struct kh_recorder {
 	uint64_t ev_other;		/* events of VMs not being recorded */
 	uint32_t *gone;			/* pids whose exit was recorded */
 	size_t ngone;
+	uint32_t *followed;		/* COMMAND's descendants seen so far */
+	size_t nfollowed;
+	uint32_t last_other;		/* last pid that was not one of them */
+	uint64_t vms_written;		/* VM records of distinct VMs */
 	bool lost_warned;
 };
 
-static bool kh_rec_pid_wanted(const struct kh_recorder *r, uint32_t pid)
+/*
+ * COMMAND and its descendants: the kernel's follow_tgids table says; the
+ * answers are cached, since a snapshot asks once per gfn.
+ */
+static bool kh_rec_followed(struct kh_recorder *r, uint32_t pid)
+{
+	uint32_t *nf;
+
+	if (pid == r->last_other)
+		return false;
+	for (size_t i = 0; i < r->nfollowed; i++)
+		if (r->followed[i] == pid)
+			return true;
+	if (!kh_session_followed(&r->s, pid)) {
+		r->last_other = pid;
+		return false;
+	}
+	nf = realloc(r->followed, (r->nfollowed + 1) * sizeof(*nf));
+	if (nf) {
+		r->followed = nf;
+		r->followed[r->nfollowed++] = pid;
+	}
+	return true;
+}
+
+static bool kh_rec_pid_wanted(struct kh_recorder *r, uint32_t pid)
 {
 	if (r->a->cmd)
-		return pid == (uint32_t)r->child;
+		return pid == (uint32_t)r->child || kh_rec_followed(r, pid);
 	if (!r->a->nr_pids)
 		return true;
 	for (size_t i = 0; i < r->a->nr_pids; i++)
@@ -160,7 +189,7 @@ static int kh_rec_snapshot(struct kh_recorder *r, uint64_t now)
 	int err;
 
 	err = kh_read_gfns(bpf_map__fd(r->s.skel->maps.gfns), bpf_map__fd(r->s.skel->maps.subpages),
-			   r->a->so.pid, &g, &n);
+			   r->a->so.follow ? 0 : r->a->so.pid, &g, &n);
 	if (err)
 		return err;
 	for (size_t i = 0; i < n; i++)
@@ -256,6 +285,7 @@ static int kh_rec_vms(struct kh_recorder *r, uint64_t now, bool initial)
 				  vm->slots, vm->nr_slots, initial ? KH_DFV_INITIAL : 0);
 		if (err)
 			break;
+		r->vms_written += !old;
 		err = kh_vms_put(k, vm);
 		if (!initial)
 			fprintf(stderr, "kvmheat: VM %u (%s) appeared\n", vm->pid, vm->ident.name);
@@ -331,6 +361,7 @@ static int kh_rec_undiscovered(struct kh_recorder *r, uint64_t now)
 			kh_rec_cmd_ident(r->a->cmd, &vm.ident);	/* it exited: its argv is ours */
 		err = kh_dw_vm_id(&r->w, now, 0, vm.pid, 0, vm.comm, &vm.ident, NULL, 0,
 				  KH_DFV_UNDISCOVERED);
+		r->vms_written++;
 	}
 	return err;
 }
@@ -347,6 +378,33 @@ static int kh_rec_event(void *ctx, void *data, size_t size)
 		return 0;
 	}
 	return kh_dw_event(&r->w, e);
+}
+
+/*
+ * What a reader must know about COMMAND's run: that it (and everything it
+ * started) ran no VM, or that some of its descendants were not followed.
+ * Said on stderr now and kept in the file for report.
+ */
+static int kh_rec_cmd_notes(struct kh_recorder *r)
+{
+	uint64_t lost = kh_session_follow_lost(&r->s);
+	char msg[512];
+	int err = 0;
+
+	if (!r->vms_written) {
+		snprintf(msg, sizeof(msg), "%.200s ran no KVM VM, nor did any process it started"
+			 ": nothing was recorded", r->a->cmd[0]);
+		kh_warn(r->o, "%s", msg);
+		err = kh_dw_note(&r->w, msg);
+	}
+	if (!err && lost) {
+		snprintf(msg, sizeof(msg), "%" PRIu64 " processes started by %.200s were not "
+			 "followed (table of followed pids full): their VMs are missing", lost,
+			 r->a->cmd[0]);
+		kh_warn(r->o, "%s", msg);
+		err = kh_dw_note(&r->w, msg);
+	}
+	return err;
 }
 
 static json_t *kh_rec_header(struct kh_recorder *r, int argc, char **argv)
@@ -550,7 +608,7 @@ static int kh_rec_run(struct kh_recorder *r, uint32_t *reason)
 			if (err)
 				break;
 			/* until COMMAND's VM shows up, look ten times a second */
-			pending = r->child && !kh_vms_find(&r->known, r->child);
+			pending = r->child && !r->known.n && !r->ngone;
 			next_disc = now + (pending ? sec / 10 : sec);
 			if (kh_rec_pids_gone(r)) {
 				*reason = KH_END_VM_EXIT;
@@ -665,6 +723,7 @@ int kh_cmd_record(int argc, char **argv, struct kh_opts *o)
 		}
 		a.so.pid = r.child;
 		a.so.pid_pending = true;
+		a.so.follow = true;	/* and whatever it starts: a wrapper, sudo, env */
 	}
 	if (!a.nr_pids) {
 		/* COMMAND's VM or later VMs do not exist yet: size maps for host RAM */
@@ -753,6 +812,8 @@ int kh_cmd_record(int argc, char **argv, struct kh_opts *o)
 		err = kh_rec_snapshot(&r, now);
 	if (!err)
 		err = kh_rec_undiscovered(&r, now);
+	if (!err && a.cmd)
+		err = kh_rec_cmd_notes(&r);
 	if (err)
 		reason = KH_END_ERROR;
 	ret = KH_EXIT_OK;
@@ -802,6 +863,7 @@ out:
 	kh_vms_free(&r.known);
 	free(r.prev);
 	free(r.gone);
+	free(r.followed);
 out_free:
 	free(a.pids);
 	return ret;

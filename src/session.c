@@ -206,7 +206,9 @@ int kh_session_open(struct kh_session *s, const struct kh_session_opts *so,
 		return kh_err(o, KH_EXIT_ERROR, "opening the BPF object: %s",
 			      kh_errstr(-errno, eb, sizeof(eb)));
 	kh_probe_apply(&s->probe, s->skel);
-	kh_set_rodata(&s->probe.env, s->skel, so->pid);
+	kh_set_rodata(&s->probe.env, s->skel, so->follow ? 0 : so->pid);
+	s->skel->rodata->targ_follow = so->follow;
+	bpf_program__set_autoload(s->skel->progs.tp_btf_sched_process_fork, so->follow);
 	kh_set_event_rodata(s->skel, so);
 	kh_map_sizes(kh_tracked_pages(s), so->max_gfns, &s->gfn_entries, &s->region_entries,
 		     &s->subpage_entries);
@@ -221,6 +223,14 @@ int kh_session_open(struct kh_session *s, const struct kh_session_opts *so,
 	if (err)
 		return kh_err(o, KH_EXIT_ERROR, "filling VM maps: %s",
 			      kh_errstr(err, eb, sizeof(eb)));
+	if (so->follow) {
+		uint8_t one = 1;
+
+		if (bpf_map_update_elem(bpf_map__fd(s->skel->maps.follow_tgids), &so->pid, &one,
+					BPF_ANY))
+			return kh_err(o, KH_EXIT_ERROR, "seeding the followed pids: %s",
+				      kh_errstr(-errno, eb, sizeof(eb)));
+	}
 	return KH_EXIT_OK;
 }
 
@@ -259,6 +269,19 @@ void kh_session_close(struct kh_session *s)
 	kh_probe_free(&s->probe);
 	kh_vms_free(&s->vms);
 	kh_disc_close(&s->disc);
+}
+
+bool kh_session_followed(struct kh_session *s, uint32_t pid)
+{
+	uint8_t v;
+
+	return s->opts.follow &&
+	       !bpf_map_lookup_elem(bpf_map__fd(s->skel->maps.follow_tgids), &pid, &v);
+}
+
+uint64_t kh_session_follow_lost(struct kh_session *s)
+{
+	return s->skel && s->skel->bss ? s->skel->bss->follow_full : 0;
 }
 
 static uint64_t kh_stat_sum(int fd, uint32_t idx, uint64_t *vals, int ncpu)
