@@ -213,6 +213,8 @@ int kh_session_open(struct kh_session *s, const struct kh_session_opts *so,
 	kh_map_sizes(kh_tracked_pages(s), so->max_gfns, &s->gfn_entries, &s->region_entries,
 		     &s->subpage_entries);
 	bpf_map__set_max_entries(s->skel->maps.gfns, s->gfn_entries);
+	/* aging sweeps stop making entries at 7/8 full, so they cannot evict hot pages */
+	s->skel->rodata->gfn_soft_cap = s->gfn_entries - s->gfn_entries / 8;
 	bpf_map__set_max_entries(s->skel->maps.regions, s->region_entries);
 	bpf_map__set_max_entries(s->skel->maps.subpages, s->subpage_entries);
 	err = kvmheat_bpf__load(s->skel);

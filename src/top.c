@@ -338,6 +338,8 @@ static int kh_top_sample(struct kh_top *t)
 		err = kh_drain_map(bpf_map__fd(sk->maps.gfns), sizeof(struct kh_key),
 				   sizeof(struct kh_counts), t->s.gfn_entries + 256, &t->gd);
 	if (!err)
+		sk->bss->gfn_inserts = 0;	/* emptied: room for aging entries again */
+	if (!err)
 		err = kh_drain_map(bpf_map__fd(sk->maps.subpages), sizeof(struct kh_key),
 				   sizeof(struct kh_subpages), t->s.subpage_entries + 256, &t->sd);
 	if (err)

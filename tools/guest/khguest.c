@@ -132,6 +132,7 @@ struct khg_opts {
 	uint64_t pause_ms;
 	const char *cgroup;
 	uint64_t squeeze_mib;
+	bool squeeze_last;		/* --squeeze-last: after the last phase too */
 	uint64_t hot_phases;
 	bool wait_signal;
 	const char *truth;
@@ -307,6 +308,7 @@ KHG_MEMCG_ROOT "\n"
 "  --squeeze MiB         after every phase but the last, force reclaim: v1 lowers\n"
 "                        the cgroup limit to MiB and restores it, v2 writes MiB\n"
 "                        to memory.reclaim\n"
+"  --squeeze-last        squeeze after the last phase too (aging after all use)\n"
 "  --wait-signal         after the ready line, wait for SIGUSR1 before running\n"
 "  --truth FILE|-        write the ground-truth JSON to FILE (- = stdout)\n"
 "  -h, --help            this help\n"
@@ -348,7 +350,7 @@ enum {
 	OPT_MEM = 256, OPT_DATA_GPA, OPT_FILE, OPT_KEEP_FILE, OPT_HOT, OPT_COLD,
 	OPT_ROUNDS, OPT_COLD_ROUNDS, OPT_WFRAC, OPT_CWFRAC, OPT_OFFSET, OPT_LAYOUT,
 	OPT_SEED, OPT_PT_WRITES, OPT_PAUSE, OPT_CGROUP, OPT_SQUEEZE, OPT_WAIT,
-	OPT_TRUTH, OPT_HOT_PHASES, OPT_FILL, OPT_THP,
+	OPT_TRUTH, OPT_HOT_PHASES, OPT_FILL, OPT_THP, OPT_SQUEEZE_LAST,
 };
 
 static const struct option khg_longopts[] = {
@@ -369,6 +371,7 @@ static const struct option khg_longopts[] = {
 	{ "pause-ms", required_argument, NULL, OPT_PAUSE },
 	{ "cgroup", required_argument, NULL, OPT_CGROUP },
 	{ "squeeze", required_argument, NULL, OPT_SQUEEZE },
+	{ "squeeze-last", no_argument, NULL, OPT_SQUEEZE_LAST },
 	{ "hot-phases", required_argument, NULL, OPT_HOT_PHASES },
 	{ "wait-signal", no_argument, NULL, OPT_WAIT },
 	{ "truth", required_argument, NULL, OPT_TRUTH },
@@ -429,6 +432,9 @@ static int khg_parse(struct khg_opts *o, int argc_in, char **argv_in)
 			break;
 		case OPT_THP:
 			o->thp = true;
+			break;
+		case OPT_SQUEEZE_LAST:
+			o->squeeze_last = true;
 			break;
 		case OPT_KEEP_FILE:
 			o->keep_file = true;
@@ -1404,7 +1410,7 @@ static int khg_run(struct khg_ctx *c)
 			}
 			c->phases[cur].end_ns = khg_now();
 			c->phases[cur].done = true;
-			if (cur + 1 < c->nphases && c->o.squeeze_mib)
+			if ((cur + 1 < c->nphases || c->o.squeeze_last) && c->o.squeeze_mib)
 				khg_squeeze(c, cur + 1);
 			if (c->o.pause_ms && khg_pause(c, c->o.pause_ms))
 				return -1;
