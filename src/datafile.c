@@ -390,6 +390,11 @@ int kh_dw_subpages(struct kh_dw *w, uint32_t pid, const struct kh_df_subpage *s,
 	return kh_dw_batch(w, KH_DF_SUBPAGES, pid, s, sizeof(*s), n);
 }
 
+int kh_dw_regions(struct kh_dw *w, uint32_t pid, const struct kh_df_region *v, size_t n)
+{
+	return kh_dw_batch(w, KH_DF_REGIONS, pid, v, sizeof(*v), n);
+}
+
 int kh_dw_event(struct kh_dw *w, const struct kh_event *e)
 {
 	w->nr_events++;
@@ -474,7 +479,7 @@ static int kh_grow(void *arr, size_t *cap, size_t need, size_t elem)
 struct kh_rd_ctx {
 	struct kh_rec *r;
 	unsigned int flags;
-	size_t cap_vms, cap_epochs, cap_gfns, cap_subs, cap_events, cap_lost;
+	size_t cap_vms, cap_epochs, cap_gfns, cap_subs, cap_events, cap_lost, cap_regions;
 	uint64_t unknown_first;		/* type of the first unknown record */
 	uint64_t orphans;		/* GFNS/SUBPAGES before any EPOCH */
 	uint64_t malformed;
@@ -634,6 +639,39 @@ static int kh_rd_vm(struct kh_rd_ctx *c, const uint8_t *p, size_t size)
 	return 0;
 }
 
+static int kh_rd_regions(struct kh_rd_ctx *c, const uint8_t *p, size_t size)
+{
+	struct kh_rec *r = c->r;
+	struct kh_df_batch b;
+
+	memcpy(&b, p, sizeof(b));
+	if (b.ent_size < sizeof(struct kh_df_region) || (size - sizeof(b)) / b.ent_size < b.n) {
+		c->malformed++;
+		return 0;
+	}
+	if (!r->nr_epochs) {
+		c->orphans += b.n;
+		return 0;
+	}
+	if (kh_grow(&r->regions, &c->cap_regions, r->nr_regions + b.n, sizeof(*r->regions)))
+		return -ENOMEM;
+	for (size_t i = 0; i < b.n; i++) {
+		struct kh_rd_region *o = &r->regions[r->nr_regions];
+
+		memcpy(&o->d, p + sizeof(b) + i * b.ent_size, sizeof(o->d));
+		/* a check is never young more often than it happened */
+		if (o->d.coarse_young > o->d.coarse_aged || o->d.coarse_aged > o->d.aged ||
+		    o->d.idx >> (KH_GFN_BITS - KH_REGION_SHIFT)) {
+			c->malformed++;
+			continue;
+		}
+		o->pid = b.pid;
+		o->epoch = r->nr_epochs - 1;
+		r->nr_regions++;
+	}
+	return 0;
+}
+
 static int kh_rd_batch(struct kh_rd_ctx *c, uint16_t type, const uint8_t *p, size_t size)
 {
 	struct kh_rec *r = c->r;
@@ -709,6 +747,7 @@ static size_t kh_rd_min_size(uint16_t type)
 		return sizeof(struct kh_df_epoch);
 	case KH_DF_GFNS:
 	case KH_DF_SUBPAGES:
+	case KH_DF_REGIONS:
 		return sizeof(struct kh_df_batch);
 	case KH_DF_STATS:
 		return sizeof(struct kh_df_stats);
@@ -799,6 +838,8 @@ static int kh_rd_record(struct kh_rd_ctx *c, uint16_t type, const uint8_t *p, si
 	case KH_DF_GFNS:
 	case KH_DF_SUBPAGES:
 		return kh_rd_batch(c, type, p, size);
+	case KH_DF_REGIONS:
+		return kh_rd_regions(c, p, size);
 	case KH_DF_STATS: {
 		struct kh_df_stats s;
 
@@ -1109,6 +1150,7 @@ void kh_rec_free(struct kh_rec *r)
 	free(r->epochs);
 	free(r->gfns);
 	free(r->subs);
+	free(r->regions);
 	free(r->events);
 	free(r->lost);
 	for (size_t i = 0; i < r->nr_notes; i++)
@@ -1352,4 +1394,42 @@ int kh_parse_trange(const char *s, double *t0, double *t1)
 	if (errno || *end || *t1 < *t0)
 		return -EINVAL;
 	return 0;
+}
+
+static int kh_rd_region_cmp(const void *a, const void *b)
+{
+	const struct kh_rd_region *x = a, *y = b;
+
+	if (x->pid != y->pid)
+		return x->pid < y->pid ? -1 : 1;
+	return x->d.idx < y->d.idx ? -1 : x->d.idx > y->d.idx;
+}
+
+void kh_rec_coarse(const struct kh_rec *r, const struct kh_rd_filter *f, uint32_t pid,
+		   struct kh_coarse *c)
+{
+	struct kh_rd_region *v = malloc((r->nr_regions ? r->nr_regions : 1) * sizeof(*v));
+	size_t n = 0;
+
+	memset(c, 0, sizeof(*c));
+	if (!v)
+		return;
+	for (size_t i = 0; i < r->nr_regions; i++)
+		if ((!pid || r->regions[i].pid == pid) && kh_rd_epoch_wanted(r, f, r->regions[i].epoch))
+			v[n++] = r->regions[i];
+	qsort(v, n, sizeof(*v), kh_rd_region_cmp);
+	/* one region's epochs summed, then judged as a whole */
+	for (size_t i = 0, k; i < n; i = k) {
+		struct kh_df_region t = v[i].d;
+
+		for (k = i + 1; k < n && !kh_rd_region_cmp(&v[k], &v[i]); k++) {
+			t.aged += v[k].d.aged;
+			t.coarse_aged += v[k].d.coarse_aged;
+			t.coarse_young += v[k].d.coarse_young;
+			if (v[k].d.coarse_pages > t.coarse_pages)
+				t.coarse_pages = v[k].d.coarse_pages;
+		}
+		kh_coarse_add(c, t.aged, t.coarse_aged, t.coarse_young, t.coarse_pages);
+	}
+	free(v);
 }

@@ -58,6 +58,7 @@ enum kh_df_type {
 	KH_DF_STATS = 0x120,	/* cumulative per-source BPF counters */
 	KH_DF_LOST = 0x121,	/* events lost by one source since its last LOST */
 	KH_DF_NOTE = 0x130,	/* 1.1: text the recorder wants every reader to show */
+	KH_DF_REGIONS = 0x113,	/* 1.1: per-region coarse (huge-range) aging deltas */
 	KH_DF_FOOTER = 0x1ff,	/* clean finish */
 };
 
@@ -154,6 +155,21 @@ struct kh_df_subpage {
 };
 _Static_assert(sizeof(struct kh_df_subpage) == 136, "kh_df_subpage layout");
 
+/*
+ * Entry of a REGIONS record (1.1): a 2 MiB region that saw aging of ranges
+ * longer than KH_AGE_GFN_MAX pages, this epoch's deltas.  Only such regions
+ * are written.  @aged counts every aging check of the region (coarse ones
+ * once each), so aged == coarse_aged means it was seen only coarsely.
+ */
+struct kh_df_region {
+	uint64_t idx;		/* gfn >> KH_REGION_SHIFT */
+	uint64_t aged;
+	uint64_t coarse_aged;
+	uint64_t coarse_young;
+	uint64_t coarse_pages;	/* the longest such range so far (not a delta) */
+};
+_Static_assert(sizeof(struct kh_df_region) == 40, "kh_df_region layout");
+
 struct kh_df_stats {
 	struct kh_rec_hdr hdr;
 	uint64_t t_ns;
@@ -235,6 +251,7 @@ int kh_dw_epoch(struct kh_dw *w, uint32_t index, uint64_t t0, uint64_t t1, uint6
 		uint64_t nr_subpages);
 int kh_dw_gfns(struct kh_dw *w, uint32_t pid, const struct kh_df_gfn *g, size_t n);
 int kh_dw_subpages(struct kh_dw *w, uint32_t pid, const struct kh_df_subpage *s, size_t n);
+int kh_dw_regions(struct kh_dw *w, uint32_t pid, const struct kh_df_region *v, size_t n);
 int kh_dw_event(struct kh_dw *w, const struct kh_event *e);
 int kh_dw_stats(struct kh_dw *w, uint64_t t_ns, const uint64_t v[KH_NR_STATS]);
 int kh_dw_lost(struct kh_dw *w, uint64_t t_ns, int src, int stat, uint64_t lost,
@@ -278,6 +295,12 @@ struct kh_rd_sub {
 	uint32_t cnt[KH_SUBPAGES];
 };
 
+struct kh_rd_region {
+	uint32_t pid;
+	uint32_t epoch;
+	struct kh_df_region d;
+};
+
 struct kh_rd_source {
 	bool present;
 	uint16_t flags;		/* KH_DFS_* */
@@ -305,6 +328,8 @@ struct kh_rec {
 	size_t nr_gfns;
 	struct kh_rd_sub *subs;
 	size_t nr_subs;
+	struct kh_rd_region *regions;	/* coarse aging (1.1 REGIONS records) */
+	size_t nr_regions;
 	struct kh_event *events;	/* only with KH_RD_EVENTS */
 	size_t nr_events;		/* counted either way */
 	struct kh_rd_lost *lost;
@@ -348,5 +373,8 @@ double kh_rec_secs(const struct kh_rec *r, uint64_t t_ns);
 int kh_rec_totals(const struct kh_rec *r, const struct kh_rd_filter *f, struct kh_gfn_stat **out,
 		  size_t *n);
 int kh_parse_trange(const char *s, double *t0, double *t1);
+/* Coarse aging of @pid (0: all) over the wanted epochs (coarse.h). */
+void kh_rec_coarse(const struct kh_rec *r, const struct kh_rd_filter *f, uint32_t pid,
+		   struct kh_coarse *c);
 
 #endif /* KH_DATAFILE_H */

@@ -16,6 +16,7 @@
 #include <bpf/libbpf.h>
 #include <jansson.h>
 #include "kh.h"
+#include "coarse.h"
 #include "kvmheat.skel.h"
 
 int kh_read_gfns(int gfn_fd, int sub_fd, uint32_t pid, struct kh_gfn_stat **out, size_t *n)
@@ -535,6 +536,7 @@ static int kh_heat_report(struct kh_session *s, const struct kh_heat_args *a,
 	nr_all = kh_hot_ranges(g, n, SIZE_MAX, rg);
 	for (size_t i = 0; i < seen->n; i++) {
 		const struct kh_vm *vm = &seen->vms[i];
+		struct kh_coarse coarse = {};
 		size_t nr = 0, vn = 0;
 		uint64_t touched;
 
@@ -542,18 +544,23 @@ static int kh_heat_report(struct kh_session *s, const struct kh_heat_args *a,
 			continue;	/* -p: discovery still sees every VM */
 		for (size_t j = 0; j < n; j++)
 			vn += g[j].pid == vm->pid;
-		if (!vn && !a->pid)
+		kh_coarse_sum(rk, rv, nrv, vm->pid, &coarse);
+		if (!vn && !coarse.regions && !a->pid)
 			continue;	/* idle VM in all-VM mode */
 		for (size_t j = 0; j < nr_all && nr < a->top; j++)
 			if (rg[j].pid == vm->pid)
 				rg_vm[nr++] = rg[j];
 		touched = kh_touched(rv, rk, nrv, vm->pid);
 		kh_strip(vm, g, n, cols, a->width);
-		if (o->json)
-			json_array_append_new(vms, kh_vm_heat_json(vm, g, n, rg_vm, nr, touched,
-								   cols, a->width));
-		else
+		if (o->json) {
+			json_t *vj = kh_vm_heat_json(vm, g, n, rg_vm, nr, touched, cols, a->width);
+
+			json_object_set_new(vj, "aging_granularity", kh_coarse_json(&coarse));
+			json_array_append_new(vms, vj);
+		} else {
 			kh_print_vm(vm, g, n, rg_vm, nr, touched, cols, a->width, color);
+			kh_coarse_print(stdout, &coarse, kh_vm_pages(vm) << KH_PAGE_SHIFT);
+		}
 	}
 	if (o->json) {
 		json_object_set_new(root, "vms", vms);

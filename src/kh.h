@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include "kvmheat.h"
 #include "vmname.h"
+#include "coarse.h"
 
 #define KH_VERSION "0.1.0"
 
@@ -329,6 +330,7 @@ struct kh_top_row {
 	struct kh_counts c;		/* the interval's counts, summed over regions */
 	uint64_t wset;			/* gfns touched in the interval */
 	uint64_t aged_gfns, idle_gfns;	/* idle: aged, and no access signal */
+	struct kh_coarse coarse;	/* aging seen only in huge ranges (coarse.h) */
 };
 
 /* A hash map moved into flat key/value arrays: read and emptied in one pass. */

@@ -58,6 +58,8 @@ struct kh_recorder {
 	size_t nfollowed;
 	uint32_t last_other;		/* last pid that was not one of them */
 	uint64_t vms_written;		/* VM records of distinct VMs */
+	struct kh_rd_region *cprev;	/* regions with coarse aging, as last written */
+	size_t ncprev;
 	bool lost_warned;
 };
 
@@ -177,6 +179,83 @@ static void kh_rec_lost(struct kh_recorder *r, uint64_t now, const uint64_t *st)
 	}
 }
 
+static int kh_creg_cmp(const void *a, const void *b)
+{
+	const struct kh_rd_region *x = a, *y = b;
+
+	if (x->pid != y->pid)
+		return x->pid < y->pid ? -1 : 1;
+	return x->d.idx < y->d.idx ? -1 : x->d.idx > y->d.idx;
+}
+
+/*
+ * REGIONS: this epoch's deltas of the regions that saw long-range (huge
+ * page) aging, so report can say what was seen only at 2 MiB or coarser.
+ * Regions without any are not written: a VM without huge pages costs
+ * nothing here.
+ */
+static int kh_rec_coarse_regions(struct kh_recorder *r)
+{
+	struct kh_rd_region *cur = NULL, *p;
+	struct kh_df_region *out = NULL;
+	uint32_t *opid = NULL;
+	struct kh_key *rk = NULL;
+	struct kh_region *rv = NULL;
+	size_t n = 0, m = 0, no = 0;
+	int err;
+
+	err = kh_read_regions(bpf_map__fd(r->s.skel->maps.regions),
+			      r->a->so.follow ? 0 : r->a->so.pid, &rk, &rv, &n);
+	if (err)
+		return err;
+	cur = malloc((n ? n : 1) * sizeof(*cur));
+	out = malloc((n ? n : 1) * sizeof(*out));
+	opid = malloc((n ? n : 1) * sizeof(*opid));
+	if (!cur || !out || !opid) {
+		err = -ENOMEM;
+		goto out;
+	}
+	for (size_t i = 0; i < n; i++)
+		if (rv[i].coarse_aged && kh_rec_pid_wanted(r, rk[i].pid))
+			cur[m++] = (struct kh_rd_region){ .pid = rk[i].pid, .d = {
+				.idx = rk[i].idx, .aged = rv[i].c.aged,
+				.coarse_aged = rv[i].coarse_aged,
+				.coarse_young = rv[i].coarse_young,
+				.coarse_pages = rv[i].coarse_pages } };
+	qsort(cur, m, sizeof(*cur), kh_creg_cmp);
+	for (size_t i = 0; i < m; i++) {
+		struct kh_df_region d = cur[i].d;
+
+		p = bsearch(&cur[i], r->cprev, r->ncprev, sizeof(*cur), kh_creg_cmp);
+		if (p && p->d.aged <= d.aged && p->d.coarse_aged <= d.coarse_aged &&
+		    p->d.coarse_young <= d.coarse_young) {
+			d.aged -= p->d.aged;
+			d.coarse_aged -= p->d.coarse_aged;
+			d.coarse_young -= p->d.coarse_young;
+		}
+		if (!d.aged)
+			continue;
+		opid[no] = cur[i].pid;
+		out[no++] = d;
+	}
+	for (size_t i = 0, k; !err && i < no; i = k) {
+		for (k = i; k < no && opid[k] == opid[i]; k++)
+			;
+		err = kh_dw_regions(&r->w, opid[i], out + i, k - i);
+	}
+	free(r->cprev);
+	r->cprev = cur;
+	r->ncprev = m;
+	cur = NULL;
+out:
+	free(cur);
+	free(out);
+	free(opid);
+	free(rk);
+	free(rv);
+	return err;
+}
+
 /* One epoch: the deltas of every wanted gfn, then counters and losses. */
 static int kh_rec_snapshot(struct kh_recorder *r, uint64_t now)
 {
@@ -231,6 +310,8 @@ static int kh_rec_snapshot(struct kh_recorder *r, uint64_t now)
 			;
 		err = kh_dw_subpages(&r->w, spid[i], ds + i, k - i);
 	}
+	if (!err)
+		err = kh_rec_coarse_regions(r);
 	if (!err && !kh_read_stats(&r->s, st)) {
 		kh_rec_lost(r, now, st);
 		err = kh_dw_stats(&r->w, now, st);
@@ -864,6 +945,7 @@ out:
 	free(r.prev);
 	free(r.gone);
 	free(r.followed);
+	free(r.cprev);
 out_free:
 	free(a.pids);
 	return ret;

@@ -358,6 +358,12 @@ static void kh_text_vm(struct kh_report *rp, const struct kh_vm_view *v)
 	       v->t.young, v->t.tracked, v->t.spp);
 	printf("  working set: %" PRIu64 " gfns touched (%s)\n", v->touched,
 	       kh_fmt_bytes(v->touched << KH_PAGE_SHIFT, b2, sizeof(b2)));
+	{
+		struct kh_coarse co;
+
+		kh_rec_coarse(&rp->rec, &rp->f, v->pid, &co);
+		kh_coarse_print(stdout, &co, v->mem_pages << KH_PAGE_SHIFT);
+	}
 	if (v->aged_gfns)
 		printf("  idle fraction: %.3f (%" PRIu64 " of %" PRIu64 " gfns aging checked "
 		       "had no access)\n", (double)v->idle_gfns / v->aged_gfns, v->idle_gfns,
@@ -519,6 +525,12 @@ static json_t *kh_json_vm(struct kh_report *rp, const struct kh_vm_view *v)
 				       json_real((double)v->idle_gfns / v->aged_gfns) : json_null(),
 		      "totals", kh_counts_json(&v->t), "ranges", rj);
 	json_object_set_new(j, "working_set", ws);
+	{
+		struct kh_coarse co;
+
+		kh_rec_coarse(&rp->rec, &rp->f, v->pid, &co);
+		json_object_set_new(j, "aging_granularity", kh_coarse_json(&co));
+	}
 	return j;
 }
 
@@ -747,6 +759,10 @@ static int kh_export(struct kh_report *rp, uint64_t *ngfn_out, uint64_t *nev_out
 				k = 0;
 			}
 		}
+		/* this epoch's coarse regions, one record each (they are few) */
+		for (size_t i = 0; !err && i < r->nr_regions; i++)
+			if (r->regions[i].epoch == e && (!rp->f.pid || r->regions[i].pid == rp->f.pid))
+				err = kh_dw_regions(&w, r->regions[i].pid, &r->regions[i].d, 1);
 		if (!err)
 			err = kh_dw_flush(&w);
 	}

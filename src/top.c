@@ -238,6 +238,8 @@ size_t kh_top_rows(const struct kh_vmset *vms, uint32_t pid, const struct kh_key
 		r->c.flags |= c->flags;
 		for (unsigned int w = 0; w < KH_REGION_GFNS / 64; w++)
 			r->wset += __builtin_popcountll(rv[i].touched[w]);
+		kh_coarse_add(&r->coarse, c->aged, rv[i].coarse_aged, rv[i].coarse_young,
+			      rv[i].coarse_pages);
 	}
 	for (size_t i = 0; i < ng; i++) {
 		struct kh_top_row *r;
@@ -519,8 +521,13 @@ static int kh_top_print_batch(struct kh_top *t)
 				kh_source_available(&t->s.probe, src), "hooks", t->src_desc[src],
 				"events", (json_int_t)d[KH_STAT_EVENTS]));
 		}
-		for (size_t i = 0; i < t->nrows; i++)
-			json_array_append_new(vms, kh_row_json(&t->rows[i], dt));
+		for (size_t i = 0; i < t->nrows; i++) {
+			json_t *rj = kh_row_json(&t->rows[i], dt);
+
+			json_object_set_new(rj, "aging_granularity",
+					    kh_coarse_json(&t->rows[i].coarse));
+			json_array_append_new(vms, rj);
+		}
 		root = json_pack("{s:I, s:f, s:I, s:s, s:s, s:o, s:f, s:I, s:I, s:{s:b, s:I, s:I},"
 				 " s:o}",
 				 "time", (json_int_t)now, "interval_s", t->dt, "iteration",
@@ -545,6 +552,11 @@ static int kh_top_print_batch(struct kh_top *t)
 			kh_fmt_row(&t->rows[i], dt, line, sizeof(line));
 			printf("%s\n", line);
 		}
+		for (size_t i = 0; i < t->nrows; i++)
+			if (t->rows[i].coarse.regions) {
+				printf("VM %u", t->rows[i].pid);
+				kh_coarse_print(stdout, &t->rows[i].coarse, t->rows[i].mem_bytes);
+			}
 		putchar('\n');
 	}
 	/* a reader that went away (top -b | head) ends the run quietly */
@@ -763,6 +775,20 @@ static void kh_tui_detail(struct kh_top *t)
 		 kh_fmt_num(r->c.tracked / dt, c, sizeof(c)),
 		 kh_fmt_num(r->c.spp / dt, d, sizeof(d)));
 	kh_tui_line(y++, line, A_NORMAL);
+	if (r->coarse.regions) {
+		char *buf = NULL;
+		size_t blen = 0;
+		FILE *mf = open_memstream(&buf, &blen);
+
+		if (mf) {
+			kh_coarse_print(mf, &r->coarse, r->mem_bytes);
+			fclose(mf);
+			if (buf)
+				buf[strcspn(buf, "\n")] = 0;
+			kh_tui_line(y++, buf ? buf : "", A_NORMAL);
+			free(buf);
+		}
+	}
 
 	g = malloc((t->ng ? t->ng : 1) * sizeof(*g));
 	rg = malloc((t->ng ? t->ng : 1) * sizeof(*rg));
