@@ -53,3 +53,19 @@ void kh_coarse_print(FILE *f, const struct kh_coarse *c, uint64_t mem_bytes)
 		kh_fmt_bytes(mem_bytes, b, sizeof(b)), c->young, c->aged,
 		kh_fmt_bytes(c->cell_pages << KH_PAGE_SHIFT, d, sizeof(d)));
 }
+
+json_t *kh_coarse_cells_json(const struct kh_key *k, const struct kh_region *v, size_t n,
+			     uint32_t pid)
+{
+	json_t *a = json_array();
+
+	for (size_t i = 0; i < n; i++)
+		if (k[i].pid == pid && v[i].coarse_aged)
+			json_array_append_new(a, json_pack("{s:I, s:I, s:I, s:I, s:I}",
+				"gfn", (json_int_t)(k[i].idx << KH_REGION_SHIFT),
+				"cell_pages", (json_int_t)v[i].coarse_pages,
+				"checks", (json_int_t)v[i].coarse_aged,
+				"young", (json_int_t)v[i].coarse_young,
+				"fine_checks", (json_int_t)(v[i].c.aged - v[i].coarse_aged)));
+	return a;
+}

@@ -28,6 +28,9 @@ void kh_coarse_sum(const struct kh_key *k, const struct kh_region *v, size_t n, 
 		   struct kh_coarse *c);
 struct json_t;
 struct json_t *kh_coarse_json(const struct kh_coarse *c);
+/* @pid's regions with coarse aging, one object each ({gfn, cell_pages, checks, young, ...}). */
+struct json_t *kh_coarse_cells_json(const struct kh_key *k, const struct kh_region *v, size_t n,
+				    uint32_t pid);
 /* "  aging seen only at 2 MiB or coarser: ..." when there was any; nothing otherwise. */
 void kh_coarse_print(FILE *f, const struct kh_coarse *c, uint64_t mem_bytes);
 

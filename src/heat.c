@@ -556,6 +556,8 @@ static int kh_heat_report(struct kh_session *s, const struct kh_heat_args *a,
 			json_t *vj = kh_vm_heat_json(vm, g, n, rg_vm, nr, touched, cols, a->width);
 
 			json_object_set_new(vj, "aging_granularity", kh_coarse_json(&coarse));
+			json_object_set_new(vj, "coarse_cells",
+					    kh_coarse_cells_json(rk, rv, nrv, vm->pid));
 			json_array_append_new(vms, vj);
 		} else {
 			kh_print_vm(vm, g, n, rg_vm, nr, touched, cols, a->width, color);

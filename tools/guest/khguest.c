@@ -1457,6 +1457,22 @@ static json_t *khg_int(uint64_t v)
 	return json_integer((json_int_t)v);
 }
 
+/* AnonHugePages of this process now: whether --thp really got huge pages. */
+static uint64_t khg_anon_huge_kib(void)
+{
+	unsigned long long kib = 0;
+	char line[128];
+	FILE *f = fopen("/proc/self/smaps_rollup", "r");
+
+	if (!f)
+		return 0;
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, "AnonHugePages: %llu kB", &kib) == 1)
+			break;
+	fclose(f);
+	return kib;
+}
+
 static int khg_page_cmp(const void *a, const void *b)
 {
 	const struct khg_page *x = a, *y = b;
@@ -1477,6 +1493,7 @@ static int khg_write_truth(struct khg_ctx *c)
 	json_object_set_new(root, "qemu_name", c->o.qemu_name ? json_string(c->o.qemu_name) :
 			    json_null());
 	json_object_set_new(root, "thp", json_boolean(c->o.thp));
+	json_object_set_new(root, "anon_huge_kib", khg_int(khg_anon_huge_kib()));
 	json_object_set_new(root, "data_gpa", khg_int(c->o.data_gpa));
 	json_object_set_new(root, "data_pages", khg_int(c->data_pages));
 	json_object_set_new(root, "page_size", khg_int(KHG_PAGE));

@@ -777,6 +777,82 @@ static int cmd_events(const char *pidstr)
 	return err;
 }
 
+/* ---- THP-backed guest memory: aging at 2 MiB ---- */
+
+/*
+ * khguest --thp, contiguous layout: the hot set fills whole 2 MiB regions,
+ * the cold set others.  KVM ages such memory 512 gfns at a time, so the
+ * truth at the reported granularity is per region: hot if it holds hot
+ * pages.  kvmheat must report those regions as 2 MiB cells (coarse_cells),
+ * find the hot ones (young in >= KHVT_HOT_YOUNG passes) and credit no
+ * 4 KiB page inside a cell with a young result.
+ */
+static int cmd_thp(struct khvt *v, char **paths)
+{
+	uint64_t tp = 0, fp = 0, fn = 0, cells = 0, cell2m = 0, credited = 0, nreg;
+	json_t *cc, *gfns, *ag;
+	struct truth t;
+	struct heat h;
+	bool *hot_r, *touched_r, *said;
+
+	if (truth_load(v, "aging_thp", paths[0], &t))
+		return 1;
+	if (!jint(t.root, "anon_huge_kib")) {
+		result(v, "aging_thp", "skip", "khguest got no transparent huge pages "
+		       "(AnonHugePages 0): nothing aged at 2 MiB to check");
+		truth_free(&t);
+		return 0;
+	}
+	if (heat_load(v, "aging_thp", paths[1], &t, &h))
+		return 1;
+	nreg = (t.npages + KH_REGION_GFNS - 1) / KH_REGION_GFNS;
+	hot_r = calloc(nreg, 1);
+	touched_r = calloc(nreg, 1);
+	said = calloc(nreg, 1);
+	for (uint64_t g = 0; g < t.npages; g++) {
+		hot_r[g / KH_REGION_GFNS] |= t.hot[g];
+		touched_r[g / KH_REGION_GFNS] |= t.touched[g];
+	}
+	cc = json_object_get(h.vm, "coarse_cells");
+	for (size_t i = 0; i < json_array_size(cc); i++) {
+		json_t *c = json_array_get(cc, i);
+		uint64_t r = (jint(c, "gfn") - t.base) / KH_REGION_GFNS;
+
+		if ((uint64_t)jint(c, "gfn") < t.base || r >= nreg)
+			continue;
+		cells++;
+		cell2m += jint(c, "cell_pages") == KH_REGION_GFNS;
+		said[r] = jint(c, "young") >= KHVT_HOT_YOUNG;
+	}
+	for (uint64_t r = 0; r < nreg; r++) {
+		if (!touched_r[r])
+			continue;
+		tp += said[r] && hot_r[r];
+		fp += said[r] && !hot_r[r];
+		fn += !said[r] && hot_r[r];
+	}
+	/* no 4 KiB page of the data slot may carry a young result it never had alone */
+	gfns = json_object_get(h.vm, "gfns");
+	for (size_t i = 0; i < json_array_size(gfns); i++)
+		credited += jint(json_array_get(gfns, i), "young") > 0;
+	ag = json_object_get(h.vm, "aging_granularity");
+	result(v, "aging_thp", cells && cell2m == cells && ratio(tp, tp + fp) >= KHVT_MIN_PR &&
+	       ratio(tp, tp + fn) >= KHVT_MIN_PR ? "pass" : "fail",
+	       "hooks=%s AnonHugePages=%lld KiB; %" PRIu64 " cells (%" PRIu64 " of 2 MiB), "
+	       "largest %lld bytes, aged only coarsely %lld bytes; hot regions precision=%.4f "
+	       "recall=%.4f (tp %" PRIu64 " fp %" PRIu64 " fn %" PRIu64 "); gfns with young "
+	       "at 4 KiB %" PRIu64, h.hooks[KH_SRC_AGING], (long long)jint(t.root, "anon_huge_kib"),
+	       cells, cell2m, (long long)jint(ag, "largest_cell_bytes"),
+	       (long long)jint(ag, "coarse_only_bytes"), ratio(tp, tp + fp), ratio(tp, tp + fn),
+	       tp, fp, fn, credited);
+	free(hot_r);
+	free(touched_r);
+	free(said);
+	heat_free(&h);
+	truth_free(&t);
+	return v->failed;
+}
+
 /* ---- QEMU exit ---- */
 
 static int cmd_exit(const char *code)
@@ -802,13 +878,15 @@ int main(int argc, char **argv)
 		return cmd_probe(&v, argv[2]);
 	if (argc == 6 && !strcmp(argv[1], "aging"))
 		return cmd_aging(&v, argv + 2);
+	if (argc == 4 && !strcmp(argv[1], "thp"))
+		return cmd_thp(&v, argv + 2);
 	if (argc == 4 && !strcmp(argv[1], "faults"))
 		return cmd_faults(&v, argv + 2);
 	if (argc == 6 && !strcmp(argv[1], "track"))
 		return cmd_track(&v, argv + 2);
 	if (argc == 4 && !strcmp(argv[1], "events") && !strcmp(argv[2], "-p"))
 		return cmd_events(argv[3]);
-	fprintf(stderr, "usage: khvt probe|aging|faults|track|events|exit ... "
+	fprintf(stderr, "usage: khvt probe|aging|thp|faults|track|events|exit ... "
 		"(see tools/vmtest/khvt.c)\n");
 	return 2;
 }
