@@ -80,7 +80,7 @@ struct {
  */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, 8192);
+	__uint(max_entries, 1);		/* userspace sizes it when following */
 	__type(key, __u32);
 	__type(value, __u8);
 } follow_tgids SEC(".maps");

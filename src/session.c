@@ -209,6 +209,9 @@ int kh_session_open(struct kh_session *s, const struct kh_session_opts *so,
 	kh_set_rodata(&s->probe.env, s->skel, so->follow ? 0 : so->pid);
 	s->skel->rodata->targ_follow = so->follow;
 	bpf_program__set_autoload(s->skel->progs.tp_btf_sched_process_fork, so->follow);
+	/* a launcher's whole process tree; a full table is counted and warned about */
+	if (so->follow)
+		bpf_map__set_max_entries(s->skel->maps.follow_tgids, 8192);
 	kh_set_event_rodata(s->skel, so);
 	kh_map_sizes(kh_tracked_pages(s), so->max_gfns, &s->gfn_entries, &s->region_entries,
 		     &s->subpage_entries);
