@@ -220,6 +220,7 @@ struct khg_ctx {
 	bool cg_made;
 	bool cg_joined;
 	struct khg_squeeze sq[KHG_MAX_PHASES];
+	uint64_t anon_huge_kib;		/* most AnonHugePages seen at a phase end (--thp) */
 	unsigned int nsq;
 
 	uint64_t t_start;
@@ -753,6 +754,22 @@ static void khg_cgroup_leave(struct khg_ctx *c)
  * to memory.reclaim; EAGAIN there only means less could be reclaimed than
  * asked (everything left was in use), which is recorded, not an error.
  */
+/* AnonHugePages of this process now: whether --thp really got huge pages. */
+static uint64_t khg_anon_huge_kib(void)
+{
+	unsigned long long kib = 0;
+	char line[128];
+	FILE *f = fopen("/proc/self/smaps_rollup", "r");
+
+	if (!f)
+		return 0;
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, "AnonHugePages: %llu kB", &kib) == 1)
+			break;
+	fclose(f);
+	return kib;
+}
+
 static void khg_squeeze(struct khg_ctx *c, unsigned int after_phase)
 {
 	const char *usage = c->cg_v2 ? "memory.current" : "memory.usage_in_bytes";
@@ -1410,6 +1427,9 @@ static int khg_run(struct khg_ctx *c)
 			}
 			c->phases[cur].end_ns = khg_now();
 			c->phases[cur].done = true;
+			/* before any squeeze: reclaim splits huge pages it swaps out */
+			if (c->o.thp && khg_anon_huge_kib() > c->anon_huge_kib)
+				c->anon_huge_kib = khg_anon_huge_kib();
 			if ((cur + 1 < c->nphases || c->o.squeeze_last) && c->o.squeeze_mib)
 				khg_squeeze(c, cur + 1);
 			if (c->o.pause_ms && khg_pause(c, c->o.pause_ms))
@@ -1457,21 +1477,6 @@ static json_t *khg_int(uint64_t v)
 	return json_integer((json_int_t)v);
 }
 
-/* AnonHugePages of this process now: whether --thp really got huge pages. */
-static uint64_t khg_anon_huge_kib(void)
-{
-	unsigned long long kib = 0;
-	char line[128];
-	FILE *f = fopen("/proc/self/smaps_rollup", "r");
-
-	if (!f)
-		return 0;
-	while (fgets(line, sizeof(line), f))
-		if (sscanf(line, "AnonHugePages: %llu kB", &kib) == 1)
-			break;
-	fclose(f);
-	return kib;
-}
 
 static int khg_page_cmp(const void *a, const void *b)
 {
@@ -1493,7 +1498,7 @@ static int khg_write_truth(struct khg_ctx *c)
 	json_object_set_new(root, "qemu_name", c->o.qemu_name ? json_string(c->o.qemu_name) :
 			    json_null());
 	json_object_set_new(root, "thp", json_boolean(c->o.thp));
-	json_object_set_new(root, "anon_huge_kib", khg_int(khg_anon_huge_kib()));
+	json_object_set_new(root, "anon_huge_kib", khg_int(c->anon_huge_kib));
 	json_object_set_new(root, "data_gpa", khg_int(c->o.data_gpa));
 	json_object_set_new(root, "data_pages", khg_int(c->data_pages));
 	json_object_set_new(root, "page_size", khg_int(KHG_PAGE));

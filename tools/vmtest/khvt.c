@@ -797,14 +797,17 @@ static int cmd_thp(struct khvt *v, char **paths)
 
 	if (truth_load(v, "aging_thp", paths[0], &t))
 		return 1;
+	if (heat_load(v, "aging_thp", paths[1], &t, &h))
+		return 1;
 	if (!jint(t.root, "anon_huge_kib")) {
 		result(v, "aging_thp", "skip", "khguest got no transparent huge pages "
-		       "(AnonHugePages 0): nothing aged at 2 MiB to check");
+		       "(AnonHugePages 0 at every phase end): nothing aged at 2 MiB to check; "
+		       "kvmheat saw %zu coarse cells", json_array_size(json_object_get(h.vm,
+		       "coarse_cells")));
+		heat_free(&h);
 		truth_free(&t);
 		return 0;
 	}
-	if (heat_load(v, "aging_thp", paths[1], &t, &h))
-		return 1;
 	nreg = (t.npages + KH_REGION_GFNS - 1) / KH_REGION_GFNS;
 	hot_r = calloc(nreg, 1);
 	touched_r = calloc(nreg, 1);
