@@ -1396,7 +1396,7 @@ int kh_parse_trange(const char *s, double *t0, double *t1)
 	return 0;
 }
 
-static int kh_rd_region_cmp(const void *a, const void *b)
+int kh_rd_region_cmp(const void *a, const void *b)
 {
 	const struct kh_rd_region *x = a, *y = b;
 

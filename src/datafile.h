@@ -373,6 +373,8 @@ double kh_rec_secs(const struct kh_rec *r, uint64_t t_ns);
 int kh_rec_totals(const struct kh_rec *r, const struct kh_rd_filter *f, struct kh_gfn_stat **out,
 		  size_t *n);
 int kh_parse_trange(const char *s, double *t0, double *t1);
+/* qsort/bsearch order of struct kh_rd_region: pid, then region. */
+int kh_rd_region_cmp(const void *a, const void *b);
 /* Coarse aging of @pid (0: all) over the wanted epochs (coarse.h). */
 void kh_rec_coarse(const struct kh_rec *r, const struct kh_rd_filter *f, uint32_t pid,
 		   struct kh_coarse *c);

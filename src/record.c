@@ -179,15 +179,6 @@ static void kh_rec_lost(struct kh_recorder *r, uint64_t now, const uint64_t *st)
 	}
 }
 
-static int kh_creg_cmp(const void *a, const void *b)
-{
-	const struct kh_rd_region *x = a, *y = b;
-
-	if (x->pid != y->pid)
-		return x->pid < y->pid ? -1 : 1;
-	return x->d.idx < y->d.idx ? -1 : x->d.idx > y->d.idx;
-}
-
 /*
  * REGIONS: this epoch's deltas of the regions that saw long-range (huge
  * page) aging, so report can say what was seen only at 2 MiB or coarser.
@@ -222,11 +213,11 @@ static int kh_rec_coarse_regions(struct kh_recorder *r)
 				.coarse_aged = rv[i].coarse_aged,
 				.coarse_young = rv[i].coarse_young,
 				.coarse_pages = rv[i].coarse_pages } };
-	qsort(cur, m, sizeof(*cur), kh_creg_cmp);
+	qsort(cur, m, sizeof(*cur), kh_rd_region_cmp);
 	for (size_t i = 0; i < m; i++) {
 		struct kh_df_region d = cur[i].d;
 
-		p = bsearch(&cur[i], r->cprev, r->ncprev, sizeof(*cur), kh_creg_cmp);
+		p = bsearch(&cur[i], r->cprev, r->ncprev, sizeof(*cur), kh_rd_region_cmp);
 		if (p && p->d.aged <= d.aged && p->d.coarse_aged <= d.coarse_aged &&
 		    p->d.coarse_young <= d.coarse_young) {
 			d.aged -= p->d.aged;
