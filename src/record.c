@@ -567,7 +567,7 @@ static const char kh_rec_help[] =
 	"COMMAND exits.  With COMMAND, it is started held until the recorder is\n"
 	"attached and recorded alone; with neither -p nor COMMAND, every VM.\n"
 	"  -o, --output FILE    default kvmheat.data; an existing one becomes FILE.old\n"
-	"  -p, --pid LIST       only these VMs (their VMMs' pids)\n"
+	"  -p, --pid LIST       only these VMs: pids, names or uuids, comma-separated\n"
 	"  -e, --sources LIST   aging,track,spp,walk (default all)\n"
 	"  -d, --duration S     stop after S seconds\n"
 	"  -F, --interval MS    epoch length (default 1000)\n"
@@ -578,7 +578,7 @@ static const char kh_rec_help[] =
 	"      --ringbuf SIZE   event ring buffer bytes, k/m/g suffixes (default 4m)\n"
 	"  -j, --json           summary as JSON\n";
 
-static int kh_parse_pids(const char *s, struct kh_rec_args *a)
+static int kh_parse_pids(const char *s, struct kh_rec_args *a, char *why, size_t whylen)
 {
 	char *dup = strdup(s), *tok, *save = NULL;
 	int err = 0;
@@ -593,7 +593,8 @@ static int kh_parse_pids(const char *s, struct kh_rec_args *a)
 			break;
 		}
 		a->pids = np;
-		err = kh_parse_pid(tok, &a->pids[a->nr_pids]);
+		/* a pid, or the name or uuid of one running VM */
+		err = kh_resolve_vm(tok, &a->pids[a->nr_pids], why, whylen);
 		if (!err)
 			a->nr_pids++;
 	}
@@ -727,7 +728,7 @@ int kh_cmd_record(int argc, char **argv, struct kh_opts *o)
 	struct kh_recorder r = { .o = o, .a = &a, .w = { .fd = -1 } };
 	int opt, err, ret = KH_EXIT_ERROR, go_fd = -1, err_fd = -1, e = EIO;
 	uint32_t reason = KH_END_ERROR;
-	char eb[128];
+	char eb[128], why[256];
 	uint64_t v, now;
 	json_t *hdr;
 
@@ -742,9 +743,14 @@ int kh_cmd_record(int argc, char **argv, struct kh_opts *o)
 			break;
 		case 'p':
 			/* a list, unlike the other commands' -p */
-			if (kh_parse_pids(optarg, &a))
+			why[0] = 0;
+			err = kh_parse_pids(optarg, &a, why, sizeof(why));
+			if (err == -ENOENT || err == -EEXIST)
+				return kh_err(o, KH_EXIT_NO_VM, "record: -p %s: %s", optarg, why);
+			if (err)
 				return kh_err(o, KH_EXIT_USAGE,
-					      "record: bad pid list '%s'", optarg);
+					      "record: bad pid list '%s'%s%s", optarg,
+					      why[0] ? ": " : "", why);
 			break;
 		case 'F':
 			if (kh_parse_u64(optarg, &v) || v < 10 || v > 3600000)

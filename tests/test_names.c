@@ -95,6 +95,22 @@ static void test_list_shows_cmdline_name(void **state)
 	json_decref(root);
 	free(out);
 	free(err);
+	/* record -p takes a list, split at commas: this name has one, so its uuid */
+	{
+		char data[256];
+
+		tpath(data, sizeof(data), "byname.data");
+		assert_int_equal(run(&out, &err, 60, (char *[]){ kh, "record", "-o", data, "-p",
+							       UUID, "-d", "0.5", NULL }), 0);
+		free(out);
+		free(err);
+		assert_int_equal(run(&out, &err, 60, (char *[]){ kh, "report", "-i", data, "-p",
+							       name, NULL }), 0);
+		assert_non_null(strstr(out, pidstr));
+		assert_non_null(strstr(out, "name from cmdline"));
+		free(out);
+		free(err);
+	}
 	/* an unknown name: one line, "no VM" exit code */
 	assert_int_equal(run(&out, &err, 30, (char *[]){ kh, "list", "-p", "kh-no-such-vm-name",
 						       NULL }), 3);
