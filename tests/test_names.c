@@ -117,6 +117,29 @@ static void test_list_shows_cmdline_name(void **state)
 	assert_non_null(strstr(err, "no VM is named 'kh-no-such-vm-name'"));
 	free(out);
 	free(err);
+	/* trace -p NAME: every event line names its VM; the guest runs now */
+	{
+		struct proc t;
+		char *tout, *needle;
+		size_t named = 0;
+
+		spawn(&t, (char *[]){ kh, "trace", "-j", "-p", name, "-d", "3", "-e", "walk",
+				      NULL });
+		live_track(state, t.pid);
+		assert_true(wait_for(t.err, "tracing", 30));
+		kill(pid, SIGUSR1);
+		assert_int_equal(wait_exit(t.pid, 30), 0);
+		tout = slurp(t.out);
+		assert_non_null(tout);
+		assert_true(asprintf(&needle, "\"name\":\"%s\"", name) > 0);
+		for (char *p = strstr(tout, needle); p; p = strstr(p + 1, needle))
+			named++;
+		printf("# trace: %zu events named %s\n", named, name);
+		assert_true(named > 0);
+		free(needle);
+		free(tout);
+		proc_cleanup(&t);
+	}
 	stop(&g);
 	free(kh);
 }

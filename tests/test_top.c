@@ -80,6 +80,26 @@ static void test_rows_sum_regions_per_vm(void **state)
 	assert_int_equal(rows[0].c.accesses + rows[1].c.accesses + rows[0].wset, 0);
 }
 
+/* Rows carry the VM's name (the NAME column, and what p and f filter on). */
+static void test_rows_carry_names(void **state)
+{
+	struct kh_slot sl = { .base_gfn = 0, .npages = 256 };
+	struct kh_vm vms[2] = {
+		{ .pid = 10, .nr_vcpus = 1, .comm = "qemu-system-x86",
+		  .ident = { "web-1", "", KH_NAME_CMDLINE }, .nr_slots = 1, .slots = &sl },
+		{ .pid = 11, .nr_vcpus = 2, .comm = "khguest",
+		  .ident = { "khguest", "", KH_NAME_COMM }, .nr_slots = 1, .slots = &sl },
+	};
+	struct kh_vmset set = { .n = 2, .vms = vms };
+	struct kh_top_row rows[2];
+
+	assert_int_equal(kh_top_rows(&set, 0, NULL, NULL, 0, NULL, 0, rows), 2);
+	assert_string_equal(rows[0].name, "web-1");
+	assert_string_equal(rows[1].name, "khguest");
+	kh_top_sort(rows, 2, KH_TOP_NAME, false);
+	assert_int_equal(rows[0].pid, 11);	/* "khguest" < "web-1" */
+}
+
 static void test_rows_sort(void **state)
 {
 	struct kh_top_row r[3];
@@ -553,6 +573,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_rows_sum_regions_per_vm),
 		cmocka_unit_test(test_rows_sort),
+		cmocka_unit_test(test_rows_carry_names),
 		cmocka_unit_test(test_drain_empties_maps),
 		cmocka_unit_test(test_top_needs_terminal_or_batch),
 		LIVE_TEST(test_top_batch_follows_guest),

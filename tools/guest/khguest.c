@@ -383,36 +383,17 @@ static const struct option khg_longopts[] = {
 };
 
 /* Returns 0 to run, 1 after --help, -1 on a bad option. */
-static int khg_parse(struct khg_opts *o, int argc_in, char **argv_in)
+static int khg_parse_opts(struct khg_opts *o, int argc, char **argv)
 {
-	char **argv = calloc(argc_in + 1, sizeof(*argv));
 	const char *name;
-	int opt, idx, argc = 0;
 	uint64_t v;
+	int opt, idx;
 
 	*o = (struct khg_opts){
 		.mem_mib = 64, .data_gpa = 0x40000000ULL, .hot = 256,
 		.cold = 1024, .rounds = 20, .cold_rounds = 1, .write_frac = 0.25,
 		.offset = -1, .seed = 1, .hot_phases = 1,
 	};
-	if (!argv)
-		return -1;
-	/*
-	 * QEMU's identity options, word for word (-name guest=NAME,..., -uuid U),
-	 * so a test can run khguest as a VMM named the way QEMU's are; they are
-	 * only carried on the command line and in the truth file.
-	 */
-	for (int i = 0; i < argc_in; i++) {
-		if (i + 1 < argc_in && !strcmp(argv_in[i], "-name")) {
-			o->qemu_name = argv_in[++i];
-			continue;
-		}
-		if (i + 1 < argc_in && !strcmp(argv_in[i], "-uuid")) {
-			o->qemu_uuid = argv_in[++i];
-			continue;
-		}
-		argv[argc++] = argv_in[i];
-	}
 	opterr = 0;
 	while ((opt = getopt_long(argc, argv, ":h", khg_longopts, &idx)) != -1) {
 		name = khg_longopts[idx].name;
@@ -584,6 +565,38 @@ static int khg_parse(struct khg_opts *o, int argc_in, char **argv_in)
 		return -1;
 	}
 	return 0;
+}
+
+/*
+ * QEMU's identity options, word for word (-name guest=NAME,..., -uuid U),
+ * so a test can run khguest as a VMM named the way QEMU's are; they are
+ * only carried on the command line and in the truth file.  The rest goes
+ * to getopt.
+ */
+static int khg_parse(struct khg_opts *o, int argc_in, char **argv_in)
+{
+	char **argv = calloc(argc_in + 1, sizeof(*argv));
+	const char *qname = NULL, *quuid = NULL;
+	int argc = 0, ret;
+
+	if (!argv)
+		return -1;
+	for (int i = 0; i < argc_in; i++) {
+		if (i + 1 < argc_in && !strcmp(argv_in[i], "-name")) {
+			qname = argv_in[++i];
+			continue;
+		}
+		if (i + 1 < argc_in && !strcmp(argv_in[i], "-uuid")) {
+			quuid = argv_in[++i];
+			continue;
+		}
+		argv[argc++] = argv_in[i];
+	}
+	ret = khg_parse_opts(o, argc, argv);
+	o->qemu_name = qname;
+	o->qemu_uuid = quuid;
+	free(argv);
+	return ret;
 }
 
 /* ------------------------------------------------------------------ */
