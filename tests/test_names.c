@@ -7,6 +7,7 @@
  */
 #define _GNU_SOURCE
 #include <signal.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <jansson.h>
 #include "khtest.h"
@@ -144,6 +145,52 @@ static void test_list_shows_cmdline_name(void **state)
 	free(kh);
 }
 
+/* libvirt's run-state beats the command line: NAME.pid holds the pid, NAME.xml the domain. */
+static void test_libvirt_name_wins(void **state)
+{
+	char *out, *err, *kh = bin("kvmheat"), dir[256], path[300], name[64];
+	json_error_t je;
+	json_t *root, *vm;
+	struct proc g;
+	pid_t pid;
+	FILE *f;
+
+	need_kvm();
+	snprintf(name, sizeof(name), "kh-cmdline-%d", getpid());
+	pid = start_named(state, &g, name);
+	tpath(dir, sizeof(dir), "libvirt");
+	assert_int_equal(mkdir(dir, 0700), 0);
+	snprintf(path, sizeof(path), "%s/prod-db.pid", dir);
+	f = fopen(path, "w");
+	assert_non_null(f);
+	fprintf(f, "%d\n", pid);
+	fclose(f);
+	snprintf(path, sizeof(path), "%s/prod-db.xml", dir);
+	f = fopen(path, "w");
+	assert_non_null(f);
+	fprintf(f, "<domstatus state='running' pid='%d'><domain type='kvm'><name>prod-db"
+		"</name><uuid>11111111-2222-4333-8444-555555555555</uuid></domain>"
+		"</domstatus>\n", pid);
+	fclose(f);
+	setenv("KH_LIBVIRT_DIR", dir, 1);
+	assert_int_equal(run(&out, &err, 30, (char *[]){ kh, "list", "-j", "-p", "prod-db",
+						       NULL }), 0);
+	unsetenv("KH_LIBVIRT_DIR");
+	root = json_loads(out, 0, &je);
+	assert_non_null(root);
+	vm = vm_of(root, pid);
+	assert_non_null(vm);
+	assert_string_equal(json_string_value(json_object_get(vm, "name")), "prod-db");
+	assert_string_equal(json_string_value(json_object_get(vm, "name_source")), "libvirt");
+	assert_string_equal(json_string_value(json_object_get(vm, "uuid")),
+			    "11111111-2222-4333-8444-555555555555");
+	json_decref(root);
+	free(out);
+	free(err);
+	stop(&g);
+	free(kh);
+}
+
 static void test_ambiguous_name_refused(void **state)
 {
 	char *out, *err, *kh = bin("kvmheat"), name[64];
@@ -217,6 +264,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		LIVE_TEST(test_list_shows_cmdline_name),
+		LIVE_TEST(test_libvirt_name_wins),
 		LIVE_TEST(test_ambiguous_name_refused),
 		LIVE_TEST(test_recording_carries_name),
 	};
