@@ -611,7 +611,7 @@ static const char kh_heat_help[] =
 	"Trace guest memory accesses for SECONDS (default 5; ends early when the VM\n"
 	"given by -p exits or on Ctrl-C), then print per VM the hottest gfn ranges\n"
 	"with sub-page write masks and a heat strip across guest memory.\n"
-	"  -p, --pid PID        only this VM (its VMM's pid)\n"
+	"  -p, --pid PID        only this VM (its VMM's pid, or its name or uuid)\n"
 	"  -d, --duration S     how long to trace\n"
 	"  -n, --top N          ranges to show per VM (default 20)\n"
 	"  -e, --events LIST    sources: aging,track,spp,walk (default all)\n"

@@ -629,7 +629,7 @@ static const char kh_heatmap_help[] =
 	"holes squeezed out, cropped to what was touched), colour = accesses.\n"
 	"  -i, --input FILE  default kvmheat.data\n"
 	"  -o, --output OUT  NAME.svg, NAME.png, or - for the terminal (default)\n"
-	"  -p, --pid P       the VM to draw (default: the one with most accesses)\n"
+	"  -p, --pid P       the VM to draw, pid or recorded name (default: most accesses)\n"
 	"  -w, --writes      colour by writes instead\n"
 	"      --rows N      address rows (default 256; terminal: its height)\n"
 	"      --cols N      time columns (default 480; terminal: its width)\n"

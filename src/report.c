@@ -804,7 +804,7 @@ static const char kh_report_help[] =
 	"epoch, idle fraction, and per source the attach method and lost events.\n"
 	"  -i, --input FILE     default kvmheat.data\n"
 	"  -s, --sort KEY       accesses (default), writes or gfn\n"
-	"  -p, --pid P          only this VM\n"
+	"  -p, --pid P          only this VM: pid, or its recorded name or uuid\n"
 	"      --gfn A-B        only gfns A..B (inclusive; decimal or 0x hex)\n"
 	"      --time T0-T1     only epochs overlapping T0..T1 s after the start\n"
 	"  -f, --format F       text (default), json or csv; -j is --format json\n"

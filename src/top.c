@@ -1215,7 +1215,7 @@ static const char kh_top_help[] =
 	"  -b, --batch          plain text (or JSON with -j) per interval, no terminal UI\n"
 	"  -n, --iterations N   stop after N intervals\n"
 	"  -d, --delay S        interval length (default 1)\n"
-	"  -p, --pid PID        only this VM (filtered in BPF)\n"
+	"  -p, --pid PID        only this VM (pid, name or uuid; filtered in BPF)\n"
 	"  -e, --events LIST    sources: aging,track,spp,walk (default all)\n"
 	"  -m, --method S=M     force source S to attach method M\n"
 	"  -j, --json           one JSON object per line per interval (implies -b)\n";

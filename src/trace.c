@@ -470,7 +470,7 @@ static const char kh_trace_help[] =
 	"guest rip where known and, for writes, the 128-byte sub-page index.\n"
 	"Filters run in the kernel: events that do not match never reach kvmheat.\n"
 	"  -e, --events LIST    sources: aging,track,spp,walk (default all)\n"
-	"  -p, --pid PID        only this VM; ends when it exits\n"
+	"  -p, --pid PID        only this VM (pid, name or uuid); ends when it exits\n"
 	"      --gfn A-B        only gfns A..B (inclusive; one gfn: A; from A on: A-)\n"
 	"      --vcpu N         only vCPU N (walk and aging events carry no vCPU)\n"
 	"      --writes         only writes\n"
