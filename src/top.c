@@ -1095,7 +1095,7 @@ static bool kh_tui_key(struct kh_top *t, int ch)
 			snprintf(t->pid_filter, sizeof(t->pid_filter), "%s", buf);
 		break;
 	case 'f':
-		if (!kh_tui_prompt("regex on \"PID COMM\" (empty: none): ", buf, sizeof(buf)))
+		if (!kh_tui_prompt("regex on \"PID COMM NAME\" (empty: none): ", buf, sizeof(buf)))
 			break;
 		if (t->re_set)
 			regfree(&t->re);
