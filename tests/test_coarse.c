@@ -71,7 +71,7 @@ static void test_recorded_regions(void **state)
 {
 	struct kh_rd_filter f;
 	struct kh_coarse c;
-	struct kh_rec r;
+	struct kh_recording r;
 	char why[256];
 
 	write_recording();
@@ -93,7 +93,7 @@ static void test_recorded_regions(void **state)
 	assert_int_equal(c.only, 2);
 	kh_rec_coarse(&r, &f, 8, &c);
 	assert_int_equal(c.regions, 0);
-	kh_rec_free(&r);
+	kh_rd_free(&r);
 	unlink(path);
 }
 

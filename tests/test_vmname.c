@@ -200,7 +200,7 @@ static void test_recording_names(void **state)
 			  .comm = "evil" } };
 	char p[] = "/tmp/kh-vmname-rec-XXXXXX", why[256];
 	struct kh_rd_vm *rv;
-	struct kh_rec r;
+	struct kh_recording r;
 	struct kh_dw w;
 	uint32_t pid = 0;
 	int fd = mkstemp(p);
@@ -221,21 +221,21 @@ static void test_recording_names(void **state)
 	assert_int_equal(kh_df_read_file(p, 0, &r, why, sizeof(why)), 0);
 	unlink(p);
 	assert_int_equal(r.minor, 1);
-	rv = kh_rec_vm(&r, 1);
+	rv = kh_rd_find_vm(&r, 1);
 	assert_non_null(rv);
 	assert_string_equal(rv->ident.name, "web,1");
 	assert_string_equal(rv->ident.uuid, id.uuid);
 	assert_int_equal(rv->ident.source, KH_NAME_CMDLINE);
 	assert_int_equal(rv->nr_slots, 1);
-	rv = kh_rec_vm(&r, 2);
+	rv = kh_rd_find_vm(&r, 2);
 	assert_int_equal(rv->ident.source, KH_NAME_NONE);
-	rv = kh_rec_vm(&r, 3);
+	rv = kh_rd_find_vm(&r, 3);
 	assert_int_equal(strspn(rv->ident.name, "?"), KH_NAME_MAX);
 	assert_string_equal(rv->ident.uuid, "");
 	assert_int_equal(kh_rec_pid_by_name(&r, "web,1", &pid, why, sizeof(why)), 0);
 	assert_int_equal(pid, 1);
 	assert_int_equal(kh_rec_pid_by_name(&r, "old", &pid, why, sizeof(why)), -ENOENT);
-	kh_rec_free(&r);
+	kh_rd_free(&r);
 }
 
 int main(void)
