@@ -36,7 +36,7 @@ ifeq ($(SANITIZE),1)
 CFLAGS += -fsanitize=address,undefined -fno-omit-frame-pointer
 LDFLAGS += -fsanitize=address,undefined
 endif
-LDLIBS := -lbpf -lelf -lz -ljansson -lncursesw -lpng -lm -lpthread
+LDLIBS := -lbpf -lelf -lz -ljansson -lncursesw -lpng -lexpat -lm -lpthread
 CAIRO_CFLAGS := $(shell pkg-config --cflags cairo fontconfig 2>/dev/null)
 CAIRO_LIBS := $(shell pkg-config --libs cairo fontconfig 2>/dev/null)
 # Resolve every symbol at start (with the default relro, the GOT becomes
@@ -157,7 +157,7 @@ bench: all
 	./tools/bench-export.sh $(OUTPUT)
 
 # libFuzzer targets for every parser of outside input; FUZZ_SECONDS per target.
-FUZZ_TARGETS := datafile parse export
+FUZZ_TARGETS := datafile parse export vmname
 FUZZ_SECONDS ?= 45
 fuzz:
 	$(MAKE) OUTPUT=build-fuzz FUZZ=1 build-fuzz/libkh.a

@@ -27,6 +27,27 @@ struct {
 	__type(value, struct kh_age_ctx);
 } age_ctx SEC(".maps");
 
+/* One long-range aging check, for the region holding @gfn. */
+static __always_inline void kh_account_coarse(__u32 pid, __u64 gfn, const struct kh_counts *d,
+					      __u64 pages)
+{
+	struct kh_key key = { .pid = pid, .idx = gfn >> KH_REGION_SHIFT };
+	struct kh_region *r;
+
+	if (!aggregate)
+		return;
+	r = kh_get(&regions, &key, KH_SRC_AGING);
+	if (!r)
+		return;
+	kh_add(&r->c, d);
+	__sync_fetch_and_add(&r->coarse_aged, 1);
+	if (d->young)
+		__sync_fetch_and_add(&r->coarse_young, 1);
+	if (r->coarse_pages < pages)
+		r->coarse_pages = pages;
+	kh_stat(KH_SRC_AGING, KH_STAT_COUNTED);
+}
+
 static __always_inline void kh_age_pages(__u32 pid, __u64 start, __u64 end, bool young,
 					 bool young_known)
 {
@@ -51,23 +72,18 @@ static __always_inline void kh_age_pages(__u32 pid, __u64 start, __u64 end, bool
 		return;
 	}
 
-	/* Huge folio or sweep: per-region counts, scaled by pages covered. */
+	/*
+	 * A huge page or a sweep: one observation at the hook's granularity.
+	 * Every region it covers counts it once, no gfn inside gets credit,
+	 * and no touched bit is set (the range says nothing per 4 KiB page).
+	 */
 	kh_stat(KH_SRC_AGING, KH_STAT_TRUNCATED);
 	for (i = 0; i < KH_AGE_REGION_MAX; i++) {
 		__u64 lo = ((start >> KH_REGION_SHIFT) + i) << KH_REGION_SHIFT;
-		__u64 hi = lo + KH_REGION_GFNS;
-		struct kh_counts r = d;
 
 		if (lo >= end)
 			break;
-		if (lo < start)
-			lo = start;
-		if (hi > end)
-			hi = end;
-		r.aged = hi - lo;
-		r.young = young ? hi - lo : 0;
-		r.accesses = r.young;
-		kh_account(KH_SRC_AGING, pid, lo, &r, -1, false);
+		kh_account_coarse(pid, lo, &d, end - start);
 	}
 }
 

@@ -17,6 +17,26 @@
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
+/* ---- following a command's descendants (record -- COMMAND) ------------ */
+
+/*
+ * sched_process_fork(parent, child) fires in the parent after the child is
+ * made and before it is woken, so a child VMM is followed from its first
+ * instruction.  New threads share the tgid and need nothing.
+ */
+SEC("tp_btf/sched_process_fork")
+int BPF_PROG(tp_btf_sched_process_fork, struct task_struct *parent, struct task_struct *child)
+{
+	__u32 ptgid = parent->tgid, ctgid = child->tgid;
+	__u8 one = 1;
+
+	if (ptgid == ctgid || !bpf_map_lookup_elem(&follow_tgids, &ptgid))
+		return 0;
+	if (bpf_map_update_elem(&follow_tgids, &ctgid, &one, BPF_ANY))
+		__sync_fetch_and_add(&follow_full, 1);
+	return 0;
+}
+
 /* ---- aging ------------------------------------------------------------ */
 
 /* fexit kvm_age_gfn(kvm, range) -> bool young (5.13+). */

@@ -80,8 +80,11 @@ int kh_parse_seconds(const char *s, double *out);
 int kh_parse_gfn_range(const char *s, uint64_t *lo, uint64_t *hi);
 /* "T0-T1" or "T0-" in seconds since a recording's start (report, heatmap --time). */
 int kh_parse_trange(const char *s, double *t0, double *t1);
-/* "PID[,PID..]" into a malloc'd array (record -p). */
-int kh_parse_pid_list(const char *s, uint32_t **pids, size_t *n);
+/* One -p element into a pid; 0 or -errno with a reason (kh_resolve_vm is one). */
+typedef int (*kh_pid_resolver)(const char *arg, uint32_t *pid, char *why, size_t whylen);
+/* "PID[,PID..]" into a malloc'd array (record -p, export -p); @one NULL: pids only. */
+int kh_parse_pid_list(const char *s, uint32_t **pids, size_t *n, kh_pid_resolver one,
+		      char *why, size_t whylen);
 
 /* ---- names (names.c) ---- */
 enum kh_method {

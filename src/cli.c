@@ -8,6 +8,7 @@
  * same way by all.  Sessions: opened, attached and refreshed for a command
  * with the library's -errno and reason reported once, with its exit code.
  */
+#include <errno.h>
 #include <getopt.h>
 #include <string.h>
 #include <unistd.h>
@@ -39,8 +40,23 @@ static int kh_opt_shared(const struct kh_cmdline *cl, int opt, char **argv)
 	case 'p':
 		if (!cl->pid)
 			return KH_OPT_OWN;
-		if (kh_parse_pid(optarg, cl->pid))
-			return kh_err(o, KH_EXIT_USAGE, "%s: bad pid '%s'", cmd, optarg);
+		if (!kh_parse_pid(optarg, cl->pid))
+			return KH_OPT_PARSED;
+		if (cl->pid_name && kh_name_arg_ok(optarg)) {
+			*cl->pid_name = optarg;	/* a recorded VM's name: the command knows */
+			return KH_OPT_PARSED;
+		}
+		{
+			char why[256];
+			int err = kh_resolve_vm(optarg, cl->pid, why, sizeof(why));
+
+			if (err == -EINVAL)
+				return kh_err(o, KH_EXIT_USAGE, "%s: bad pid '%s'", cmd, optarg);
+			if (err)
+				return kh_err(o, err == -EPERM ? KH_EXIT_ENV : err == -ENOENT ||
+					      err == -EEXIST ? KH_EXIT_NO_VM : KH_EXIT_ERROR,
+					      "%s: -p %s: %s", cmd, optarg, why);
+		}
 		return KH_OPT_PARSED;
 	case 'd':
 		if (!cl->duration)

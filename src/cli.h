@@ -35,7 +35,8 @@ struct kh_cmdline {
 	const struct option *longopts;
 	const char *own;		/* -j, -v or -h letters the command parses itself */
 	bool operands;			/* it takes operands (record's COMMAND) */
-	uint32_t *pid;			/* -p PID */
+	uint32_t *pid;			/* -p PID or -p NAME of a running VM */
+	const char **pid_name;		/* set: a -p NAME is left here for the command */
 	double *duration;		/* -d SECONDS */
 	uint32_t *sources;		/* -e LIST */
 	enum kh_method *force;		/* -m SOURCE=METHOD, KH_SRC_MAX entries */

@@ -152,7 +152,7 @@ static int kh_export_parse(int argc, char **argv, struct kh_opts *o, struct kh_e
 					      "3600 seconds)", optarg);
 			break;
 		case 'p':
-			if (kh_parse_pid_list(optarg, &a->pids, &a->nr_pids) ||
+			if (kh_parse_pid_list(optarg, &a->pids, &a->nr_pids, NULL, NULL, 0) ||
 			    a->nr_pids > KH_EXP_MAX_PIDS)
 				return kh_err(o, KH_EXIT_USAGE, "export: bad pid list '%s' (up to "
 					      "%d pids)", optarg, KH_EXP_MAX_PIDS);

@@ -63,8 +63,11 @@ static json_t *kh_vm_heat_json(const struct kh_vm *vm, const struct kh_gfn_stat 
 		json_array_append_new(slots, json_pack("{s:i, s:I, s:I}", "slot", vm->slots[i].id,
 			"gpa", (json_int_t)(vm->slots[i].base_gfn << KH_PAGE_SHIFT),
 			"size", (json_int_t)(vm->slots[i].npages << KH_PAGE_SHIFT)));
-	return json_pack("{s:i, s:s, s:i, s:I, s:o, s:o, s:I, s:o, s:o, s:o}", "pid", vm->pid,
-			 "comm", vm->comm, "vcpus", vm->nr_vcpus, "memory_bytes",
+	return json_pack("{s:i, s:s, s:s, s:o, s:s, s:i, s:I, s:o, s:o, s:I, s:o, s:o, s:o}",
+			 "pid", vm->pid, "comm", vm->comm, "name", vm->ident.name,
+			 "uuid", vm->ident.uuid[0] ? json_string(vm->ident.uuid) : json_null(),
+			 "name_source", kh_name_source_str(vm->ident.source), "vcpus",
+			 vm->nr_vcpus, "memory_bytes",
 			 (json_int_t)(kh_vm_pages(vm) << KH_PAGE_SHIFT), "memslots", slots,
 			 "totals", kh_counts_json(&t), "gfns_touched", (json_int_t)touched,
 			 "ranges", rj, "gfns", gj, "strip", sj);
@@ -135,7 +138,8 @@ static void kh_print_vm(const struct kh_vm *vm, const struct kh_gfn_stat *g, siz
 	char b1[32], b2[32], mask[KH_SUBPAGES + 1];
 
 	kh_vm_totals(g, n, vm->pid, &t);
-	printf("\nVM %u (%s): %u vCPU%s, %s in %zu memslot%s\n", vm->pid, vm->comm, vm->nr_vcpus,
+	printf("\nVM %u (%s): %u vCPU%s, %s in %zu memslot%s\n", vm->pid,
+	       vm->ident.name[0] ? vm->ident.name : vm->comm, vm->nr_vcpus,
 	       vm->nr_vcpus == 1 ? "" : "s",
 	       kh_fmt_bytes(kh_vm_pages(vm) << KH_PAGE_SHIFT, b1, sizeof(b1)), vm->nr_slots,
 	       vm->nr_slots == 1 ? "" : "s");
@@ -184,6 +188,7 @@ static void kh_vms_add_undiscovered(struct kh_vmset *seen, const struct kh_gfn_s
 		vm->pid = g[i].pid;
 		snprintf(vm->comm, sizeof(vm->comm), "exited");
 		kh_proc_comm(vm->pid, vm->comm, sizeof(vm->comm));
+		kh_ident_learn(vm->pid, vm->comm, &vm->ident);
 	}
 }
 
@@ -282,6 +287,7 @@ static void kh_heat_text_tail(const struct kh_heat_data *d)
 static bool kh_heat_vm(const struct kh_vm *vm, const struct kh_heat_args *a,
 		       struct kh_heat_data *d, json_t *vms, bool color)
 {
+	struct kh_coarse coarse = {};
 	size_t nr = 0, vn = 0;
 	uint64_t touched;
 
@@ -289,18 +295,26 @@ static bool kh_heat_vm(const struct kh_vm *vm, const struct kh_heat_args *a,
 		return false;	/* -p: discovery still sees every VM */
 	for (size_t j = 0; j < d->n; j++)
 		vn += d->g[j].pid == vm->pid;
-	if (!vn && !a->pid)
+	kh_coarse_sum(d->rk, d->rv, d->nrv, vm->pid, &coarse);
+	if (!vn && !coarse.regions && !a->pid)
 		return false;	/* idle VM in all-VM mode */
 	for (size_t j = 0; j < d->nr_all && nr < a->top; j++)
 		if (d->rg[j].pid == vm->pid)
 			d->rg_vm[nr++] = d->rg[j];
 	touched = kh_vm_touched(d->rv, d->rk, d->nrv, vm->pid);
 	kh_strip(vm, d->g, d->n, d->cols, a->width);
-	if (vms)
-		json_array_append_new(vms, kh_vm_heat_json(vm, d->g, d->n, d->rg_vm, nr, touched,
-							   d->cols, a->width));
-	else
+	if (vms) {
+		json_t *vj = kh_vm_heat_json(vm, d->g, d->n, d->rg_vm, nr, touched, d->cols,
+					     a->width);
+
+		json_object_set_new(vj, "aging_granularity", kh_coarse_json(&coarse));
+		json_object_set_new(vj, "coarse_cells",
+				    kh_coarse_cells_json(d->rk, d->rv, d->nrv, vm->pid));
+		json_array_append_new(vms, vj);
+	} else {
 		kh_print_vm(vm, d->g, d->n, d->rg_vm, nr, touched, d->cols, a->width, color);
+		kh_coarse_print(stdout, &coarse, kh_vm_pages(vm) << KH_PAGE_SHIFT);
+	}
 	return true;
 }
 
@@ -347,7 +361,7 @@ static const char kh_heat_help[] =
 	"Trace guest memory accesses for SECONDS (default 5; ends early when the VM\n"
 	"given by -p exits or on Ctrl-C), then print per VM the hottest gfn ranges\n"
 	"with sub-page write masks and a heat strip across guest memory.\n"
-	"  -p, --pid PID        only this VM (its VMM's pid)\n"
+	"  -p, --pid PID        only this VM (its VMM's pid, or its name or uuid)\n"
 	"  -d, --duration S     how long to trace\n"
 	"  -n, --top N          ranges to show per VM (default 20)\n"
 	"  -e, --sources LIST   aging,track,spp,walk (default all; --events LIST too)\n"

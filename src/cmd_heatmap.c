@@ -24,6 +24,7 @@ struct kh_heatmap_args {
 	bool writes;
 	bool gfn_axis;		/* --axis gfn */
 	int color;		/* --color: -1 auto, 0 never, 1 always */
+	const char *pid_name;	/* -p NAME: matched against the recording */
 	bool chart;		/* --chart KIND instead of the heatmap */
 	enum kh_chart_kind kind;
 	size_t rows, cols;	/* 0: the output's default */
@@ -42,7 +43,7 @@ static const char kh_heatmap_help[] =
 	"scale, legend beside it).  Or, with --chart, lines per VM over time.\n"
 	"  -i, --input FILE  default kvmheat.data\n"
 	"  -o, --output OUT  NAME.svg, NAME.png, or - for the terminal (default)\n"
-	"  -p, --pid P       the VM to draw (default: the one with most accesses)\n"
+	"  -p, --pid P       the VM to draw, pid or recorded name (default: most accesses)\n"
 	"  -w, --writes      colour by writes instead\n"
 	"      --rows N      address rows (default 256; terminal: its height)\n"
 	"      --cols N      time columns (default 480; terminal: its width)\n"
@@ -107,6 +108,7 @@ static int kh_heatmap_parse(int argc, char **argv, struct kh_opts *o, struct kh_
 	struct kh_cmdline cl = {
 		.cmd = "heatmap", .o = o, .help = kh_heatmap_help, .shortopts = "i:o:p:wjvh",
 		.longopts = longopts, .pid = &a->f.pid, .color = &a->color,
+		.pid_name = &a->pid_name,
 	};
 	uint64_t v;
 	int opt;
@@ -304,7 +306,7 @@ static int kh_heatmap_draw(const struct kh_heatmap_args *a, struct kh_opts *o,
 	return ret;
 }
 
-static int kh_heatmap_run(const struct kh_heatmap_args *a, struct kh_opts *o)
+static int kh_heatmap_run(struct kh_heatmap_args *a, struct kh_opts *o)
 {
 	struct kh_recording rec;
 	char why[512];
@@ -318,6 +320,11 @@ static int kh_heatmap_run(const struct kh_heatmap_args *a, struct kh_opts *o)
 		return kh_err(o, KH_EXIT_ERROR, "heatmap: %s: %s", a->in, why);
 	for (size_t i = 0; i < rec.nr_notes; i++)
 		fprintf(stderr, "kvmheat: note: %s: %s\n", a->in, rec.notes[i]);
+	if (a->pid_name && kh_rd_pid_by_name(&rec, a->pid_name, &a->f.pid, why, sizeof(why))) {
+		kh_rd_free(&rec);
+		return kh_err(o, KH_EXIT_NO_VM, "heatmap: -p %s: %s in %s", a->pid_name, why,
+			      a->in);
+	}
 	ret = a->chart ? kh_heatmap_chart(a, o, &rec) : kh_heatmap_draw(a, o, &rec);
 	kh_rd_free(&rec);
 	return ret;

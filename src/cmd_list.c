@@ -21,7 +21,10 @@ static json_t *kh_vm_json(const struct kh_vm *vm)
 			"base_gfn", (json_int_t)s->base_gfn, "npages", (json_int_t)s->npages,
 			"hva", (json_int_t)s->hva));
 	}
-	return json_pack("{s:i, s:s, s:i, s:I, s:o}", "pid", vm->pid, "comm", vm->comm,
+	return json_pack("{s:i, s:s, s:s, s:o, s:s, s:i, s:I, s:o}", "pid", vm->pid,
+			 "comm", vm->comm, "name", vm->ident.name,
+			 "uuid", vm->ident.uuid[0] ? json_string(vm->ident.uuid) : json_null(),
+			 "name_source", kh_name_source_str(vm->ident.source),
 			 "vcpus", vm->nr_vcpus, "memory_bytes",
 			 (json_int_t)(kh_vm_pages(vm) << KH_PAGE_SHIFT), "memslots", slots);
 }
@@ -30,8 +33,9 @@ static void kh_vm_print(const struct kh_vm *vm)
 {
 	char b1[32];
 
-	printf("%-8u %-16s %5u %10s %6zu\n", vm->pid, vm->comm, vm->nr_vcpus,
-	       kh_fmt_bytes(kh_vm_pages(vm) << KH_PAGE_SHIFT, b1, sizeof(b1)), vm->nr_slots);
+	printf("%-8u %-16s %-20s %5u %10s %6zu  %s\n", vm->pid, vm->comm, vm->ident.name,
+	       vm->nr_vcpus, kh_fmt_bytes(kh_vm_pages(vm) << KH_PAGE_SHIFT, b1, sizeof(b1)),
+	       vm->nr_slots, vm->ident.uuid[0] ? vm->ident.uuid : "-");
 	for (size_t i = 0; i < vm->nr_slots; i++) {
 		const struct kh_slot *s = &vm->slots[i];
 		char b2[32];
@@ -44,9 +48,11 @@ static void kh_vm_print(const struct kh_vm *vm)
 }
 
 static const char kh_list_help[] =
-	"Usage: kvmheat list [-j] [-p PID]\n"
-	"List running KVM VMs: pid, comm, vCPUs, memory and memslots.\n"
-	"  -p, --pid PID        only this VM (its VMM's pid)\n"
+	"Usage: kvmheat list [-j] [-p PID|NAME]\n"
+	"List running KVM VMs: pid, comm, name, vCPUs, memory, memslots, uuid.\n"
+	"Names come from libvirt, else QEMU's -name/-uuid, else the comm\n"
+	"(JSON name_source: libvirt, cmdline or comm).\n"
+	"  -p, --pid PID        only this VM (its VMM's pid or its name)\n"
 	"  -j, --json           JSON output\n"
 	"\n"
 	"Examples:\n"
@@ -93,7 +99,8 @@ static int kh_list_main(uint32_t pid, struct kh_opts *o)
 				json_array_append_new(arr, kh_vm_json(&set.vms[i]));
 		kh_json_print(json_pack("{s:o}", "vms", arr), JSON_INDENT(2));
 	} else {
-		printf("%-8s %-16s %5s %10s %6s\n", "PID", "COMM", "VCPUS", "MEMORY", "SLOTS");
+		printf("%-8s %-16s %-20s %5s %10s %6s  %s\n", "PID", "COMM", "NAME", "VCPUS",
+		       "MEMORY", "SLOTS", "UUID");
 		for (size_t i = 0; i < set.n; i++)
 			if (!pid || set.vms[i].pid == pid)
 				kh_vm_print(&set.vms[i]);

@@ -58,13 +58,39 @@ struct kh_recorder {
 	uint64_t ev_other;		/* events of VMs not being recorded */
 	uint32_t *gone;			/* pids whose exit was recorded */
 	size_t ngone, gone_cap;
+	uint32_t *followed;		/* COMMAND's descendants seen so far */
+	size_t nfollowed, followed_cap;
+	uint32_t last_other;		/* last pid that was not one of them */
+	uint64_t vms_written;		/* VM records of distinct VMs */
+	struct kh_rd_region *cprev;	/* regions with coarse aging, as last written */
+	size_t ncprev;
 	bool lost_warned;
 };
 
-static bool kh_recorder_pid_wanted(const struct kh_recorder *r, uint32_t pid)
+/*
+ * COMMAND and its descendants: the kernel's follow_tgids table says; the
+ * answers are cached, since a snapshot asks once per gfn.
+ */
+static bool kh_recorder_followed(struct kh_recorder *r, uint32_t pid)
+{
+	if (pid == r->last_other)
+		return false;
+	for (size_t i = 0; i < r->nfollowed; i++)
+		if (r->followed[i] == pid)
+			return true;
+	if (!kh_session_followed(&r->s, pid)) {
+		r->last_other = pid;
+		return false;
+	}
+	if (!kh_grow(&r->followed, &r->followed_cap, r->nfollowed + 1, sizeof(*r->followed)))
+		r->followed[r->nfollowed++] = pid;
+	return true;
+}
+
+static bool kh_recorder_pid_wanted(struct kh_recorder *r, uint32_t pid)
 {
 	if (r->a->cmd)
-		return pid == (uint32_t)r->child;
+		return pid == (uint32_t)r->child || kh_recorder_followed(r, pid);
 	if (!r->a->nr_pids)
 		return true;
 	for (size_t i = 0; i < r->a->nr_pids; i++)
@@ -133,6 +159,75 @@ static void kh_recorder_lost(struct kh_recorder *r, uint64_t now, const uint64_t
 	}
 }
 
+/*
+ * REGIONS: this epoch's deltas of the regions that saw long-range (huge
+ * page) aging, so report can say what was seen only at 2 MiB or coarser.
+ * Regions without any are not written: a VM without huge pages costs
+ * nothing here.
+ */
+static int kh_recorder_coarse_regions(struct kh_recorder *r)
+{
+	struct kh_rd_region *cur = NULL, *p;
+	struct kh_df_region *out = NULL;
+	uint32_t *opid = NULL;
+	struct kh_key *rk = NULL;
+	struct kh_region *rv = NULL;
+	size_t n = 0, m = 0, no = 0;
+	int err;
+
+	err = kh_read_regions(bpf_map__fd(r->s.skel->maps.regions),
+			      r->a->so.follow ? 0 : r->a->so.pid, &rk, &rv, &n);
+	if (err)
+		return err;
+	cur = malloc((n ? n : 1) * sizeof(*cur));
+	out = malloc((n ? n : 1) * sizeof(*out));
+	opid = malloc((n ? n : 1) * sizeof(*opid));
+	if (!cur || !out || !opid) {
+		err = -ENOMEM;
+		goto out;
+	}
+	for (size_t i = 0; i < n; i++)
+		if (rv[i].coarse_aged && kh_recorder_pid_wanted(r, rk[i].pid))
+			cur[m++] = (struct kh_rd_region){ .pid = rk[i].pid, .d = {
+				.idx = rk[i].idx, .aged = rv[i].c.aged,
+				.coarse_aged = rv[i].coarse_aged,
+				.coarse_young = rv[i].coarse_young,
+				.coarse_pages = rv[i].coarse_pages } };
+	qsort(cur, m, sizeof(*cur), kh_rd_region_cmp);
+	for (size_t i = 0; i < m; i++) {
+		struct kh_df_region d = cur[i].d;
+
+		p = r->ncprev ? bsearch(&cur[i], r->cprev, r->ncprev, sizeof(*cur),
+					kh_rd_region_cmp) : NULL;
+		if (p && p->d.aged <= d.aged && p->d.coarse_aged <= d.coarse_aged &&
+		    p->d.coarse_young <= d.coarse_young) {
+			d.aged -= p->d.aged;
+			d.coarse_aged -= p->d.coarse_aged;
+			d.coarse_young -= p->d.coarse_young;
+		}
+		if (!d.aged)
+			continue;
+		opid[no] = cur[i].pid;
+		out[no++] = d;
+	}
+	for (size_t i = 0, k; !err && i < no; i = k) {
+		for (k = i; k < no && opid[k] == opid[i]; k++)
+			;
+		err = kh_dw_regions(&r->w, opid[i], out + i, k - i);
+	}
+	free(r->cprev);
+	r->cprev = cur;
+	r->ncprev = m;
+	cur = NULL;
+out:
+	free(cur);
+	free(out);
+	free(opid);
+	free(rk);
+	free(rv);
+	return err;
+}
+
 /* One epoch: the deltas of every wanted gfn, then counters and losses. */
 static int kh_recorder_snapshot(struct kh_recorder *r, uint64_t now)
 {
@@ -145,7 +240,7 @@ static int kh_recorder_snapshot(struct kh_recorder *r, uint64_t now)
 	int err;
 
 	err = kh_read_gfns(bpf_map__fd(r->s.skel->maps.gfns), bpf_map__fd(r->s.skel->maps.subpages),
-			   r->a->so.pid, &g, &n);
+			   r->a->so.follow ? 0 : r->a->so.pid, &g, &n);
 	if (err)
 		return err;
 	for (size_t i = 0; i < n; i++)
@@ -188,6 +283,8 @@ static int kh_recorder_snapshot(struct kh_recorder *r, uint64_t now)
 			;
 		err = kh_dw_subpages(&r->w, spid[i], ds + i, k - i);
 	}
+	if (!err)
+		err = kh_recorder_coarse_regions(r);
 	if (!err && !kh_read_stats(&r->s, st)) {
 		kh_recorder_lost(r, now, st);
 		err = kh_dw_stats(&r->w, now, st);
@@ -212,7 +309,8 @@ out:
 /* What a VM record holds: an update is written when any of it changes. */
 static bool kh_vm_same(const struct kh_vm *a, const struct kh_vm *b)
 {
-	if (a->nr_slots != b->nr_slots || a->nr_vcpus != b->nr_vcpus || strcmp(a->comm, b->comm))
+	if (a->nr_slots != b->nr_slots || a->nr_vcpus != b->nr_vcpus || strcmp(a->comm, b->comm) ||
+	    strcmp(a->ident.name, b->ident.name) || strcmp(a->ident.uuid, b->ident.uuid))
 		return false;
 	for (size_t i = 0; i < a->nr_slots; i++)
 		if (a->slots[i].base_gfn != b->slots[i].base_gfn ||
@@ -237,13 +335,14 @@ static int kh_recorder_vms(struct kh_recorder *r, uint64_t now, bool initial)
 		old = kh_vms_find_kvm(k, vm->kvm, vm->pid);
 		if (old && kh_vm_same(old, vm))
 			continue;
-		err = kh_dw_vm(&r->w, now, vm->kvm, vm->pid, vm->nr_vcpus, vm->comm, vm->slots,
-			       vm->nr_slots, initial ? KH_DFV_INITIAL : 0);
+		err = kh_dw_vm_id(&r->w, now, vm->kvm, vm->pid, vm->nr_vcpus, vm->comm, &vm->ident,
+				  vm->slots, vm->nr_slots, initial ? KH_DFV_INITIAL : 0);
 		if (err)
 			break;
+		r->vms_written += !old;
 		err = kh_vms_put(k, vm);
 		if (!initial)
-			fprintf(stderr, "kvmheat: VM %u (%s) appeared\n", vm->pid, vm->comm);
+			fprintf(stderr, "kvmheat: VM %u (%s) appeared\n", vm->pid, vm->ident.name);
 	}
 	for (size_t j = 0; j < k->n && !err;) {
 		if (kh_vms_find_kvm(cur, k->vms[j].kvm, k->vms[j].pid)) {
@@ -258,6 +357,25 @@ static int kh_recorder_vms(struct kh_recorder *r, uint64_t now, bool initial)
 		k->vms[j] = k->vms[--k->n];
 	}
 	return err;
+}
+
+/* -name/-uuid of the COMMAND we started, read from the argv we gave it. */
+static void kh_recorder_cmd_ident(char **cmd, struct kh_vm_ident *id)
+{
+	size_t len = 0, off = 0;
+	char *buf;
+
+	for (char **c = cmd; *c; c++)
+		len += strlen(*c) + 1;
+	buf = malloc(len ? len : 1);
+	if (!buf)
+		return;
+	for (char **c = cmd; *c; c++) {
+		memcpy(buf + off, *c, strlen(*c) + 1);
+		off += strlen(*c) + 1;
+	}
+	kh_ident_from_cmdline(buf, len, id);	/* leaves @id alone when it has none */
+	free(buf);
 }
 
 /*
@@ -286,7 +404,12 @@ static int kh_recorder_undiscovered(struct kh_recorder *r, uint64_t now)
 			snprintf(vm.comm, sizeof(vm.comm), "%.16s", b ? b + 1 : r->a->cmd[0]);
 		}
 		kh_proc_comm(vm.pid, vm.comm, sizeof(vm.comm));
-		err = kh_dw_vm(&r->w, now, 0, vm.pid, 0, vm.comm, NULL, 0, KH_DFV_UNDISCOVERED);
+		kh_ident_learn(vm.pid, vm.comm, &vm.ident);
+		if (vm.ident.source == KH_NAME_COMM && r->a->cmd && vm.pid == (uint32_t)r->child)
+			kh_recorder_cmd_ident(r->a->cmd, &vm.ident);	/* it exited: its argv is ours */
+		err = kh_dw_vm_id(&r->w, now, 0, vm.pid, 0, vm.comm, &vm.ident, NULL, 0,
+				  KH_DFV_UNDISCOVERED);
+		r->vms_written++;
 	}
 	return err;
 }
@@ -303,6 +426,33 @@ static int kh_recorder_event(void *ctx, void *data, size_t size)
 		return 0;
 	}
 	return kh_dw_event(&r->w, e);
+}
+
+/*
+ * What a reader must know about COMMAND's run: that it (and everything it
+ * started) ran no VM, or that some of its descendants were not followed.
+ * Said on stderr now and kept in the file for report.
+ */
+static int kh_recorder_cmd_notes(struct kh_recorder *r)
+{
+	uint64_t lost = kh_session_follow_lost(&r->s);
+	char msg[512];
+	int err = 0;
+
+	if (!r->vms_written) {
+		snprintf(msg, sizeof(msg), "%.200s ran no KVM VM, nor did any process it started"
+			 ": nothing was recorded", r->a->cmd[0]);
+		kh_warn(r->o, "%s", msg);
+		err = kh_dw_note(&r->w, msg);
+	}
+	if (!err && lost) {
+		snprintf(msg, sizeof(msg), "%" PRIu64 " processes started by %.200s were not "
+			 "followed (table of followed pids full): their VMs are missing", lost,
+			 r->a->cmd[0]);
+		kh_warn(r->o, "%s", msg);
+		err = kh_dw_note(&r->w, msg);
+	}
+	return err;
 }
 
 static json_t *kh_recorder_header(struct kh_recorder *r, int argc, char **argv)
@@ -337,7 +487,7 @@ static json_t *kh_recorder_header(struct kh_recorder *r, int argc, char **argv)
 			json_array_append_new(srcs, json_string(kh_source_name(src)));
 	return json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:o, s:s, s:I, s:s, s:I, s:i, s:b, "
 			 "s:o, s:o, s:o, s:i, s:i, s:s}",
-			 "format", "kvmheat recording", "format_version", "1.0",
+			 "format", "kvmheat recording", "format_version", "1.1",
 			 "kvmheat_version", KH_VERSION, "host", host, "kernel", u.release,
 			 "machine", u.machine, "cmdline", cl, "clock", "CLOCK_MONOTONIC",
 			 "start_ns", (json_int_t)r->t_start, "start_time", when,
@@ -393,7 +543,7 @@ static const char kh_record_help[] =
 	"COMMAND exits.  With COMMAND, it is started held until the recorder is\n"
 	"attached and recorded alone; with neither -p nor COMMAND, every VM.\n"
 	"  -o, --output FILE    default kvmheat.data; an existing one becomes FILE.old\n"
-	"  -p, --pid LIST       only these VMs (their VMMs' pids)\n"
+	"  -p, --pid LIST       only these VMs: pids, names or uuids, comma-separated\n"
 	"  -e, --sources LIST   aging,track,spp,walk (default all)\n"
 	"  -d, --duration S     stop after S seconds\n"
 	"  -F, --interval MS    epoch length (default 1000)\n"
@@ -487,7 +637,7 @@ static int kh_recorder_run(struct kh_recorder *r, uint32_t *reason)
 			if (err)
 				break;
 			/* until COMMAND's VM shows up, look ten times a second */
-			pending = r->child && !kh_vms_find(&r->known, r->child);
+			pending = r->child && !r->known.n && !r->ngone;
 			next_disc = now + (pending ? sec / 10 : sec);
 			if (kh_recorder_pids_gone(r)) {
 				*reason = KH_END_VM_EXIT;
@@ -528,8 +678,9 @@ static int kh_record_parse(int argc, char **argv, struct kh_opts *o, struct kh_r
 		.longopts = longopts, .operands = true, .duration = &a->duration,
 		.sources = &a->so.sources, .force = a->so.force,
 	};
+	char why[256];
 	uint64_t v;
-	int opt;
+	int opt, err;
 
 	while ((opt = kh_getopt(&cl, argc, argv)) > 0) {
 		switch (opt) {
@@ -539,10 +690,15 @@ static int kh_record_parse(int argc, char **argv, struct kh_opts *o, struct kh_r
 			a->out = optarg;
 			break;
 		case 'p':
-			/* a list, unlike the other commands' -p */
-			if (kh_parse_pid_list(optarg, &a->pids, &a->nr_pids))
-				return kh_err(o, KH_EXIT_USAGE,
-					      "record: bad pid list '%s'", optarg);
+			/* a list, unlike the other commands' -p: pids, names or uuids */
+			why[0] = 0;
+			err = kh_parse_pid_list(optarg, &a->pids, &a->nr_pids, kh_resolve_vm, why,
+						sizeof(why));
+			if (err == -ENOENT || err == -EEXIST)
+				return kh_err(o, KH_EXIT_NO_VM, "record: -p %s: %s", optarg, why);
+			if (err)
+				return kh_err(o, KH_EXIT_USAGE, "record: bad pid list '%s'%s%s",
+					      optarg, why[0] ? ": " : "", why);
 			break;
 		case 'F':
 			if (kh_parse_u64(optarg, &v) || v < 10 || v > 3600000)
@@ -689,6 +845,8 @@ static int kh_recorder_finish(struct kh_recorder *r, int err, uint32_t *reason)
 		err = kh_recorder_snapshot(r, now);
 	if (!err)
 		err = kh_recorder_undiscovered(r, now);
+	if (!err && r->a->cmd)
+		err = kh_recorder_cmd_notes(r);
 	if (!err)
 		return KH_EXIT_OK;
 	*reason = KH_END_ERROR;
@@ -750,6 +908,8 @@ static void kh_recorder_free(struct kh_recorder *r)
 	kh_vms_free(&r->known);
 	free(r->prev);
 	free(r->gone);
+	free(r->followed);
+	free(r->cprev);
 }
 
 static int kh_record_run(struct kh_record_args *a, struct kh_opts *o)
@@ -766,6 +926,7 @@ static int kh_record_run(struct kh_record_args *a, struct kh_opts *o)
 				      kh_errstr(err, eb, sizeof(eb)));
 		a->so.pid = r.child;
 		a->so.pid_pending = true;
+		a->so.follow = true;	/* and whatever it starts: a wrapper, sudo, env */
 	}
 	ret = kh_recorder_open(&r);
 	if (!ret) {

@@ -26,7 +26,7 @@ static const char kh_report_help[] =
 	"epoch, idle fraction, and per source the attach method and lost events.\n"
 	"  -i, --input FILE     default kvmheat.data\n"
 	"  -s, --sort KEY       accesses (default), writes or gfn\n"
-	"  -p, --pid P          only this VM\n"
+	"  -p, --pid P          only this VM: pid, or its recorded name or uuid\n"
 	"      --gfn A-B        only gfns A..B (inclusive; decimal or 0x hex)\n"
 	"      --time T0-T1     only epochs overlapping T0..T1 s after the start\n"
 	"  -f, --format F       text (default), json, csv or html (one self-contained\n"
@@ -93,7 +93,7 @@ static int kh_report_parse(int argc, char **argv, struct kh_opts *o, struct kh_r
 	};
 	struct kh_cmdline cl = {
 		.cmd = "report", .o = o, .help = kh_report_help, .shortopts = "i:s:p:f:n:o:jvh",
-		.longopts = longopts, .own = "j", .pid = &a->f.pid,
+		.longopts = longopts, .own = "j", .pid = &a->f.pid, .pid_name = &a->pid_name,
 	};
 	uint64_t v;
 	int opt;
@@ -237,7 +237,7 @@ static int kh_report_run_show(struct kh_report *rp, struct kh_opts *o)
 	return ret;
 }
 
-static int kh_report_run(const struct kh_report_args *a, struct kh_opts *o)
+static int kh_report_run(struct kh_report_args *a, struct kh_opts *o)
 {
 	struct kh_report rp = { .a = a, .o = o };
 	bool export = a->out && a->fmt != KH_FMT_HTML;	/* -o: a subset recording */
@@ -251,6 +251,12 @@ static int kh_report_run(const struct kh_report_args *a, struct kh_opts *o)
 	/* what was cut or skipped is said on stderr whatever the format */
 	for (size_t i = 0; i < rp.rec.nr_notes; i++)
 		fprintf(stderr, "kvmheat: note: %s: %s\n", a->in, rp.rec.notes[i]);
+	if (a->pid_name && kh_rd_pid_by_name(&rp.rec, a->pid_name, &a->f.pid, why,
+					     sizeof(why))) {
+		kh_report_free(&rp);
+		return kh_err(o, KH_EXIT_NO_VM, "report: -p %s: %s in %s", a->pid_name, why,
+			      a->in);
+	}
 	if (a->events && !rp.rec.nr_events && !export)
 		kh_warn(o, "%s holds no events (record with --events for the write trace)", a->in);
 	ret = export ? kh_report_run_export(&rp, o) : kh_report_run_show(&rp, o);

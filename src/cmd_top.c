@@ -169,16 +169,18 @@ static const char *kh_fmt_num(double v, char *buf, size_t len)
 
 static void kh_fmt_header(char *buf, size_t len)
 {
-	snprintf(buf, len, "%7s %-10s %4s %10s %7s %7s %7s %5s %7s %6s",
+	snprintf(buf, len, "%7s %-10s %4s %10s %7s %7s %7s %5s %7s %6s %s",
 		 kh_top_col_name(KH_TOP_PID), kh_top_col_name(KH_TOP_COMM),
 		 kh_top_col_name(KH_TOP_VCPUS), kh_top_col_name(KH_TOP_MEM),
 		 kh_top_col_name(KH_TOP_ACC), kh_top_col_name(KH_TOP_WR),
 		 kh_top_col_name(KH_TOP_WSET), kh_top_col_name(KH_TOP_IDLE),
-		 kh_top_col_name(KH_TOP_TRACK), kh_top_col_name(KH_TOP_SPP));
+		 kh_top_col_name(KH_TOP_TRACK), kh_top_col_name(KH_TOP_SPP),
+		 kh_top_col_name(KH_TOP_NAME));
 }
 
 /* Column start offsets in kh_fmt_header's layout, for highlighting the sort key. */
-static const int kh_col_pos[KH_TOP_NR_COLS + 1] = { 0, 8, 19, 24, 35, 43, 51, 59, 65, 73, 80 };
+static const int kh_col_pos[KH_TOP_NR_COLS + 1] = { 0, 8, 19, 24, 35, 43, 51, 59, 65, 73, 80,
+						     101 };
 
 static void kh_fmt_row(const struct kh_top_row *r, double dt, char *buf, size_t len)
 {
@@ -191,13 +193,13 @@ static void kh_fmt_row(const struct kh_top_row *r, double dt, char *buf, size_t 
 		snprintf(idle, sizeof(idle), "n/a");
 	else
 		snprintf(idle, sizeof(idle), "%.0f", idle_pct);
-	snprintf(buf, len, "%7u %-10.10s %4u %10s %7s %7s %7s %5s %7s %6s", r->pid, r->comm,
+	snprintf(buf, len, "%7u %-10.10s %4u %10s %7s %7s %7s %5s %7s %6s %s", r->pid, r->comm,
 		 r->nr_vcpus, kh_fmt_bytes(r->mem_bytes, mem, sizeof(mem)),
 		 kh_fmt_num(r->c.accesses / dt, acc, sizeof(acc)),
 		 kh_fmt_num(r->c.writes / dt, wr, sizeof(wr)),
 		 kh_fmt_num(r->wset, ws, sizeof(ws)), idle,
 		 kh_fmt_num(r->c.tracked / dt, tr, sizeof(tr)),
-		 kh_fmt_num(r->c.spp / dt, spp, sizeof(spp)));
+		 kh_fmt_num(r->c.spp / dt, spp, sizeof(spp)), r->name);
 }
 
 static void kh_fmt_totals(const struct kh_top *t, char *buf, size_t len)
@@ -233,16 +235,18 @@ static json_t *kh_row_json(const struct kh_top_row *r, double dt)
 {
 	double idle = kh_row_idle(r);
 
-	return json_pack("{s:i, s:s, s:i, s:I, s:f, s:f, s:I, s:I, s:I, s:o, s:f, s:f, s:I,"
-			 " s:I, s:I}",
-			 "pid", r->pid, "comm", r->comm, "vcpus", r->nr_vcpus, "memory_bytes",
+	return json_pack("{s:i, s:s, s:s, s:i, s:I, s:f, s:f, s:I, s:I, s:I, s:o, s:f, s:f, s:I,"
+			 " s:I, s:I, s:o}",
+			 "pid", r->pid, "comm", r->comm, "name", r->name, "vcpus", r->nr_vcpus,
+			 "memory_bytes",
 			 (json_int_t)r->mem_bytes, "accesses_per_s", r->c.accesses / dt,
 			 "writes_per_s", r->c.writes / dt, "working_set_gfns", (json_int_t)r->wset,
 			 "accesses", (json_int_t)r->c.accesses, "writes", (json_int_t)r->c.writes,
 			 "idle_pct", idle < 0 ? json_null() : json_real(idle),
 			 "tracked_per_s", r->c.tracked / dt, "spp_per_s", r->c.spp / dt,
 			 "aged_gfns", (json_int_t)r->aged_gfns, "faults", (json_int_t)r->c.faults,
-			 "tracked", (json_int_t)r->c.tracked);
+			 "tracked", (json_int_t)r->c.tracked,
+			 "aging_granularity", kh_coarse_json(&r->coarse));
 }
 
 static int kh_top_print_batch(struct kh_top *t)
@@ -293,6 +297,11 @@ static int kh_top_print_batch(struct kh_top *t)
 			kh_fmt_row(&t->rows[i], dt, line, sizeof(line));
 			printf("%s\n", line);
 		}
+		for (size_t i = 0; i < t->nrows; i++)
+			if (t->rows[i].coarse.regions) {
+				printf("VM %u", t->rows[i].pid);
+				kh_coarse_print(stdout, &t->rows[i].coarse, t->rows[i].mem_bytes);
+			}
 		putchar('\n');
 	}
 	/* a reader that went away (top -b | head) ends the run quietly */
@@ -336,14 +345,15 @@ static bool kh_row_visible(const struct kh_top *t, const struct kh_top_row *r)
 		if (!kh_parse_u64(t->pid_filter, &v)) {
 			if (r->pid != v)
 				return false;
-		} else if (!strstr(r->comm, t->pid_filter)) {
+		} else if (!strstr(r->comm, t->pid_filter) && !strstr(r->name, t->pid_filter)) {
 			return false;
 		}
 	}
 	if (t->re_set) {
-		char s[48];
+		char s[16 + sizeof(r->comm) + sizeof(r->name)];
 
-		snprintf(s, sizeof(s), "%u %s", r->pid, r->comm);
+		/* "PID COMM NAME": a pattern can pick any of the three */
+		snprintf(s, sizeof(s), "%u %s %s", r->pid, r->comm, r->name);
 		if (regexec(&t->re, s, 0, NULL, 0))
 			return false;
 	}
@@ -474,7 +484,7 @@ static void kh_detail_head(struct kh_top *t, struct kh_detail *d)
 	char line[512], a[16], b[16], c[16], e[16], m[32];
 
 	snprintf(line, sizeof(line), "VM %u (%s): %u vCPU%s, %s in %zu memslot%s, last %.1f s",
-		 r->pid, r->comm, r->nr_vcpus, r->nr_vcpus == 1 ? "" : "s",
+		 r->pid, r->name[0] ? r->name : r->comm, r->nr_vcpus, r->nr_vcpus == 1 ? "" : "s",
 		 kh_fmt_bytes(r->mem_bytes, m, sizeof(m)), d->vm->nr_slots,
 		 d->vm->nr_slots == 1 ? "" : "s", t->dt);
 	kh_tui_line(d->y++, line, A_BOLD);
@@ -486,6 +496,20 @@ static void kh_detail_head(struct kh_top *t, struct kh_detail *d)
 		 kh_fmt_num(r->c.tracked / dt, c, sizeof(c)),
 		 kh_fmt_num(r->c.spp / dt, e, sizeof(e)));
 	kh_tui_line(d->y++, line, A_NORMAL);
+	if (r->coarse.regions) {
+		char *buf = NULL;
+		size_t blen = 0;
+		FILE *mf = open_memstream(&buf, &blen);
+
+		if (mf) {
+			kh_coarse_print(mf, &r->coarse, r->mem_bytes);
+			fclose(mf);
+			if (buf)
+				buf[strcspn(buf, "\n")] = 0;
+			kh_tui_line(d->y++, buf ? buf : "", A_NORMAL);
+			free(buf);
+		}
+	}
 }
 
 static void kh_detail_caption(struct kh_top *t, struct kh_detail *d)
@@ -797,7 +821,7 @@ static void kh_tui_filter(struct kh_top *t)
 {
 	char buf[128];
 
-	if (!kh_tui_prompt("regex on \"PID COMM\" (empty: none): ", buf, sizeof(buf)))
+	if (!kh_tui_prompt("regex on \"PID COMM NAME\" (empty: none): ", buf, sizeof(buf)))
 		return;
 	if (t->re_set)
 		regfree(&t->re);
@@ -974,7 +998,7 @@ static const char kh_top_help[] =
 	"  -b, --batch          plain text (or JSON with -j) per interval, no terminal UI\n"
 	"  -n, --iterations N   stop after N intervals\n"
 	"  -d, --delay S        interval length (default 1)\n"
-	"  -p, --pid PID        only this VM (filtered in BPF)\n"
+	"  -p, --pid PID        only this VM (pid, name or uuid; filtered in BPF)\n"
 	"  -e, --sources LIST   aging,track,spp,walk (default all; --events LIST too)\n"
 	"  -m, --method S=M     force source S to attach method M\n"
 	"  -j, --json           one JSON object per line per interval (implies -b)\n"

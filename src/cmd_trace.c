@@ -236,8 +236,16 @@ static void kh_trace_colors(struct kh_trace *t)
 
 static void kh_trace_header(const struct kh_trace *t)
 {
-	printf("%-12s %7s %7s %4s %-6s %-5s %-22s %6s %3s\n", "TIME(s)", "PID", "TID",
-	       "VCPU", "SOURCE", "KIND", "GFN+OFFSET", "BYTES", "SUB");
+	printf("%-12s %7s %7s %4s %-6s %-5s %-22s %6s %3s %s\n", "TIME(s)", "PID", "TID",
+	       "VCPU", "SOURCE", "KIND", "GFN+OFFSET", "BYTES", "SUB", "NAME");
+}
+
+/* The VM's name as discovery learned it ("?" for a VM not yet discovered). */
+static const char *kh_trace_name(struct kh_trace *t, uint32_t pid)
+{
+	struct kh_vm *vm = kh_vms_find(&t->s.vms, pid);
+
+	return vm ? vm->ident.name : "?";
 }
 
 static void kh_trace_print(struct kh_trace *t, const struct kh_event *e)
@@ -254,6 +262,7 @@ static void kh_trace_print(struct kh_trace *t, const struct kh_event *e)
 				      "tid", e->tid, "source", kh_source_name(e->source), "kind",
 				      kh_kind_name(e->kind), "write", write);
 
+		json_object_set_new(j, "name", json_string(kh_trace_name(t, e->pid)));
 		json_object_set_new(j, "vcpu", e->vcpu == KH_VCPU_UNKNOWN ? json_null() :
 				    json_integer(e->vcpu));
 		json_object_set_new(j, "gpa", known ? json_integer((json_int_t)e->gpa) :
@@ -289,9 +298,9 @@ static void kh_trace_print(struct kh_trace *t, const struct kh_event *e)
 		if (t->colored)
 			c = write ? t->c_write : e->kind == KH_EV_FAULT ? t->c_fault :
 			    aging ? t->c_age : "";
-		printf("%s%-12.6f %7u %7u %4s %-6s %-5s %-22s %6s %3s%s\n", c, ts, e->pid,
+		printf("%s%-12.6f %7u %7u %4s %-6s %-5s %-22s %6s %3s %s%s\n", c, ts, e->pid,
 		       e->tid, vcpu, kh_source_name(e->source), kh_kind_name(e->kind), where, size,
-		       sp, *c ? t->c_reset : "");
+		       sp, kh_trace_name(t, e->pid), *c ? t->c_reset : "");
 	}
 }
 
@@ -403,7 +412,7 @@ static const char kh_trace_help[] =
 	"and, for writes, the 128-byte sub-page index.\n"
 	"Filters run in the kernel: events that do not match never reach kvmheat.\n"
 	"  -e, --sources LIST   aging,track,spp,walk (default all; --events LIST too)\n"
-	"  -p, --pid PID        only this VM; ends when it exits\n"
+	"  -p, --pid PID        only this VM (pid, name or uuid); ends when it exits\n"
 	"      --gfn A-B        only gfns A..B (inclusive; one gfn: A; from A on: A-)\n"
 	"      --vcpu N         only vCPU N (walk and aging events carry no vCPU)\n"
 	"      --writes         only writes\n"

@@ -278,16 +278,19 @@ int kh_dw_source(struct kh_dw *w, int src, uint16_t flags, const char *desc)
 	return kh_dw_add(w, KH_DF_SOURCE, &r, sizeof(r.s) + n + 1);
 }
 
-int kh_dw_vm(struct kh_dw *w, uint64_t t_ns, uint64_t kvm, uint32_t pid, uint32_t nr_vcpus,
-	     const char *comm, const struct kh_slot *slots, size_t nr_slots, uint32_t flags)
+int kh_dw_vm_id(struct kh_dw *w, uint64_t t_ns, uint64_t kvm, uint32_t pid, uint32_t nr_vcpus,
+		const char *comm, const struct kh_vm_ident *id, const struct kh_slot *slots,
+		size_t nr_slots, uint32_t flags)
 {
-	size_t max = (UINT16_MAX - sizeof(struct kh_df_vm)) / sizeof(struct kh_slot);
+	size_t max = (UINT16_MAX - sizeof(struct kh_df_vm) - sizeof(struct kh_df_vm_ident)) /
+		     sizeof(struct kh_slot);
 	size_t n = nr_slots < max ? nr_slots : max, size;
+	struct kh_df_vm_ident *vi;
 	struct kh_df_vm *v;
 	struct kh_slot *s;
 	int err;
 
-	size = sizeof(*v) + n * sizeof(*s);
+	size = sizeof(*v) + n * sizeof(*s) + (id ? sizeof(*vi) : 0);
 	v = calloc(1, size);
 	if (!v)
 		return -ENOMEM;
@@ -302,9 +305,33 @@ int kh_dw_vm(struct kh_dw *w, uint64_t t_ns, uint64_t kvm, uint32_t pid, uint32_
 	s = (struct kh_slot *)(v + 1);
 	if (n)
 		memcpy(s, slots, n * sizeof(*s));	/* the in-memory layout is the file's */
+	if (id) {
+		vi = (struct kh_df_vm_ident *)(s + n);
+		memcpy(vi->name, id->name, strnlen(id->name, KH_NAME_MAX));
+		memcpy(vi->uuid, id->uuid, strnlen(id->uuid, KH_UUID_LEN));
+		vi->name_source = id->source;
+	}
 	err = kh_dw_add(w, KH_DF_VM, v, size);
 	free(v);
 	return err;
+}
+
+int kh_dw_vm(struct kh_dw *w, uint64_t t_ns, uint64_t kvm, uint32_t pid, uint32_t nr_vcpus,
+	     const char *comm, const struct kh_slot *slots, size_t nr_slots, uint32_t flags)
+{
+	return kh_dw_vm_id(w, t_ns, kvm, pid, nr_vcpus, comm, NULL, slots, nr_slots, flags);
+}
+
+int kh_dw_note(struct kh_dw *w, const char *text)
+{
+	struct {
+		struct kh_rec_hdr h;
+		char t[1024];
+	} r = {};
+	size_t n = strnlen(text, sizeof(r.t) - 1);
+
+	memcpy(r.t, text, n);
+	return kh_dw_add(w, KH_DF_NOTE, &r, sizeof(r.h) + n + 1);
 }
 
 int kh_dw_vm_exit(struct kh_dw *w, uint64_t t_ns, uint64_t kvm, uint32_t pid)
@@ -357,6 +384,11 @@ int kh_dw_gfns(struct kh_dw *w, uint32_t pid, const struct kh_df_gfn *g, size_t 
 int kh_dw_subpages(struct kh_dw *w, uint32_t pid, const struct kh_df_subpage *s, size_t n)
 {
 	return kh_dw_batch(w, KH_DF_SUBPAGES, pid, s, sizeof(*s), n);
+}
+
+int kh_dw_regions(struct kh_dw *w, uint32_t pid, const struct kh_df_region *v, size_t n)
+{
+	return kh_dw_batch(w, KH_DF_REGIONS, pid, v, sizeof(*v), n);
 }
 
 int kh_dw_event(struct kh_dw *w, const struct kh_event *e)
@@ -425,12 +457,32 @@ static void kh_note(struct kh_recording *r, const char *fmt, ...)
 struct kh_rd_ctx {
 	struct kh_recording *r;
 	unsigned int flags;
-	size_t cap_vms, cap_epochs, cap_gfns, cap_subs, cap_events, cap_lost;
+	size_t cap_vms, cap_epochs, cap_gfns, cap_subs, cap_events, cap_lost, cap_regions;
 	uint64_t unknown_first;		/* type of the first unknown record */
 	uint64_t orphans;		/* GFNS/SUBPAGES before any EPOCH */
 	uint64_t malformed;
 	uint64_t bad_entries;		/* gfn or pid out of range */
 };
+
+/* -p NAME against a recording: the same rule as for running VMs (kh_pick_by_name). */
+int kh_rd_pid_by_name(const struct kh_recording *r, const char *name, uint32_t *pid, char *why,
+		       size_t whylen)
+{
+	struct kh_named *v = calloc(r->nr_vms ? r->nr_vms : 1, sizeof(*v));
+	size_t n = 0;
+	int err;
+
+	if (!v) {
+		snprintf(why, whylen, "out of memory");
+		return -ENOMEM;
+	}
+	for (size_t i = 0; i < r->nr_vms; i++)
+		if (r->vms[i].ident.source)
+			v[n++] = (struct kh_named){ r->vms[i].pid, &r->vms[i].ident };
+	err = kh_pick_by_name(v, n, name, pid, why, whylen);
+	free(v);
+	return err;
+}
 
 struct kh_rd_vm *kh_rd_find_vm(struct kh_recording *r, uint32_t pid)
 {
@@ -486,6 +538,26 @@ static int kh_rd_header(struct kh_rd_ctx *c, const uint8_t *p, size_t size)
 	return 0;
 }
 
+/* The 1.1 name tail after the slots at @off, if the record has one; sanitised again. */
+static void kh_rd_vm_ident(struct kh_rd_vm *rv, const uint8_t *p, size_t size, size_t off)
+{
+	struct kh_df_vm_ident vi;
+	const char *z;
+
+	if (size < off || size - off < sizeof(vi))
+		return;
+	memcpy(&vi, p + off, sizeof(vi));
+	if (!vi.name_source || vi.name_source > KH_NAME_LIBVIRT)
+		return;
+	z = memchr(vi.name, 0, sizeof(vi.name));
+	kh_name_sanitize(rv->ident.name, sizeof(rv->ident.name), vi.name,
+			 z ? (size_t)(z - vi.name) : sizeof(vi.name));
+	z = memchr(vi.uuid, 0, sizeof(vi.uuid));
+	if (kh_uuid_parse(vi.uuid, z ? (size_t)(z - vi.uuid) : sizeof(vi.uuid), rv->ident.uuid))
+		rv->ident.uuid[0] = 0;
+	rv->ident.source = rv->ident.name[0] ? vi.name_source : KH_NAME_NONE;
+}
+
 static int kh_rd_vm(struct kh_rd_ctx *c, const uint8_t *p, size_t size)
 {
 	struct kh_df_vm v;
@@ -513,6 +585,7 @@ static int kh_rd_vm(struct kh_rd_ctx *c, const uint8_t *p, size_t size)
 	rv->nr_vcpus = v.nr_vcpus;
 	memcpy(rv->comm, v.comm, sizeof(v.comm));
 	rv->comm[16] = 0;
+	kh_rd_vm_ident(rv, p, size, sizeof(v) + (size_t)v.nr_slots * ss);
 	rv->t_exit = 0;
 	/* memslots: the union over the recording, one entry per (as_id, id, base) */
 	for (size_t i = 0; i < v.nr_slots; i++) {
@@ -531,6 +604,39 @@ static int kh_rd_vm(struct kh_rd_ctx *c, const uint8_t *p, size_t size)
 		if (kh_grow(&rv->slots, &rv->slots_cap, rv->nr_slots + 1, sizeof(*rv->slots)))
 			return -ENOMEM;
 		rv->slots[rv->nr_slots++] = s;
+	}
+	return 0;
+}
+
+static int kh_rd_regions(struct kh_rd_ctx *c, const uint8_t *p, size_t size)
+{
+	struct kh_recording *r = c->r;
+	struct kh_df_batch b;
+
+	memcpy(&b, p, sizeof(b));
+	if (b.ent_size < sizeof(struct kh_df_region) || (size - sizeof(b)) / b.ent_size < b.n) {
+		c->malformed++;
+		return 0;
+	}
+	if (!r->nr_epochs) {
+		c->orphans += b.n;
+		return 0;
+	}
+	if (kh_grow(&r->regions, &c->cap_regions, r->nr_regions + b.n, sizeof(*r->regions)))
+		return -ENOMEM;
+	for (size_t i = 0; i < b.n; i++) {
+		struct kh_rd_region *o = &r->regions[r->nr_regions];
+
+		memcpy(&o->d, p + sizeof(b) + i * b.ent_size, sizeof(o->d));
+		/* a check is never young more often than it happened */
+		if (o->d.coarse_young > o->d.coarse_aged || o->d.coarse_aged > o->d.aged ||
+		    o->d.idx >> (KH_GFN_BITS - KH_REGION_SHIFT)) {
+			c->malformed++;
+			continue;
+		}
+		o->pid = b.pid;
+		o->epoch = r->nr_epochs - 1;
+		r->nr_regions++;
 	}
 	return 0;
 }
@@ -610,6 +716,7 @@ static size_t kh_rd_min_size(uint16_t type)
 		return sizeof(struct kh_df_epoch);
 	case KH_DF_GFNS:
 	case KH_DF_SUBPAGES:
+	case KH_DF_REGIONS:
 		return sizeof(struct kh_df_batch);
 	case KH_DF_STATS:
 		return sizeof(struct kh_df_stats);
@@ -617,6 +724,8 @@ static size_t kh_rd_min_size(uint16_t type)
 		return sizeof(struct kh_df_lost);
 	case KH_DF_FOOTER:
 		return sizeof(struct kh_df_footer);
+	case KH_DF_NOTE:
+		return sizeof(struct kh_rec_hdr) + 1;
 	case KH_REC_EVENT:
 		return sizeof(struct kh_event);
 	default:
@@ -721,6 +830,18 @@ static int kh_rd_event(struct kh_rd_ctx *c, const uint8_t *p)
 	return 0;
 }
 
+/* The recorder's words, but still file bytes: bounded and sanitised. */
+static int kh_rd_note(struct kh_rd_ctx *c, const uint8_t *p, size_t size)
+{
+	size_t n = size - sizeof(struct kh_rec_hdr);
+	char t[1024];
+
+	kh_name_sanitize(t, sizeof(t), (const char *)p + sizeof(struct kh_rec_hdr),
+			 n < sizeof(t) - 1 ? n : sizeof(t) - 1);
+	kh_note(c->r, "recorder: %s", t);
+	return 0;
+}
+
 /* One record, by type; unknown types are counted and skipped, short ones counted. */
 static int kh_rd_record(struct kh_rd_ctx *c, uint16_t type, const uint8_t *p, size_t size)
 {
@@ -750,6 +871,10 @@ static int kh_rd_record(struct kh_rd_ctx *c, uint16_t type, const uint8_t *p, si
 	case KH_DF_GFNS:
 	case KH_DF_SUBPAGES:
 		return kh_rd_batch(c, type, p, size);
+	case KH_DF_REGIONS:
+		return kh_rd_regions(c, p, size);
+	case KH_DF_NOTE:
+		return kh_rd_note(c, p, size);
 	case KH_DF_STATS:
 		return kh_rd_stats(c, p, size);
 	case KH_DF_LOST:
@@ -1056,6 +1181,7 @@ void kh_rd_free(struct kh_recording *r)
 	free(r->epochs);
 	free(r->gfns);
 	free(r->subs);
+	free(r->regions);
 	free(r->events);
 	free(r->lost);
 	for (size_t i = 0; i < r->nr_notes; i++)
@@ -1251,3 +1377,40 @@ int kh_rd_totals(const struct kh_recording *r, const struct kh_rd_filter *f, str
 	return 0;
 }
 
+int kh_rd_region_cmp(const void *a, const void *b)
+{
+	const struct kh_rd_region *x = a, *y = b;
+
+	if (x->pid != y->pid)
+		return x->pid < y->pid ? -1 : 1;
+	return x->d.idx < y->d.idx ? -1 : x->d.idx > y->d.idx;
+}
+
+void kh_rd_coarse(const struct kh_recording *r, const struct kh_rd_filter *f, uint32_t pid,
+		   struct kh_coarse *c)
+{
+	struct kh_rd_region *v = malloc((r->nr_regions ? r->nr_regions : 1) * sizeof(*v));
+	size_t n = 0;
+
+	memset(c, 0, sizeof(*c));
+	if (!v)
+		return;
+	for (size_t i = 0; i < r->nr_regions; i++)
+		if ((!pid || r->regions[i].pid == pid) && kh_rd_epoch_wanted(r, f, r->regions[i].epoch))
+			v[n++] = r->regions[i];
+	qsort(v, n, sizeof(*v), kh_rd_region_cmp);
+	/* one region's epochs summed, then judged as a whole */
+	for (size_t i = 0, k; i < n; i = k) {
+		struct kh_df_region t = v[i].d;
+
+		for (k = i + 1; k < n && !kh_rd_region_cmp(&v[k], &v[i]); k++) {
+			t.aged += v[k].d.aged;
+			t.coarse_aged += v[k].d.coarse_aged;
+			t.coarse_young += v[k].d.coarse_young;
+			if (v[k].d.coarse_pages > t.coarse_pages)
+				t.coarse_pages = v[k].d.coarse_pages;
+		}
+		kh_coarse_add(c, t.aged, t.coarse_aged, t.coarse_young, t.coarse_pages);
+	}
+	free(v);
+}

@@ -6,7 +6,9 @@
  *
  *   base.h     errors, parsing, names, kh_counts arithmetic, growth, clocks
  *              (util.c parse.c names.c counts.c)
- *   probe.h    which hooks this kernel has, attach-method choice (probe.c)
+ *   probe.h    which hooks this kernel has, attach-method choice (probe.c);
+ *   vmname.h   VM names and uuids from libvirt or QEMU's command line (vmname.c);
+ *   coarse.h   aging seen only in huge ranges, summarised (coarse.c)
  *   vms.h      VM and memslot discovery by BPF iterator (vms.c)
  *   session.h  the main BPF object's lifecycle (session.c)
  *   maps.h     map reads, per-interval drains, histogram printers (maps.c)

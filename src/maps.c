@@ -201,6 +201,8 @@ int kh_drain_session(struct kh_session *s, struct kh_interval *iv)
 		err = kh_drain_map(bpf_map__fd(sk->maps.gfns), sizeof(struct kh_key),
 				   sizeof(struct kh_counts), s->gfn_entries + 256, &iv->gd);
 	if (!err)
+		sk->bss->gfn_inserts = 0;	/* emptied: room for aging entries again */
+	if (!err)
 		err = kh_drain_map(bpf_map__fd(sk->maps.subpages), sizeof(struct kh_key),
 				   sizeof(struct kh_subpages), s->subpage_entries + 256, &iv->sd);
 	return err;

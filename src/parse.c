@@ -134,8 +134,12 @@ int kh_parse_trange(const char *s, double *t0, double *t1)
 	return 0;
 }
 
-/* "PID[,PID..]": every element a valid pid, at least one. */
-int kh_parse_pid_list(const char *s, uint32_t **pids, size_t *n)
+/*
+ * "PID[,PID..]": at least one element, each through @one (a pid, or with
+ * kh_resolve_vm also a running VM's name or uuid; NULL: pids only).
+ */
+int kh_parse_pid_list(const char *s, uint32_t **pids, size_t *n, kh_pid_resolver one,
+		      char *why, size_t whylen)
 {
 	char *dup = strdup(s), *tok, *save = NULL;
 	size_t cap = *n;
@@ -148,7 +152,7 @@ int kh_parse_pid_list(const char *s, uint32_t **pids, size_t *n)
 			err = -ENOMEM;
 			break;
 		}
-		err = kh_parse_pid(tok, &(*pids)[*n]);
+		err = one ? one(tok, &(*pids)[*n], why, whylen) : kh_parse_pid(tok, &(*pids)[*n]);
 		if (!err)
 			(*n)++;
 	}

@@ -333,10 +333,14 @@ static void kh_text_vm(struct kh_report *rp, const struct kh_vm_view *v)
 	char b1[32], b2[32], mask[KH_SUBPAGES + 1];
 	size_t ne = 0, step;
 
-	printf("\nVM %u (%s): %u vCPU%s, %s in %zu memslot%s", v->pid, vm ? vm->comm : "?",
+	printf("\nVM %u (%s): %u vCPU%s, %s in %zu memslot%s", v->pid,
+	       vm ? (vm->ident.source ? vm->ident.name : vm->comm) : "?",
 	       vm ? vm->nr_vcpus : 0, vm && vm->nr_vcpus == 1 ? "" : "s",
 	       kh_fmt_bytes(v->mem_pages << KH_PAGE_SHIFT, b1, sizeof(b1)),
 	       vm ? vm->nr_slots : 0, vm && vm->nr_slots == 1 ? "" : "s");
+	if (vm && vm->ident.source > KH_NAME_COMM)
+		printf(", comm %s, name from %s%s%s", vm->comm, kh_name_source_str(vm->ident.source),
+		       vm->ident.uuid[0] ? ", uuid " : "", vm->ident.uuid);
 	if (vm && !(vm->flags & KH_DFV_INITIAL) && vm->t_appear)
 		printf(", appeared at %.2f s", kh_rd_secs(&rp->rec, vm->t_appear));
 	if (vm && vm->t_exit)
@@ -348,6 +352,12 @@ static void kh_text_vm(struct kh_report *rp, const struct kh_vm_view *v)
 	       v->t.young, v->t.tracked, v->t.spp);
 	printf("  working set: %" PRIu64 " gfns touched (%s)\n", v->touched,
 	       kh_fmt_bytes(v->touched << KH_PAGE_SHIFT, b2, sizeof(b2)));
+	{
+		struct kh_coarse co;
+
+		kh_rd_coarse(&rp->rec, &rp->a->f, v->pid, &co);
+		kh_coarse_print(stdout, &co, v->mem_pages << KH_PAGE_SHIFT);
+	}
 	if (v->aged_gfns)
 		printf("  idle fraction: %.3f (%" PRIu64 " of %" PRIu64 " gfns aging checked "
 		       "had no access)\n", (double)v->idle_gfns / v->aged_gfns, v->idle_gfns,
@@ -507,8 +517,12 @@ static json_t *kh_json_vm(struct kh_report *rp, const struct kh_vm_view *v)
 			"t1_s", kh_rd_secs(&rp->rec, rp->rec.epochs[e].t1),
 			"gfns", (json_int_t)a, "accesses", (json_int_t)b, "writes", (json_int_t)c));
 	}
-	j = json_pack("{s:i, s:s, s:i, s:I, s:o, s:b, s:o, s:o, s:I, s:I, s:o, s:o, s:o}",
+	j = json_pack("{s:i, s:s, s:o, s:o, s:s, s:i, s:I, s:o, s:b, s:o, s:o, s:I, s:I, s:o, "
+		      "s:o, s:o}",
 		      "pid", (int)v->pid, "comm", vm ? vm->comm : "?",
+		      "name", vm && vm->ident.source ? json_string(vm->ident.name) : json_null(),
+		      "uuid", vm && vm->ident.uuid[0] ? json_string(vm->ident.uuid) : json_null(),
+		      "name_source", kh_name_source_str(vm ? vm->ident.source : 0),
 		      "vcpus", vm ? (int)vm->nr_vcpus : 0,
 		      "memory_bytes", (json_int_t)(v->mem_pages << KH_PAGE_SHIFT),
 		      "memslots", slots,
@@ -523,6 +537,12 @@ static json_t *kh_json_vm(struct kh_report *rp, const struct kh_vm_view *v)
 				       json_real((double)v->idle_gfns / v->aged_gfns) : json_null(),
 		      "totals", kh_counts_json(&v->t), "ranges", rj);
 	json_object_set_new(j, "working_set", ws);
+	{
+		struct kh_coarse co;
+
+		kh_rd_coarse(&rp->rec, &rp->a->f, v->pid, &co);
+		json_object_set_new(j, "aging_granularity", kh_coarse_json(&co));
+	}
 	return j;
 }
 
@@ -639,9 +659,10 @@ static json_t *kh_json_head(struct kh_report *rp)
 void kh_report_csv(struct kh_report *rp)
 {
 	struct kh_gfn_stat *rows = malloc((rp->n ? rp->n : 1) * sizeof(*rows));
+	struct kh_rd_vm *vm = NULL;
 
 	printf("pid,gfn,accesses,writes,subpage_write_mask,faults,aged,young,tracked,spp,"
-	       "subpage_writes\n");
+	       "subpage_writes,name\n");
 	if (!rows)
 		return;
 	memcpy(rows, rp->g, rp->n * sizeof(*rows));
@@ -657,6 +678,10 @@ void kh_report_csv(struct kh_report *rp)
 		/* 32 counts space-separated, so the row keeps a fixed column count */
 		for (int k = 0; rows[i].has_subpages && k < KH_SUBPAGES; k++)
 			printf("%s%u", k ? " " : "", rows[i].sp.cnt[k]);
+		putchar(',');
+		if (!vm || vm->pid != rows[i].pid)
+			vm = kh_rd_find_vm(&rp->rec, rows[i].pid);
+		kh_csv_field(stdout, vm && vm->ident.source ? vm->ident.name : "");
 		putchar('\n');
 	}
 	free(rows);
@@ -719,6 +744,11 @@ static int kh_export_epoch(struct kh_report *rp, struct kh_dw *w, const struct k
 			k = 0;
 		}
 	}
+	/* this epoch's coarse regions, one record each (they are few) */
+	for (size_t i = 0; !err && i < r->nr_regions; i++)
+		if (r->regions[i].epoch == (size_t)(ep - r->epochs) &&
+		    (!rp->a->f.pid || r->regions[i].pid == rp->a->f.pid))
+			err = kh_dw_regions(w, r->regions[i].pid, &r->regions[i].d, 1);
 	return err;
 }
 
@@ -757,8 +787,9 @@ int kh_report_export(struct kh_report *rp, uint64_t *ngfn_out, uint64_t *nev_out
 
 		if (rp->a->f.pid && vm->pid != rp->a->f.pid)
 			continue;
-		err = kh_dw_vm(&w, vm->t_appear, vm->kvm, vm->pid, vm->nr_vcpus, vm->comm,
-			       vm->slots, vm->nr_slots, vm->flags);
+		err = kh_dw_vm_id(&w, vm->t_appear, vm->kvm, vm->pid, vm->nr_vcpus, vm->comm,
+				  vm->ident.source ? &vm->ident : NULL, vm->slots, vm->nr_slots,
+				  vm->flags);
 		if (!err && vm->t_exit)
 			err = kh_dw_vm_exit(&w, vm->t_exit, vm->kvm, vm->pid);
 	}

@@ -25,6 +25,7 @@ struct kh_report_args {
 	bool events;
 	size_t max_trace;
 	struct kh_rd_filter f;
+	const char *pid_name;		/* -p NAME: matched against the recording */
 };
 
 /* A recording read for reporting, with its per (pid, gfn) totals. */

@@ -211,11 +211,18 @@ static int kh_session_load(struct kh_session *s, char *why, size_t len)
 				kh_errstr(err, eb, sizeof(eb))), kh_runtime_err(err);
 	}
 	kh_probe_apply(&s->probe, s->skel);
-	kh_set_rodata(&s->probe.env, s->skel, so->pid);
+	kh_set_rodata(&s->probe.env, s->skel, so->follow ? 0 : so->pid);
+	s->skel->rodata->targ_follow = so->follow;
+	bpf_program__set_autoload(s->skel->progs.tp_btf_sched_process_fork, so->follow);
+	/* a launcher's whole process tree; a full table is counted and warned about */
+	if (so->follow)
+		bpf_map__set_max_entries(s->skel->maps.follow_tgids, 8192);
 	kh_set_event_rodata(s->skel, so);
 	kh_map_sizes(kh_tracked_pages(s), so->max_gfns, &s->gfn_entries, &s->region_entries,
 		     &s->subpage_entries);
 	bpf_map__set_max_entries(s->skel->maps.gfns, s->gfn_entries);
+	/* aging sweeps stop making entries at 7/8 full, so they cannot evict hot pages */
+	s->skel->rodata->gfn_soft_cap = s->gfn_entries - s->gfn_entries / 8;
 	bpf_map__set_max_entries(s->skel->maps.regions, s->region_entries);
 	bpf_map__set_max_entries(s->skel->maps.subpages, s->subpage_entries);
 	err = kvmheat_bpf__load(s->skel);
@@ -226,6 +233,16 @@ static int kh_session_load(struct kh_session *s, char *why, size_t len)
 	if (err)
 		return snprintf(why, len, "filling VM maps: %s", kh_errstr(err, eb, sizeof(eb))),
 		       kh_runtime_err(err);
+	if (so->follow) {
+		uint8_t one = 1;
+
+		if (bpf_map_update_elem(bpf_map__fd(s->skel->maps.follow_tgids), &so->pid, &one,
+					BPF_ANY)) {
+			err = -errno;
+			return snprintf(why, len, "seeding the followed pids: %s",
+					kh_errstr(err, eb, sizeof(eb))), kh_runtime_err(err);
+		}
+	}
 	return 0;
 }
 
@@ -269,6 +286,19 @@ void kh_session_close(struct kh_session *s)
 	kh_probe_free(&s->probe);
 	kh_vms_free(&s->vms);
 	kh_disc_close(&s->disc);
+}
+
+bool kh_session_followed(struct kh_session *s, uint32_t pid)
+{
+	uint8_t v;
+
+	return s->opts.follow &&
+	       !bpf_map_lookup_elem(bpf_map__fd(s->skel->maps.follow_tgids), &pid, &v);
+}
+
+uint64_t kh_session_follow_lost(struct kh_session *s)
+{
+	return s->skel && s->skel->bss ? s->skel->bss->follow_full : 0;
 }
 
 static uint64_t kh_stat_sum(int fd, uint32_t idx, uint64_t *vals, int ncpu)

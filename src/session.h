@@ -27,6 +27,7 @@ struct kh_session_opts {
 	bool no_aggregate;		/* events only: skip per-gfn maps */
 	struct kh_ev_filter filter;
 	bool pid_pending;		/* @pid need not be a VM yet (record -- CMD) */
+	bool follow;			/* @pid and every process it starts (-- CMD) */
 	uint64_t expect_pages;		/* size maps for this much memory; 0: from VMs */
 };
 #define KH_ALL_SOURCES	((1U << KH_SRC_MAX) - 1)
@@ -55,6 +56,10 @@ int kh_session_attach(struct kh_session *s, char *why, size_t len);
 int kh_session_refresh(struct kh_session *s, char *why, size_t len);
 void kh_session_close(struct kh_session *s);
 int kh_read_stats(struct kh_session *s, uint64_t out[KH_NR_STATS]);
+/* With opts.follow: is @pid the command or one of its descendants? */
+bool kh_session_followed(struct kh_session *s, uint32_t pid);
+/* Descendants that could not be followed (the tgid table was full). */
+uint64_t kh_session_follow_lost(struct kh_session *s);
 int kh_read_stat(struct kh_session *s, uint32_t idx, uint64_t *out);
 uint64_t kh_fd_memlock(int fd);
 uint64_t kh_session_map_bytes(struct kh_session *s);

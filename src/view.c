@@ -257,6 +257,7 @@ size_t kh_top_rows(const struct kh_vmset *vms, uint32_t pid, const struct kh_key
 		r->pid = vm->pid;
 		r->nr_vcpus = vm->nr_vcpus;
 		snprintf(r->comm, sizeof(r->comm), "%s", vm->comm);
+		snprintf(r->name, sizeof(r->name), "%s", vm->ident.name);
 		r->mem_bytes = kh_vm_pages(vm) << KH_PAGE_SHIFT;
 	}
 	for (size_t i = 0; i < nr; i++) {
@@ -267,6 +268,8 @@ size_t kh_top_rows(const struct kh_vmset *vms, uint32_t pid, const struct kh_key
 			continue;	/* exited during the interval */
 		kh_counts_add(&r->c, c);
 		r->wset += kh_region_touched(&rv[i]);
+		kh_coarse_add(&r->coarse, c->aged, rv[i].coarse_aged, rv[i].coarse_young,
+			      rv[i].coarse_pages);
 	}
 	for (size_t i = 0; i < ng; i++) {
 		struct kh_top_row *r;
@@ -292,7 +295,7 @@ static const char *const kh_top_col_names[KH_TOP_NR_COLS] = {
 	[KH_TOP_PID] = "PID", [KH_TOP_COMM] = "COMM", [KH_TOP_VCPUS] = "VCPU",
 	[KH_TOP_MEM] = "MEMORY", [KH_TOP_ACC] = "ACC/S", [KH_TOP_WR] = "WRITE/S",
 	[KH_TOP_WSET] = "WSET", [KH_TOP_IDLE] = "IDLE%", [KH_TOP_TRACK] = "TRACK/S",
-	[KH_TOP_SPP] = "SPP/S",
+	[KH_TOP_SPP] = "SPP/S", [KH_TOP_NAME] = "NAME",
 };
 
 /* Idle percentage, or -1 where no aging was seen. */
@@ -313,6 +316,9 @@ static int kh_row_cmp(const void *a, const void *b, void *arg)
 		return x->pid < y->pid ? -1 : x->pid > y->pid;
 	case KH_TOP_COMM:
 		c = strcmp(x->comm, y->comm);
+		return c ? c : (x->pid < y->pid ? -1 : x->pid > y->pid);
+	case KH_TOP_NAME:
+		c = strcmp(x->name, y->name);
 		return c ? c : (x->pid < y->pid ? -1 : x->pid > y->pid);
 	case KH_TOP_VCPUS: vx = x->nr_vcpus; vy = y->nr_vcpus; break;
 	case KH_TOP_MEM: vx = x->mem_bytes; vy = y->mem_bytes; break;

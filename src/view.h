@@ -4,6 +4,7 @@
 #define KH_VIEW_H
 
 #include "vms.h"
+#include "coarse.h"
 
 struct kh_range {
 	uint32_t pid;
@@ -31,16 +32,18 @@ struct json_t *kh_range_json(const struct kh_range *r);
 /* ---- per-VM rows: top's table, export's series ---- */
 enum kh_top_col {
 	KH_TOP_PID, KH_TOP_COMM, KH_TOP_VCPUS, KH_TOP_MEM, KH_TOP_ACC, KH_TOP_WR, KH_TOP_WSET,
-	KH_TOP_IDLE, KH_TOP_TRACK, KH_TOP_SPP, KH_TOP_NR_COLS
+	KH_TOP_IDLE, KH_TOP_TRACK, KH_TOP_SPP, KH_TOP_NAME, KH_TOP_NR_COLS
 };
 
 struct kh_top_row {
 	uint32_t pid, nr_vcpus;
 	char comm[17];
+	char name[KH_NAME_MAX + 1];	/* vm->ident.name: last column, free width */
 	uint64_t mem_bytes;
 	struct kh_counts c;		/* the interval's counts, summed over regions */
 	uint64_t wset;			/* gfns touched in the interval */
 	uint64_t aged_gfns, idle_gfns;	/* idle: aged, and no access signal */
+	struct kh_coarse coarse;	/* aging seen only in huge ranges (coarse.h) */
 };
 
 size_t kh_top_rows(const struct kh_vmset *vms, uint32_t pid, const struct kh_key *rk,

@@ -281,6 +281,8 @@ int kh_disc_run(struct kh_disc *d, struct kh_vmset *set, char *why, size_t whyle
 		len += n;
 	}
 	err = kh_vms_parse(buf, len, set, why, whylen);
+	for (size_t i = 0; !err && i < set->n; i++)
+		kh_ident_learn(set->vms[i].pid, set->vms[i].comm, &set->vms[i].ident);
 out:
 	if (err)
 		kh_vms_free(set);
@@ -300,5 +302,43 @@ int kh_vms_discover(struct kh_vmset *set, char *why, size_t whylen)
 		return err;
 	err = kh_disc_run(&d, set, why, whylen);
 	kh_disc_close(&d);
+	return err;
+}
+
+/* ---- VMs by name (vmname.c has the rule, this the VM lists) ---- */
+
+int kh_vms_by_name(const struct kh_vmset *set, const char *name, uint32_t *pid, char *why,
+		   size_t whylen)
+{
+	struct kh_named *v = calloc(set->n ? set->n : 1, sizeof(*v));
+	int err;
+
+	if (!v) {
+		snprintf(why, whylen, "out of memory");
+		return -ENOMEM;
+	}
+	for (size_t i = 0; i < set->n; i++)
+		v[i] = (struct kh_named){ set->vms[i].pid, &set->vms[i].ident };
+	err = kh_pick_by_name(v, set->n, name, pid, why, whylen);
+	free(v);
+	return err;
+}
+
+int kh_resolve_vm(const char *arg, uint32_t *pid, char *why, size_t whylen)
+{
+	struct kh_vmset set;
+	int err;
+
+	if (!kh_parse_pid(arg, pid))
+		return 0;
+	if (!kh_name_arg_ok(arg)) {
+		snprintf(why, whylen, "bad pid or VM name");
+		return -EINVAL;
+	}
+	err = kh_vms_discover(&set, why, whylen);
+	if (err)
+		return err;
+	err = kh_vms_by_name(&set, arg, pid, why, whylen);
+	kh_vms_free(&set);
 	return err;
 }

@@ -4,6 +4,7 @@
 #define KH_VMS_H
 
 #include "probe.h"
+#include "vmname.h"
 
 /*
  * A memslot, as discovery holds it and recordings store it (docs/FORMAT.md
@@ -24,6 +25,7 @@ struct kh_vm {
 	uint32_t nr_vcpus;
 	uint64_t kvm;
 	char comm[17];
+	struct kh_vm_ident ident;	/* name and uuid (vmname.c), learned at discovery */
 	uint32_t iter_err;		/* KH_ITER_E_* seen for this VM */
 	size_t nr_slots, slots_cap;
 	struct kh_slot *slots;
@@ -53,6 +55,11 @@ struct kh_vm *kh_vms_find(struct kh_vmset *set, uint32_t pid);
 struct kh_vm *kh_vms_find_kvm(struct kh_vmset *set, uint64_t kvm, uint32_t pid);
 int kh_vms_put(struct kh_vmset *set, const struct kh_vm *vm);
 uint64_t kh_vm_pages(const struct kh_vm *vm);
+/* The one VM of @set named @name: 0 and *pid, -ENOENT or -EEXIST (ambiguous). */
+int kh_vms_by_name(const struct kh_vmset *set, const char *name, uint32_t *pid, char *why,
+		   size_t whylen);
+/* A -p argument: a pid, or the name of one running VM (live discovery). */
+int kh_resolve_vm(const char *arg, uint32_t *pid, char *why, size_t whylen);
 /* Index of the slot holding @gfn, or -1. */
 int kh_vm_slot_of(const struct kh_vm *vm, uint64_t gfn);
 

@@ -38,7 +38,8 @@ static const struct abi_member kh_counts_m[] = {
 	M(kh_counts, spp), M(kh_counts, subpage_mask), M(kh_counts, flags),
 };
 static const struct abi_member kh_region_m[] = {
-	M(kh_region, c), M(kh_region, touched),
+	M(kh_region, c), M(kh_region, touched), M(kh_region, coarse_aged),
+	M(kh_region, coarse_young), M(kh_region, coarse_pages), M(kh_region, _rsv),
 };
 static const struct abi_member kh_subpages_m[] = {
 	M(kh_subpages, cnt),

@@ -608,9 +608,9 @@ static void test_subset_export(void **state)
 	assert_int_equal(kvmheat(&out, &err, (char *[]){ "report", "-i", "small.data", "--format",
 							"csv", NULL }), 0);
 	assert_string_equal(out, "pid,gfn,accesses,writes,subpage_write_mask,faults,aged,young,"
-			    "tracked,spp,subpage_writes\n"
+			    "tracked,spp,subpage_writes,name\n"
 			    "100,262144,20,2,0x00000001,0,0,0,0,0,2 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 "
-			    "0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0\n");
+			    "0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0,\n");
 	free(out);
 	free(err);
 }

@@ -179,7 +179,9 @@ static void test_bad_command_lines(void **state)
 		{ "top", "-p", "0", NULL },
 		{ "trace", "-m", "walk", NULL },
 		{ "record", "-e", "nope", NULL },
-		{ "report", "-p", "x", NULL },
+		{ "report", "-p", "", NULL },	/* "x" could be a VM's name now */
+		{ "report", "-p", "0x0", NULL },
+		{ "heat", "-p", "bad\001name", NULL },
 		{ "heatmap", "-p", NULL },
 		{ "trace", "--color", "sometimes", NULL },
 		{ "heat", "--color", "rarely", NULL },

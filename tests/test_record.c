@@ -123,6 +123,77 @@ static void test_record_command_matches_truth(void **state)
 	json_decref(rr.truth);
 }
 
+/*
+ * record -- sh -c 'khguest ...': the VMM is the shell's child, found by
+ * following descendants (sched_process_fork), and held to the same truth.
+ * A VM running beside it that is not in COMMAND's tree stays out.
+ */
+static void test_record_through_shell_matches_truth(void **state)
+{
+	char truth[256], script[1024], *out, *err, *kh = bin("kvmheat"), *kg = bin("khguest");
+	char *rep, *rerr;
+	struct rec_run rr;
+	struct proc other;
+	json_error_t je;
+	json_t *j;
+
+	need_kvm();
+	/* a VM outside COMMAND's tree, busy for the whole recording */
+	spawn(&other, (char *[]){ kg, "--hot", "64", "--cold", "64", "--rounds", "40",
+				  "--hot-phases", "7", "--pause-ms", "500", NULL });
+	live_track(state, other.pid);
+	assert_true(wait_for(other.err, "ready", 10));
+	tpath(truth, sizeof(truth), "sh-truth.json");
+	tpath(rr.data, sizeof(rr.data), "sh.data");
+	/* "; exit $rc" keeps the shell alive as the parent: no exec shortcut */
+	snprintf(script, sizeof(script), "'%s' --truth '%s' --mem 64 --hot 200 --cold 600 "
+		 "--rounds 12 --write-frac 0.3 --seed 7; rc=$?; exit $rc", kg, truth);
+	assert_int_equal(run(&out, &err, 120, (char *[]){ kh, "record", "-F", "100", "-o",
+				rr.data, "--", "/bin/sh", "-c", script, NULL }), 0);
+	assert_non_null(strstr(err, "command exited: wrote"));
+	assert_null(strstr(err, "ran no KVM VM"));
+	rr.truth = json_load_file(truth, 0, &je);
+	assert_non_null(rr.truth);
+	rr.guest = json_integer_value(json_object_get(rr.truth, "pid"));
+	printf("# shell's child VMM pid %d, outside VM pid %d\n", rr.guest, other.pid);
+	free(out);
+	free(err);
+	report_vs_truth(&rr);
+	/* only the descendant is in the file */
+	assert_int_equal(run(&rep, &rerr, 60, (char *[]){ kh, "report", "-i", rr.data, "--format",
+							 "json", NULL }), 0);
+	j = json_loads(rep, 0, &je);
+	assert_non_null(j);
+	assert_non_null(vm_of(j, rr.guest));
+	assert_null(vm_of(j, other.pid));
+	json_decref(j);
+	free(rep);
+	free(rerr);
+	json_decref(rr.truth);
+	free(kh);
+	free(kg);
+}
+
+/* A COMMAND that runs no VM: a warning now, a note in the file that report shows. */
+static void test_record_command_without_vm(void **state)
+{
+	char data[256], *out, *err, *kh = bin("kvmheat");
+
+	need_kvm();
+	tpath(data, sizeof(data), "novm.data");
+	assert_int_equal(run(&out, &err, 60, (char *[]){ kh, "record", "-F", "50", "-o", data,
+				"--", "/bin/sh", "-c", "sleep 0.2; exit 0", NULL }), 0);
+	assert_non_null(strstr(err, "warning: /bin/sh ran no KVM VM, nor did any process it started"));
+	free(out);
+	free(err);
+	assert_int_equal(run(&out, &err, 60, (char *[]){ kh, "report", "-i", data, NULL }), 0);
+	assert_non_null(strstr(err, "note: "));
+	assert_non_null(strstr(err, "recorder: /bin/sh ran no KVM VM"));
+	free(out);
+	free(err);
+	free(kh);
+}
+
 static void test_record_randomised_with_events(void **state)
 {
 	const char *x[] = { "-F", "50", "--events", NULL };
@@ -462,6 +533,8 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_record_command_matches_truth),
+		LIVE_TEST(test_record_through_shell_matches_truth),
+		LIVE_TEST(test_record_command_without_vm),
 		cmocka_unit_test(test_record_randomised_with_events),
 		cmocka_unit_test(test_sigkill_leaves_readable_file),
 		cmocka_unit_test(test_sigint_and_file_safety),
