@@ -18,6 +18,7 @@
 #include <bpf/libbpf.h>
 #include <jansson.h>
 #include "kh.h"
+#include "agedrv.h"
 #include "kvmheat.skel.h"
 
 /*
@@ -651,6 +652,7 @@ int kh_cmd_probe(int argc, char **argv, struct kh_opts *o)
 			"Show, per event source, the attach method chosen on this kernel\n"
 			"and why every better one was refused.  Exit 0 if any source works.\n",
 	};
+	struct kh_agedrv_probe ap;
 	struct kh_probe p = {};
 	bool any = false;
 	int err;
@@ -671,10 +673,17 @@ int kh_cmd_probe(int argc, char **argv, struct kh_opts *o)
 	}
 	for (int s = 0; s < KH_SRC_MAX; s++)
 		any |= kh_source_available(&p, s);
-	if (o->json)
-		kh_json_print(kh_probe_json(&p), JSON_INDENT(2));
-	else
+	/* Aging drivers (agedrv.c): none usable only means passive aging. */
+	kh_agedrv_probe(&ap, NULL, 0, -1);
+	if (o->json) {
+		json_t *j = kh_probe_json(&p);
+
+		json_object_set_new(j, "age_drivers", kh_agedrv_json(&ap));
+		kh_json_print(j, JSON_INDENT(2));
+	} else {
 		kh_probe_print(&p);
+		kh_agedrv_print(&ap, stdout);
+	}
 	kh_probe_free(&p);
 	return any ? KH_EXIT_OK : KH_EXIT_NO_SOURCE;
 }
