@@ -347,5 +347,6 @@ int kh_cmd_heatmap(int argc, char **argv, struct kh_opts *o);
 int kh_cmd_top(int argc, char **argv, struct kh_opts *o);
 int kh_cmd_trace(int argc, char **argv, struct kh_opts *o);
 int kh_cmd_probe(int argc, char **argv, struct kh_opts *o);
+int kh_cmd_idle(int argc, char **argv, struct kh_opts *o);	/* cmd_idle.c */
 
 #endif /* KH_H */
