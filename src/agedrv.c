@@ -366,14 +366,27 @@ int kh_lrugen_parse(const char *text, const char *path, struct kh_lrugen_memcg *
 	return found ? 0 : -ENOENT;
 }
 
-static int kh_lrugen_read(const char *lru_gen, const char *path, int node, uint64_t *id,
-			  uint64_t *max_seq)
+static int kh_lrugen_file_read(void *ctx, char **text)
+{
+	int err;
+
+	*text = kh_slurp(ctx, &err);
+	return *text ? 0 : err;
+}
+
+static int kh_lrugen_file_write(void *ctx, const char *cmd)
+{
+	return kh_write_str(ctx, cmd);
+}
+
+static int kh_lrugen_read(const struct kh_lrugen_io *io, const char *path, int node,
+			  uint64_t *id, uint64_t *max_seq)
 {
 	struct kh_lrugen_memcg m;
-	int err;
-	char *text = kh_slurp(lru_gen, &err);
+	char *text;
+	int err = io->read(io->ctx, &text);
 
-	if (!text)
+	if (err)
 		return err;
 	err = kh_lrugen_parse(text, path, &m);
 	free(text);
@@ -388,35 +401,43 @@ static int kh_lrugen_read(const char *lru_gen, const char *path, int node, uint6
 	return -ENOENT;
 }
 
-int kh_lrugen_age(const char *lru_gen, const char *path, int node, char *why, size_t whylen)
+int kh_lrugen_age_io(const struct kh_lrugen_io *io, const char *path, int node, char *why,
+		     size_t whylen)
 {
 	for (int tries = 0; tries < 4; tries++) {
 		uint64_t id, seq, id2, seq2;
 		char cmd[96];
-		int err = kh_lrugen_read(lru_gen, path, node, &id, &seq);
+		int err = kh_lrugen_read(io, path, node, &id, &seq);
 
 		if (err) {
-			snprintf(why, whylen, "reading %s for memcg %s node %d: %s", lru_gen, path,
-				 node, strerror(-err));
+			snprintf(why, whylen, "reading lru_gen for memcg %s node %d: %s", path, node,
+				 strerror(-err));
 			return err;
 		}
 		/* swappiness 1: anon pages are walked too; force_scan 1: walk even with
-		 * four generations already (else ERANGE).  The only command we write. */
+		 * four generations already (else ERANGE).  The only command we write,
+		 * in one write(): the kernel never sees half of it. */
 		snprintf(cmd, sizeof(cmd), "+ %" PRIu64 " %d %" PRIu64 " 1 1\n", id, node, seq);
-		err = kh_write_str(lru_gen, cmd);
+		err = io->write(io->ctx, cmd);
 		/* EEXIST (6.14+): someone else raised max_seq first: a stale read */
 		if (err && err != -EEXIST) {
-			snprintf(why, whylen, "writing '+ %" PRIu64 " %d %" PRIu64 " 1 1' to %s: %s",
-				 id, node, seq, lru_gen, strerror(-err));
+			snprintf(why, whylen, "writing '+ %" PRIu64 " %d %" PRIu64 " 1 1' to lru_gen: "
+				 "%s", id, node, seq, strerror(-err));
 			return err;
 		}
-		if (kh_lrugen_read(lru_gen, path, node, &id2, &seq2) == 0 && id2 == id &&
-		    seq2 > seq)
+		if (kh_lrugen_read(io, path, node, &id2, &seq2) == 0 && id2 == id && seq2 > seq)
 			return 0;
 	}
 	snprintf(why, whylen, "max_seq of memcg %s node %d did not go up after 4 tries", path,
 		 node);
 	return -EAGAIN;
+}
+
+int kh_lrugen_age(const char *lru_gen, const char *path, int node, char *why, size_t whylen)
+{
+	struct kh_lrugen_io io = { kh_lrugen_file_read, kh_lrugen_file_write, (void *)lru_gen };
+
+	return kh_lrugen_age_io(&io, path, node, why, whylen);
 }
 
 /* The VMM's memory cgroup path: v1 "N:memory:/x" if there, else v2 "0::/x". */
@@ -471,7 +492,7 @@ static void kh_probe_mglru(const struct kh_agedrv_paths *p, uint32_t pid,
 {
 	char en[32], cg[256];
 	unsigned long bits = 0;
-	uint64_t id, seq;
+	uint64_t id = 0;
 	int err;
 
 	if (!kh_release_at_least(p->release, 6, 12)) {
@@ -504,8 +525,19 @@ static void kh_probe_mglru(const struct kh_agedrv_paths *p, uint32_t pid,
 		return;
 	}
 	err = kh_memcg_of(p, pid, cg, sizeof(cg));
-	if (!err)
-		err = kh_lrugen_read(p->lru_gen, cg, 0, &id, &seq);
+	if (!err) {
+		struct kh_lrugen_io io = { kh_lrugen_file_read, kh_lrugen_file_write,
+					   (void *)p->lru_gen };
+		struct kh_lrugen_memcg m;
+		char *text;
+
+		err = io.read(io.ctx, &text);
+		if (!err) {
+			err = kh_lrugen_parse(text, cg, &m);
+			free(text);
+		}
+		id = m.id;
+	}
 	if (err) {
 		r->ok = false;
 		snprintf(r->why, sizeof(r->why), "memory cgroup of pid %u not found in %s: %s",

@@ -94,10 +94,21 @@ struct kh_lrugen_memcg {
 int kh_lrugen_parse(const char *text, const char *path, struct kh_lrugen_memcg *out);
 /*
  * Age @node of memcg @path once: read max_seq, write "+ ID NODE MAX_SEQ 1 1",
- * read again and check max_seq went up; a stale read (someone else aged in
- * between) is retried.  Never writes a "-" (eviction) command.
+ * read again and check max_seq went up.  If someone else raised it between
+ * our read and our write (a stale read: the kernel ignores our command),
+ * their walk aged the cgroup after our last scan and counts; no change at
+ * all (EEXIST: a walk was in progress) is retried, up to 4 times.  Never
+ * writes a "-" (eviction) command.
  */
 int kh_lrugen_age(const char *lru_gen, const char *path, int node, char *why, size_t whylen);
+/* The same through @io: the unit tests stand in for the kernel's side of the file. */
+struct kh_lrugen_io {
+	int (*read)(void *ctx, char **text);	/* whole file, malloc'd */
+	int (*write)(void *ctx, const char *cmd);	/* one write(); -errno */
+	void *ctx;
+};
+int kh_lrugen_age_io(const struct kh_lrugen_io *io, const char *path, int node, char *why,
+		     size_t whylen);
 
 /* ---- an open driver for one VM ---- */
 struct kh_ager {
