@@ -66,6 +66,7 @@ static __always_inline void kh_age_pages(__u32 pid, __u64 start, __u64 end, bool
 			hi = end;
 		r.aged = hi - lo;
 		r.young = young ? hi - lo : 0;
+		r.flags |= KH_F_RANGE_AGED;	/* idle ages: one entry for the range */
 		r.accesses = r.young;
 		kh_account(KH_SRC_AGING, pid, lo, &r, -1, false);
 	}

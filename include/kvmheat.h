@@ -74,6 +74,8 @@ _Static_assert(sizeof(struct kh_key) == 16, "kh_key layout");
 /* Value flags. */
 #define KH_F_YOUNG_KNOWN	(1U << 0)	/* aging result (young) was observed */
 #define KH_F_HVA_AGED		(1U << 1)	/* aged via HVA tracepoint (no result) */
+#define KH_F_RANGE_AGED		(1U << 2)	/* region: a range too long for per-gfn
+						 * entries (a huge mapping) was aged here */
 
 /*
  * Counters per gfn and per region.  "accesses" sums every access signal

@@ -4,7 +4,7 @@
  * MMU notifier's clear_young) over one VM's memory without reclaiming or
  * zapping anything, so the aging hooks (bpf/aging.bpf.h) get a young/old
  * result per gfn on a host with no memory pressure.  Call paths, checked in
- * kernel source per release: docs/KERNELS.md §6.
+ * kernel source per release: docs/KERNELS.md §11.
  *
  * Never used: /proc/PID/clear_refs 4 (zaps every SPTE), MADV_PAGEOUT,
  * memory.reclaim or lowered limits (reclaim), lru_gen "-" (eviction).

@@ -4,7 +4,7 @@
  * (kvm_age_gfn) for one VM's memory without evicting anything, so the
  * aging hooks see a young/old result per gfn on a host without memory
  * pressure.  Probed like attach methods: best first, every refusal with
- * its reason.  Kernel call paths: docs/KERNELS.md §6.
+ * its reason.  Kernel call paths: docs/KERNELS.md §11.
  */
 #ifndef KH_AGEDRV_H
 #define KH_AGEDRV_H

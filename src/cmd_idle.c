@@ -362,6 +362,9 @@ static int kh_idle_exec(struct kh_idle_run *r, const struct kh_idle_args *a, str
 		return kh_err(o, KH_EXIT_ERROR, "idle: out of memory for %" PRIu64 " pages",
 			      kh_vm_pages(vm));
 	kh_install_signals();
+	/* loading BPF takes a while: a short-lived VM may be gone already */
+	if (kill((pid_t)a->pid, 0) && errno == ESRCH)
+		return kh_err(o, KH_EXIT_NO_VM, "idle: VM %u exited before the first scan", a->pid);
 	err = kh_idle_driver(r, a, o);
 	if (err)
 		return err;

@@ -101,7 +101,9 @@ static void kh_idle_regions(struct kh_idle *st, struct kh_rsum *sums, size_t ns,
 			aged = aged > g->aged ? aged - g->aged : 0;
 			acc = acc > g->accesses ? acc - g->accesses : 0;
 		}
-		if (!aged)
+		/* the flag, not the counts alone: gfn entries lost to LRU eviction
+		 * would otherwise look like a range */
+		if (!aged || !(rv[i].c.flags & KH_F_RANGE_AGED))
 			continue;	/* everything here was per gfn */
 		s = kh_idle_slot_of(st, rk[i].idx << KH_REGION_SHIFT);
 		if (!s) {	/* a slot may start inside the region */

@@ -517,7 +517,7 @@ static void test_idle_ages(void **state)
 static void test_idle_huge(void **state)
 {
 	struct kh_key rk = { .pid = 42, .idx = 0x200 >> KH_REGION_SHIFT };
-	struct kh_region r = { .c = { .aged = 512 } };
+	struct kh_region r = { .c = { .aged = 512, .flags = KH_F_RANGE_AGED } };
 	struct kh_idle_range *rg;
 	struct kh_idle_scan sc;
 	struct kh_idle st;
@@ -525,6 +525,13 @@ static void test_idle_huge(void **state)
 
 	(void)state;
 	assert_int_equal(kh_idle_init(&st, &test_vm), 0);
+	/* more aged in the region than its gfn entries say, but no range flag:
+	 * entries lost to LRU eviction, not a huge mapping */
+	r.c.flags = 0;
+	assert_int_equal(kh_idle_update(&st, NULL, NULL, 0, &rk, &r, 1, &sc), 0);
+	assert_int_equal(sc.huge, 0);
+	assert_int_equal(kh_idle_age(&st, 0x200), KH_IDLE_UNKNOWN);
+	r.c.flags = KH_F_RANGE_AGED;
 	assert_int_equal(kh_idle_update(&st, NULL, NULL, 0, &rk, &r, 1, &sc), 0);
 	assert_int_equal(sc.huge, 1);
 	assert_int_equal(sc.aged, 0);

@@ -152,7 +152,7 @@ static long file_num(const char *name, const char *key)
 	if (!s)
 		return -1;
 	for (p = s; (p = strstr(p, key)); p++)
-		if ((p == s || p[-1] == '\n') && p[strlen(key)] == ' ') {
+		if ((p == s || p[-1] == '\n') && (p[strlen(key)] == ' ' || p[strlen(key)] == '\t')) {
 			v = strtol(p + strlen(key), NULL, 10);
 			break;
 		}

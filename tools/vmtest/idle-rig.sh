@@ -49,12 +49,12 @@ echo "scans $K" > $T/params
 kvmheat probe -j > $T/probe.json 2> $T/probe.err
 emit probe.json $T/probe.json
 
-# ---- the guest: hot set touched every 500 ms for ~32 s, cold set once ----
+# ---- the guest: hot set touched every 700 ms for ~45 s, cold set once ----
 # tmpfs-backed data slot: every touched page is a real page (a read of
 # untouched anonymous memory would map the zero page, which is never aged).
 khguest --wait-signal --truth $T/truth.json --file /run/khidle.img --cgroup /khidle \
 	--mem 16 --hot 256 --cold 1024 --layout contiguous --rounds 64 --hot-phases 63 \
-	--pause-ms 500 --write-frac 0.25 --cold-write-frac 0.25 --seed 7 2> $T/guest.err &
+	--pause-ms 700 --write-frac 0.25 --cold-write-frac 0.25 --seed 7 2> $T/guest.err &
 gp=$!
 wait_for $T/guest.err ready 30 || { cat $T/guest.err; exit 1; }
 kill -USR1 $gp
@@ -149,7 +149,7 @@ kill $gp
 wait $gp
 
 # ---- a VM that exits mid-scan ends its rows cleanly -------------------------
-khguest --mem 4 --hot 64 --cold 64 --rounds 9 --hot-phases 8 --pause-ms 800 \
+khguest --mem 4 --hot 64 --cold 64 --rounds 13 --hot-phases 12 --pause-ms 1500 \
 	--file /run/khidle2.img 2> $T/short.err &
 sp=$!
 wait_for $T/short.err ready 30
