@@ -676,15 +676,23 @@ static void kh_damon_stop(const struct kh_agedrv_paths *p)
 static void kh_damon_cleanup(const struct kh_agedrv_paths *p, char *notes, size_t len)
 {
 	struct kh_damon_rec rec;
-	char nr[32] = "", kpid[32] = "", tgt[32] = "";
+	char nr[32] = "", kpid[32] = "", tgt[32] = "", st[32] = "";
+	bool running, ours;
 
 	if (kh_damon_rec_read(p, &rec) || kh_pid_alive(rec.owner))
 		return;
 	kh_damon_r(p, "kdamonds/nr_kdamonds", nr, sizeof(nr));
 	kh_damon_r(p, "kdamonds/0/pid", kpid, sizeof(kpid));
+	kh_damon_r(p, "kdamonds/0/state", st, sizeof(st));
 	kh_damon_r(p, "kdamonds/0/contexts/0/targets/0/pid_target", tgt, sizeof(tgt));
-	if (strcmp(nr, "1") || (rec.kdamond && (uint32_t)atoi(kpid) != rec.kdamond) ||
-	    (!rec.kdamond && (uint32_t)atoi(tgt) != rec.target)) {
+	running = !strcmp(st, "on");
+	/* running: the very kdamond we recorded (or, killed while starting, our
+	 * target); stopped by itself (its target exited): our target's setup */
+	ours = !strcmp(nr, "1") &&
+	       (running ? (rec.kdamond ? (uint32_t)atoi(kpid) == rec.kdamond
+				       : (uint32_t)atoi(tgt) == rec.target)
+			: (uint32_t)atoi(tgt) == rec.target);
+	if (!ours) {
 		snprintf(notes, len, "a record of kvmheat pid %u's kdamond %u is stale (DAMON "
 			 "now shows nr_kdamonds=%s, kdamond pid %s): record dropped, DAMON left "
 			 "alone", rec.owner, rec.kdamond, nr, kpid);
@@ -692,8 +700,12 @@ static void kh_damon_cleanup(const struct kh_agedrv_paths *p, char *notes, size_
 		return;
 	}
 	kh_damon_stop(p);
-	snprintf(notes, len, "removed kdamond pid %u (target pid %u) that kvmheat pid %u "
-		 "left running when it was killed", rec.kdamond, rec.target, rec.owner);
+	if (running)
+		snprintf(notes, len, "removed kdamond pid %u (target pid %u) that kvmheat pid %u "
+			 "left running when it was killed", rec.kdamond, rec.target, rec.owner);
+	else
+		snprintf(notes, len, "removed the stopped DAMON setup (target pid %u) that "
+			 "kvmheat pid %u left when it was killed", rec.target, rec.owner);
 }
 
 /* Checks, in order, so that DAMON's sysfs is read only once we know it is safe. */

@@ -420,7 +420,20 @@ static void test_damon_leftover(void **state)
 	assert_null(get_file("run/damon.owner", buf, sizeof(buf)));
 	/* (the fake kdamond "thread" stays in the fake /proc: refused as not ours now) */
 
+	/* its kdamond stopped by itself (the target exited): our setup is removed too */
+	put_file("proc/4242/comm", "sleep\n");
+	put_file("run/damon.owner", rec);
+	put_file("damon/kdamonds/nr_kdamonds", "1\n");
+	put_file("damon/kdamonds/0/pid", "-1\n");
+	put_file("damon/kdamonds/0/state", "off\n");
+	put_file("damon/kdamonds/0/contexts/0/targets/0/pid_target", "55\n");
+	kh_agedrv_probe(&pr, &p, 0, -1);
+	assert_non_null(strstr(pr.notes, "removed the stopped DAMON setup"));
+	assert_string_equal(get_file("damon/kdamonds/nr_kdamonds", buf, sizeof(buf)), "0");
+	assert_true(pr.res[KH_AD_DAMON].ok);
+
 	/* a record whose kdamond is not what DAMON shows: record dropped, DAMON untouched */
+	put_file("damon/kdamonds/0/pid", "4242\n");
 	put_file("proc/4242/comm", "sleep\n");
 	snprintf(rec, sizeof(rec), "owner=%u kdamond=4243 target=55\n", dead);
 	put_file("run/damon.owner", rec);
