@@ -471,8 +471,13 @@ static void kh_memcg_others(const struct kh_agedrv_paths *p, const char *cg, uin
 	size_t others = 0;
 	int err;
 
+	/* v2 first; a v1 memory hierarchy is mounted at memory/ below it */
 	snprintf(path, sizeof(path), "%s%s/cgroup.procs", p->cgroup, cg);
 	text = kh_slurp(path, &err);
+	if (!text) {
+		snprintf(path, sizeof(path), "%s/memory%s/cgroup.procs", p->cgroup, cg);
+		text = kh_slurp(path, &err);
+	}
 	if (!text) {
 		if (!strcmp(cg, "/"))
 			snprintf(note, len, "the VMM is in the root memory cgroup: each scan ages "

@@ -327,6 +327,37 @@ static void test_lrugen_age(void **state)
 	assert_int_equal(f.bad, 0);
 }
 
+/* MGLRU ages the whole cgroup: opening it for the VMM says when others share it. */
+static void test_mglru_cgroup_note(void **state)
+{
+	struct kh_agedrv_paths p = { .release = "6.12.0" };
+	char proc[512], cg[512], why[320];
+	struct kh_ager ag;
+
+	(void)state;
+	snprintf(proc, sizeof(proc), "%s/mproc", tmpdir);
+	snprintf(cg, sizeof(cg), "%s/cgroup", tmpdir);
+	p.proc = proc;
+	p.cgroup = cg;
+	put_file("mproc/4321/cgroup", "0::/vm\n");
+	put_file("cgroup/vm/cgroup.procs", "4321\n");
+	assert_int_equal(kh_ager_open(&ag, KH_AD_MGLRU, 4321, &p, why, sizeof(why)), 0);
+	assert_string_equal(ag.cgpath, "/vm");
+	assert_string_equal(ag.note, "");
+	kh_ager_close(&ag);
+	put_file("cgroup/vm/cgroup.procs", "4321\n999\n1000\n");
+	assert_int_equal(kh_ager_open(&ag, KH_AD_MGLRU, 4321, &p, why, sizeof(why)), 0);
+	assert_non_null(strstr(ag.note, "holds 2 process(es) besides the VMM"));
+	kh_ager_close(&ag);
+	/* cgroup v1: the memory: line wins, its hierarchy is under memory/ */
+	put_file("mproc/4321/cgroup", "4:memory:/machine/vm1\n0::/\n");
+	put_file("cgroup/memory/machine/vm1/cgroup.procs", "4321\n7\n");
+	assert_int_equal(kh_ager_open(&ag, KH_AD_MGLRU, 4321, &p, why, sizeof(why)), 0);
+	assert_string_equal(ag.cgpath, "/machine/vm1");
+	assert_non_null(strstr(ag.note, "holds 1 process(es)"));
+	kh_ager_close(&ag);
+}
+
 /* ---- DAMON: only our own kdamond, and only when nobody else uses DAMON ---- */
 
 static void damon_paths(struct kh_agedrv_paths *p, char *buf, size_t len)
@@ -670,6 +701,7 @@ int main(void)
 		cmocka_unit_test(test_page_idle_refused),
 		cmocka_unit_test(test_lrugen_parse),
 		cmocka_unit_test(test_lrugen_age),
+		cmocka_unit_test(test_mglru_cgroup_note),
 		cmocka_unit_test(test_damon_ownership),
 		cmocka_unit_test(test_damon_leftover),
 		cmocka_unit_test(test_idle_ages),
