@@ -15,7 +15,10 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/resource.h>
+#include <unistd.h>
+#include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 #include <jansson.h>
 #include "kh.h"
@@ -42,6 +45,11 @@ struct kh_idle_run {
 	bool ager_open;
 	struct kh_idle st;
 	struct kh_drain gd, rd;
+	struct kh_idle_slot_desc descs[KH_IDLE_SLOTS];
+	size_t ndescs;
+	uint64_t idle_words;		/* kernel-side bits: the mapped idle_bits array */
+	uint64_t *bits;
+	size_t bits_len;
 	char name[17];
 	uint64_t scans_done, aged_total, young_total, huge_total, lost;
 	double drv_cpu_s, drv_kernel_cpu_s;
@@ -141,6 +149,12 @@ static int kh_idle_collect(struct kh_idle_run *r)
 	r->aged_total += sc.aged;
 	r->young_total += sc.young;
 	r->huge_total += sc.huge;
+	if (r->bits) {
+		/* st->scans counted this scan already: the bits only add ages */
+		kh_idle_update_bits(&r->st, r->bits, r->idle_words, &sc);
+		r->aged_total += sc.aged;
+		r->young_total += sc.young;
+	}
 	return 0;
 }
 
@@ -329,17 +343,54 @@ static int kh_idle_driver(struct kh_idle_run *r, const struct kh_idle_args *a,
 	return 0;
 }
 
-/* Per-gfn entries for every page of the VM: one scan ages them all at once. */
-static uint64_t kh_idle_gfn_entries(uint32_t pid)
+/*
+ * Before the session: the VM's memslots, laid out for the kernel-side idle
+ * bits (two bits per page); per-gfn hash entries only for what the bits do
+ * not cover (slots past KH_IDLE_SLOTS), since one scan ages them all.
+ */
+static int kh_idle_plan(struct kh_idle_run *r, uint32_t pid, struct kh_session_opts *so)
 {
 	struct kh_vmset set = {};
 	char why[256];
-	uint64_t pages = 0;
+	uint64_t uncovered = 0;
+	struct kh_vm *vm;
+	int err = kh_vms_discover(&set, why, sizeof(why));
 
-	if (!kh_vms_discover(&set, why, sizeof(why)) && kh_vms_find(&set, pid))
-		pages = kh_vm_pages(kh_vms_find(&set, pid));
+	vm = err ? NULL : kh_vms_find(&set, pid);
+	if (vm)
+		err = kh_idle_init(&r->st, vm);
+	if (vm && !err) {
+		r->idle_words = kh_idle_bits_layout(&r->st, r->descs, &r->ndescs);
+		for (size_t k = 0; k < r->st.nslots; k++)
+			uncovered += r->st.slots[k].has_bits ? 0 : r->st.slots[k].npages;
+		so->idle_words = (uint32_t)r->idle_words;
+		so->max_gfns = 1024 + uncovered + uncovered / 4;
+	}
 	kh_vms_free(&set);
-	return pages ? pages + pages / 4 + 1024 : 0;
+	return err;	/* no VM here: kh_session_open says so */
+}
+
+/* Describe the slots to BPF and map the bits (after load). */
+static int kh_idle_bits_open(struct kh_idle_run *r)
+{
+	struct kvmheat_bpf *sk = r->s.skel;
+	int fd = bpf_map__fd(sk->maps.idle_bits);
+	long pg = sysconf(_SC_PAGESIZE);
+
+	if (!r->idle_words)
+		return 0;
+	for (uint32_t i = 0; i < r->ndescs; i++)
+		if (bpf_map_update_elem(bpf_map__fd(sk->maps.idle_slots), &i, &r->descs[i], BPF_ANY))
+			return -errno;
+	r->bits_len = (r->idle_words * 8 + pg - 1) / pg * pg;
+	r->bits = mmap(NULL, r->bits_len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	if (r->bits == MAP_FAILED) {
+		r->bits = NULL;
+		return -errno;
+	}
+	/* the slots are described before the count that publishes them */
+	sk->bss->nr_idle_slots = (uint32_t)r->ndescs;
+	return 0;
 }
 
 static int kh_idle_exec(struct kh_idle_run *r, const struct kh_idle_args *a, struct kh_opts *o)
@@ -350,17 +401,21 @@ static int kh_idle_exec(struct kh_idle_run *r, const struct kh_idle_args *a, str
 
 	for (int i = 0; i < KH_SRC_MAX; i++)
 		so.force[i] = KH_M_MAX;
-	so.max_gfns = kh_idle_gfn_entries(a->pid);
+	if (kh_idle_plan(r, a->pid, &so))
+		return kh_err(o, KH_EXIT_ERROR, "idle: out of memory for VM %u's ages", a->pid);
 	err = kh_session_open(&r->s, &so, o);
-	if (!err)
-		err = kh_session_attach(&r->s, o);
+	if (err)
+		return err;
+	err = kh_idle_bits_open(r);
+	if (err)
+		return kh_err(o, KH_EXIT_ERROR, "idle: setting up the idle bits: %s", strerror(-err));
+	err = kh_session_attach(&r->s, o);
 	if (err)
 		return err;
 	vm = kh_vms_find(&r->s.vms, a->pid);
 	snprintf(r->name, sizeof(r->name), "%s", vm->comm);
-	if (kh_idle_init(&r->st, vm))
-		return kh_err(o, KH_EXIT_ERROR, "idle: out of memory for %" PRIu64 " pages",
-			      kh_vm_pages(vm));
+	if (!r->st.slots)	/* the VM started between the plan and the session */
+		return kh_err(o, KH_EXIT_NO_VM, "idle: VM %u was not there a moment ago", a->pid);
 	kh_install_signals();
 	/* loading BPF takes a while: a short-lived VM may be gone already */
 	if (kill((pid_t)a->pid, 0) && errno == ESRCH)
@@ -373,6 +428,8 @@ static int kh_idle_exec(struct kh_idle_run *r, const struct kh_idle_args *a, str
 		     sizeof(struct kh_counts), r->s.gfn_entries + 256, &r->gd);
 	kh_drain_map(bpf_map__fd(r->s.skel->maps.regions), sizeof(struct kh_key),
 		     sizeof(struct kh_region), r->s.region_entries + 256, &r->rd);
+	if (r->bits)
+		memset(r->bits, 0, r->idle_words * 8);
 	fprintf(stderr, "kvmheat: idle: %" PRIu64 " scan(s) of VM %u, %.3g s apart, driver %s\n",
 		a->scans, a->pid, a->interval, kh_agedrv_name(r->ager_open ? r->ager.id : -1));
 	kh_idle_loop(r, a, o);
@@ -415,6 +472,8 @@ int kh_cmd_idle(int argc, char **argv, struct kh_opts *o)
 	kh_idle_free(&r->st);
 	kh_drain_free(&r->gd);
 	kh_drain_free(&r->rd);
+	if (r->bits)
+		munmap(r->bits, r->bits_len);
 	kh_session_close(&r->s);
 	free(r);
 	return rc;

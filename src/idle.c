@@ -175,6 +175,54 @@ int kh_idle_update(struct kh_idle *st, const struct kh_key *gk, const struct kh_
 	return 0;
 }
 
+uint64_t kh_idle_bits_layout(struct kh_idle *st, struct kh_idle_slot_desc *d, size_t *nd)
+{
+	uint64_t words = 0;
+
+	*nd = 0;
+	for (size_t k = 0; k < st->nslots && *nd < KH_IDLE_SLOTS; k++) {
+		struct kh_idle_slot *s = &st->slots[k];
+
+		s->word_off = words;
+		s->has_bits = true;
+		d[(*nd)++] = (struct kh_idle_slot_desc){ s->base_gfn, s->npages, words };
+		words += (s->npages + 63) / 64 * 2;	/* an aged and a young word per 64 pages */
+	}
+	return words;
+}
+
+void kh_idle_update_bits(struct kh_idle *st, uint64_t *words, uint64_t nwords,
+			 struct kh_idle_scan *out)
+{
+	memset(out, 0, sizeof(*out));
+	for (size_t k = 0; k < st->nslots; k++) {
+		struct kh_idle_slot *s = &st->slots[k];
+
+		if (!s->has_bits)
+			continue;
+		for (uint64_t g = 0; g < (s->npages + 63) / 64; g++) {
+			uint64_t wi = s->word_off + g * 2, aged, young, any;
+
+			if (wi + 1 >= nwords)
+				break;
+			/* one exchange per word: a bit BPF sets meanwhile is kept for the next scan */
+			aged = __atomic_exchange_n(&words[wi], 0, __ATOMIC_RELAXED);
+			young = __atomic_exchange_n(&words[wi + 1], 0, __ATOMIC_RELAXED);
+			for (any = aged | young; any; any &= any - 1) {
+				int b = __builtin_ctzll(any);
+				uint64_t i = g * 64 + b;
+
+				if (i >= s->npages)
+					break;
+				/* young alone (a later accessed-bit clear): an access */
+				kh_idle_step(&s->age[i], (young >> b) & 1);
+				out->aged += (aged >> b) & 1;
+				out->young += (young >> b) & 1;
+			}
+		}
+	}
+}
+
 /* A page's own age, or its region's range-aged entry, whichever is younger. */
 static unsigned int kh_idle_slot_age(const struct kh_idle_slot *s, uint64_t i)
 {

@@ -9,6 +9,7 @@
 #ifndef KH_IDLE_H
 #define KH_IDLE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include "kvmheat.h"
@@ -25,6 +26,8 @@ struct kh_idle_slot {
 	uint8_t *huge;		/* per 512-gfn region the slot overlaps: range-aged entries */
 	uint64_t region0;	/* base_gfn >> KH_REGION_SHIFT */
 	uint64_t nregions;
+	uint64_t word_off;	/* kernel-side idle bits: first word (kvmheat.h) */
+	bool has_bits;		/* within the first KH_IDLE_SLOTS slots */
 };
 
 struct kh_idle {
@@ -54,6 +57,14 @@ void kh_idle_free(struct kh_idle *st);
 int kh_idle_update(struct kh_idle *st, const struct kh_key *gk, const struct kh_counts *gv,
 		   size_t ng, const struct kh_key *rk, const struct kh_region *rv, size_t nr,
 		   struct kh_idle_scan *out);
+/*
+ * Kernel-side idle bits: lay the slots out (at most KH_IDLE_SLOTS, into @d)
+ * and return the words the idle_bits map needs; *nd gets the slot count.
+ */
+uint64_t kh_idle_bits_layout(struct kh_idle *st, struct kh_idle_slot_desc *d, size_t *nd);
+/* Read and clear the scan's bits (@words: the mapped idle_bits array), then age. */
+void kh_idle_update_bits(struct kh_idle *st, uint64_t *words, uint64_t nwords,
+			 struct kh_idle_scan *out);
 /* Age of @gfn (KH_IDLE_UNKNOWN when never aged or outside every slot). */
 unsigned int kh_idle_age(const struct kh_idle *st, uint64_t gfn);
 /* Ranges of age >= @min_age, equal-age neighbours merged, ascending gfn. */

@@ -209,6 +209,7 @@ struct kh_session_opts {
 	struct kh_ev_filter filter;
 	bool pid_pending;		/* @pid need not be a VM yet (record -- CMD) */
 	uint64_t expect_pages;		/* size maps for this much memory; 0: from VMs */
+	uint32_t idle_words;		/* kvmheat idle: idle_bits words for @pid; 0: off */
 };
 
 const char *kh_stat_name(int stat);

@@ -213,6 +213,10 @@ int kh_session_open(struct kh_session *s, const struct kh_session_opts *so,
 	bpf_map__set_max_entries(s->skel->maps.gfns, s->gfn_entries);
 	bpf_map__set_max_entries(s->skel->maps.regions, s->region_entries);
 	bpf_map__set_max_entries(s->skel->maps.subpages, s->subpage_entries);
+	if (so->idle_words) {	/* kvmheat idle: bits per page of @pid (idle.c) */
+		bpf_map__set_max_entries(s->skel->maps.idle_bits, so->idle_words);
+		s->skel->rodata->idle_pid = so->pid;
+	}
 	err = kvmheat_bpf__load(s->skel);
 	if (err)
 		return kh_err(o, KH_EXIT_ERROR, "loading BPF programs: %s (run with -v for the "

@@ -628,6 +628,52 @@ static void test_idle_ranges_merge(void **state)
 	kh_idle_free(&st);
 }
 
+/* Kernel-side bits: layout, read-and-clear, ages. */
+static void test_idle_bits(void **state)
+{
+	struct kh_idle_slot_desc d[KH_IDLE_SLOTS];
+	struct kh_idle_scan sc;
+	struct kh_idle st;
+	uint64_t words, bits[64] = {};
+	size_t nd;
+
+	(void)state;
+	assert_int_equal(kh_idle_init(&st, &test_vm), 0);
+	words = kh_idle_bits_layout(&st, d, &nd);
+	/* slot 0: 1024 pages = 16 groups of 64 = 32 words; slot 1: 8 pages = 2 words */
+	assert_int_equal(nd, 2);
+	assert_int_equal(words, 34);
+	assert_true(d[0].base_gfn == 0x100 && d[0].npages == 1024 && d[0].word_off == 0);
+	assert_true(d[1].base_gfn == 0x1000 && d[1].word_off == 32);
+	/* scan 1: pages 0, 1, 65 of slot 0 aged, 1 young; page 3 of slot 1 aged and young */
+	bits[0] = 0x3;
+	bits[1] = 0x2;
+	bits[2] = 1ULL << 1;
+	bits[32] = 1ULL << 3;
+	bits[33] = 1ULL << 3;
+	kh_idle_update_bits(&st, bits, words, &sc);
+	assert_int_equal(sc.aged, 4);
+	assert_int_equal(sc.young, 2);
+	for (int i = 0; i < 34; i++)
+		assert_true(bits[i] == 0);	/* read and cleared */
+	assert_int_equal(kh_idle_age(&st, 0x100), 1);
+	assert_int_equal(kh_idle_age(&st, 0x101), 0);
+	assert_int_equal(kh_idle_age(&st, 0x141), 1);
+	assert_int_equal(kh_idle_age(&st, 0x1003), 0);
+	assert_int_equal(kh_idle_age(&st, 0x102), KH_IDLE_UNKNOWN);
+	/* scan 2: page 0 old again, page 1 young alone (a later accessed-bit clear) */
+	bits[0] = 0x1;
+	bits[1] = 0x2;
+	kh_idle_update_bits(&st, bits, words, &sc);
+	assert_int_equal(kh_idle_age(&st, 0x100), 2);
+	assert_int_equal(kh_idle_age(&st, 0x101), 0);
+	/* a map shorter than the layout: nothing read past its end */
+	bits[32] = 1;
+	kh_idle_update_bits(&st, bits, 32, &sc);
+	assert_true(bits[32] == 1);
+	kh_idle_free(&st);
+}
+
 static void test_idle_range_json(void **state)
 {
 	struct kh_idle_range r = { .gfn_start = 16, .gfn_end = 31, .hva_start = 0x10000,
@@ -707,6 +753,7 @@ int main(void)
 		cmocka_unit_test(test_idle_ages),
 		cmocka_unit_test(test_idle_huge),
 		cmocka_unit_test(test_idle_ranges_merge),
+		cmocka_unit_test(test_idle_bits),
 		cmocka_unit_test(test_idle_range_json),
 		cmocka_unit_test(test_probe_lists_drivers),
 	};
