@@ -302,11 +302,12 @@ static void kh_idle_cost(const struct kh_idle_run *r, const struct kh_vm *vm)
 
 	fprintf(stderr, "kvmheat: idle cost: driver %s %.2f ms/scan, bpf %.2f ms/scan%s, "
 		"%.4f GiB: %.1f ms per GiB per scan; %" PRIu64 " aged, %" PRIu64 " young, %"
-		PRIu64 " range-aged regions, map bytes %" PRIu64 "\n",
+		PRIu64 " range-aged regions, map bytes %" PRIu64 " (idle bits %" PRIu64 ")\n",
 		kh_agedrv_name(r->ager_open ? r->ager.id : -1), drv, bpf,
 		r->bpf_ns1 ? "" : " (kernel.bpf_stats_enabled=0: not counted)", gib,
 		gib > 0 ? (drv + bpf) / gib : 0, r->aged_total, r->young_total, r->huge_total,
-		kh_session_map_bytes((struct kh_session *)&r->s));
+		kh_session_map_bytes((struct kh_session *)&r->s),
+		kh_fd_memlock(bpf_map__fd(r->s.skel->maps.idle_bits)));
 }
 
 /* Pick and open the driver; with none, carry on passively (or fail if forced). */

@@ -45,12 +45,14 @@ grep '^BENCH' <<< "$out" | while read -r _ d line; do
 	bpf=$(sed -n 's/.*bpf \([0-9.]*\) ms\/scan.*/\1/p' <<< "$line")
 	per=$(sed -n 's/.* \([0-9.]*\) ms per GiB per scan.*/\1/p' <<< "$line")
 	mapb=$(sed -n 's/.*map bytes \([0-9]*\).*/\1/p' <<< "$line")
+	bitsb=$(sed -n 's/.*idle bits \([0-9]*\).*/\1/p' <<< "$line")
 	case $d in
 	mglru) anchor="MGLRU lockless aging ~20 ms/GiB" ;;
 	damon) anchor="(DAMON samples: no per-GiB anchor)" ;;
 	esac
 	printf '%-10s %14s %14s %14s   %s\n' "$d" "$per" "$drv" "$bpf" "$anchor"
-	echo "           BPF map bytes: $mapb for ${mib} MiB ($((mapb * 1024 / mib / 1024)) KiB per GiB)"
+	echo "           BPF maps: $mapb bytes in all for ${mib} MiB; the idle bits $bitsb" \
+		"($((bitsb * 1024 / mib / 1024)) KiB per GiB), the rest fixed floors"
 done
 printf '%-10s %14s %14s %14s   %s\n' page_idle n/a n/a n/a \
 	"~15 ms/GiB (Fengguang Wu's 2018 RFC); no kernel here has CONFIG_IDLE_PAGE_TRACKING"
