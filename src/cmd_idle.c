@@ -355,9 +355,10 @@ static int kh_idle_plan(struct kh_idle_run *r, uint32_t pid, struct kh_session_o
 	char why[256];
 	uint64_t uncovered = 0;
 	struct kh_vm *vm;
-	int err = kh_vms_discover(&set, why, sizeof(why));
+	int err = 0;
 
-	vm = err ? NULL : kh_vms_find(&set, pid);
+	/* a failed discovery, or no such VM: kh_session_open says why */
+	vm = kh_vms_discover(&set, why, sizeof(why)) ? NULL : kh_vms_find(&set, pid);
 	if (vm)
 		err = kh_idle_init(&r->st, vm);
 	if (vm && !err) {
@@ -368,7 +369,7 @@ static int kh_idle_plan(struct kh_idle_run *r, uint32_t pid, struct kh_session_o
 		so->max_gfns = 1024 + uncovered + uncovered / 4;
 	}
 	kh_vms_free(&set);
-	return err;	/* no VM here: kh_session_open says so */
+	return err;	/* -ENOMEM only */
 }
 
 /* Describe the slots to BPF and map the bits (after load). */
