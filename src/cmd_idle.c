@@ -28,12 +28,14 @@
 
 enum kh_idle_fmt { KH_IDLE_TEXT, KH_IDLE_JSON, KH_IDLE_CSV };
 
+#define KH_IDLE_PASSIVE	(-2)	/* --age-driver none: only aging something else does */
+
 struct kh_idle_args {
 	uint32_t pid;
 	uint64_t scans;
 	double interval;
 	uint64_t min_age;
-	int driver;			/* -1: the best usable */
+	int driver;			/* -1: the best usable; KH_IDLE_PASSIVE: none */
 	enum kh_idle_fmt fmt;
 };
 
@@ -59,10 +61,10 @@ struct kh_idle_run {
 
 static const char kh_idle_help[] =
 	"Usage: kvmheat idle -p PID [--scans K] [--interval S] [--min-age N]\n"
-	"                    [--age-driver page_idle|mglru|damon] [-j|--format csv]\n"
+	"                    [--age-driver page_idle|mglru|damon|none] [-j|--format csv]\n"
 	"Make the kernel age VM PID's memory K times (default 4), S seconds apart\n"
 	"(default 1), through the best aging driver `kvmheat probe` lists (or the one\n"
-	"named), and print the ranges idle for at least N scans (default 1): pid,\n"
+	"named; none: only watch aging something else does), and print the ranges idle for at least N scans (default 1): pid,\n"
 	"gfn and HVA range (inclusive), idle age in scans and seconds.  Never reclaims.\n"
 	"Without a usable driver it only sees aging something else triggers (passive)\n"
 	"and fails if that was nothing.\n";
@@ -102,9 +104,11 @@ static int kh_idle_parse(int argc, char **argv, struct kh_opts *o, struct kh_idl
 					      optarg, KH_IDLE_MAX);
 			break;
 		case 'A':
-			if (kh_agedrv_parse(optarg, &a->driver))
+			if (!strcmp(optarg, "none"))
+				a->driver = KH_IDLE_PASSIVE;
+			else if (kh_agedrv_parse(optarg, &a->driver))
 				return kh_err(o, KH_EXIT_USAGE, "idle: unknown --age-driver '%s' "
-					      "(page_idle, mglru or damon)", optarg);
+					      "(page_idle, mglru, damon or none)", optarg);
 			break;
 		case 'F':
 			if (!strcmp(optarg, "csv"))
@@ -317,9 +321,13 @@ static int kh_idle_driver(struct kh_idle_run *r, const struct kh_idle_args *a,
 	char why[320];
 	int err;
 
-	kh_agedrv_probe(&r->probe, NULL, a->pid, a->driver);
+	kh_agedrv_probe(&r->probe, NULL, a->pid, a->driver == KH_IDLE_PASSIVE ? -1 : a->driver);
 	if (r->probe.notes[0])
 		kh_warn(o, "%s", r->probe.notes);
+	if (a->driver == KH_IDLE_PASSIVE) {
+		kh_warn(o, "--age-driver none: only aging something else triggers is seen");
+		return 0;
+	}
 	if (a->driver >= 0 && r->probe.chosen < 0)
 		return kh_err(o, KH_EXIT_NO_SOURCE, "idle: aging driver %s refused: %s",
 			      kh_agedrv_name(a->driver), r->probe.res[a->driver].why);
