@@ -400,9 +400,9 @@ int kh_dw_footer(struct kh_dw *w, uint64_t t_ns, int32_t cmd_status, uint32_t re
 
 /* ---- reader ---- */
 
-static void kh_note(struct kh_rec *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void kh_note(struct kh_recording *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
-static void kh_note(struct kh_rec *r, const char *fmt, ...)
+static void kh_note(struct kh_recording *r, const char *fmt, ...)
 {
 	char **nn, *s;
 	va_list ap;
@@ -445,7 +445,7 @@ static int kh_grow(void *arr, size_t *cap, size_t need, size_t elem)
 }
 
 struct kh_rd_ctx {
-	struct kh_rec *r;
+	struct kh_recording *r;
 	unsigned int flags;
 	size_t cap_vms, cap_epochs, cap_gfns, cap_subs, cap_events, cap_lost;
 	uint64_t unknown_first;		/* type of the first unknown record */
@@ -454,7 +454,7 @@ struct kh_rd_ctx {
 	uint64_t bad_entries;		/* gfn or pid out of range */
 };
 
-struct kh_rd_vm *kh_rec_vm(struct kh_rec *r, uint32_t pid)
+struct kh_rd_vm *kh_rd_find_vm(struct kh_recording *r, uint32_t pid)
 {
 	for (size_t i = 0; i < r->nr_vms; i++)
 		if (r->vms[i].pid == pid)
@@ -464,11 +464,11 @@ struct kh_rd_vm *kh_rec_vm(struct kh_rec *r, uint32_t pid)
 
 static struct kh_rd_vm *kh_rd_vm_get(struct kh_rd_ctx *c, uint32_t pid, uint64_t kvm)
 {
-	struct kh_rec *r = c->r;
+	struct kh_recording *r = c->r;
 	struct kh_rd_vm *v;
 
 	/* a VM is its pid; a second VM in one process shares the row */
-	v = kh_rec_vm(r, pid);
+	v = kh_rd_find_vm(r, pid);
 	if (v)
 		return v;
 	if (kh_grow(&r->vms, &c->cap_vms, r->nr_vms + 1, sizeof(*r->vms)))
@@ -480,7 +480,7 @@ static struct kh_rd_vm *kh_rd_vm_get(struct kh_rd_ctx *c, uint32_t pid, uint64_t
 	return v;
 }
 
-static void kh_rd_time(struct kh_rec *r, uint64_t t)
+static void kh_rd_time(struct kh_recording *r, uint64_t t)
 {
 	if (t && (!r->t_start || t < r->t_start) && !json_object_get(r->header, "start_ns"))
 		r->t_start = t;
@@ -488,7 +488,7 @@ static void kh_rd_time(struct kh_rec *r, uint64_t t)
 
 static int kh_rd_header(struct kh_rd_ctx *c, const uint8_t *p, size_t size)
 {
-	struct kh_rec *r = c->r;
+	struct kh_recording *r = c->r;
 	json_error_t je = { .text = "not an object" };
 	json_t *h;
 
@@ -568,7 +568,7 @@ static int kh_rd_vm(struct kh_rd_ctx *c, const uint8_t *p, size_t size)
 
 static int kh_rd_batch(struct kh_rd_ctx *c, uint16_t type, const uint8_t *p, size_t size)
 {
-	struct kh_rec *r = c->r;
+	struct kh_recording *r = c->r;
 	struct kh_df_batch b;
 	bool gfns = type == KH_DF_GFNS;
 	size_t want = gfns ? sizeof(struct kh_df_gfn) : sizeof(struct kh_df_subpage);
@@ -657,7 +657,7 @@ static size_t kh_rd_min_size(uint16_t type)
 
 static int kh_rd_record(struct kh_rd_ctx *c, uint16_t type, const uint8_t *p, size_t size)
 {
-	struct kh_rec *r = c->r;
+	struct kh_recording *r = c->r;
 	size_t min = kh_rd_min_size(type);
 
 	if (!min) {
@@ -840,7 +840,7 @@ static int kh_inflate(uint8_t *dst, uLongf *dlen, const uint8_t *src, size_t sle
 	return ret == Z_STREAM_END ? 0 : -EBADMSG;
 }
 
-int kh_df_read_mem(const void *vbuf, size_t len, unsigned int flags, struct kh_rec *r,
+int kh_df_read_mem(const void *vbuf, size_t len, unsigned int flags, struct kh_recording *r,
 		   char *why, size_t whylen)
 {
 	const uint8_t *buf = vbuf;
@@ -942,7 +942,7 @@ int kh_df_read_mem(const void *vbuf, size_t len, unsigned int flags, struct kh_r
 	free(raw);
 	if (err) {
 		snprintf(why, whylen, "reading the recording: %s", strerror(-err));
-		kh_rec_free(r);
+		kh_rd_free(r);
 		return err;
 	}
 	if (r->cut)
@@ -978,7 +978,7 @@ int kh_df_read_mem(const void *vbuf, size_t len, unsigned int flags, struct kh_r
 	return 0;
 }
 
-int kh_df_read_file(const char *path, unsigned int flags, struct kh_rec *r, char *why,
+int kh_df_read_file(const char *path, unsigned int flags, struct kh_recording *r, char *why,
 		    size_t whylen)
 {
 	struct stat st;
@@ -1020,7 +1020,7 @@ int kh_df_read_file(const char *path, unsigned int flags, struct kh_rec *r, char
 	return err;
 }
 
-void kh_rec_free(struct kh_rec *r)
+void kh_rd_free(struct kh_recording *r)
 {
 	json_decref(r->header);
 	for (size_t i = 0; i < r->nr_vms; i++)
@@ -1045,17 +1045,17 @@ void kh_rd_filter_init(struct kh_rd_filter *f)
 	f->gfn_hi = UINT64_MAX;
 }
 
-double kh_rec_secs(const struct kh_rec *r, uint64_t t_ns)
+double kh_rd_secs(const struct kh_recording *r, uint64_t t_ns)
 {
 	return t_ns >= r->t_start ? (t_ns - r->t_start) / 1e9 : -((r->t_start - t_ns) / 1e9);
 }
 
 /* An epoch is wanted when its time span overlaps [t0, t1]. */
-bool kh_rd_epoch_wanted(const struct kh_rec *r, const struct kh_rd_filter *f, size_t e)
+bool kh_rd_epoch_wanted(const struct kh_recording *r, const struct kh_rd_filter *f, size_t e)
 {
 	if (!f->time_set)
 		return true;
-	return kh_rec_secs(r, r->epochs[e].t1) > f->t0 && kh_rec_secs(r, r->epochs[e].t0) <= f->t1;
+	return kh_rd_secs(r, r->epochs[e].t1) > f->t0 && kh_rd_secs(r, r->epochs[e].t0) <= f->t1;
 }
 
 bool kh_rd_gfn_wanted(const struct kh_rd_filter *f, uint32_t pid, uint64_t gfn)
@@ -1163,7 +1163,7 @@ static int kh_radix(struct kh_keyidx *a, size_t n)
 	return 0;
 }
 
-int kh_rec_totals(const struct kh_rec *r, const struct kh_rd_filter *f, struct kh_gfn_stat **out,
+int kh_rd_totals(const struct kh_recording *r, const struct kh_rd_filter *f, struct kh_gfn_stat **out,
 		  size_t *n)
 {
 	struct kh_keyidx *k;

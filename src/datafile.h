@@ -239,14 +239,14 @@ struct kh_rd_epoch {
 	uint32_t index;
 	uint64_t t0, t1;
 	uint64_t want_gfns, want_subpages;
-	size_t first_gfn, nr_gfns;	/* into kh_rec.gfns */
-	size_t first_sub, nr_subs;	/* into kh_rec.subs */
+	size_t first_gfn, nr_gfns;	/* into kh_recording.gfns */
+	size_t first_sub, nr_subs;	/* into kh_recording.subs */
 };
 
 struct kh_rd_gfn {
 	uint64_t gfn;
 	uint32_t pid;
-	uint32_t epoch;		/* index into kh_rec.epochs */
+	uint32_t epoch;		/* index into kh_recording.epochs */
 	struct kh_counts d;
 };
 
@@ -272,7 +272,7 @@ struct kh_rd_lost {
 /* What kh_df_read_mem() should keep. */
 #define KH_RD_EVENTS		(1U << 0)
 
-struct kh_rec {
+struct kh_recording {
 	uint16_t major, minor;
 	json_t *header;			/* NULL if its chunk was lost */
 	struct kh_rd_source sources[KH_SRC_MAX];
@@ -302,12 +302,12 @@ struct kh_rec {
 	size_t nr_notes;
 };
 
-int kh_df_read_mem(const void *buf, size_t len, unsigned int flags, struct kh_rec *r,
+int kh_df_read_mem(const void *buf, size_t len, unsigned int flags, struct kh_recording *r,
 		   char *why, size_t whylen);
-int kh_df_read_file(const char *path, unsigned int flags, struct kh_rec *r, char *why,
+int kh_df_read_file(const char *path, unsigned int flags, struct kh_recording *r, char *why,
 		    size_t whylen);
-void kh_rec_free(struct kh_rec *r);
-struct kh_rd_vm *kh_rec_vm(struct kh_rec *r, uint32_t pid);
+void kh_rd_free(struct kh_recording *r);
+struct kh_rd_vm *kh_rd_find_vm(struct kh_recording *r, uint32_t pid);
 
 /* ---- views shared by report and heatmap ---- */
 struct kh_rd_filter {
@@ -318,11 +318,11 @@ struct kh_rd_filter {
 };
 
 void kh_rd_filter_init(struct kh_rd_filter *f);
-bool kh_rd_epoch_wanted(const struct kh_rec *r, const struct kh_rd_filter *f, size_t e);
+bool kh_rd_epoch_wanted(const struct kh_recording *r, const struct kh_rd_filter *f, size_t e);
 bool kh_rd_gfn_wanted(const struct kh_rd_filter *f, uint32_t pid, uint64_t gfn);
-double kh_rec_secs(const struct kh_rec *r, uint64_t t_ns);
+double kh_rd_secs(const struct kh_recording *r, uint64_t t_ns);
 /* Per (pid, gfn) totals over the wanted epochs, sorted by pid then gfn. */
-int kh_rec_totals(const struct kh_rec *r, const struct kh_rd_filter *f, struct kh_gfn_stat **out,
+int kh_rd_totals(const struct kh_recording *r, const struct kh_rd_filter *f, struct kh_gfn_stat **out,
 		  size_t *n);
 int kh_parse_trange(const char *s, double *t0, double *t1);
 

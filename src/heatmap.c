@@ -117,9 +117,9 @@ static uint64_t kh_metric(const struct kh_hmap *h, const struct kh_counts *c)
  * plus clusters of recorded gfns no known memslot holds (a VM that exited
  * before discovery has no memslots at all).
  */
-static int kh_hm_segments(struct kh_hmap *h, const struct kh_rec *r, const struct kh_rd_filter *f)
+static int kh_hm_segments(struct kh_hmap *h, const struct kh_recording *r, const struct kh_rd_filter *f)
 {
-	const struct kh_rd_vm *vm = kh_rec_vm((struct kh_rec *)r, h->pid);
+	const struct kh_rd_vm *vm = kh_rd_find_vm((struct kh_recording *)r, h->pid);
 	size_t cap = (vm ? vm->nr_slots : 0) + 16, n = 0, nout = 0;
 	uint64_t *out = NULL;
 	struct kh_seg *s = malloc(cap * sizeof(*s));
@@ -199,7 +199,7 @@ static int kh_hm_segments(struct kh_hmap *h, const struct kh_rec *r, const struc
 	return 0;
 }
 
-static int kh_hm_build(struct kh_hmap *h, const struct kh_rec *r, const struct kh_rd_filter *f,
+static int kh_hm_build(struct kh_hmap *h, const struct kh_recording *r, const struct kh_rd_filter *f,
 		       size_t want_rows, size_t want_cols)
 {
 	size_t *ecol, k = 0;
@@ -255,8 +255,8 @@ static int kh_hm_build(struct kh_hmap *h, const struct kh_rec *r, const struct k
 		c = k++ * h->cols / h->nep;
 		ecol[e] = c;
 		if (!h->ct1[c])
-			h->ct0[c] = kh_rec_secs(r, r->epochs[e].t0);
-		h->ct1[c] = kh_rec_secs(r, r->epochs[e].t1);
+			h->ct0[c] = kh_rd_secs(r, r->epochs[e].t0);
+		h->ct1[c] = kh_rd_secs(r, r->epochs[e].t1);
 	}
 	for (size_t e = 0; e < r->nr_epochs; e++) {
 		const struct kh_rd_epoch *ep = &r->epochs[e];
@@ -663,7 +663,7 @@ int kh_cmd_heatmap(int argc, char **argv, struct kh_opts *o)
 		.longopts = longopts, .pid = &f.pid,
 	};
 	struct kh_hmap h = {};
-	struct kh_rec rec;
+	struct kh_recording rec;
 	size_t rows = 0, cols = 0;
 	struct kh_gfn_stat *g = NULL;
 	size_t n = 0;
@@ -734,7 +734,7 @@ int kh_cmd_heatmap(int argc, char **argv, struct kh_opts *o)
 		/* the VM with the most of what is drawn */
 		uint64_t best = 0, cur = 0;
 
-		err = kh_rec_totals(&rec, &f, &g, &n);
+		err = kh_rd_totals(&rec, &f, &g, &n);
 		if (err) {
 			ret = kh_err(o, KH_EXIT_ERROR,
 				     "heatmap: %s", kh_errstr(err, eb, sizeof(eb)));
@@ -769,7 +769,7 @@ int kh_cmd_heatmap(int argc, char **argv, struct kh_opts *o)
 		goto out;
 	}
 	if (term) {
-		kh_term(&h, kh_rec_vm(&rec, h.pid), stdout);
+		kh_term(&h, kh_rd_find_vm(&rec, h.pid), stdout);
 		goto out;
 	}
 	fo = fopen(out, "wb");
@@ -778,7 +778,7 @@ int kh_cmd_heatmap(int argc, char **argv, struct kh_opts *o)
 			     kh_errstr(-errno, eb, sizeof(eb)));
 		goto out;
 	}
-	err = !strcmp(kh_ext(out), "svg") ? kh_svg(&h, kh_rec_vm(&rec, h.pid), fo) : kh_png(&h, fo);
+	err = !strcmp(kh_ext(out), "svg") ? kh_svg(&h, kh_rd_find_vm(&rec, h.pid), fo) : kh_png(&h, fo);
 	if (fclose(fo) && !err)
 		err = -errno;
 	if (err) {
@@ -801,6 +801,6 @@ int kh_cmd_heatmap(int argc, char **argv, struct kh_opts *o)
 	}
 out:
 	kh_hm_free(&h);
-	kh_rec_free(&rec);
+	kh_rd_free(&rec);
 	return ret;
 }

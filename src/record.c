@@ -25,7 +25,7 @@
 #include "datafile.h"
 #include "kvmheat.skel.h"
 
-struct kh_rec_args {
+struct kh_record_args {
 	const char *out;
 	uint32_t *pids;
 	size_t nr_pids;
@@ -38,7 +38,7 @@ struct kh_rec_args {
 
 struct kh_recorder {
 	const struct kh_opts *o;
-	struct kh_rec_args *a;
+	struct kh_record_args *a;
 	struct kh_session s;
 	struct kh_dw w;
 	struct ring_buffer *rb;
@@ -57,7 +57,7 @@ struct kh_recorder {
 	bool lost_warned;
 };
 
-static bool kh_rec_pid_wanted(const struct kh_recorder *r, uint32_t pid)
+static bool kh_recorder_pid_wanted(const struct kh_recorder *r, uint32_t pid)
 {
 	if (r->a->cmd)
 		return pid == (uint32_t)r->child;
@@ -128,7 +128,7 @@ static bool kh_delta(const struct kh_gfn_stat *c, const struct kh_gfn_stat *p,
 	return any;
 }
 
-static void kh_rec_lost(struct kh_recorder *r, uint64_t now, const uint64_t *st)
+static void kh_recorder_lost(struct kh_recorder *r, uint64_t now, const uint64_t *st)
 {
 	static const int lost_stats[] = { KH_STAT_LOST, KH_STAT_MAP_FULL, KH_STAT_WALK_LOST };
 
@@ -149,7 +149,7 @@ static void kh_rec_lost(struct kh_recorder *r, uint64_t now, const uint64_t *st)
 }
 
 /* One epoch: the deltas of every wanted gfn, then counters and losses. */
-static int kh_rec_snapshot(struct kh_recorder *r, uint64_t now)
+static int kh_recorder_snapshot(struct kh_recorder *r, uint64_t now)
 {
 	struct kh_gfn_stat *g = NULL;
 	struct kh_df_gfn *dg = NULL;
@@ -164,7 +164,7 @@ static int kh_rec_snapshot(struct kh_recorder *r, uint64_t now)
 	if (err)
 		return err;
 	for (size_t i = 0; i < n; i++)
-		if (kh_rec_pid_wanted(r, g[i].pid))
+		if (kh_recorder_pid_wanted(r, g[i].pid))
 			g[m++] = g[i];
 	n = m;
 	qsort(g, n, sizeof(*g), kh_pidgfn_cmp);
@@ -203,7 +203,7 @@ static int kh_rec_snapshot(struct kh_recorder *r, uint64_t now)
 		err = kh_dw_subpages(&r->w, spid[i], ds + i, k - i);
 	}
 	if (!err && !kh_read_stats(&r->s, st)) {
-		kh_rec_lost(r, now, st);
+		kh_recorder_lost(r, now, st);
 		err = kh_dw_stats(&r->w, now, st);
 		memcpy(r->stats, st, sizeof(st));
 	}
@@ -237,7 +237,7 @@ static bool kh_vm_same(const struct kh_vm *a, const struct kh_vm *b)
 }
 
 /* Write VMs that appeared or changed memslots, and exits, since the last look. */
-static int kh_rec_vms(struct kh_recorder *r, uint64_t now, bool initial)
+static int kh_recorder_vms(struct kh_recorder *r, uint64_t now, bool initial)
 {
 	struct kh_vmset *cur = &r->s.vms, *k = &r->known;
 	int err = 0;
@@ -246,7 +246,7 @@ static int kh_rec_vms(struct kh_recorder *r, uint64_t now, bool initial)
 		const struct kh_vm *vm = &cur->vms[i];
 		struct kh_vm *old;
 
-		if (!kh_rec_pid_wanted(r, vm->pid))
+		if (!kh_recorder_pid_wanted(r, vm->pid))
 			continue;
 		old = kh_vms_find_kvm(k, vm->kvm, vm->pid);
 		if (old && kh_vm_same(old, vm))
@@ -284,7 +284,7 @@ static int kh_rec_vms(struct kh_recorder *r, uint64_t now, bool initial)
  * A VM that lived between two discoveries still has counts (walks are
  * attributed by tgid): give it a VM record so readers know its pid.
  */
-static int kh_rec_undiscovered(struct kh_recorder *r, uint64_t now)
+static int kh_recorder_undiscovered(struct kh_recorder *r, uint64_t now)
 {
 	uint32_t last = 0;
 	int err = 0;
@@ -311,21 +311,21 @@ static int kh_rec_undiscovered(struct kh_recorder *r, uint64_t now)
 	return err;
 }
 
-static int kh_rec_event(void *ctx, void *data, size_t size)
+static int kh_recorder_event(void *ctx, void *data, size_t size)
 {
 	struct kh_recorder *r = ctx;
 	const struct kh_event *e = data;
 
 	if (size < sizeof(*e))
 		return 0;
-	if (!kh_rec_pid_wanted(r, e->pid)) {
+	if (!kh_recorder_pid_wanted(r, e->pid)) {
 		r->ev_other++;
 		return 0;
 	}
 	return kh_dw_event(&r->w, e);
 }
 
-static json_t *kh_rec_header(struct kh_recorder *r, int argc, char **argv)
+static json_t *kh_recorder_header(struct kh_recorder *r, int argc, char **argv)
 {
 	struct utsname u;
 	struct timespec rt;
@@ -374,7 +374,7 @@ static json_t *kh_rec_header(struct kh_recorder *r, int argc, char **argv)
  * nothing COMMAND does is missed; the exec error (if any) comes back on a
  * close-on-exec pipe.
  */
-static int kh_rec_fork(struct kh_recorder *r, int *go_fd, int *err_fd)
+static int kh_recorder_fork(struct kh_recorder *r, int *go_fd, int *err_fd)
 {
 	int go[2], ep[2];
 
@@ -404,7 +404,7 @@ static int kh_rec_fork(struct kh_recorder *r, int *go_fd, int *err_fd)
 	return 0;
 }
 
-static const char kh_rec_help[] =
+static const char kh_record_help[] =
 	"Usage: kvmheat record [-o FILE] [-p PID[,PID..]] [-e SOURCES] [-d SECONDS]\n"
 	"                      [-F INTERVAL_MS] [--events] [--fsync] [-j]\n"
 	"                      [--method SOURCE=METHOD] [--max-gfns N] [-- COMMAND ARGS]\n"
@@ -424,7 +424,7 @@ static const char kh_rec_help[] =
 	"      --ringbuf SIZE   event ring buffer bytes, k/m/g suffixes (default 4m)\n"
 	"  -j, --json           summary as JSON\n";
 
-static int kh_parse_pids(const char *s, struct kh_rec_args *a)
+static int kh_parse_pids(const char *s, struct kh_record_args *a)
 {
 	char *dup = strdup(s), *tok, *save = NULL;
 	int err = 0;
@@ -463,7 +463,7 @@ static const char *kh_end_name(uint32_t reason)
 	}
 }
 
-static bool kh_rec_pids_gone(struct kh_recorder *r)
+static bool kh_recorder_pids_gone(struct kh_recorder *r)
 {
 	for (size_t i = 0; i < r->a->nr_pids; i++)
 		if (kh_vms_find(&r->s.vms, r->a->pids[i]))
@@ -471,9 +471,9 @@ static bool kh_rec_pids_gone(struct kh_recorder *r)
 	return r->a->nr_pids > 0;
 }
 
-static int kh_rec_run(struct kh_recorder *r, uint32_t *reason)
+static int kh_recorder_run(struct kh_recorder *r, uint32_t *reason)
 {
-	struct kh_rec_args *a = r->a;
+	struct kh_record_args *a = r->a;
 	uint64_t ivl = (uint64_t)a->interval_ms * 1000000ULL, sec = 1000000000ULL;
 	uint64_t deadline = a->duration ? r->t_start + (uint64_t)(a->duration * 1e9) : UINT64_MAX;
 	uint64_t next_epoch = r->t_start + ivl, next_disc = r->t_start + sec / 10;
@@ -522,19 +522,19 @@ static int kh_rec_run(struct kh_recorder *r, uint32_t *reason)
 			bool pending;
 
 			if (!kh_session_refresh(&r->s, r->o))
-				err = kh_rec_vms(r, now, false);
+				err = kh_recorder_vms(r, now, false);
 			if (err)
 				break;
 			/* until COMMAND's VM shows up, look ten times a second */
 			pending = r->child && !kh_vms_find(&r->known, r->child);
 			next_disc = now + (pending ? sec / 10 : sec);
-			if (kh_rec_pids_gone(r)) {
+			if (kh_recorder_pids_gone(r)) {
 				*reason = KH_END_VM_EXIT;
 				break;
 			}
 		}
 		if (now >= next_epoch) {
-			err = kh_rec_snapshot(r, now);
+			err = kh_recorder_snapshot(r, now);
 			if (err)
 				break;
 			next_epoch += ivl;
@@ -560,13 +560,13 @@ int kh_cmd_record(int argc, char **argv, struct kh_opts *o)
 		{ "ringbuf", required_argument, NULL, 'R' },
 		KH_LONGOPTS_END,
 	};
-	struct kh_rec_args a = {
+	struct kh_record_args a = {
 		.out = "kvmheat.data", .interval_ms = 1000,
 		.so = { .sources = (1U << KH_SRC_MAX) - 1 },
 	};
 	/* "+": stop at the first non-option, so COMMAND keeps its own options */
 	struct kh_cmdline cl = {
-		.cmd = "record", .o = o, .help = kh_rec_help, .shortopts = "+o:p:e:d:F:m:jvh",
+		.cmd = "record", .o = o, .help = kh_record_help, .shortopts = "+o:p:e:d:F:m:jvh",
 		.longopts = longopts, .operands = true, .duration = &a.duration,
 		.sources = &a.so.sources, .force = a.so.force,
 	};
@@ -633,7 +633,7 @@ int kh_cmd_record(int argc, char **argv, struct kh_opts *o)
 		a.so.pid = a.pids[0];	/* one VM: filter in the kernel */
 
 	if (a.cmd) {
-		err = kh_rec_fork(&r, &go_fd, &err_fd);
+		err = kh_recorder_fork(&r, &go_fd, &err_fd);
 		if (err) {
 			ret = kh_err(o, KH_EXIT_ERROR, "record: cannot start %s: %s", a.cmd[0],
 				     kh_errstr(err, eb, sizeof(eb)));
@@ -667,7 +667,7 @@ int kh_cmd_record(int argc, char **argv, struct kh_opts *o)
 	}
 	r.w.fsync = a.fsync;
 	r.t_start = r.t_epoch = kh_now_ns();
-	hdr = kh_rec_header(&r, argc, argv);
+	hdr = kh_recorder_header(&r, argc, argv);
 	err = hdr ? kh_dw_header(&r.w, hdr) : -ENOMEM;
 	json_decref(hdr);
 	for (int src = 0; src < KH_SRC_MAX && !err; src++) {
@@ -682,7 +682,7 @@ int kh_cmd_record(int argc, char **argv, struct kh_opts *o)
 		err = kh_dw_source(&r.w, src, fl, d);
 	}
 	if (!err)
-		err = kh_rec_vms(&r, r.t_start, true);
+		err = kh_recorder_vms(&r, r.t_start, true);
 	if (!err)
 		err = kh_dw_commit(&r.w, true);
 	if (err) {
@@ -692,7 +692,7 @@ int kh_cmd_record(int argc, char **argv, struct kh_opts *o)
 		goto out;
 	}
 	if (a.so.events) {
-		r.rb = ring_buffer__new(bpf_map__fd(r.s.skel->maps.events), kh_rec_event, &r, NULL);
+		r.rb = ring_buffer__new(bpf_map__fd(r.s.skel->maps.events), kh_recorder_event, &r, NULL);
 		if (!r.rb) {
 			ret = kh_err(o, KH_EXIT_ERROR, "record: ring buffer: %s",
 				     kh_errstr(-errno, eb, sizeof(eb)));
@@ -719,16 +719,16 @@ int kh_cmd_record(int argc, char **argv, struct kh_opts *o)
 	fprintf(stderr, "kvmheat: recording %s to %s every %u ms%s; Ctrl-C to stop\n",
 		a.cmd ? a.cmd[0] : a.nr_pids ? "the given VMs" : "all VMs", a.out, a.interval_ms,
 		a.so.events ? " with events" : "");
-	err = kh_rec_run(&r, &reason);
+	err = kh_recorder_run(&r, &reason);
 	now = kh_now_ns();
 	if (!err && r.rb)
 		err = ring_buffer__consume(r.rb) < 0 ? -EIO : 0;
 	if (!err && !kh_session_refresh(&r.s, o))
-		err = kh_rec_vms(&r, now, false);
+		err = kh_recorder_vms(&r, now, false);
 	if (!err)
-		err = kh_rec_snapshot(&r, now);
+		err = kh_recorder_snapshot(&r, now);
 	if (!err)
-		err = kh_rec_undiscovered(&r, now);
+		err = kh_recorder_undiscovered(&r, now);
 	if (err)
 		reason = KH_END_ERROR;
 	ret = KH_EXIT_OK;

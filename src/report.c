@@ -29,7 +29,7 @@ struct kh_report {
 	size_t max_trace;
 	struct kh_rd_filter f;
 	const struct kh_opts *o;
-	struct kh_rec rec;
+	struct kh_recording rec;
 	struct kh_gfn_stat *g;		/* totals, sorted by pid and gfn */
 	size_t n;
 };
@@ -142,7 +142,7 @@ static void kh_view_init(struct kh_report *rp, uint32_t pid, struct kh_vm_view *
 
 	memset(v, 0, sizeof(*v));
 	v->pid = pid;
-	v->vm = kh_rec_vm(&rp->rec, pid);
+	v->vm = kh_rd_find_vm(&rp->rec, pid);
 	while (i < rp->n && rp->g[i].pid != pid)
 		i++;
 	v->g = rp->g + i;
@@ -226,7 +226,7 @@ static void kh_subpage_row(const uint32_t cnt[KH_SUBPAGES], char out[KH_SUBPAGES
 
 static bool kh_event_wanted(const struct kh_report *rp, const struct kh_event *e)
 {
-	double t = kh_rec_secs(&rp->rec, e->ts_ns);
+	double t = kh_rd_secs(&rp->rec, e->ts_ns);
 
 	if (rp->f.pid && e->pid != rp->f.pid)
 		return false;
@@ -257,17 +257,17 @@ static const int kh_stat_cols[] = { KH_STAT_EVENTS, KH_STAT_COUNTED, KH_STAT_EMI
 				    KH_STAT_NO_VM };
 #define KH_NR_COLS (sizeof(kh_stat_cols) / sizeof(kh_stat_cols[0]))
 
-static double kh_rec_duration(const struct kh_rec *r)
+static double kh_rd_duration(const struct kh_recording *r)
 {
 	uint64_t end = r->has_footer ? r->footer.t_ns :
 		       r->nr_epochs ? r->epochs[r->nr_epochs - 1].t1 : r->t_start;
 
-	return kh_rec_secs(r, end);
+	return kh_rd_secs(r, end);
 }
 
 static void kh_text_head(struct kh_report *rp)
 {
-	const struct kh_rec *r = &rp->rec;
+	const struct kh_recording *r = &rp->rec;
 	json_t *h = r->header;
 	const char *s;
 
@@ -281,7 +281,7 @@ static void kh_text_head(struct kh_report *rp)
 	printf(")\n");
 	printf("  recorded %s for %.2f s: %zu epochs of %lld ms, %zu events%s\n",
 	       json_string_value(json_object_get(h, "start_time")) ?: "(start unknown)",
-	       kh_rec_duration(r), r->nr_epochs,
+	       kh_rd_duration(r), r->nr_epochs,
 	       (long long)json_integer_value(json_object_get(h, "interval_ms")), r->nr_events,
 	       r->has_footer ? "" : " (did not finish cleanly; see notes)");
 	if (json_is_array(json_object_get(h, "cmdline"))) {
@@ -311,7 +311,7 @@ static void kh_text_head(struct kh_report *rp)
 	}
 }
 
-static void kh_text_losses(const struct kh_rec *r)
+static void kh_text_losses(const struct kh_recording *r)
 {
 	uint64_t tot[KH_SRC_MAX][KH_STAT_MAX] = {};
 	bool any = false;
@@ -344,9 +344,9 @@ static void kh_text_vm(struct kh_report *rp, const struct kh_vm_view *v)
 	       kh_fmt_bytes(v->mem_pages << KH_PAGE_SHIFT, b1, sizeof(b1)),
 	       vm ? vm->nr_slots : 0, vm && vm->nr_slots == 1 ? "" : "s");
 	if (vm && !(vm->flags & KH_DFV_INITIAL) && vm->t_appear)
-		printf(", appeared at %.2f s", kh_rec_secs(&rp->rec, vm->t_appear));
+		printf(", appeared at %.2f s", kh_rd_secs(&rp->rec, vm->t_appear));
 	if (vm && vm->t_exit)
-		printf(", exited at %.2f s", kh_rec_secs(&rp->rec, vm->t_exit));
+		printf(", exited at %.2f s", kh_rd_secs(&rp->rec, vm->t_exit));
 	if (!vm || (vm->flags & KH_DFV_UNDISCOVERED))
 		printf(" (exited before discovery: memslots unknown)");
 	printf("\n  accesses %llu, writes %llu, faults %llu, aged %llu, young %llu, tracked "
@@ -409,7 +409,7 @@ static void kh_text_vm(struct kh_report *rp, const struct kh_vm_view *v)
 			snprintf(lbl, sizeof(lbl), "%u-%u (max)", rp->rec.epochs[first].index,
 				 rp->rec.epochs[e - 1].index);
 		printf("  %-15s %9.2f %10" PRIu64 " %12" PRIu64 " %10" PRIu64 "\n", lbl,
-		       kh_rec_secs(&rp->rec, rp->rec.epochs[first].t0), k == 1 ? gf : mx, ac, wr);
+		       kh_rd_secs(&rp->rec, rp->rec.epochs[first].t0), k == 1 ? gf : mx, ac, wr);
 		shown++;
 	}
 }
@@ -460,7 +460,7 @@ static void kh_text_trace(struct kh_report *rp, uint32_t pid)
 		else
 			snprintf(vc, sizeof(vc), "%u", e->vcpu);
 		printf("  %22.6f %6s %8u 0x%016llx %6llu %5u\n",
-		       kh_rec_secs(&rp->rec, e->ts_ns), vc, e->tid, e->gpa,
+		       kh_rd_secs(&rp->rec, e->ts_ns), vc, e->tid, e->gpa,
 		       e->gpa & (KH_PAGE_SIZE - 1), e->bytes);
 		shown++;
 	}
@@ -491,8 +491,8 @@ static json_t *kh_json_vm(struct kh_report *rp, const struct kh_vm_view *v)
 		kh_epoch_ws(rp, e, v->pid, &a, &b, &c);
 		json_array_append_new(ws, json_pack("{s:i, s:f, s:f, s:I, s:I, s:I}",
 			"epoch", (int)rp->rec.epochs[e].index,
-			"t0_s", kh_rec_secs(&rp->rec, rp->rec.epochs[e].t0),
-			"t1_s", kh_rec_secs(&rp->rec, rp->rec.epochs[e].t1),
+			"t0_s", kh_rd_secs(&rp->rec, rp->rec.epochs[e].t0),
+			"t1_s", kh_rd_secs(&rp->rec, rp->rec.epochs[e].t1),
 			"gfns", (json_int_t)a, "accesses", (json_int_t)b, "writes", (json_int_t)c));
 	}
 	j = json_pack("{s:i, s:s, s:i, s:I, s:o, s:b, s:o, s:o, s:I, s:I, s:o, s:o, s:o}",
@@ -502,9 +502,9 @@ static json_t *kh_json_vm(struct kh_report *rp, const struct kh_vm_view *v)
 		      "memslots", slots,
 		      "discovered", vm && !(vm->flags & KH_DFV_UNDISCOVERED),
 		      "appeared_s", vm && vm->t_appear ?
-				    json_real(kh_rec_secs(&rp->rec, vm->t_appear)) : json_null(),
+				    json_real(kh_rd_secs(&rp->rec, vm->t_appear)) : json_null(),
 		      "exited_s", vm && vm->t_exit ?
-				  json_real(kh_rec_secs(&rp->rec, vm->t_exit)) : json_null(),
+				  json_real(kh_rd_secs(&rp->rec, vm->t_exit)) : json_null(),
 		      "gfns_touched", (json_int_t)v->touched,
 		      "aged_gfns", (json_int_t)v->aged_gfns,
 		      "idle_fraction", v->aged_gfns ?
@@ -575,7 +575,7 @@ static void kh_json_vm_stream(struct kh_report *rp, const struct kh_vm_view *v, 
 			if (e->pid != v->pid || !kh_event_is_write(e) || !kh_event_wanted(rp, e))
 				continue;
 			kh_json_row(json_pack("{s:f, s:o, s:i, s:I, s:I, s:i, s:s}",
-				"t_s", kh_rec_secs(&rp->rec, e->ts_ns),
+				"t_s", kh_rd_secs(&rp->rec, e->ts_ns),
 				"vcpu", e->vcpu == KH_VCPU_UNKNOWN ? json_null() :
 					json_integer(e->vcpu),
 				"tid", (int)e->tid, "gpa", (json_int_t)e->gpa,
@@ -589,7 +589,7 @@ static void kh_json_vm_stream(struct kh_report *rp, const struct kh_vm_view *v, 
 
 static json_t *kh_json_head(struct kh_report *rp)
 {
-	const struct kh_rec *r = &rp->rec;
+	const struct kh_recording *r = &rp->rec;
 	json_t *notes = json_array(), *srcs = json_array(), *lost = json_array();
 	char ver[16];
 
@@ -608,7 +608,7 @@ static json_t *kh_json_head(struct kh_report *rp)
 	}
 	for (size_t i = 0; i < r->nr_lost; i++)
 		json_array_append_new(lost, json_pack("{s:f, s:s, s:s, s:I, s:I}",
-			"t_s", kh_rec_secs(r, r->lost[i].t_ns),
+			"t_s", kh_rd_secs(r, r->lost[i].t_ns),
 			"source", r->lost[i].source < KH_SRC_MAX ?
 				  kh_source_name(r->lost[i].source) : "?",
 			"stat", kh_stat_name(r->lost[i].stat), "lost", (json_int_t)r->lost[i].lost,
@@ -618,7 +618,7 @@ static json_t *kh_json_head(struct kh_report *rp)
 			 "file", rp->in, "format_version", ver,
 			 "header", r->header ? r->header : json_null(),
 			 "complete", r->has_footer && !r->cut && !r->chunks_bad, "notes", notes,
-			 "duration_s", kh_rec_duration(r), "epochs", (int)r->nr_epochs,
+			 "duration_s", kh_rd_duration(r), "epochs", (int)r->nr_epochs,
 			 "events", (int)r->nr_events, "sources", srcs, "lost", lost);
 }
 
@@ -654,7 +654,7 @@ static void kh_csv(struct kh_report *rp)
 
 static int kh_export(struct kh_report *rp, uint64_t *ngfn_out, uint64_t *nev_out)
 {
-	struct kh_rec *r = &rp->rec;
+	struct kh_recording *r = &rp->rec;
 	json_t *hdr = r->header ? json_deep_copy(r->header) : json_object();
 	struct kh_df_gfn *dg = malloc(65536 * sizeof(*dg));
 	struct kh_df_subpage *ds = malloc(65536 * sizeof(*ds));
@@ -742,7 +742,7 @@ static int kh_export(struct kh_report *rp, uint64_t *ngfn_out, uint64_t *nev_out
 			nev++;
 		}
 	for (size_t i = 0; i < r->nr_lost && !err; i++) {
-		double t = kh_rec_secs(r, r->lost[i].t_ns);
+		double t = kh_rd_secs(r, r->lost[i].t_ns);
 
 		if (!rp->f.time_set || (t >= rp->f.t0 && t <= rp->f.t1))
 			err = kh_dw_lost(&w, r->lost[i].t_ns, r->lost[i].source, r->lost[i].stat,
@@ -918,7 +918,7 @@ int kh_cmd_report(int argc, char **argv, struct kh_opts *o)
 		goto out;
 	}
 
-	err = kh_rec_totals(&rp.rec, &rp.f, &rp.g, &rp.n);
+	err = kh_rd_totals(&rp.rec, &rp.f, &rp.g, &rp.n);
 	if (!err)
 		err = kh_report_vms(&rp, &pids, &np);
 	if (err) {
@@ -970,6 +970,6 @@ int kh_cmd_report(int argc, char **argv, struct kh_opts *o)
 out:
 	free(pids);
 	free(rp.g);
-	kh_rec_free(&rp.rec);
+	kh_rd_free(&rp.rec);
 	return ret;
 }

@@ -190,7 +190,7 @@ static uint8_t *synth_file(const char *name, struct synth *s, bool footer, size_
 	return buf;
 }
 
-static bool has_note(const struct kh_rec *r, const char *needle)
+static bool has_note(const struct kh_recording *r, const char *needle)
 {
 	for (size_t i = 0; i < r->nr_notes; i++)
 		if (strstr(r->notes[i], needle))
@@ -210,7 +210,7 @@ static const struct kh_gfn_stat *find(const struct kh_gfn_stat *g, size_t n, uin
 static void test_roundtrip(void **state)
 {
 	struct synth s;
-	struct kh_rec r;
+	struct kh_recording r;
 	struct kh_rd_filter f;
 	struct kh_gfn_stat *g;
 	const struct kh_gfn_stat *x;
@@ -237,8 +237,8 @@ static void test_roundtrip(void **state)
 	assert_false(r.sources[KH_SRC_SPP].present);
 	/* VMs, memslots, appear and exit times */
 	assert_int_equal(r.nr_vms, 2);
-	a = kh_rec_vm(&r, 100);
-	b = kh_rec_vm(&r, 200);
+	a = kh_rd_find_vm(&r, 100);
+	b = kh_rd_find_vm(&r, 200);
 	assert_non_null(a);
 	assert_non_null(b);
 	assert_string_equal(a->comm, "vmA");
@@ -256,7 +256,7 @@ static void test_roundtrip(void **state)
 	assert_int_equal(r.epochs[1].nr_gfns, 3);
 	assert_int_equal(r.epochs[1].nr_subs, 2);
 	kh_rd_filter_init(&f);
-	assert_int_equal(kh_rec_totals(&r, &f, &g, &n), 0);
+	assert_int_equal(kh_rd_totals(&r, &f, &g, &n), 0);
 	assert_int_equal(n, 6);
 	x = find(g, n, 100, 0x40000);
 	assert_non_null(x);
@@ -280,7 +280,7 @@ static void test_roundtrip(void **state)
 	assert_true(kh_rd_epoch_wanted(&r, &f, 1));
 	assert_true(kh_rd_epoch_wanted(&r, &f, 2));
 	assert_false(kh_rd_epoch_wanted(&r, &f, 3));
-	assert_int_equal(kh_rec_totals(&r, &f, &g, &n), 0);
+	assert_int_equal(kh_rd_totals(&r, &f, &g, &n), 0);
 	assert_int_equal(find(g, n, 100, 0x40000)->c.accesses, 20);
 	assert_null(find(g, n, 100, 0x10));
 	free(g);
@@ -300,7 +300,7 @@ static void test_roundtrip(void **state)
 	assert_int_equal(r.footer.reason, KH_END_COMMAND);
 	assert_int_equal(r.footer.nr_epochs, 4);
 	assert_int_equal(r.footer.nr_events, s.events);
-	kh_rec_free(&r);
+	kh_rd_free(&r);
 	free(buf);
 }
 
@@ -316,7 +316,7 @@ static void test_truncated_at_every_byte(void **state)
 	assert_true(s.b[s.nb - 1].off == len);
 	for (size_t l = 0; l < len; l++) {
 		uint8_t *copy = malloc(l ? l : 1);	/* exact size: overreads would show */
-		struct kh_rec r;
+		struct kh_recording r;
 		char why[256] = "";
 		size_t whole = 0;
 		int err;
@@ -350,7 +350,7 @@ static void test_truncated_at_every_byte(void **state)
 			assert_true(has_note(&r, at));
 			cuts++;
 		}
-		kh_rec_free(&r);
+		kh_rd_free(&r);
 		free(copy);
 	}
 	printf("# %zu lengths refused (header incomplete), %zu cut inside a chunk\n", errors, cuts);
@@ -365,7 +365,7 @@ static size_t chunk_off(const struct synth *s, size_t k)
 static void test_corrupt_checksums(void **state)
 {
 	struct synth s;
-	struct kh_rec r;
+	struct kh_recording r;
 	size_t len;
 	uint8_t *buf = synth_file("bad.data", &s, true, &len);
 	char why[256];
@@ -381,7 +381,7 @@ static void test_corrupt_checksums(void **state)
 	assert_int_equal(r.nr_epochs, 3);
 	assert_int_equal(r.epochs[1].index, 2);
 	assert_true(r.has_footer);
-	kh_rec_free(&r);
+	kh_rd_free(&r);
 	buf[c2 + sizeof(struct kh_df_chunk) + 3] ^= 0x40;
 
 	/* a damaged length in chunk 3's header: skip to the next valid header */
@@ -392,7 +392,7 @@ static void test_corrupt_checksums(void **state)
 	assert_true(has_note(&r, "damaged chunk header"));
 	assert_int_equal(r.nr_epochs, 3);
 	assert_int_equal(r.epochs[2].index, 3);
-	kh_rec_free(&r);
+	kh_rd_free(&r);
 	buf[c3 + offsetof(struct kh_df_chunk, comp_len)] ^= 0x11;
 
 	/* a damaged file header is refused */
@@ -434,7 +434,7 @@ static void test_unknown_records_skipped(void **state)
 	} wide = { .b = { .pid = 9, .n = 1, .ent_size = sizeof(wide.e) } };
 	char p[256], why[256];
 	struct kh_dw w;
-	struct kh_rec r;
+	struct kh_recording r;
 	int fd;
 
 	memset(&unk, 0x5a, sizeof(unk));
@@ -471,13 +471,13 @@ static void test_unknown_records_skipped(void **state)
 	assert_int_equal(r.gfns[0].d.accesses, 6);
 	assert_int_equal(r.gfns[0].d.subpage_mask, 0x4);
 	assert_true(r.has_footer);
-	kh_rec_free(&r);
+	kh_rd_free(&r);
 }
 
 static void test_refuses_other_files(void **state)
 {
 	struct synth s;
-	struct kh_rec r;
+	struct kh_recording r;
 	size_t len;
 	uint8_t *buf = synth_file("major.data", &s, true, &len);
 	char why[256], p[256];
@@ -573,7 +573,7 @@ static void test_golden_csv_json(void **state)
 static void test_subset_export(void **state)
 {
 	struct synth s;
-	struct kh_rec r;
+	struct kh_recording r;
 	size_t len;
 	char *out, *err, p[256], why[256];
 
@@ -603,7 +603,7 @@ static void test_subset_export(void **state)
 	assert_string_equal(json_string_value(json_object_get(r.header, "subset_of")),
 			    "big.data");
 	assert_string_equal(json_string_value(json_object_get(r.header, "host")), "synthhost");
-	kh_rec_free(&r);
+	kh_rd_free(&r);
 	/* the subset is itself a recording that report reads */
 	assert_int_equal(kvmheat(&out, &err, (char *[]){ "report", "-i", "small.data", "--format",
 							"csv", NULL }), 0);
