@@ -12,6 +12,7 @@
 #define KVMHEAT_AGING_BPF_H
 
 #include "common.bpf.h"
+#include "idlebits.bpf.h"
 
 /* Who is being aged on this CPU: set by the HVA tracepoint, read by the
  * spte-changed tracepoint, which carries no VM of its own. */
@@ -63,6 +64,11 @@ static __always_inline void kh_age_pages(__u32 pid, __u64 start, __u64 end, bool
 	}
 	kh_emit(KH_SRC_AGING, young ? KH_EV_YOUNG : KH_EV_AGED, pid, start << KH_PAGE_SHIFT,
 		end - start, KH_VCPU_UNKNOWN, false);
+	/* kvmheat idle: two bits per page instead of hash entries */
+	if (kh_idle_mark(pid, start, end, true, young)) {
+		kh_stat(KH_SRC_AGING, KH_STAT_COUNTED);
+		return;
+	}
 	if (end - start <= KH_AGE_GFN_MAX) {
 		for (i = 0; i < KH_AGE_GFN_MAX; i++) {
 			if (start + i >= end)
@@ -78,6 +84,7 @@ static __always_inline void kh_age_pages(__u32 pid, __u64 start, __u64 end, bool
 	 * and no touched bit is set (the range says nothing per 4 KiB page).
 	 */
 	kh_stat(KH_SRC_AGING, KH_STAT_TRUNCATED);
+	d.flags |= KH_F_RANGE_AGED;	/* idle ages: one entry for the range */
 	for (i = 0; i < KH_AGE_REGION_MAX; i++) {
 		__u64 lo = ((start >> KH_REGION_SHIFT) + i) << KH_REGION_SHIFT;
 
@@ -174,7 +181,8 @@ static __always_inline void kh_tdp_spte_changed(int as_id, __u64 gfn, __u64 old_
 	}
 	if (as_id != 0 || !kh_pid_wanted(KH_SRC_AGING, ac->pid))
 		return;
-	kh_account(KH_SRC_AGING, ac->pid, gfn, &d, -1, true);
+	if (!kh_idle_mark(ac->pid, gfn, gfn + 1, false, true))
+		kh_account(KH_SRC_AGING, ac->pid, gfn, &d, -1, true);
 	kh_emit(KH_SRC_AGING, KH_EV_YOUNG, ac->pid, gfn << KH_PAGE_SHIFT, 1, KH_VCPU_UNKNOWN,
 		false);
 }

@@ -80,6 +80,8 @@ _Static_assert(sizeof(struct kh_key) == 16, "kh_key layout");
 /* Value flags. */
 #define KH_F_YOUNG_KNOWN	(1U << 0)	/* aging result (young) was observed */
 #define KH_F_HVA_AGED		(1U << 1)	/* aged via HVA tracepoint (no result) */
+#define KH_F_RANGE_AGED		(1U << 2)	/* region: a range too long for per-gfn
+						 * entries (a huge mapping) was aged here */
 
 /*
  * Counters per gfn and per region.  "accesses" sums every access signal
@@ -131,6 +133,20 @@ struct kh_hva_slot {
 	__u32 _pad;
 };
 _Static_assert(sizeof(struct kh_hva_slot) == 40, "kh_hva_slot layout");
+
+/*
+ * Idle bits (kvmheat idle): per memslot of the one VM being scanned, two
+ * words per 64 pages in the idle_bits array, word_off + 2k "aged" and
+ * word_off + 2k + 1 "young" for pages 64k..64k+63 of the slot: 2 bits per
+ * 4 KiB page, 64 KiB per GiB.
+ */
+#define KH_IDLE_SLOTS		32
+struct kh_idle_slot_desc {
+	__u64 base_gfn;
+	__u64 npages;
+	__u64 word_off;
+};
+_Static_assert(sizeof(struct kh_idle_slot_desc) == 24, "kh_idle_slot_desc layout");
 
 /* Stash between kvm_mmu_pagetable_walk and its kvm_mmu_paging_element(s). */
 struct kh_walk_state {

@@ -67,6 +67,7 @@ int kh_cmd_heatmap(int argc, char **argv, struct kh_opts *o);
 int kh_cmd_top(int argc, char **argv, struct kh_opts *o);
 int kh_cmd_trace(int argc, char **argv, struct kh_opts *o);
 int kh_cmd_export(int argc, char **argv, struct kh_opts *o);
+int kh_cmd_idle(int argc, char **argv, struct kh_opts *o);
 /* argc 0 (from `kvmheat -V`) parses nothing */
 int kh_cmd_version(int argc, char **argv, struct kh_opts *o);
 

@@ -107,6 +107,7 @@ static int kh_probe_parse(int argc, char **argv, struct kh_opts *o)
 
 static int kh_probe_main(struct kh_opts *o)
 {
+	struct kh_agedrv_probe ap;
 	struct kh_probe p = {};
 	bool any = false;
 	int err;
@@ -121,10 +122,17 @@ static int kh_probe_main(struct kh_opts *o)
 	}
 	for (int s = 0; s < KH_SRC_MAX; s++)
 		any |= kh_source_available(&p, s);
-	if (o->json)
-		kh_json_print(kh_probe_json(&p), JSON_INDENT(2));
-	else
+	/* Aging drivers (agedrv.c): none usable only means passive aging. */
+	kh_agedrv_probe(&ap, NULL, 0, -1);
+	if (o->json) {
+		json_t *j = kh_probe_json(&p);
+
+		json_object_set_new(j, "age_drivers", kh_agedrv_json(&ap));
+		kh_json_print(j, JSON_INDENT(2));
+	} else {
 		kh_probe_print(&p);
+		kh_agedrv_print(&ap, stdout);
+	}
 	kh_probe_free(&p);
 	return any ? KH_EXIT_OK : KH_EXIT_NO_SOURCE;
 }

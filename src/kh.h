@@ -8,7 +8,9 @@
  *              (util.c parse.c names.c counts.c)
  *   probe.h    which hooks this kernel has, attach-method choice (probe.c);
  *   vmname.h   VM names and uuids from libvirt or QEMU's command line (vmname.c);
- *   coarse.h   aging seen only in huge ranges, summarised (coarse.c)
+ *   coarse.h   aging seen only in huge ranges, summarised (coarse.c);
+ *   agedrv.h   aging drivers: page_idle, MGLRU, DAMON, probed and run (agedrv.c);
+ *   idle.h     idle ages per page from aging results (idle.c)
  *   vms.h      VM and memslot discovery by BPF iterator (vms.c)
  *   session.h  the main BPF object's lifecycle (session.c)
  *   maps.h     map reads, per-interval drains, histogram printers (maps.c)
@@ -31,6 +33,8 @@
 
 #include "base.h"
 #include "probe.h"
+#include "agedrv.h"
+#include "idle.h"
 #include "vms.h"
 #include "session.h"
 #include "maps.h"

@@ -15,6 +15,7 @@ static int kh_cmd_help(int argc, char **argv, struct kh_opts *o);
 
 static const struct kh_cmd kh_cmds[] = {
 	{ "heat", kh_cmd_heat, "trace for a while, show hottest gfn ranges and a heat strip", true },
+	{ "idle", kh_cmd_idle, "make the kernel age a VM's memory and print its idle ranges", true },
 	{ "list", kh_cmd_list, "list running VMs with their memslots", true },
 	{ "probe", kh_cmd_probe, "show the attach method chosen per event source, and why", true },
 	{ "record", kh_cmd_record, "record heat epochs and events to a file", true },

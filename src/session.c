@@ -225,6 +225,10 @@ static int kh_session_load(struct kh_session *s, char *why, size_t len)
 	s->skel->rodata->gfn_soft_cap = s->gfn_entries - s->gfn_entries / 8;
 	bpf_map__set_max_entries(s->skel->maps.regions, s->region_entries);
 	bpf_map__set_max_entries(s->skel->maps.subpages, s->subpage_entries);
+	if (so->idle_words) {	/* kvmheat idle: bits per page of @pid (idle.c) */
+		bpf_map__set_max_entries(s->skel->maps.idle_bits, so->idle_words);
+		s->skel->rodata->idle_pid = so->pid;
+	}
 	err = kvmheat_bpf__load(s->skel);
 	if (err)
 		return snprintf(why, len, "loading BPF programs: %s (run with -v for the "

@@ -46,7 +46,7 @@ static void check(int cword, char *const words[], const char *want)
 static void test_verbs_and_globals(void **state)
 {
 	check(1, (char *[]){ "kvmheat", "", NULL },
-	      "heat list probe record report heatmap top trace export help version");
+	      "heat idle list probe record report heatmap top trace export help version");
 	check(1, (char *[]){ "kvmheat", "he", NULL }, "heat heatmap help");
 	check(1, (char *[]){ "kvmheat", "-", NULL },
 	      "-j --json -v --verbose -h --help -V --version");

@@ -96,7 +96,7 @@ extern const unsigned char khg_guest_end[];
 
 #define KHG_PAGE		4096ULL
 #define KHG_PORT		0xe9
-#define KHG_MAX_PHASES		8
+#define KHG_MAX_PHASES		64	/* descriptors of KHG_PHASE_DESC bytes fill one page */
 #define KHG_PHASE_DESC		64
 #define KHG_GDT_GPA		0x1000ULL
 #define KHG_TSS_GPA		0x1800ULL
