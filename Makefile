@@ -17,6 +17,11 @@ endif
 DEPS := libbpf-dev bpftool libelf-dev zlib1g-dev clang llvm libjansson-dev \
 	libcmocka-dev libncurses-dev libpng-dev libexpat1-dev pkg-config make gcc tmux \
 	linux-perf bpftrace libclang-rt-14-dev
+# Pictures: cairo draws PNGs (text through fontconfig, DejaVu fonts); the HTML
+# report test opens the page in headless Chromium; rsvg-convert views SVGs.
+DEPS += libcairo2-dev fonts-dejavu-core chromium librsvg2-bin
+# export: its HTTP server; the test scrapes it with a real Prometheus and promtool.
+DEPS += libmicrohttpd-dev prometheus
 # The nested-kernel rig: QEMU, a static busybox, initramfs tools, libzstd.a.
 DEPS += qemu-system-x86 busybox-static cpio kmod xz-utils zstd libzstd-dev
 
@@ -31,11 +36,22 @@ ifeq ($(SANITIZE),1)
 CFLAGS += -fsanitize=address,undefined -fno-omit-frame-pointer
 LDFLAGS += -fsanitize=address,undefined
 endif
-LDLIBS := -lbpf -lelf -lz -ljansson -lncursesw -lpng -lm
+LDLIBS := -lbpf -lelf -lz -ljansson -lncursesw -lpng -lexpat -lm -lpthread
+CAIRO_CFLAGS := $(shell pkg-config --cflags cairo fontconfig 2>/dev/null)
+CAIRO_LIBS := $(shell pkg-config --libs cairo fontconfig 2>/dev/null)
+# Resolve every symbol at start (with the default relro, the GOT becomes
+# read-only): kvmheat runs as root.
+LDFLAGS += -Wl,-z,now
 # STATIC=1: self-contained binaries for the nested-kernel rig's initramfs.
+# `export` has no HTTP server there: Debian's libmicrohttpd.a needs static
+# GnuTLS dependencies (libp11-kit, libunistring) that Debian does not ship.
 ifeq ($(STATIC),1)
 LDFLAGS += -static
 LDLIBS += -ltinfo -lzstd
+CFLAGS += -DKH_NO_CAIRO -DKH_NO_MICROHTTPD
+else
+CFLAGS += $(CAIRO_CFLAGS)
+LDLIBS += $(CAIRO_LIBS) -lmicrohttpd
 endif
 
 BPF_CFLAGS := -g -O2 -target bpf -D__TARGET_ARCH_$(ARCH) -Ivmlinux -Iinclude -Wall \
@@ -43,7 +59,9 @@ BPF_CFLAGS := -g -O2 -target bpf -D__TARGET_ARCH_$(ARCH) -Ivmlinux -Iinclude -Wa
 
 BPF_NAMES := kvmheat vms
 SKELS := $(patsubst %,$(OUTPUT)/%.skel.h,$(BPF_NAMES))
-LIB_SRCS := $(filter-out src/main.c,$(wildcard src/*.c))
+# cmd_version.c bakes in the git revision, which changes with every commit: it is
+# linked into kvmheat alone, so a commit relinks one binary, not every test.
+LIB_SRCS := $(filter-out src/main.c src/cmd_version.c,$(wildcard src/*.c))
 LIB_OBJS := $(patsubst src/%.c,$(OUTPUT)/obj/%.o,$(LIB_SRCS))
 TEST_SRCS := $(wildcard tests/test_*.c)
 TEST_BINS := $(patsubst tests/%.c,$(OUTPUT)/tests/%,$(TEST_SRCS))
@@ -54,7 +72,7 @@ GUEST := $(OUTPUT)/khguest
 .SECONDARY:
 
 all: $(OUTPUT)/kvmheat $(GUEST) $(TEST_BINS) $(OUTPUT)/mapmem $(OUTPUT)/khvt $(OUTPUT)/synthrec \
-	$(OUTPUT)/khq $(OUTPUT)/khl2
+	$(OUTPUT)/khscrape $(OUTPUT)/khq $(OUTPUT)/khl2
 
 deps:
 	apt-get update -qq
@@ -78,11 +96,13 @@ $(OUTPUT)/obj/%.o: src/%.c $(wildcard src/*.h) include/kvmheat.h $(SKELS) | $(OU
 	$(call msg,CC,$@)
 	$(Q)$(CC) $(CFLAGS) -c $< -o $@
 
+# rebuilt whole: `ar r` keeps members of sources that were removed or renamed
 $(OUTPUT)/libkh.a: $(LIB_OBJS)
 	$(call msg,AR,$@)
+	$(Q)rm -f $@
 	$(Q)$(AR) rcs $@ $^
 
-$(OUTPUT)/kvmheat: $(OUTPUT)/obj/main.o $(OUTPUT)/libkh.a
+$(OUTPUT)/kvmheat: $(OUTPUT)/obj/main.o $(OUTPUT)/obj/cmd_version.o $(OUTPUT)/libkh.a
 	$(call msg,LINK,$@)
 	$(Q)$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
 
@@ -98,6 +118,11 @@ $(OUTPUT)/synthrec: tools/synthrec.c $(OUTPUT)/libkh.a
 	$(call msg,CC,$@)
 	$(Q)$(CC) $(CFLAGS) $< $(OUTPUT)/libkh.a $(LDFLAGS) $(LDLIBS) -o $@
 
+# The scrape load of tools/bench-export.sh.
+$(OUTPUT)/khscrape: tools/khscrape.c | $(OUTPUT)
+	$(call msg,CC,$@)
+	$(Q)$(CC) $(CFLAGS) $< $(LDFLAGS) -lpthread -o $@
+
 $(GUEST): tools/guest/khguest.c | $(OUTPUT)
 	$(call msg,CC,$@)
 	$(Q)$(CC) $(CFLAGS) $< $(LDFLAGS) -ljansson -o $@
@@ -108,6 +133,7 @@ test: all
 # The nested-kernel rig alone (docs/VMTEST.md); `make test` runs it too.
 vmtest: all
 	./tests/run.sh $(OUTPUT) test_vmtest
+	./tests/run.sh $(OUTPUT) test_vmidle
 
 $(OUTPUT)/khvt: tools/vmtest/khvt.c $(OUTPUT)/libkh.a
 	$(call msg,CC,$@)
@@ -127,20 +153,22 @@ $(OUTPUT)/khl2: tools/vmtest/qemu/khl2.c | $(OUTPUT)
 # tests); the nested-kernel rig needs static binaries, which ASan cannot be.
 test-san:
 	$(MAKE) OUTPUT=build-san SANITIZE=1 all
-	./tests/run.sh build-san '!test_vmtest'
+	KH_VMTEST_SKIP=1 ./tests/run.sh build-san '!test_vmtest'
 
 demo: all
 	./tools/demo.sh $(OUTPUT)
 
 # Benchmarks (printed, never asserted): cost against bpftrace and perf, the
-# recorder against perf record, report/heatmap speed, memory over 10 minutes.
+# recorder against perf record, report/heatmap speed, memory over 10 minutes,
+# the exporter under scrape load and with 1-50 VMs.
 bench: all
 	./tools/bench.sh $(OUTPUT)
 	./tools/bench-record.sh $(OUTPUT)
 	./tools/bench-rss.sh $(OUTPUT) 600 120
+	./tools/bench-export.sh $(OUTPUT)
 
 # libFuzzer targets for every parser of outside input; FUZZ_SECONDS per target.
-FUZZ_TARGETS := datafile parse
+FUZZ_TARGETS := datafile parse export vmname
 FUZZ_SECONDS ?= 45
 fuzz:
 	$(MAKE) OUTPUT=build-fuzz FUZZ=1 build-fuzz/libkh.a
@@ -153,3 +181,6 @@ fuzz:
 
 clean:
 	rm -rf $(OUTPUT) build-static build-fuzz
+
+# make install / uninstall / deb / static, manual pages (tools/dist.mk)
+include tools/dist.mk

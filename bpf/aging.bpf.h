@@ -12,6 +12,7 @@
 #define KVMHEAT_AGING_BPF_H
 
 #include "common.bpf.h"
+#include "idlebits.bpf.h"
 
 /* Who is being aged on this CPU: set by the HVA tracepoint, read by the
  * spte-changed tracepoint, which carries no VM of its own. */
@@ -26,6 +27,27 @@ struct {
 	__type(key, __u32);
 	__type(value, struct kh_age_ctx);
 } age_ctx SEC(".maps");
+
+/* One long-range aging check, for the region holding @gfn. */
+static __always_inline void kh_account_coarse(__u32 pid, __u64 gfn, const struct kh_counts *d,
+					      __u64 pages)
+{
+	struct kh_key key = { .pid = pid, .idx = gfn >> KH_REGION_SHIFT };
+	struct kh_region *r;
+
+	if (!aggregate)
+		return;
+	r = kh_get(&regions, &key, KH_SRC_AGING);
+	if (!r)
+		return;
+	kh_add(&r->c, d);
+	__sync_fetch_and_add(&r->coarse_aged, 1);
+	if (d->young)
+		__sync_fetch_and_add(&r->coarse_young, 1);
+	if (r->coarse_pages < pages)
+		r->coarse_pages = pages;
+	kh_stat(KH_SRC_AGING, KH_STAT_COUNTED);
+}
 
 static __always_inline void kh_age_pages(__u32 pid, __u64 start, __u64 end, bool young,
 					 bool young_known)
@@ -42,6 +64,11 @@ static __always_inline void kh_age_pages(__u32 pid, __u64 start, __u64 end, bool
 	}
 	kh_emit(KH_SRC_AGING, young ? KH_EV_YOUNG : KH_EV_AGED, pid, start << KH_PAGE_SHIFT,
 		end - start, KH_VCPU_UNKNOWN, false);
+	/* kvmheat idle: two bits per page instead of hash entries */
+	if (kh_idle_mark(pid, start, end, true, young)) {
+		kh_stat(KH_SRC_AGING, KH_STAT_COUNTED);
+		return;
+	}
 	if (end - start <= KH_AGE_GFN_MAX) {
 		for (i = 0; i < KH_AGE_GFN_MAX; i++) {
 			if (start + i >= end)
@@ -51,23 +78,19 @@ static __always_inline void kh_age_pages(__u32 pid, __u64 start, __u64 end, bool
 		return;
 	}
 
-	/* Huge folio or sweep: per-region counts, scaled by pages covered. */
+	/*
+	 * A huge page or a sweep: one observation at the hook's granularity.
+	 * Every region it covers counts it once, no gfn inside gets credit,
+	 * and no touched bit is set (the range says nothing per 4 KiB page).
+	 */
 	kh_stat(KH_SRC_AGING, KH_STAT_TRUNCATED);
+	d.flags |= KH_F_RANGE_AGED;	/* idle ages: one entry for the range */
 	for (i = 0; i < KH_AGE_REGION_MAX; i++) {
 		__u64 lo = ((start >> KH_REGION_SHIFT) + i) << KH_REGION_SHIFT;
-		__u64 hi = lo + KH_REGION_GFNS;
-		struct kh_counts r = d;
 
 		if (lo >= end)
 			break;
-		if (lo < start)
-			lo = start;
-		if (hi > end)
-			hi = end;
-		r.aged = hi - lo;
-		r.young = young ? hi - lo : 0;
-		r.accesses = r.young;
-		kh_account(KH_SRC_AGING, pid, lo, &r, -1, false);
+		kh_account_coarse(pid, lo, &d, end - start);
 	}
 }
 
@@ -165,9 +188,66 @@ static __always_inline void kh_tdp_spte_changed(int as_id, __u64 gfn, __u64 old_
 	}
 	if (as_id != 0 || !kh_pid_wanted(KH_SRC_AGING, ac->pid))
 		return;
-	kh_account(KH_SRC_AGING, ac->pid, gfn, &d, -1, true);
+	if (!kh_idle_mark(ac->pid, gfn, gfn + 1, false, true))
+		kh_account(KH_SRC_AGING, ac->pid, gfn, &d, -1, true);
 	kh_emit(KH_SRC_AGING, KH_EV_YOUNG, ac->pid, gfn << KH_PAGE_SHIFT, 1, KH_VCPU_UNKNOWN,
 		false);
+}
+
+/*
+ * Address space of the range's memslot (5.11+ has kvm_memory_slot.as_id).
+ * MMU notifiers age every address space that maps the HVA: with SMM, QEMU's
+ * address space 1 aliases guest RAM, so the same gfns come once per space.
+ * Heat is counted in address space 0 only (see kh_age_gfn_range).
+ */
+static __always_inline __u16 kh_range_as_id(struct kvm_gfn_range *range)
+{
+	struct kvm_memory_slot *slot = BPF_CORE_READ(range, slot);
+
+	if (!slot || !bpf_core_field_exists(slot->as_id))
+		return 0;
+	return BPF_CORE_READ(slot, as_id);
+}
+
+/* kprobe + kretprobe pair: the entry stashes the range for the return. */
+struct kh_age_stash {
+	__u64 kvm;
+	__u64 start;
+	__u64 end;
+	__u64 as_id;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 4096);
+	__type(key, __u64);	/* pid_tgid */
+	__type(value, struct kh_age_stash);
+} age_stash SEC(".maps");
+
+static __always_inline int kh_age_entry(struct kvm *kvm, struct kvm_gfn_range *range)
+{
+	struct kh_age_stash s = {
+		.kvm = (__u64)kvm,
+		.start = BPF_CORE_READ(range, start),
+		.end = BPF_CORE_READ(range, end),
+		.as_id = kh_range_as_id(range),
+	};
+	__u64 id = bpf_get_current_pid_tgid();
+
+	bpf_map_update_elem(&age_stash, &id, &s, BPF_ANY);
+	return 0;
+}
+
+static __always_inline int kh_age_return(bool young)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	struct kh_age_stash *s = bpf_map_lookup_elem(&age_stash, &id);
+
+	if (!s)
+		return 0;
+	kh_age_gfn_range(s->kvm, s->start, s->end, young, s->as_id);
+	bpf_map_delete_elem(&age_stash, &id);
+	return 0;
 }
 
 #endif /* KVMHEAT_AGING_BPF_H */

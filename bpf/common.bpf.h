@@ -71,8 +71,23 @@ struct {
 	__uint(max_entries, 4096);
 } events SEC(".maps");
 
+/*
+ * `record -- COMMAND` follows COMMAND's descendants, as perf does: the
+ * tgids whose VMs count.  Userspace seeds COMMAND's pid before releasing
+ * it; the sched_process_fork program adds every new process of a tgid in
+ * here, before the child first runs.  Entries stay after exit, so counts of
+ * a VM that exited are still attributed when the last snapshot is read.
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 1);		/* userspace sizes it when following */
+	__type(key, __u32);
+	__type(value, __u8);
+} follow_tgids SEC(".maps");
+
 /* Set before load. */
 const volatile __u32 targ_pid = 0;		/* 0: every VM */
+const volatile bool targ_follow = false;	/* filter by follow_tgids instead */
 const volatile bool aggregate = true;		/* per-gfn maps */
 const volatile bool events_enabled = false;	/* ring buffer stream */
 /* In-kernel event filter, so that uninteresting events never reach userspace. */
@@ -91,11 +106,23 @@ const volatile __u32 ev_wakeup_bytes = 0;
 const volatile __u64 tdp_accessed_mask = 1ULL << 5;	/* see probe.c */
 const volatile bool fault_addr_is_gpa = true;	/* false under shadow paging */
 const volatile __u32 page_fault_nargs = 3;	/* kvm_page_fault arity */
+/*
+ * Aging checks that found a gfn old create no per-gfn entry once this many
+ * entries were made (0: no limit).  A sweep ages every resident page of a
+ * VM; in a table smaller than the VM its cold pages would evict the hot
+ * ones (LRU cannot tell a scan from use).  Userspace sets 7/8 of gfns'
+ * size.  Existing entries are still updated, regions always are.
+ */
+const volatile __u64 gfn_soft_cap = 0;
 /* A zero block to initialise map values with (largest value type). */
 const volatile struct kh_region kh_zero = {};
 
 /* Written by userspace while running. */
 __u32 nr_hva_slots = 0;
+/* Per-gfn entries made (never decremented: evictions are not seen). */
+__u64 gfn_inserts = 0;
+/* Descendants not followed because follow_tgids was full (userspace warns). */
+__u64 follow_full = 0;
 
 static __always_inline void kh_stat(__u32 src, __u32 stat)
 {
@@ -108,6 +135,12 @@ static __always_inline void kh_stat(__u32 src, __u32 stat)
 
 static __always_inline bool kh_pid_wanted(__u32 src, __u32 pid)
 {
+	if (targ_follow) {
+		if (bpf_map_lookup_elem(&follow_tgids, &pid))
+			return true;
+		kh_stat(src, KH_STAT_FILTERED);
+		return false;
+	}
 	if (targ_pid && pid != targ_pid) {
 		kh_stat(src, KH_STAT_FILTERED);
 		return false;
@@ -122,11 +155,19 @@ static __always_inline void *kh_get(void *map, struct kh_key *key, __u32 src)
 	if (v)
 		return v;
 	/* Racing inserts are fine: NOEXIST loses, the lookup finds the winner. */
-	bpf_map_update_elem(map, key, (const void *)&kh_zero, BPF_NOEXIST);
+	if (!bpf_map_update_elem(map, key, (const void *)&kh_zero, BPF_NOEXIST) &&
+	    map == (void *)&gfns)
+		__sync_fetch_and_add(&gfn_inserts, 1);
 	v = bpf_map_lookup_elem(map, key);
 	if (!v)
 		kh_stat(src, KH_STAT_MAP_FULL);
 	return v;
+}
+
+/* May an old aging result make a new per-gfn entry (see gfn_soft_cap)? */
+static __always_inline bool kh_gfn_room(void)
+{
+	return !gfn_soft_cap || gfn_inserts < gfn_soft_cap;
 }
 
 static __always_inline void kh_add(struct kh_counts *c, const struct kh_counts *d)
@@ -171,7 +212,14 @@ static __always_inline void kh_account(__u32 src, __u32 pid, __u64 gfn,
 	if (!aggregate)
 		return;
 	if (gfn_level) {
-		c = kh_get(&gfns, &key, src);
+		/* an old aging result only updates a gfn already there, once the table fills */
+		if (!d->accesses && d->aged && !kh_gfn_room()) {
+			c = bpf_map_lookup_elem(&gfns, &key);
+			if (!c)
+				kh_stat(src, KH_STAT_TRUNCATED);
+		} else {
+			c = kh_get(&gfns, &key, src);
+		}
 		if (c)
 			kh_add(c, d);
 	}
@@ -230,7 +278,7 @@ static __always_inline void kh_emit(__u32 src, __u32 kind, __u32 pid, __u64 gpa,
 	e->hdr._pad = 0;
 	e->ts_ns = bpf_ktime_get_ns();
 	e->gpa = gpa;
-	e->rip = 0;
+	e->_reserved = 0;
 	e->pid = pid;
 	e->tid = (__u32)bpf_get_current_pid_tgid();
 	e->vcpu = vcpu;
@@ -268,6 +316,30 @@ static __always_inline __u32 kh_pid_of_kvm(__u64 kvm)
 static __always_inline int kh_subpage_of(__u64 gpa)
 {
 	return (gpa & (KH_PAGE_SIZE - 1)) >> KH_SUBPAGE_SHIFT;
+}
+
+/* Sub-pages [first, last] covered by a write of @bytes at @gpa. */
+static __always_inline __u32 kh_subpage_mask(__u64 gpa, __u32 bytes)
+{
+	__u32 off = gpa & (KH_PAGE_SIZE - 1);
+	__u32 first = off >> KH_SUBPAGE_SHIFT;
+	__u32 last = (off + (bytes ? bytes : 1) - 1) >> KH_SUBPAGE_SHIFT;
+
+	if (last > KH_SUBPAGES - 1)
+		last = KH_SUBPAGES - 1;
+	return (__u32)(((2ULL << last) - 1) & ~((1ULL << first) - 1));
+}
+
+/*
+ * A vCPU's vcpu_id, or KH_VCPU_UNKNOWN without one (test runs, pre-6.1
+ * kvm_page_fault).  Read with CO-RE for every method: a pointer from
+ * tp_btf may be NULL to the verifier since "bpf: Augment raw_tp arguments
+ * with PTR_MAYBE_NULL" (6.13, in 6.12.y), kprobes and raw_tp get untrusted
+ * ones, so one checked read serves all.
+ */
+static __always_inline __u32 kh_vcpu_id(struct kvm_vcpu *vcpu)
+{
+	return vcpu ? BPF_CORE_READ(vcpu, vcpu_id) : KH_VCPU_UNKNOWN;
 }
 
 #endif /* KVMHEAT_COMMON_BPF_H */

@@ -17,28 +17,27 @@
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
-/* vcpu_id through a raw (untrusted) vcpu pointer; ~0 for none (test runs). */
-static __always_inline __u32 kh_vcpu_id(struct kvm_vcpu *vcpu)
+/* ---- following a command's descendants (record -- COMMAND) ------------ */
+
+/*
+ * sched_process_fork(parent, child) fires in the parent after the child is
+ * made and before it is woken, so a child VMM is followed from its first
+ * instruction.  New threads share the tgid and need nothing.
+ */
+SEC("tp_btf/sched_process_fork")
+int BPF_PROG(tp_btf_sched_process_fork, struct task_struct *parent, struct task_struct *child)
 {
-	return vcpu ? BPF_CORE_READ(vcpu, vcpu_id) : KH_VCPU_UNKNOWN;
+	__u32 ptgid = parent->tgid, ctgid = child->tgid;
+	__u8 one = 1;
+
+	if (ptgid == ctgid || !bpf_map_lookup_elem(&follow_tgids, &ptgid))
+		return 0;
+	if (bpf_map_update_elem(&follow_tgids, &ctgid, &one, BPF_ANY))
+		__sync_fetch_and_add(&follow_full, 1);
+	return 0;
 }
 
 /* ---- aging ------------------------------------------------------------ */
-
-/*
- * Address space of the range's memslot (5.11+ has kvm_memory_slot.as_id).
- * MMU notifiers age every address space that maps the HVA: with SMM, QEMU's
- * address space 1 aliases guest RAM, so the same gfns come once per space.
- * Heat is counted in address space 0 only (see kh_age_gfn_range).
- */
-static __always_inline __u16 kh_range_as_id(struct kvm_gfn_range *range)
-{
-	struct kvm_memory_slot *slot = BPF_CORE_READ(range, slot);
-
-	if (!slot || !bpf_core_field_exists(slot->as_id))
-		return 0;
-	return BPF_CORE_READ(slot, as_id);
-}
 
 /* fexit kvm_age_gfn(kvm, range) -> bool young (5.13+). */
 SEC("fexit/kvm_age_gfn")
@@ -53,47 +52,6 @@ SEC("fexit/kvm_test_age_gfn")
 int BPF_PROG(fexit_kvm_test_age_gfn, struct kvm *kvm, struct kvm_gfn_range *range, bool young)
 {
 	kh_age_gfn_range((__u64)kvm, range->start, range->end, young, kh_range_as_id(range));
-	return 0;
-}
-
-/* kprobe + kretprobe pair: the entry stashes the range for the return. */
-struct kh_age_stash {
-	__u64 kvm;
-	__u64 start;
-	__u64 end;
-	__u64 as_id;
-};
-
-struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, 4096);
-	__type(key, __u64);	/* pid_tgid */
-	__type(value, struct kh_age_stash);
-} age_stash SEC(".maps");
-
-static __always_inline int kh_age_entry(struct kvm *kvm, struct kvm_gfn_range *range)
-{
-	struct kh_age_stash s = {
-		.kvm = (__u64)kvm,
-		.start = BPF_CORE_READ(range, start),
-		.end = BPF_CORE_READ(range, end),
-		.as_id = kh_range_as_id(range),
-	};
-	__u64 id = bpf_get_current_pid_tgid();
-
-	bpf_map_update_elem(&age_stash, &id, &s, BPF_ANY);
-	return 0;
-}
-
-static __always_inline int kh_age_return(bool young)
-{
-	__u64 id = bpf_get_current_pid_tgid();
-	struct kh_age_stash *s = bpf_map_lookup_elem(&age_stash, &id);
-
-	if (!s)
-		return 0;
-	kh_age_gfn_range(s->kvm, s->start, s->end, young, s->as_id);
-	bpf_map_delete_elem(&age_stash, &id);
 	return 0;
 }
 
@@ -183,7 +141,7 @@ int BPF_PROG(raw_tp_kvm_tdp_mmu_spte_changed, int as_id, u64 gfn, int level, u64
 SEC("fentry/kvm_mmu_track_write")
 int BPF_PROG(fentry_kvm_mmu_track_write, struct kvm_vcpu *vcpu, u64 gpa, const u8 *new, int bytes)
 {
-	kh_track_write(kh_current_tgid(), vcpu->vcpu_id, gpa, bytes);
+	kh_track_write(kh_current_tgid(), kh_vcpu_id(vcpu), gpa, bytes);
 	return 0;
 }
 
@@ -191,7 +149,7 @@ SEC("kprobe/kvm_mmu_track_write")
 int BPF_KPROBE(kprobe_kvm_mmu_track_write, struct kvm_vcpu *vcpu, u64 gpa, const u8 *new,
 	       int bytes)
 {
-	kh_track_write(kh_current_tgid(), BPF_CORE_READ(vcpu, vcpu_id), gpa, bytes);
+	kh_track_write(kh_current_tgid(), kh_vcpu_id(vcpu), gpa, bytes);
 	return 0;
 }
 
@@ -199,7 +157,7 @@ int BPF_KPROBE(kprobe_kvm_mmu_track_write, struct kvm_vcpu *vcpu, u64 gpa, const
 SEC("fentry/kvm_page_track_write")
 int BPF_PROG(fentry_kvm_page_track_write, struct kvm_vcpu *vcpu, u64 gpa, const u8 *new, int bytes)
 {
-	kh_track_write(kh_current_tgid(), vcpu->vcpu_id, gpa, bytes);
+	kh_track_write(kh_current_tgid(), kh_vcpu_id(vcpu), gpa, bytes);
 	return 0;
 }
 
@@ -207,7 +165,7 @@ SEC("kprobe/kvm_page_track_write")
 int BPF_KPROBE(kprobe_kvm_page_track_write, struct kvm_vcpu *vcpu, u64 gpa, const u8 *new,
 	       int bytes)
 {
-	kh_track_write(kh_current_tgid(), BPF_CORE_READ(vcpu, vcpu_id), gpa, bytes);
+	kh_track_write(kh_current_tgid(), kh_vcpu_id(vcpu), gpa, bytes);
 	return 0;
 }
 
@@ -215,14 +173,14 @@ int BPF_KPROBE(kprobe_kvm_page_track_write, struct kvm_vcpu *vcpu, u64 gpa, cons
 SEC("fentry/kvm_mmu_pte_write")
 int BPF_PROG(fentry_kvm_mmu_pte_write, struct kvm_vcpu *vcpu, u64 gpa, const u8 *new, int bytes)
 {
-	kh_track_write(kh_current_tgid(), vcpu->vcpu_id, gpa, bytes);
+	kh_track_write(kh_current_tgid(), kh_vcpu_id(vcpu), gpa, bytes);
 	return 0;
 }
 
 SEC("kprobe/kvm_mmu_pte_write")
 int BPF_KPROBE(kprobe_kvm_mmu_pte_write, struct kvm_vcpu *vcpu, u64 gpa, const u8 *new, int bytes)
 {
-	kh_track_write(kh_current_tgid(), BPF_CORE_READ(vcpu, vcpu_id), gpa, bytes);
+	kh_track_write(kh_current_tgid(), kh_vcpu_id(vcpu), gpa, bytes);
 	return 0;
 }
 
@@ -248,7 +206,7 @@ SEC("tp_btf/kvm_spp_induced_exit")
 int BPF_PROG(tp_btf_kvm_spp_induced_exit, struct kvm_vcpu *vcpu, u64 gpa, u32 qual)
 {
 	/* maybe-NULL for the verifier on 6.12+: see tp_btf_kvm_page_fault */
-	kh_spp_violation(kh_current_tgid(), vcpu ? vcpu->vcpu_id : KH_VCPU_UNKNOWN, gpa);
+	kh_spp_violation(kh_current_tgid(), kh_vcpu_id(vcpu), gpa);
 	return 0;
 }
 
@@ -263,14 +221,14 @@ int BPF_PROG(raw_tp_kvm_spp_induced_exit, struct kvm_vcpu *vcpu, u64 gpa, u32 qu
 SEC("fentry/handle_spp")
 int BPF_PROG(fentry_handle_spp, struct kvm_vcpu *vcpu)
 {
-	kh_spp_violation(kh_current_tgid(), vcpu->vcpu_id, KH_GPA_UNKNOWN);
+	kh_spp_violation(kh_current_tgid(), kh_vcpu_id(vcpu), KH_GPA_UNKNOWN);
 	return 0;
 }
 
 SEC("kprobe/handle_spp")
 int BPF_KPROBE(kprobe_handle_spp, struct kvm_vcpu *vcpu)
 {
-	kh_spp_violation(kh_current_tgid(), BPF_CORE_READ(vcpu, vcpu_id), KH_GPA_UNKNOWN);
+	kh_spp_violation(kh_current_tgid(), kh_vcpu_id(vcpu), KH_GPA_UNKNOWN);
 	return 0;
 }
 
@@ -317,13 +275,13 @@ int BPF_PROG(raw_tp_kvm_mmu_paging_element, u64 pte, int level)
  * The NULL check is for the verifier, not the data: since "bpf: Augment raw_tp
  * arguments with PTR_MAYBE_NULL" (6.13, in 6.12.y stable: Debian 6.12 has it)
  * pointer arguments of tracepoints defined in modules (kvm.ko) are
- * maybe-NULL, and a bare vcpu->vcpu_id is refused ("Permission denied").
+ * maybe-NULL, and a bare vcpu->vcpu_id is refused ("Permission denied"): kh_vcpu_id() checks.
  * 6.1 accepts either form.
  */
 SEC("tp_btf/kvm_page_fault")
 int BPF_PROG(tp_btf_kvm_page_fault, struct kvm_vcpu *vcpu, u64 addr, u64 error_code)
 {
-	kh_page_fault(kh_current_tgid(), vcpu ? vcpu->vcpu_id : KH_VCPU_UNKNOWN, addr, error_code);
+	kh_page_fault(kh_current_tgid(), kh_vcpu_id(vcpu), addr, error_code);
 	return 0;
 }
 

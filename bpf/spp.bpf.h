@@ -9,7 +9,6 @@
 #define KVMHEAT_SPP_BPF_H
 
 #include "common.bpf.h"
-#include "track.bpf.h"
 
 #define KH_EXIT_REASON_SPP	66
 #define KH_ISA_VMX		1

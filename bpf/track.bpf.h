@@ -10,18 +10,6 @@
 
 #include "common.bpf.h"
 
-/* Sub-pages [first, last] covered by a write of @bytes at @gpa. */
-static __always_inline __u32 kh_subpage_mask(__u64 gpa, __u32 bytes)
-{
-	__u32 off = gpa & (KH_PAGE_SIZE - 1);
-	__u32 first = off >> KH_SUBPAGE_SHIFT;
-	__u32 last = (off + (bytes ? bytes : 1) - 1) >> KH_SUBPAGE_SHIFT;
-
-	if (last > KH_SUBPAGES - 1)
-		last = KH_SUBPAGES - 1;
-	return (__u32)(((2ULL << last) - 1) & ~((1ULL << first) - 1));
-}
-
 static __always_inline void kh_track_write(__u32 pid, __u32 vcpu, __u64 gpa, __u32 bytes)
 {
 	struct kh_counts d = {

@@ -18,7 +18,6 @@
 #define KVMHEAT_WALK_BPF_H
 
 #include "common.bpf.h"
-#include "track.bpf.h"
 
 static __always_inline void kh_walk_begin(__u64 addr, __u32 pferr)
 {

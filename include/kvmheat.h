@@ -28,10 +28,15 @@
 #define KH_MAX_HVA_SLOTS	256
 /* Memslots per VM the discovery iterator walks. */
 #define KH_MAX_SLOTS_PER_VM	512
-/* Aging ranges up to this many pages are attributed per gfn; longer
- * ranges (huge folios, unmap sweeps) only update region counters. */
+/*
+ * Aging ranges up to this many pages are attributed per gfn.  A longer
+ * range (a huge page: KVM ages a THP- or hugetlbfs-backed mapping 2 MiB or
+ * 1 GiB at a time; or a sweep) is one observation at the granularity the
+ * hook gave: each 2 MiB region it covers counts it once, as a "coarse"
+ * check, and no 4 KiB page inside is credited with it.
+ */
 #define KH_AGE_GFN_MAX		16
-#define KH_AGE_REGION_MAX	64
+#define KH_AGE_REGION_MAX	512	/* regions per range: a 1 GiB page */
 
 /* Event sources: what a user asks for.  Each has one or more hooks. */
 enum kh_source {
@@ -53,7 +58,8 @@ enum kh_stat {
 	KH_STAT_FILTERED,	/* dropped by the pid filter */
 	KH_STAT_NO_VM,		/* could not attribute to a VM */
 	KH_STAT_MAP_FULL,	/* a map update failed (table full) */
-	KH_STAT_TRUNCATED,	/* range too long: region-level only */
+	KH_STAT_TRUNCATED,	/* region-level only: range too long, or an old
+				 * aging result for a gfn not in a full table */
 	KH_STAT_WALK_LOST,	/* walk element without a matching walk */
 	KH_STAT_NO_GFN,		/* event carries no guest physical address */
 	KH_STAT_EMITTED,	/* events put into the ring buffer */
@@ -74,6 +80,8 @@ _Static_assert(sizeof(struct kh_key) == 16, "kh_key layout");
 /* Value flags. */
 #define KH_F_YOUNG_KNOWN	(1U << 0)	/* aging result (young) was observed */
 #define KH_F_HVA_AGED		(1U << 1)	/* aged via HVA tracepoint (no result) */
+#define KH_F_RANGE_AGED		(1U << 2)	/* region: a range too long for per-gfn
+						 * entries (a huge mapping) was aged here */
 
 /*
  * Counters per gfn and per region.  "accesses" sums every access signal
@@ -94,12 +102,20 @@ struct kh_counts {
 };
 _Static_assert(sizeof(struct kh_counts) == 64, "kh_counts layout");
 
-/* Region value: counters plus which of its 512 gfns were accessed. */
+/*
+ * Region value: counters plus which of its 512 gfns were accessed, and the
+ * aging it saw only as part of a range of more than KH_AGE_GFN_MAX pages
+ * (also counted, once per range, in c.aged / c.young / c.accesses).
+ */
 struct kh_region {
 	struct kh_counts c;
 	__u64 touched[KH_REGION_GFNS / 64];
+	__u64 coarse_aged;	/* aging checks of long ranges covering this region */
+	__u64 coarse_young;	/* of those, found young */
+	__u64 coarse_pages;	/* the longest such range, in pages: the cell size seen */
+	__u64 _rsv;
 };
-_Static_assert(sizeof(struct kh_region) == 128, "kh_region layout");
+_Static_assert(sizeof(struct kh_region) == 160, "kh_region layout");
 
 /* Sub-page write counts of a written gfn (separate, smaller LRU map). */
 struct kh_subpages {
@@ -117,6 +133,20 @@ struct kh_hva_slot {
 	__u32 _pad;
 };
 _Static_assert(sizeof(struct kh_hva_slot) == 40, "kh_hva_slot layout");
+
+/*
+ * Idle bits (kvmheat idle): per memslot of the one VM being scanned, two
+ * words per 64 pages in the idle_bits array, word_off + 2k "aged" and
+ * word_off + 2k + 1 "young" for pages 64k..64k+63 of the slot: 2 bits per
+ * 4 KiB page, 64 KiB per GiB.
+ */
+#define KH_IDLE_SLOTS		32
+struct kh_idle_slot_desc {
+	__u64 base_gfn;
+	__u64 npages;
+	__u64 word_off;
+};
+_Static_assert(sizeof(struct kh_idle_slot_desc) == 24, "kh_idle_slot_desc layout");
 
 /* Stash between kvm_mmu_pagetable_walk and its kvm_mmu_paging_element(s). */
 struct kh_walk_state {
@@ -199,7 +229,10 @@ struct kh_event {
 	struct kh_rec_hdr hdr;	/* KH_REC_EVENT */
 	__u64 ts_ns;		/* bpf_ktime_get_ns(): CLOCK_MONOTONIC */
 	__u64 gpa;		/* byte address, KH_GPA_UNKNOWN if the hook has none */
-	__u64 rip;		/* guest rip where the hook gives it, else 0 */
+	__u64 _reserved;	/* 0; was "rip", which no hook gives cheaply (on VMX the
+				 * saved rip is read lazily from the VMCS, so a copy in
+				 * struct kvm_vcpu can be stale): kept for the layout of
+				 * recordings, never shown */
 	__u32 pid;		/* VMM tgid */
 	__u32 tid;		/* thread that ran the hook (a vCPU thread for most) */
 	__u32 vcpu;		/* vcpu_id, KH_VCPU_UNKNOWN where the hook has none */

@@ -278,16 +278,19 @@ int kh_dw_source(struct kh_dw *w, int src, uint16_t flags, const char *desc)
 	return kh_dw_add(w, KH_DF_SOURCE, &r, sizeof(r.s) + n + 1);
 }
 
-int kh_dw_vm(struct kh_dw *w, uint64_t t_ns, uint64_t kvm, uint32_t pid, uint32_t nr_vcpus,
-	     const char *comm, const struct kh_slot *slots, size_t nr_slots, uint32_t flags)
+int kh_dw_vm_id(struct kh_dw *w, uint64_t t_ns, uint64_t kvm, uint32_t pid, uint32_t nr_vcpus,
+		const char *comm, const struct kh_vm_ident *id, const struct kh_slot *slots,
+		size_t nr_slots, uint32_t flags)
 {
-	size_t max = (UINT16_MAX - sizeof(struct kh_df_vm)) / sizeof(struct kh_df_slot);
+	size_t max = (UINT16_MAX - sizeof(struct kh_df_vm) - sizeof(struct kh_df_vm_ident)) /
+		     sizeof(struct kh_slot);
 	size_t n = nr_slots < max ? nr_slots : max, size;
+	struct kh_df_vm_ident *vi;
 	struct kh_df_vm *v;
-	struct kh_df_slot *s;
+	struct kh_slot *s;
 	int err;
 
-	size = sizeof(*v) + n * sizeof(*s);
+	size = sizeof(*v) + n * sizeof(*s) + (id ? sizeof(*vi) : 0);
 	v = calloc(1, size);
 	if (!v)
 		return -ENOMEM;
@@ -299,16 +302,36 @@ int kh_dw_vm(struct kh_dw *w, uint64_t t_ns, uint64_t kvm, uint32_t pid, uint32_
 	v->nr_slots = n;
 	v->slot_size = sizeof(*s);
 	v->flags = flags;
-	s = (struct kh_df_slot *)(v + 1);
-	for (size_t i = 0; i < n; i++)
-		s[i] = (struct kh_df_slot){
-			.base_gfn = slots[i].base_gfn, .npages = slots[i].npages,
-			.hva = slots[i].hva, .flags = slots[i].flags, .id = slots[i].id,
-			.as_id = slots[i].as_id,
-		};
+	s = (struct kh_slot *)(v + 1);
+	if (n)
+		memcpy(s, slots, n * sizeof(*s));	/* the in-memory layout is the file's */
+	if (id) {
+		vi = (struct kh_df_vm_ident *)(s + n);
+		memcpy(vi->name, id->name, strnlen(id->name, KH_NAME_MAX));
+		memcpy(vi->uuid, id->uuid, strnlen(id->uuid, KH_UUID_LEN));
+		vi->name_source = id->source;
+	}
 	err = kh_dw_add(w, KH_DF_VM, v, size);
 	free(v);
 	return err;
+}
+
+int kh_dw_vm(struct kh_dw *w, uint64_t t_ns, uint64_t kvm, uint32_t pid, uint32_t nr_vcpus,
+	     const char *comm, const struct kh_slot *slots, size_t nr_slots, uint32_t flags)
+{
+	return kh_dw_vm_id(w, t_ns, kvm, pid, nr_vcpus, comm, NULL, slots, nr_slots, flags);
+}
+
+int kh_dw_note(struct kh_dw *w, const char *text)
+{
+	struct {
+		struct kh_rec_hdr h;
+		char t[1024];
+	} r = {};
+	size_t n = strnlen(text, sizeof(r.t) - 1);
+
+	memcpy(r.t, text, n);
+	return kh_dw_add(w, KH_DF_NOTE, &r, sizeof(r.h) + n + 1);
 }
 
 int kh_dw_vm_exit(struct kh_dw *w, uint64_t t_ns, uint64_t kvm, uint32_t pid)
@@ -363,6 +386,11 @@ int kh_dw_subpages(struct kh_dw *w, uint32_t pid, const struct kh_df_subpage *s,
 	return kh_dw_batch(w, KH_DF_SUBPAGES, pid, s, sizeof(*s), n);
 }
 
+int kh_dw_regions(struct kh_dw *w, uint32_t pid, const struct kh_df_region *v, size_t n)
+{
+	return kh_dw_batch(w, KH_DF_REGIONS, pid, v, sizeof(*v), n);
+}
+
 int kh_dw_event(struct kh_dw *w, const struct kh_event *e)
 {
 	w->nr_events++;
@@ -400,9 +428,9 @@ int kh_dw_footer(struct kh_dw *w, uint64_t t_ns, int32_t cmd_status, uint32_t re
 
 /* ---- reader ---- */
 
-static void kh_note(struct kh_rec *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void kh_note(struct kh_recording *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
-static void kh_note(struct kh_rec *r, const char *fmt, ...)
+static void kh_note(struct kh_recording *r, const char *fmt, ...)
 {
 	char **nn, *s;
 	va_list ap;
@@ -426,35 +454,37 @@ static void kh_note(struct kh_rec *r, const char *fmt, ...)
 }
 
 /* Grow *arr (of elem bytes) to hold at least need elements. */
-static int kh_grow(void *arr, size_t *cap, size_t need, size_t elem)
-{
-	void **p = arr;
-	size_t nc = *cap ? *cap : 16;
-	void *nv;
-
-	if (need <= *cap)
-		return 0;
-	while (nc < need)
-		nc *= 2;
-	nv = realloc(*p, nc * elem);
-	if (!nv)
-		return -ENOMEM;
-	*p = nv;
-	*cap = nc;
-	return 0;
-}
-
 struct kh_rd_ctx {
-	struct kh_rec *r;
+	struct kh_recording *r;
 	unsigned int flags;
-	size_t cap_vms, cap_epochs, cap_gfns, cap_subs, cap_events, cap_lost;
+	size_t cap_vms, cap_epochs, cap_gfns, cap_subs, cap_events, cap_lost, cap_regions;
 	uint64_t unknown_first;		/* type of the first unknown record */
 	uint64_t orphans;		/* GFNS/SUBPAGES before any EPOCH */
 	uint64_t malformed;
 	uint64_t bad_entries;		/* gfn or pid out of range */
 };
 
-struct kh_rd_vm *kh_rec_vm(struct kh_rec *r, uint32_t pid)
+/* -p NAME against a recording: the same rule as for running VMs (kh_pick_by_name). */
+int kh_rd_pid_by_name(const struct kh_recording *r, const char *name, uint32_t *pid, char *why,
+		       size_t whylen)
+{
+	struct kh_named *v = calloc(r->nr_vms ? r->nr_vms : 1, sizeof(*v));
+	size_t n = 0;
+	int err;
+
+	if (!v) {
+		snprintf(why, whylen, "out of memory");
+		return -ENOMEM;
+	}
+	for (size_t i = 0; i < r->nr_vms; i++)
+		if (r->vms[i].ident.source)
+			v[n++] = (struct kh_named){ r->vms[i].pid, &r->vms[i].ident };
+	err = kh_pick_by_name(v, n, name, pid, why, whylen);
+	free(v);
+	return err;
+}
+
+struct kh_rd_vm *kh_rd_find_vm(struct kh_recording *r, uint32_t pid)
 {
 	for (size_t i = 0; i < r->nr_vms; i++)
 		if (r->vms[i].pid == pid)
@@ -464,11 +494,11 @@ struct kh_rd_vm *kh_rec_vm(struct kh_rec *r, uint32_t pid)
 
 static struct kh_rd_vm *kh_rd_vm_get(struct kh_rd_ctx *c, uint32_t pid, uint64_t kvm)
 {
-	struct kh_rec *r = c->r;
+	struct kh_recording *r = c->r;
 	struct kh_rd_vm *v;
 
 	/* a VM is its pid; a second VM in one process shares the row */
-	v = kh_rec_vm(r, pid);
+	v = kh_rd_find_vm(r, pid);
 	if (v)
 		return v;
 	if (kh_grow(&r->vms, &c->cap_vms, r->nr_vms + 1, sizeof(*r->vms)))
@@ -480,7 +510,7 @@ static struct kh_rd_vm *kh_rd_vm_get(struct kh_rd_ctx *c, uint32_t pid, uint64_t
 	return v;
 }
 
-static void kh_rd_time(struct kh_rec *r, uint64_t t)
+static void kh_rd_time(struct kh_recording *r, uint64_t t)
 {
 	if (t && (!r->t_start || t < r->t_start) && !json_object_get(r->header, "start_ns"))
 		r->t_start = t;
@@ -488,7 +518,7 @@ static void kh_rd_time(struct kh_rec *r, uint64_t t)
 
 static int kh_rd_header(struct kh_rd_ctx *c, const uint8_t *p, size_t size)
 {
-	struct kh_rec *r = c->r;
+	struct kh_recording *r = c->r;
 	json_error_t je = { .text = "not an object" };
 	json_t *h;
 
@@ -508,15 +538,35 @@ static int kh_rd_header(struct kh_rd_ctx *c, const uint8_t *p, size_t size)
 	return 0;
 }
 
+/* The 1.1 name tail after the slots at @off, if the record has one; sanitised again. */
+static void kh_rd_vm_ident(struct kh_rd_vm *rv, const uint8_t *p, size_t size, size_t off)
+{
+	struct kh_df_vm_ident vi;
+	const char *z;
+
+	if (size < off || size - off < sizeof(vi))
+		return;
+	memcpy(&vi, p + off, sizeof(vi));
+	if (!vi.name_source || vi.name_source > KH_NAME_LIBVIRT)
+		return;
+	z = memchr(vi.name, 0, sizeof(vi.name));
+	kh_name_sanitize(rv->ident.name, sizeof(rv->ident.name), vi.name,
+			 z ? (size_t)(z - vi.name) : sizeof(vi.name));
+	z = memchr(vi.uuid, 0, sizeof(vi.uuid));
+	if (kh_uuid_parse(vi.uuid, z ? (size_t)(z - vi.uuid) : sizeof(vi.uuid), rv->ident.uuid))
+		rv->ident.uuid[0] = 0;
+	rv->ident.source = rv->ident.name[0] ? vi.name_source : KH_NAME_NONE;
+}
+
 static int kh_rd_vm(struct kh_rd_ctx *c, const uint8_t *p, size_t size)
 {
 	struct kh_df_vm v;
 	struct kh_rd_vm *rv;
-	size_t ss, n;
+	size_t ss;
 
 	memcpy(&v, p, sizeof(v));
 	ss = v.slot_size;
-	if (ss < sizeof(struct kh_df_slot) || (size - sizeof(v)) / ss < v.nr_slots) {
+	if (ss < sizeof(struct kh_slot) || (size - sizeof(v)) / ss < v.nr_slots) {
 		c->malformed++;
 		return 0;
 	}
@@ -535,10 +585,11 @@ static int kh_rd_vm(struct kh_rd_ctx *c, const uint8_t *p, size_t size)
 	rv->nr_vcpus = v.nr_vcpus;
 	memcpy(rv->comm, v.comm, sizeof(v.comm));
 	rv->comm[16] = 0;
+	kh_rd_vm_ident(rv, p, size, sizeof(v) + (size_t)v.nr_slots * ss);
 	rv->t_exit = 0;
 	/* memslots: the union over the recording, one entry per (as_id, id, base) */
 	for (size_t i = 0; i < v.nr_slots; i++) {
-		struct kh_df_slot s;
+		struct kh_slot s;
 		bool dup = false;
 
 		memcpy(&s, p + sizeof(v) + i * ss, sizeof(s));
@@ -550,25 +601,49 @@ static int kh_rd_vm(struct kh_rd_ctx *c, const uint8_t *p, size_t size)
 		}
 		if (dup)
 			continue;
-		n = rv->nr_slots + 1;
-		{
-			struct kh_slot *ns = realloc(rv->slots, n * sizeof(*ns));
+		if (kh_grow(&rv->slots, &rv->slots_cap, rv->nr_slots + 1, sizeof(*rv->slots)))
+			return -ENOMEM;
+		rv->slots[rv->nr_slots++] = s;
+	}
+	return 0;
+}
 
-			if (!ns)
-				return -ENOMEM;
-			rv->slots = ns;
+static int kh_rd_regions(struct kh_rd_ctx *c, const uint8_t *p, size_t size)
+{
+	struct kh_recording *r = c->r;
+	struct kh_df_batch b;
+
+	memcpy(&b, p, sizeof(b));
+	if (b.ent_size < sizeof(struct kh_df_region) || (size - sizeof(b)) / b.ent_size < b.n) {
+		c->malformed++;
+		return 0;
+	}
+	if (!r->nr_epochs) {
+		c->orphans += b.n;
+		return 0;
+	}
+	if (kh_grow(&r->regions, &c->cap_regions, r->nr_regions + b.n, sizeof(*r->regions)))
+		return -ENOMEM;
+	for (size_t i = 0; i < b.n; i++) {
+		struct kh_rd_region *o = &r->regions[r->nr_regions];
+
+		memcpy(&o->d, p + sizeof(b) + i * b.ent_size, sizeof(o->d));
+		/* a check is never young more often than it happened */
+		if (o->d.coarse_young > o->d.coarse_aged || o->d.coarse_aged > o->d.aged ||
+		    o->d.idx >> (KH_GFN_BITS - KH_REGION_SHIFT)) {
+			c->malformed++;
+			continue;
 		}
-		rv->slots[rv->nr_slots++] = (struct kh_slot){
-			.base_gfn = s.base_gfn, .npages = s.npages, .hva = s.hva,
-			.flags = s.flags, .id = s.id, .as_id = s.as_id,
-		};
+		o->pid = b.pid;
+		o->epoch = r->nr_epochs - 1;
+		r->nr_regions++;
 	}
 	return 0;
 }
 
 static int kh_rd_batch(struct kh_rd_ctx *c, uint16_t type, const uint8_t *p, size_t size)
 {
-	struct kh_rec *r = c->r;
+	struct kh_recording *r = c->r;
 	struct kh_df_batch b;
 	bool gfns = type == KH_DF_GFNS;
 	size_t want = gfns ? sizeof(struct kh_df_gfn) : sizeof(struct kh_df_subpage);
@@ -641,6 +716,7 @@ static size_t kh_rd_min_size(uint16_t type)
 		return sizeof(struct kh_df_epoch);
 	case KH_DF_GFNS:
 	case KH_DF_SUBPAGES:
+	case KH_DF_REGIONS:
 		return sizeof(struct kh_df_batch);
 	case KH_DF_STATS:
 		return sizeof(struct kh_df_stats);
@@ -648,6 +724,8 @@ static size_t kh_rd_min_size(uint16_t type)
 		return sizeof(struct kh_df_lost);
 	case KH_DF_FOOTER:
 		return sizeof(struct kh_df_footer);
+	case KH_DF_NOTE:
+		return sizeof(struct kh_rec_hdr) + 1;
 	case KH_REC_EVENT:
 		return sizeof(struct kh_event);
 	default:
@@ -655,9 +733,119 @@ static size_t kh_rd_min_size(uint16_t type)
 	}
 }
 
+static int kh_rd_source(struct kh_rd_ctx *c, const uint8_t *p, size_t size)
+{
+	struct kh_recording *r = c->r;
+	struct kh_df_source s;
+	size_t dl = size - sizeof(s);
+
+	memcpy(&s, p, sizeof(s));
+	if (s.source >= KH_SRC_MAX)
+		return 0;	/* a source a newer kvmheat knows */
+	r->sources[s.source].present = true;
+	r->sources[s.source].flags = s.flags;
+	if (dl >= sizeof(r->sources[0].desc))
+		dl = sizeof(r->sources[0].desc) - 1;
+	memcpy(r->sources[s.source].desc, p + sizeof(s), dl);
+	r->sources[s.source].desc[dl] = 0;
+	return 0;
+}
+
+static int kh_rd_vm_exit(struct kh_rd_ctx *c, const uint8_t *p)
+{
+	struct kh_df_vm_exit x;
+	struct kh_rd_vm *v;
+
+	memcpy(&x, p, sizeof(x));
+	v = kh_rd_vm_get(c, x.pid, x.kvm);
+	if (!v)
+		return -ENOMEM;
+	v->t_exit = x.t_ns;
+	return 0;
+}
+
+static int kh_rd_epoch(struct kh_rd_ctx *c, const uint8_t *p)
+{
+	struct kh_recording *r = c->r;
+	struct kh_df_epoch e;
+
+	memcpy(&e, p, sizeof(e));
+	if (kh_grow(&r->epochs, &c->cap_epochs, r->nr_epochs + 1, sizeof(*r->epochs)))
+		return -ENOMEM;
+	r->epochs[r->nr_epochs++] = (struct kh_rd_epoch){
+		.index = e.index, .t0 = e.t_start_ns, .t1 = e.t_end_ns,
+		.want_gfns = e.nr_gfns, .want_subpages = e.nr_subpages,
+		.first_gfn = r->nr_gfns, .first_sub = r->nr_subs,
+	};
+	kh_rd_time(r, e.t_start_ns);
+	return 0;
+}
+
+static int kh_rd_stats(struct kh_rd_ctx *c, const uint8_t *p, size_t size)
+{
+	struct kh_recording *r = c->r;
+	struct kh_df_stats s;
+
+	memcpy(&s, p, sizeof(s));
+	if ((size - sizeof(s)) / sizeof(uint64_t) < (size_t)s.nr_src * s.nr_stat) {
+		c->malformed++;
+		return 0;
+	}
+	/* take the sources and counters this reader knows */
+	memset(r->stats, 0, sizeof(r->stats));
+	for (unsigned int i = 0; i < s.nr_src && i < KH_SRC_MAX; i++)
+		for (unsigned int k = 0; k < s.nr_stat && k < KH_STAT_MAX; k++)
+			memcpy(&r->stats[i * KH_STAT_MAX + k],
+			       p + sizeof(s) + (i * s.nr_stat + k) * sizeof(uint64_t),
+			       sizeof(uint64_t));
+	r->has_stats = true;
+	return 0;
+}
+
+static int kh_rd_lost_rec(struct kh_rd_ctx *c, const uint8_t *p)
+{
+	struct kh_recording *r = c->r;
+	struct kh_df_lost l;
+
+	memcpy(&l, p, sizeof(l));
+	if (kh_grow(&r->lost, &c->cap_lost, r->nr_lost + 1, sizeof(*r->lost)))
+		return -ENOMEM;
+	r->lost[r->nr_lost++] = (struct kh_rd_lost){
+		.t_ns = l.t_ns, .source = l.source, .stat = l.stat, .lost = l.lost,
+		.total = l.total,
+	};
+	return 0;
+}
+
+static int kh_rd_event(struct kh_rd_ctx *c, const uint8_t *p)
+{
+	struct kh_recording *r = c->r;
+
+	r->nr_events++;
+	if (!(c->flags & KH_RD_EVENTS))
+		return 0;	/* counted, not kept */
+	if (kh_grow(&r->events, &c->cap_events, r->nr_events, sizeof(*r->events)))
+		return -ENOMEM;
+	memcpy(&r->events[r->nr_events - 1], p, sizeof(struct kh_event));
+	return 0;
+}
+
+/* The recorder's words, but still file bytes: bounded and sanitised. */
+static int kh_rd_note(struct kh_rd_ctx *c, const uint8_t *p, size_t size)
+{
+	size_t n = size - sizeof(struct kh_rec_hdr);
+	char t[1024];
+
+	kh_name_sanitize(t, sizeof(t), (const char *)p + sizeof(struct kh_rec_hdr),
+			 n < sizeof(t) - 1 ? n : sizeof(t) - 1);
+	kh_note(c->r, "recorder: %s", t);
+	return 0;
+}
+
+/* One record, by type; unknown types are counted and skipped, short ones counted. */
 static int kh_rd_record(struct kh_rd_ctx *c, uint16_t type, const uint8_t *p, size_t size)
 {
-	struct kh_rec *r = c->r;
+	struct kh_recording *r = c->r;
 	size_t min = kh_rd_min_size(type);
 
 	if (!min) {
@@ -672,95 +860,31 @@ static int kh_rd_record(struct kh_rd_ctx *c, uint16_t type, const uint8_t *p, si
 	switch (type) {
 	case KH_DF_HEADER:
 		return kh_rd_header(c, p, size);
-	case KH_DF_SOURCE: {
-		struct kh_df_source s;
-		size_t dl = size - sizeof(s);
-
-		memcpy(&s, p, sizeof(s));
-		if (s.source >= KH_SRC_MAX)
-			return 0;	/* a source a newer kvmheat knows */
-		r->sources[s.source].present = true;
-		r->sources[s.source].flags = s.flags;
-		if (dl >= sizeof(r->sources[0].desc))
-			dl = sizeof(r->sources[0].desc) - 1;
-		memcpy(r->sources[s.source].desc, p + sizeof(s), dl);
-		r->sources[s.source].desc[dl] = 0;
-		return 0;
-	}
+	case KH_DF_SOURCE:
+		return kh_rd_source(c, p, size);
 	case KH_DF_VM:
 		return kh_rd_vm(c, p, size);
-	case KH_DF_VM_EXIT: {
-		struct kh_df_vm_exit x;
-		struct kh_rd_vm *v;
-
-		memcpy(&x, p, sizeof(x));
-		v = kh_rd_vm_get(c, x.pid, x.kvm);
-		if (!v)
-			return -ENOMEM;
-		v->t_exit = x.t_ns;
-		return 0;
-	}
-	case KH_DF_EPOCH: {
-		struct kh_df_epoch e;
-		struct kh_rd_epoch *o;
-
-		memcpy(&e, p, sizeof(e));
-		if (kh_grow(&r->epochs, &c->cap_epochs, r->nr_epochs + 1, sizeof(*r->epochs)))
-			return -ENOMEM;
-		o = &r->epochs[r->nr_epochs++];
-		*o = (struct kh_rd_epoch){
-			.index = e.index, .t0 = e.t_start_ns, .t1 = e.t_end_ns,
-			.want_gfns = e.nr_gfns, .want_subpages = e.nr_subpages,
-			.first_gfn = r->nr_gfns, .first_sub = r->nr_subs,
-		};
-		kh_rd_time(r, e.t_start_ns);
-		return 0;
-	}
+	case KH_DF_VM_EXIT:
+		return kh_rd_vm_exit(c, p);
+	case KH_DF_EPOCH:
+		return kh_rd_epoch(c, p);
 	case KH_DF_GFNS:
 	case KH_DF_SUBPAGES:
 		return kh_rd_batch(c, type, p, size);
-	case KH_DF_STATS: {
-		struct kh_df_stats s;
-
-		memcpy(&s, p, sizeof(s));
-		if ((size - sizeof(s)) / sizeof(uint64_t) < (size_t)s.nr_src * s.nr_stat) {
-			c->malformed++;
-			return 0;
-		}
-		/* take the sources and counters this reader knows */
-		memset(r->stats, 0, sizeof(r->stats));
-		for (unsigned int i = 0; i < s.nr_src && i < KH_SRC_MAX; i++)
-			for (unsigned int k = 0; k < s.nr_stat && k < KH_STAT_MAX; k++)
-				memcpy(&r->stats[i * KH_STAT_MAX + k],
-				       p + sizeof(s) + (i * s.nr_stat + k) * sizeof(uint64_t),
-				       sizeof(uint64_t));
-		r->has_stats = true;
-		return 0;
-	}
-	case KH_DF_LOST: {
-		struct kh_df_lost l;
-
-		memcpy(&l, p, sizeof(l));
-		if (kh_grow(&r->lost, &c->cap_lost, r->nr_lost + 1, sizeof(*r->lost)))
-			return -ENOMEM;
-		r->lost[r->nr_lost++] = (struct kh_rd_lost){
-			.t_ns = l.t_ns, .source = l.source, .stat = l.stat, .lost = l.lost,
-			.total = l.total,
-		};
-		return 0;
-	}
+	case KH_DF_REGIONS:
+		return kh_rd_regions(c, p, size);
+	case KH_DF_NOTE:
+		return kh_rd_note(c, p, size);
+	case KH_DF_STATS:
+		return kh_rd_stats(c, p, size);
+	case KH_DF_LOST:
+		return kh_rd_lost_rec(c, p);
 	case KH_DF_FOOTER:
 		memcpy(&r->footer, p, sizeof(r->footer));
 		r->has_footer = true;
 		return 0;
 	case KH_REC_EVENT:
-		r->nr_events++;
-		if (c->flags & KH_RD_EVENTS) {
-			if (kh_grow(&r->events, &c->cap_events, r->nr_events, sizeof(*r->events)))
-				return -ENOMEM;
-			memcpy(&r->events[r->nr_events - 1], p, sizeof(struct kh_event));
-		}
-		return 0;
+		return kh_rd_event(c, p);
 	}
 	return 0;
 }
@@ -840,19 +964,12 @@ static int kh_inflate(uint8_t *dst, uLongf *dlen, const uint8_t *src, size_t sle
 	return ret == Z_STREAM_END ? 0 : -EBADMSG;
 }
 
-int kh_df_read_mem(const void *vbuf, size_t len, unsigned int flags, struct kh_rec *r,
-		   char *why, size_t whylen)
+/* The file header: magic, checksum, a major version this reader knows. */
+static int kh_rd_filehdr(const uint8_t *buf, size_t len, struct kh_recording *r, char *why,
+			 size_t whylen)
 {
-	const uint8_t *buf = vbuf;
-	struct kh_rd_ctx c = { .r = r, .flags = flags };
 	struct kh_df_filehdr fh;
-	uint8_t *raw = NULL;
-	size_t raw_cap = 0;
-	size_t off;
-	int err = 0;
 
-	memset(r, 0, sizeof(*r));
-	r->size = len;
 	if (len < sizeof(fh.magic) ? memcmp(buf, KH_DF_MAGIC, len) :
 	    memcmp(buf, KH_DF_MAGIC, sizeof(fh.magic))) {
 		snprintf(why, whylen, "not a kvmheat recording (no KVMHEAT magic at byte 0)");
@@ -876,29 +993,46 @@ int kh_df_read_mem(const void *vbuf, size_t len, unsigned int flags, struct kh_r
 	}
 	r->major = fh.major;
 	r->minor = fh.minor;
-	off = fh.hdr_size;
-	r->cut_at = off;
+	r->cut_at = fh.hdr_size;
+	return 0;
+}
+
+/*
+ * A chunk header that does not check out: the unfinished tail (true), or
+ * damage, skipped to the next valid chunk header at *@off.
+ */
+static bool kh_rd_bad_chunk(struct kh_recording *r, const uint8_t *buf, size_t len, size_t *off)
+{
+	size_t next;
+
+	if (len - *off < sizeof(struct kh_df_chunk) ||
+	    (!memcmp(buf + *off, "KHCK", 4) && kh_resync(buf, len, *off + 1) == len)) {
+		r->cut = true;	/* the tail: a chunk the writer never finished */
+		return true;
+	}
+	next = kh_resync(buf, len, *off + 1);
+	r->chunks_bad++;
+	kh_note(r, "damaged chunk header at byte %zu: bytes %zu-%zu skipped", *off, *off,
+		next - 1);
+	*off = next;
+	return false;
+}
+
+/* Every chunk after the file header: checked, inflated, its records read. */
+static int kh_rd_chunks(struct kh_rd_ctx *c, const uint8_t *buf, size_t len)
+{
+	struct kh_recording *r = c->r;
+	size_t off = r->cut_at, raw_cap = 0;
+	uint8_t *raw = NULL;
+	int err = 0;
+
 	while (off < len) {
 		struct kh_df_chunk ch;
 		uLongf rl;
 
 		if (!kh_chunk_hdr_ok(buf + off, len - off, &ch)) {
-			size_t next;
-
-			bool tail = len - off < sizeof(ch) ||
-				    (!memcmp(buf + off, "KHCK", 4) &&
-				     kh_resync(buf, len, off + 1) == len);
-
-			if (tail) {
-				/* the tail: a chunk the writer never finished */
-				r->cut = true;
+			if (kh_rd_bad_chunk(r, buf, len, &off))
 				break;
-			}
-			next = kh_resync(buf, len, off + 1);
-			r->chunks_bad++;
-			kh_note(r, "damaged chunk header at byte %zu: bytes %zu-%zu skipped", off,
-				off, next - 1);
-			off = next;
 			continue;
 		}
 		if (ch.comp_len > len - off - sizeof(ch)) {
@@ -914,15 +1048,9 @@ int kh_df_read_mem(const void *vbuf, size_t len, unsigned int flags, struct kh_r
 			continue;
 		}
 		/* as big as the largest chunk so far, not the 16 MiB a chunk may be */
-		if (ch.raw_len > raw_cap || !raw) {
-			uint8_t *nr = realloc(raw, ch.raw_len ? ch.raw_len : 1);
-
-			if (!nr) {
-				err = -ENOMEM;
-				break;
-			}
-			raw = nr;
-			raw_cap = ch.raw_len;
+		if (kh_grow(&raw, &raw_cap, ch.raw_len ? ch.raw_len : 1, 1)) {
+			err = -ENOMEM;
+			break;
 		}
 		rl = ch.raw_len;
 		if (kh_inflate(raw, &rl, buf + off + sizeof(ch), ch.comp_len) ||
@@ -931,7 +1059,7 @@ int kh_df_read_mem(const void *vbuf, size_t len, unsigned int flags, struct kh_r
 			kh_note(r, "chunk %u at byte %zu: does not inflate to its %u bytes; "
 				"skipped", ch.seq, off, ch.raw_len);
 		} else {
-			err = kh_rd_records(&c, raw, rl, ch.seq, off);
+			err = kh_rd_records(c, raw, rl, ch.seq, off);
 			if (err)
 				break;
 			r->chunks_ok++;
@@ -940,11 +1068,14 @@ int kh_df_read_mem(const void *vbuf, size_t len, unsigned int flags, struct kh_r
 		r->cut_at = off;
 	}
 	free(raw);
-	if (err) {
-		snprintf(why, whylen, "reading the recording: %s", strerror(-err));
-		kh_rec_free(r);
-		return err;
-	}
+	return err;
+}
+
+/* What the reader noticed, as notes report shows. */
+static void kh_rd_notes(const struct kh_rd_ctx *c, size_t len)
+{
+	struct kh_recording *r = c->r;
+
 	if (r->cut)
 		kh_note(r, "file cut at byte %zu inside a chunk that starts at byte %" PRIu64
 			" (the recorder was killed or the disk filled); everything before it "
@@ -966,19 +1097,40 @@ int kh_df_read_mem(const void *vbuf, size_t len, unsigned int flags, struct kh_r
 	if (r->unknown_records)
 		kh_note(r, "skipped %" PRIu64 " record%s of types this kvmheat does not know "
 			"(first 0x%" PRIx64 "; written by format %u.%u)", r->unknown_records,
-			r->unknown_records == 1 ? "" : "s", c.unknown_first, r->major, r->minor);
-	if (c.malformed)
-		kh_note(r, "skipped %" PRIu64 " malformed record%s", c.malformed,
-			c.malformed == 1 ? "" : "s");
-	if (c.bad_entries)
+			r->unknown_records == 1 ? "" : "s", c->unknown_first, r->major, r->minor);
+	if (c->malformed)
+		kh_note(r, "skipped %" PRIu64 " malformed record%s", c->malformed,
+			c->malformed == 1 ? "" : "s");
+	if (c->bad_entries)
 		kh_note(r, "skipped %" PRIu64 " gfn entries with impossible gfns or pids",
-			c.bad_entries);
-	if (c.orphans)
-		kh_note(r, "skipped %" PRIu64 " gfn entries that came before any epoch", c.orphans);
+			c->bad_entries);
+	if (c->orphans)
+		kh_note(r, "skipped %" PRIu64 " gfn entries that came before any epoch",
+			c->orphans);
+}
+
+int kh_df_read_mem(const void *vbuf, size_t len, unsigned int flags, struct kh_recording *r,
+		   char *why, size_t whylen)
+{
+	struct kh_rd_ctx c = { .r = r, .flags = flags };
+	int err;
+
+	memset(r, 0, sizeof(*r));
+	r->size = len;
+	err = kh_rd_filehdr(vbuf, len, r, why, whylen);
+	if (err)
+		return err;
+	err = kh_rd_chunks(&c, vbuf, len);
+	if (err) {
+		snprintf(why, whylen, "reading the recording: %s", strerror(-err));
+		kh_rd_free(r);
+		return err;
+	}
+	kh_rd_notes(&c, len);
 	return 0;
 }
 
-int kh_df_read_file(const char *path, unsigned int flags, struct kh_rec *r, char *why,
+int kh_df_read_file(const char *path, unsigned int flags, struct kh_recording *r, char *why,
 		    size_t whylen)
 {
 	struct stat st;
@@ -1020,7 +1172,7 @@ int kh_df_read_file(const char *path, unsigned int flags, struct kh_rec *r, char
 	return err;
 }
 
-void kh_rec_free(struct kh_rec *r)
+void kh_rd_free(struct kh_recording *r)
 {
 	json_decref(r->header);
 	for (size_t i = 0; i < r->nr_vms; i++)
@@ -1029,6 +1181,7 @@ void kh_rec_free(struct kh_rec *r)
 	free(r->epochs);
 	free(r->gfns);
 	free(r->subs);
+	free(r->regions);
 	free(r->events);
 	free(r->lost);
 	for (size_t i = 0; i < r->nr_notes; i++)
@@ -1045,44 +1198,22 @@ void kh_rd_filter_init(struct kh_rd_filter *f)
 	f->gfn_hi = UINT64_MAX;
 }
 
-double kh_rec_secs(const struct kh_rec *r, uint64_t t_ns)
+double kh_rd_secs(const struct kh_recording *r, uint64_t t_ns)
 {
 	return t_ns >= r->t_start ? (t_ns - r->t_start) / 1e9 : -((r->t_start - t_ns) / 1e9);
 }
 
 /* An epoch is wanted when its time span overlaps [t0, t1]. */
-bool kh_rd_epoch_wanted(const struct kh_rec *r, const struct kh_rd_filter *f, size_t e)
+bool kh_rd_epoch_wanted(const struct kh_recording *r, const struct kh_rd_filter *f, size_t e)
 {
 	if (!f->time_set)
 		return true;
-	return kh_rec_secs(r, r->epochs[e].t1) > f->t0 && kh_rec_secs(r, r->epochs[e].t0) <= f->t1;
+	return kh_rd_secs(r, r->epochs[e].t1) > f->t0 && kh_rd_secs(r, r->epochs[e].t0) <= f->t1;
 }
 
 bool kh_rd_gfn_wanted(const struct kh_rd_filter *f, uint32_t pid, uint64_t gfn)
 {
 	return (!f->pid || pid == f->pid) && gfn >= f->gfn_lo && gfn <= f->gfn_hi;
-}
-
-static int kh_pidgfn_cmp(const void *a, const void *b)
-{
-	const struct kh_gfn_stat *x = a, *y = b;
-
-	if (x->pid != y->pid)
-		return x->pid < y->pid ? -1 : 1;
-	return x->gfn < y->gfn ? -1 : x->gfn > y->gfn;
-}
-
-static void kh_counts_add(struct kh_counts *t, const struct kh_counts *d)
-{
-	t->accesses += d->accesses;
-	t->writes += d->writes;
-	t->faults += d->faults;
-	t->aged += d->aged;
-	t->young += d->young;
-	t->tracked += d->tracked;
-	t->spp += d->spp;
-	t->subpage_mask |= d->subpage_mask;
-	t->flags |= d->flags;
 }
 
 /* Binary search in totals sorted by (pid, gfn). */
@@ -1163,7 +1294,7 @@ static int kh_radix(struct kh_keyidx *a, size_t n)
 	return 0;
 }
 
-int kh_rec_totals(const struct kh_rec *r, const struct kh_rd_filter *f, struct kh_gfn_stat **out,
+int kh_rd_totals(const struct kh_recording *r, const struct kh_rd_filter *f, struct kh_gfn_stat **out,
 		  size_t *n)
 {
 	struct kh_keyidx *k;
@@ -1246,30 +1377,40 @@ int kh_rec_totals(const struct kh_rec *r, const struct kh_rd_filter *f, struct k
 	return 0;
 }
 
-/* "T0-T1" in seconds since the start; "T0-" to the end. */
-int kh_parse_trange(const char *s, double *t0, double *t1)
+int kh_rd_region_cmp(const void *a, const void *b)
 {
-	char buf[64], *dash, *end;
+	const struct kh_rd_region *x = a, *y = b;
 
-	if (!s || strlen(s) >= sizeof(buf))
-		return -EINVAL;
-	strcpy(buf, s);
-	dash = strchr(buf, '-');
-	if (!dash || dash == buf)
-		return -EINVAL;
-	*dash = 0;
-	errno = 0;
-	*t0 = strtod(buf, &end);
-	if (errno || *end || *t0 < 0 || strpbrk(buf, "xXpPeEnNiI"))
-		return -EINVAL;
-	if (!dash[1]) {
-		*t1 = 1e18;
-		return 0;
+	if (x->pid != y->pid)
+		return x->pid < y->pid ? -1 : 1;
+	return x->d.idx < y->d.idx ? -1 : x->d.idx > y->d.idx;
+}
+
+void kh_rd_coarse(const struct kh_recording *r, const struct kh_rd_filter *f, uint32_t pid,
+		   struct kh_coarse *c)
+{
+	struct kh_rd_region *v = malloc((r->nr_regions ? r->nr_regions : 1) * sizeof(*v));
+	size_t n = 0;
+
+	memset(c, 0, sizeof(*c));
+	if (!v)
+		return;
+	for (size_t i = 0; i < r->nr_regions; i++)
+		if ((!pid || r->regions[i].pid == pid) && kh_rd_epoch_wanted(r, f, r->regions[i].epoch))
+			v[n++] = r->regions[i];
+	qsort(v, n, sizeof(*v), kh_rd_region_cmp);
+	/* one region's epochs summed, then judged as a whole */
+	for (size_t i = 0, k; i < n; i = k) {
+		struct kh_df_region t = v[i].d;
+
+		for (k = i + 1; k < n && !kh_rd_region_cmp(&v[k], &v[i]); k++) {
+			t.aged += v[k].d.aged;
+			t.coarse_aged += v[k].d.coarse_aged;
+			t.coarse_young += v[k].d.coarse_young;
+			if (v[k].d.coarse_pages > t.coarse_pages)
+				t.coarse_pages = v[k].d.coarse_pages;
+		}
+		kh_coarse_add(c, t.aged, t.coarse_aged, t.coarse_young, t.coarse_pages);
 	}
-	if (strpbrk(dash + 1, "xXpPeEnNiI+-"))
-		return -EINVAL;
-	*t1 = strtod(dash + 1, &end);
-	if (errno || *end || *t1 < *t0)
-		return -EINVAL;
-	return 0;
+	free(v);
 }

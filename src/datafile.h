@@ -16,11 +16,12 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <jansson.h>
-#include "kh.h"
+#include "vms.h"
+#include "coarse.h"
 
 #define KH_DF_MAGIC		"KVMHEAT\x1a"
 #define KH_DF_MAJOR		1
-#define KH_DF_MINOR		0
+#define KH_DF_MINOR		1
 #define KH_DF_CHUNK_MAGIC	0x4b43484bU	/* "KHCK" */
 /* Bounds the reader enforces before allocating anything. */
 #define KH_DF_MAX_RAW		(16U << 20)
@@ -57,6 +58,8 @@ enum kh_df_type {
 	KH_DF_SUBPAGES = 0x112,	/* per-gfn sub-page write count deltas */
 	KH_DF_STATS = 0x120,	/* cumulative per-source BPF counters */
 	KH_DF_LOST = 0x121,	/* events lost by one source since its last LOST */
+	KH_DF_NOTE = 0x130,	/* 1.1: text the recorder wants every reader to show */
+	KH_DF_REGIONS = 0x113,	/* 1.1: per-region coarse (huge-range) aging deltas */
 	KH_DF_FOOTER = 0x1ff,	/* clean finish */
 };
 
@@ -75,15 +78,7 @@ _Static_assert(sizeof(struct kh_df_source) == 16, "kh_df_source layout");
 #define KH_DFV_INITIAL		(1U << 0)	/* running when recording started */
 #define KH_DFV_UNDISCOVERED	(1U << 1)	/* seen only through its counts */
 
-struct kh_df_slot {
-	uint64_t base_gfn;
-	uint64_t npages;
-	uint64_t hva;
-	uint32_t flags;
-	uint16_t id;
-	uint16_t as_id;
-};
-_Static_assert(sizeof(struct kh_df_slot) == 32, "kh_df_slot layout");
+/* A VM record's memslots are struct kh_slot (vms.h) as they are: 32 bytes each. */
 
 struct kh_df_vm {
 	struct kh_rec_hdr hdr;
@@ -93,10 +88,23 @@ struct kh_df_vm {
 	uint32_t nr_vcpus;
 	char comm[16];
 	uint16_t nr_slots;
-	uint16_t slot_size;	/* bytes per struct kh_df_slot that follows */
+	uint16_t slot_size;	/* bytes per struct kh_slot that follows */
 	uint32_t flags;		/* KH_DFV_* */
 };
 _Static_assert(sizeof(struct kh_df_vm) == 56, "kh_df_vm layout");
+
+/*
+ * Since 1.1: the VM's name and uuid, after the slots.  1.0 readers take
+ * nr_slots slots and ignore what follows, so older kvmheat reads these
+ * files unchanged.  Both strings are NUL-padded; readers sanitise them again.
+ */
+struct kh_df_vm_ident {
+	char name[72];		/* at most KH_NAME_MAX bytes, then NULs */
+	char uuid[40];		/* "" or 36 characters, then NULs */
+	uint8_t name_source;	/* enum kh_name_src */
+	uint8_t _pad[7];
+};
+_Static_assert(sizeof(struct kh_df_vm_ident) == 120, "kh_df_vm_ident layout");
 
 struct kh_df_vm_exit {
 	struct kh_rec_hdr hdr;
@@ -139,6 +147,21 @@ struct kh_df_subpage {
 	uint32_t cnt[KH_SUBPAGES];
 };
 _Static_assert(sizeof(struct kh_df_subpage) == 136, "kh_df_subpage layout");
+
+/*
+ * Entry of a REGIONS record (1.1): a 2 MiB region that saw aging of ranges
+ * longer than KH_AGE_GFN_MAX pages, this epoch's deltas.  Only such regions
+ * are written.  @aged counts every aging check of the region (coarse ones
+ * once each), so aged == coarse_aged means it was seen only coarsely.
+ */
+struct kh_df_region {
+	uint64_t idx;		/* gfn >> KH_REGION_SHIFT */
+	uint64_t aged;
+	uint64_t coarse_aged;
+	uint64_t coarse_young;
+	uint64_t coarse_pages;	/* the longest such range so far (not a delta) */
+};
+_Static_assert(sizeof(struct kh_df_region) == 40, "kh_df_region layout");
 
 struct kh_df_stats {
 	struct kh_rec_hdr hdr;
@@ -212,15 +235,22 @@ int kh_dw_header(struct kh_dw *w, json_t *hdr);
 int kh_dw_source(struct kh_dw *w, int src, uint16_t flags, const char *desc);
 int kh_dw_vm(struct kh_dw *w, uint64_t t_ns, uint64_t kvm, uint32_t pid, uint32_t nr_vcpus,
 	     const char *comm, const struct kh_slot *slots, size_t nr_slots, uint32_t flags);
+/* kh_dw_vm with the VM's name and uuid (@id NULL: none known). */
+int kh_dw_vm_id(struct kh_dw *w, uint64_t t_ns, uint64_t kvm, uint32_t pid, uint32_t nr_vcpus,
+		const char *comm, const struct kh_vm_ident *id, const struct kh_slot *slots,
+		size_t nr_slots, uint32_t flags);
 int kh_dw_vm_exit(struct kh_dw *w, uint64_t t_ns, uint64_t kvm, uint32_t pid);
 int kh_dw_epoch(struct kh_dw *w, uint32_t index, uint64_t t0, uint64_t t1, uint64_t nr_gfns,
 		uint64_t nr_subpages);
 int kh_dw_gfns(struct kh_dw *w, uint32_t pid, const struct kh_df_gfn *g, size_t n);
 int kh_dw_subpages(struct kh_dw *w, uint32_t pid, const struct kh_df_subpage *s, size_t n);
+int kh_dw_regions(struct kh_dw *w, uint32_t pid, const struct kh_df_region *v, size_t n);
 int kh_dw_event(struct kh_dw *w, const struct kh_event *e);
 int kh_dw_stats(struct kh_dw *w, uint64_t t_ns, const uint64_t v[KH_NR_STATS]);
 int kh_dw_lost(struct kh_dw *w, uint64_t t_ns, int src, int stat, uint64_t lost,
 	       uint64_t total);
+/* A note (at most 1 KiB of text) that readers show among their notes. */
+int kh_dw_note(struct kh_dw *w, const char *text);
 int kh_dw_footer(struct kh_dw *w, uint64_t t_ns, int32_t cmd_status, uint32_t reason);
 
 /* ---- reader ---- */
@@ -229,9 +259,10 @@ struct kh_rd_vm {
 	uint32_t nr_vcpus;
 	uint64_t kvm;
 	char comm[17];
+	struct kh_vm_ident ident;	/* source KH_NAME_NONE: the file has none */
 	uint32_t flags;		/* KH_DFV_* of the first record */
 	uint64_t t_appear, t_exit;	/* t_exit 0: did not exit while recorded */
-	size_t nr_slots;	/* every as_id 0/1 slot seen, newest first wins */
+	size_t nr_slots, slots_cap;	/* every as_id 0/1 slot seen, newest first wins */
 	struct kh_slot *slots;
 };
 
@@ -239,14 +270,14 @@ struct kh_rd_epoch {
 	uint32_t index;
 	uint64_t t0, t1;
 	uint64_t want_gfns, want_subpages;
-	size_t first_gfn, nr_gfns;	/* into kh_rec.gfns */
-	size_t first_sub, nr_subs;	/* into kh_rec.subs */
+	size_t first_gfn, nr_gfns;	/* into kh_recording.gfns */
+	size_t first_sub, nr_subs;	/* into kh_recording.subs */
 };
 
 struct kh_rd_gfn {
 	uint64_t gfn;
 	uint32_t pid;
-	uint32_t epoch;		/* index into kh_rec.epochs */
+	uint32_t epoch;		/* index into kh_recording.epochs */
 	struct kh_counts d;
 };
 
@@ -255,6 +286,12 @@ struct kh_rd_sub {
 	uint32_t pid;
 	uint32_t epoch;
 	uint32_t cnt[KH_SUBPAGES];
+};
+
+struct kh_rd_region {
+	uint32_t pid;
+	uint32_t epoch;
+	struct kh_df_region d;
 };
 
 struct kh_rd_source {
@@ -272,7 +309,7 @@ struct kh_rd_lost {
 /* What kh_df_read_mem() should keep. */
 #define KH_RD_EVENTS		(1U << 0)
 
-struct kh_rec {
+struct kh_recording {
 	uint16_t major, minor;
 	json_t *header;			/* NULL if its chunk was lost */
 	struct kh_rd_source sources[KH_SRC_MAX];
@@ -284,6 +321,8 @@ struct kh_rec {
 	size_t nr_gfns;
 	struct kh_rd_sub *subs;
 	size_t nr_subs;
+	struct kh_rd_region *regions;	/* coarse aging (1.1 REGIONS records) */
+	size_t nr_regions;
 	struct kh_event *events;	/* only with KH_RD_EVENTS */
 	size_t nr_events;		/* counted either way */
 	struct kh_rd_lost *lost;
@@ -302,12 +341,14 @@ struct kh_rec {
 	size_t nr_notes;
 };
 
-int kh_df_read_mem(const void *buf, size_t len, unsigned int flags, struct kh_rec *r,
+int kh_df_read_mem(const void *buf, size_t len, unsigned int flags, struct kh_recording *r,
 		   char *why, size_t whylen);
-int kh_df_read_file(const char *path, unsigned int flags, struct kh_rec *r, char *why,
+int kh_df_read_file(const char *path, unsigned int flags, struct kh_recording *r, char *why,
 		    size_t whylen);
-void kh_rec_free(struct kh_rec *r);
-struct kh_rd_vm *kh_rec_vm(struct kh_rec *r, uint32_t pid);
+void kh_rd_free(struct kh_recording *r);
+struct kh_rd_vm *kh_rd_find_vm(struct kh_recording *r, uint32_t pid);
+int kh_rd_pid_by_name(const struct kh_recording *r, const char *name, uint32_t *pid, char *why,
+		       size_t whylen);
 
 /* ---- views shared by report and heatmap ---- */
 struct kh_rd_filter {
@@ -318,12 +359,16 @@ struct kh_rd_filter {
 };
 
 void kh_rd_filter_init(struct kh_rd_filter *f);
-bool kh_rd_epoch_wanted(const struct kh_rec *r, const struct kh_rd_filter *f, size_t e);
+bool kh_rd_epoch_wanted(const struct kh_recording *r, const struct kh_rd_filter *f, size_t e);
 bool kh_rd_gfn_wanted(const struct kh_rd_filter *f, uint32_t pid, uint64_t gfn);
-double kh_rec_secs(const struct kh_rec *r, uint64_t t_ns);
+double kh_rd_secs(const struct kh_recording *r, uint64_t t_ns);
 /* Per (pid, gfn) totals over the wanted epochs, sorted by pid then gfn. */
-int kh_rec_totals(const struct kh_rec *r, const struct kh_rd_filter *f, struct kh_gfn_stat **out,
+int kh_rd_totals(const struct kh_recording *r, const struct kh_rd_filter *f, struct kh_gfn_stat **out,
 		  size_t *n);
-int kh_parse_trange(const char *s, double *t0, double *t1);
+/* qsort/bsearch order of struct kh_rd_region: pid, then region. */
+int kh_rd_region_cmp(const void *a, const void *b);
+/* Coarse aging of @pid (0: all) over the wanted epochs (coarse.h). */
+void kh_rd_coarse(const struct kh_recording *r, const struct kh_rd_filter *f, uint32_t pid,
+		   struct kh_coarse *c);
 
 #endif /* KH_DATAFILE_H */

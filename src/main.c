@@ -2,7 +2,7 @@
 /* kvmheat: subcommand dispatch from one table. */
 #include <string.h>
 #include <unistd.h>
-#include "kh.h"
+#include "cli.h"
 
 struct kh_cmd {
 	const char *name;
@@ -13,14 +13,9 @@ struct kh_cmd {
 
 static int kh_cmd_help(int argc, char **argv, struct kh_opts *o);
 
-static int kh_cmd_version(int argc, char **argv, struct kh_opts *o)
-{
-	printf("kvmheat %s\n", KH_VERSION);
-	return KH_EXIT_OK;
-}
-
 static const struct kh_cmd kh_cmds[] = {
 	{ "heat", kh_cmd_heat, "trace for a while, show hottest gfn ranges and a heat strip", true },
+	{ "idle", kh_cmd_idle, "make the kernel age a VM's memory and print its idle ranges", true },
 	{ "list", kh_cmd_list, "list running VMs with their memslots", true },
 	{ "probe", kh_cmd_probe, "show the attach method chosen per event source, and why", true },
 	{ "record", kh_cmd_record, "record heat epochs and events to a file", true },
@@ -28,8 +23,9 @@ static const struct kh_cmd kh_cmds[] = {
 	{ "heatmap", kh_cmd_heatmap, "draw a recording as a time x address heatmap", false },
 	{ "top", kh_cmd_top, "live per-VM view", true },
 	{ "trace", kh_cmd_trace, "print events as they happen", true },
+	{ "export", kh_cmd_export, "serve metrics to Prometheus, or write a textfile", true },
 	{ "help", kh_cmd_help, "this text", false },
-	{ "version", kh_cmd_version, "print the version", false },
+	{ "version", kh_cmd_version, "print the version, build and libbpf details", false },
 };
 #define KH_NR_CMDS (sizeof(kh_cmds) / sizeof(kh_cmds[0]))
 
@@ -43,6 +39,10 @@ static void kh_usage(FILE *f)
 		   "abbreviated to any unique prefix.\n\n"
 		   "Exit codes: 0 ok, 1 runtime error, 2 bad usage, 3 no such VM,\n"
 		   "4 no event source can attach, 5 environment (privileges, BTF).\n");
+	fprintf(f, "\nExamples:\n"
+		   "  kvmheat probe\n"
+		   "  kvmheat heat -d 10\n"
+		   "  kvmheat record -p $(pidof qemu-system-x86_64) -d 60 -o vm.data\n");
 }
 
 static int kh_cmd_help(int argc, char **argv, struct kh_opts *o)
@@ -102,10 +102,11 @@ int main(int argc, char **argv)
 	/* -h needs no privileges: let the command answer it */
 	if (cmd->needs_bpf && !(i + 1 < argc && (!strcmp(argv[i + 1], "-h") ||
 						 !strcmp(argv[i + 1], "--help")))) {
-		int err = kh_check_caps(&o);
+		char why[256];
+		int err = kh_check_caps(why, sizeof(why));
 
 		if (err)
-			return err;
+			return kh_err(&o, kh_exit_code(err), "%s", why);
 	}
 	/* The subcommand sees argv starting at its own name, for getopt; its
 	 * errors come from kh_bad_option(), one line, not from getopt itself. */

@@ -8,7 +8,6 @@
  */
 #include <dirent.h>
 #include <errno.h>
-#include <getopt.h>
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,8 +15,7 @@
 #include <sys/utsname.h>
 #include <bpf/btf.h>
 #include <bpf/libbpf.h>
-#include <jansson.h>
-#include "kh.h"
+#include "probe.h"
 #include "kvmheat.skel.h"
 
 /*
@@ -74,53 +72,6 @@ const struct kh_hook_def kh_hooks[] = {
 	} },
 };
 const size_t kh_nr_hooks = sizeof(kh_hooks) / sizeof(kh_hooks[0]);
-
-static const char *const method_names[KH_M_MAX] = {
-	[KH_M_FENTRY] = "fentry", [KH_M_FEXIT] = "fexit", [KH_M_KPROBE] = "kprobe",
-	[KH_M_TP_BTF] = "tp_btf", [KH_M_RAW_TP] = "raw_tp", [KH_M_TRACEPOINT] = "tracepoint",
-};
-
-static const char *const source_names[KH_SRC_MAX] = {
-	[KH_SRC_AGING] = "aging", [KH_SRC_TRACK] = "track",
-	[KH_SRC_SPP] = "spp", [KH_SRC_WALK] = "walk",
-};
-
-const char *kh_method_name(enum kh_method m)
-{
-	return m < KH_M_MAX ? method_names[m] : "?";
-}
-
-int kh_method_parse(const char *s, enum kh_method *m)
-{
-	for (int i = 0; i < KH_M_MAX; i++) {
-		if (!strcmp(s, method_names[i])) {
-			*m = i;
-			return 0;
-		}
-	}
-	/* fentry and fexit are one trampoline method to a user. */
-	if (!strcmp(s, "trampoline")) {
-		*m = KH_M_FENTRY;
-		return 0;
-	}
-	return -EINVAL;
-}
-
-const char *kh_source_name(enum kh_source s)
-{
-	return s < KH_SRC_MAX ? source_names[s] : "?";
-}
-
-int kh_source_parse(const char *s, enum kh_source *src)
-{
-	for (int i = 0; i < KH_SRC_MAX; i++) {
-		if (!strcmp(s, source_names[i])) {
-			*src = i;
-			return 0;
-		}
-	}
-	return -EINVAL;
-}
 
 /* ---- kernel facts ---- */
 
@@ -316,15 +267,6 @@ bool kh_memslots_tree(void)
 	return tree;
 }
 
-void kh_env_detect(struct kh_env *env)
-{
-	struct kh_btfs b;
-
-	kh_btfs_load(&b);
-	kh_env_fill(env, &b);
-	kh_btfs_free(&b);
-}
-
 void kh_set_rodata(const struct kh_env *env, struct kvmheat_bpf *skel, uint32_t targ_pid)
 {
 	skel->rodata->targ_pid = targ_pid;
@@ -483,7 +425,8 @@ int kh_probe_run(struct kh_probe *p, const struct kh_opts *o, uint32_t wanted)
 			struct kh_cand_result *r = &st->res[c];
 			enum kh_method m = cand->method == KH_M_FEXIT ? KH_M_FENTRY : cand->method;
 
-			if (force != KH_M_MAX && m != force) {
+			/* KH_M_AUTO (the zero value) and out-of-range values force nothing */
+			if (force >= KH_M_FIRST && force < KH_M_MAX && m != force) {
 				snprintf(r->why, sizeof(r->why), "not the forced method %s",
 					 kh_method_name(force));
 				continue;
@@ -561,120 +504,4 @@ void kh_probe_apply(const struct kh_probe *p, struct kvmheat_bpf *skel)
 				bpf_program__set_autoload(prog, true);
 		}
 	}
-}
-
-/* ---- kvmheat probe ---- */
-
-static json_t *kh_probe_json(const struct kh_probe *p)
-{
-	json_t *root, *srcs;
-
-	root = json_pack("{s:s, s:b, s:b, s:s, s:s, s:b, s:i}", "kernel", p->env.release,
-			 "btf", p->env.has_btf, "kprobes", p->env.has_kprobes, "vendor",
-			 p->env.vendor, "paging", p->env.tdp ? "tdp" : "shadow", "spp", p->env.spp,
-			 "page_fault_nargs", p->env.page_fault_nargs);
-	srcs = json_array();
-	for (int s = 0; s < KH_SRC_MAX; s++) {
-		json_t *hooks = json_array();
-
-		for (size_t h = 0; h < kh_nr_hooks; h++) {
-			const struct kh_hook_def *d = &kh_hooks[h];
-			const struct kh_hook_state *st = &p->hooks[h];
-			json_t *tried, *hj;
-
-			if (d->src != (enum kh_source)s)
-				continue;
-			tried = json_array();
-			for (int c = 0; c < KH_MAX_CANDS && d->cands[c].target; c++) {
-				const struct kh_cand_result *r = &st->res[c];
-
-				json_array_append_new(tried, json_pack(
-					"{s:s, s:s, s:b, s:b, s:s}",
-					"method", kh_method_name(d->cands[c].method),
-					"target", d->cands[c].target, "tried", r->tried,
-					"ok", r->ok, "reason", r->ok ? "" : r->why));
-			}
-			hj = json_pack("{s:s, s:o}", "hook", d->name, "candidates", tried);
-			if (st->chosen >= 0)
-				json_object_set_new(hj, "chosen", json_pack("{s:s, s:s}",
-					"method", kh_method_name(d->cands[st->chosen].method),
-					"target", d->cands[st->chosen].target));
-			else
-				json_object_set_new(hj, "chosen", json_null());
-			if (st->skipped)
-				json_object_set_new(hj, "skipped", json_string(st->skip_why));
-			json_array_append_new(hooks, hj);
-		}
-		json_array_append_new(srcs, json_pack("{s:s, s:b, s:o}", "source",
-			kh_source_name(s), "available", kh_source_available(p, s), "hooks", hooks));
-	}
-	json_object_set_new(root, "sources", srcs);
-	return root;
-}
-
-static void kh_probe_print(const struct kh_probe *p)
-{
-	printf("kernel %s: BTF %s, kprobes %s, KVM vendor %s, %s paging, SPP %s\n\n",
-	       p->env.release, p->env.has_btf ? "yes" : "no", p->env.has_kprobes ? "yes" : "no",
-	       p->env.vendor, p->env.tdp ? "two-dimensional" : "shadow",
-	       p->env.spp ? "present" : "absent");
-	printf("%-7s %-12s %-11s %s\n", "SOURCE", "HOOK", "METHOD", "TARGET / WHY NOT");
-	for (size_t h = 0; h < kh_nr_hooks; h++) {
-		const struct kh_hook_def *d = &kh_hooks[h];
-		const struct kh_hook_state *st = &p->hooks[h];
-
-		if (st->chosen >= 0)
-			printf("%-7s %-12s %-11s %s\n", kh_source_name(d->src), d->name,
-			       kh_method_name(d->cands[st->chosen].method),
-			       d->cands[st->chosen].target);
-		else
-			printf("%-7s %-12s %-11s %s\n", kh_source_name(d->src), d->name,
-			       st->skipped ? "skipped" : "unavailable",
-			       st->skipped ? st->skip_why : "every candidate failed:");
-		for (int c = 0; c < KH_MAX_CANDS && d->cands[c].target; c++) {
-			const struct kh_cand_result *r = &st->res[c];
-
-			if (c == st->chosen || !r->tried)
-				continue;
-			printf("%-20s   - %s %s: %s\n", "", kh_method_name(d->cands[c].method),
-			       d->cands[c].target, r->why);
-		}
-	}
-}
-
-int kh_cmd_probe(int argc, char **argv, struct kh_opts *o)
-{
-	static const struct option longopts[] = { KH_LONGOPTS_END };
-	struct kh_cmdline cl = {
-		.cmd = "probe", .o = o, .shortopts = "jvh", .longopts = longopts,
-		.help = "Usage: kvmheat probe [-j] [-v]\n"
-			"Show, per event source, the attach method chosen on this kernel\n"
-			"and why every better one was refused.  Exit 0 if any source works.\n",
-	};
-	struct kh_probe p = {};
-	bool any = false;
-	int err;
-
-	/* no letters of its own: parsed to the end, or stopped */
-	if (kh_getopt(&cl, argc, argv) == KH_OPT_STOP)
-		return cl.rc;
-	kh_libbpf_quiet(o->verbose);
-	for (int s = 0; s < KH_SRC_MAX; s++)
-		p.force[s] = KH_M_MAX;
-	err = kh_probe_run(&p, o, (1U << KH_SRC_MAX) - 1);
-	if (err)
-		return kh_err(o, KH_EXIT_ERROR, "probe: %s", strerror(-err));
-	if (!p.env.has_btf) {
-		kh_probe_free(&p);
-		return kh_err(o, KH_EXIT_ENV, "kernel has no BTF (/sys/kernel/btf/vmlinux): "
-			      "kvmheat needs CONFIG_DEBUG_INFO_BTF=y");
-	}
-	for (int s = 0; s < KH_SRC_MAX; s++)
-		any |= kh_source_available(&p, s);
-	if (o->json)
-		kh_json_print(kh_probe_json(&p), JSON_INDENT(2));
-	else
-		kh_probe_print(&p);
-	kh_probe_free(&p);
-	return any ? KH_EXIT_OK : KH_EXIT_NO_SOURCE;
 }

@@ -13,26 +13,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-#include "datafile.h"
+#include "report.h"
 
-enum kh_sort { KH_SORT_ACCESSES, KH_SORT_WRITES, KH_SORT_GFN };
-enum kh_fmt { KH_FMT_TEXT, KH_FMT_JSON, KH_FMT_CSV };
-
-struct kh_report {
-	const char *in;
-	const char *out;		/* subset export */
-	enum kh_sort sort;
-	enum kh_fmt fmt;
-	size_t top;
-	bool subpages;
-	bool events;
-	size_t max_trace;
-	struct kh_rd_filter f;
-	const struct kh_opts *o;
-	struct kh_rec rec;
-	struct kh_gfn_stat *g;		/* totals, sorted by pid and gfn */
-	size_t n;
-};
 
 static int kh_cmp_u64_desc(uint64_t a, uint64_t b)
 {
@@ -108,7 +90,7 @@ static int kh_report_vms(struct kh_report *rp, uint32_t **pids, size_t *np)
 	if (!p)
 		return -ENOMEM;
 	for (size_t i = 0; i < rp->rec.nr_vms; i++)
-		if (!rp->f.pid || rp->rec.vms[i].pid == rp->f.pid)
+		if (!rp->a->f.pid || rp->rec.vms[i].pid == rp->a->f.pid)
 			p[n++] = rp->rec.vms[i].pid;
 	for (size_t i = 0; i < rp->n; i++) {
 		bool seen = false;
@@ -125,24 +107,27 @@ static int kh_report_vms(struct kh_report *rp, uint32_t **pids, size_t *np)
 	return 0;
 }
 
-struct kh_vm_view {
-	uint32_t pid;
-	const struct kh_rd_vm *vm;	/* NULL: counts only */
-	struct kh_gfn_stat *g;		/* this VM's totals (a slice of rp->g) */
-	size_t n;
-	struct kh_counts t;
-	uint64_t touched, aged_gfns, idle_gfns, mem_pages;
-	struct kh_range *rg;
-	size_t nr;
-};
+int kh_report_load(struct kh_report *rp, uint32_t **pids, size_t *np)
+{
+	int err = kh_rd_totals(&rp->rec, &rp->a->f, &rp->g, &rp->n);
 
-static void kh_view_init(struct kh_report *rp, uint32_t pid, struct kh_vm_view *v)
+	return err ? err : kh_report_vms(rp, pids, np);
+}
+
+void kh_report_free(struct kh_report *rp)
+{
+	free(rp->g);
+	rp->g = NULL;
+	kh_rd_free(&rp->rec);
+}
+
+void kh_view_init(struct kh_report *rp, uint32_t pid, struct kh_vm_view *v)
 {
 	size_t i = 0;
 
 	memset(v, 0, sizeof(*v));
 	v->pid = pid;
-	v->vm = kh_rec_vm(&rp->rec, pid);
+	v->vm = kh_rd_find_vm(&rp->rec, pid);
 	while (i < rp->n && rp->g[i].pid != pid)
 		i++;
 	v->g = rp->g + i;
@@ -171,17 +156,17 @@ static void kh_view_init(struct kh_report *rp, uint32_t pid, struct kh_vm_view *
 	if (!v->rg)
 		return;
 	v->nr = kh_hot_ranges(v->g, v->n, SIZE_MAX, v->rg);
-	if (rp->sort == KH_SORT_WRITES)
+	if (rp->a->sort == KH_SORT_WRITES)
 		qsort(v->rg, v->nr, sizeof(*v->rg), kh_rsort_wr);
-	else if (rp->sort == KH_SORT_GFN)
+	else if (rp->a->sort == KH_SORT_GFN)
 		qsort(v->rg, v->nr, sizeof(*v->rg), kh_rsort_gfn);
-	if (v->nr > rp->top)
-		v->nr = rp->top;
+	if (v->nr > rp->a->top)
+		v->nr = rp->a->top;
 }
 
 /* Per wanted epoch: gfns of @pid with accesses in it, and its totals. */
-static void kh_epoch_ws(const struct kh_report *rp, size_t e, uint32_t pid, uint64_t *gfns,
-			uint64_t *acc, uint64_t *wr)
+void kh_epoch_ws(const struct kh_report *rp, size_t e, uint32_t pid, uint64_t *gfns,
+		 uint64_t *acc, uint64_t *wr)
 {
 	const struct kh_rd_epoch *ep = &rp->rec.epochs[e];
 
@@ -189,7 +174,7 @@ static void kh_epoch_ws(const struct kh_report *rp, size_t e, uint32_t pid, uint
 	for (size_t i = ep->first_gfn; i < ep->first_gfn + ep->nr_gfns; i++) {
 		const struct kh_rd_gfn *s = &rp->rec.gfns[i];
 
-		if (s->pid != pid || !kh_rd_gfn_wanted(&rp->f, s->pid, s->gfn))
+		if (s->pid != pid || !kh_rd_gfn_wanted(&rp->a->f, s->pid, s->gfn))
 			continue;
 		*gfns += s->d.accesses > 0;
 		*acc += s->d.accesses;
@@ -198,7 +183,7 @@ static void kh_epoch_ws(const struct kh_report *rp, size_t e, uint32_t pid, uint
 }
 
 /* Most-written gfns first, at most @top. */
-static size_t kh_most_written(const struct kh_vm_view *v, size_t top, struct kh_gfn_stat **out)
+size_t kh_most_written(const struct kh_vm_view *v, size_t top, struct kh_gfn_stat **out)
 {
 	struct kh_gfn_stat *w = malloc((v->n ? v->n : 1) * sizeof(*w));
 	size_t nw = 0;
@@ -214,7 +199,7 @@ static size_t kh_most_written(const struct kh_vm_view *v, size_t top, struct kh_
 }
 
 /* One glyph per sub-page: '.' none, digit d: 2^(d-1) <= count < 2^d, '+' more. */
-static void kh_subpage_row(const uint32_t cnt[KH_SUBPAGES], char out[KH_SUBPAGES + 1])
+void kh_subpage_row(const uint32_t cnt[KH_SUBPAGES], char out[KH_SUBPAGES + 1])
 {
 	for (int k = 0; k < KH_SUBPAGES; k++) {
 		int d = cnt[k] ? 32 - __builtin_clz(cnt[k]) : 0;
@@ -224,20 +209,29 @@ static void kh_subpage_row(const uint32_t cnt[KH_SUBPAGES], char out[KH_SUBPAGES
 	out[KH_SUBPAGES] = 0;
 }
 
+/* A written gfn's sub-page row: counts where kept, else only the mask ('#'). */
+void kh_gfn_subpage_row(const struct kh_gfn_stat *g, char out[KH_SUBPAGES + 1])
+{
+	if (g->has_subpages)
+		kh_subpage_row(g->sp.cnt, out);
+	else
+		kh_mask_str(g->c.subpage_mask, out);
+}
+
 static bool kh_event_wanted(const struct kh_report *rp, const struct kh_event *e)
 {
-	double t = kh_rec_secs(&rp->rec, e->ts_ns);
+	double t = kh_rd_secs(&rp->rec, e->ts_ns);
 
-	if (rp->f.pid && e->pid != rp->f.pid)
+	if (rp->a->f.pid && e->pid != rp->a->f.pid)
 		return false;
-	if (rp->f.time_set && (t < rp->f.t0 || t > rp->f.t1))
+	if (rp->a->f.time_set && (t < rp->a->f.t0 || t > rp->a->f.t1))
 		return false;
-	if (rp->f.gfn_lo || rp->f.gfn_hi != UINT64_MAX) {
+	if (rp->a->f.gfn_lo || rp->a->f.gfn_hi != UINT64_MAX) {
 		if (e->gpa == KH_GPA_UNKNOWN)
 			return false;
 		uint64_t gfn = e->gpa >> KH_PAGE_SHIFT;
 
-		if (gfn < rp->f.gfn_lo || gfn > rp->f.gfn_hi)
+		if (gfn < rp->a->f.gfn_lo || gfn > rp->a->f.gfn_hi)
 			return false;
 	}
 	return true;
@@ -257,21 +251,21 @@ static const int kh_stat_cols[] = { KH_STAT_EVENTS, KH_STAT_COUNTED, KH_STAT_EMI
 				    KH_STAT_NO_VM };
 #define KH_NR_COLS (sizeof(kh_stat_cols) / sizeof(kh_stat_cols[0]))
 
-static double kh_rec_duration(const struct kh_rec *r)
+double kh_rd_duration(const struct kh_recording *r)
 {
 	uint64_t end = r->has_footer ? r->footer.t_ns :
 		       r->nr_epochs ? r->epochs[r->nr_epochs - 1].t1 : r->t_start;
 
-	return kh_rec_secs(r, end);
+	return kh_rd_secs(r, end);
 }
 
 static void kh_text_head(struct kh_report *rp)
 {
-	const struct kh_rec *r = &rp->rec;
+	const struct kh_recording *r = &rp->rec;
 	json_t *h = r->header;
 	const char *s;
 
-	printf("kvmheat report: %s (format %u.%u", rp->in, r->major, r->minor);
+	printf("kvmheat report: %s (format %u.%u", rp->a->in, r->major, r->minor);
 	if ((s = json_string_value(json_object_get(h, "kvmheat_version"))))
 		printf(", kvmheat %s", s);
 	if ((s = json_string_value(json_object_get(h, "host"))))
@@ -281,7 +275,7 @@ static void kh_text_head(struct kh_report *rp)
 	printf(")\n");
 	printf("  recorded %s for %.2f s: %zu epochs of %lld ms, %zu events%s\n",
 	       json_string_value(json_object_get(h, "start_time")) ?: "(start unknown)",
-	       kh_rec_duration(r), r->nr_epochs,
+	       kh_rd_duration(r), r->nr_epochs,
 	       (long long)json_integer_value(json_object_get(h, "interval_ms")), r->nr_events,
 	       r->has_footer ? "" : " (did not finish cleanly; see notes)");
 	if (json_is_array(json_object_get(h, "cmdline"))) {
@@ -311,7 +305,7 @@ static void kh_text_head(struct kh_report *rp)
 	}
 }
 
-static void kh_text_losses(const struct kh_rec *r)
+static void kh_text_losses(const struct kh_recording *r)
 {
 	uint64_t tot[KH_SRC_MAX][KH_STAT_MAX] = {};
 	bool any = false;
@@ -339,14 +333,18 @@ static void kh_text_vm(struct kh_report *rp, const struct kh_vm_view *v)
 	char b1[32], b2[32], mask[KH_SUBPAGES + 1];
 	size_t ne = 0, step;
 
-	printf("\nVM %u (%s): %u vCPU%s, %s in %zu memslot%s", v->pid, vm ? vm->comm : "?",
+	printf("\nVM %u (%s): %u vCPU%s, %s in %zu memslot%s", v->pid,
+	       vm ? (vm->ident.source ? vm->ident.name : vm->comm) : "?",
 	       vm ? vm->nr_vcpus : 0, vm && vm->nr_vcpus == 1 ? "" : "s",
 	       kh_fmt_bytes(v->mem_pages << KH_PAGE_SHIFT, b1, sizeof(b1)),
 	       vm ? vm->nr_slots : 0, vm && vm->nr_slots == 1 ? "" : "s");
+	if (vm && vm->ident.source > KH_NAME_COMM)
+		printf(", comm %s, name from %s%s%s", vm->comm, kh_name_source_str(vm->ident.source),
+		       vm->ident.uuid[0] ? ", uuid " : "", vm->ident.uuid);
 	if (vm && !(vm->flags & KH_DFV_INITIAL) && vm->t_appear)
-		printf(", appeared at %.2f s", kh_rec_secs(&rp->rec, vm->t_appear));
+		printf(", appeared at %.2f s", kh_rd_secs(&rp->rec, vm->t_appear));
 	if (vm && vm->t_exit)
-		printf(", exited at %.2f s", kh_rec_secs(&rp->rec, vm->t_exit));
+		printf(", exited at %.2f s", kh_rd_secs(&rp->rec, vm->t_exit));
 	if (!vm || (vm->flags & KH_DFV_UNDISCOVERED))
 		printf(" (exited before discovery: memslots unknown)");
 	printf("\n  accesses %llu, writes %llu, faults %llu, aged %llu, young %llu, tracked "
@@ -354,6 +352,12 @@ static void kh_text_vm(struct kh_report *rp, const struct kh_vm_view *v)
 	       v->t.young, v->t.tracked, v->t.spp);
 	printf("  working set: %" PRIu64 " gfns touched (%s)\n", v->touched,
 	       kh_fmt_bytes(v->touched << KH_PAGE_SHIFT, b2, sizeof(b2)));
+	{
+		struct kh_coarse co;
+
+		kh_rd_coarse(&rp->rec, &rp->a->f, v->pid, &co);
+		kh_coarse_print(stdout, &co, v->mem_pages << KH_PAGE_SHIFT);
+	}
 	if (v->aged_gfns)
 		printf("  idle fraction: %.3f (%" PRIu64 " of %" PRIu64 " gfns aging checked "
 		       "had no access)\n", (double)v->idle_gfns / v->aged_gfns, v->idle_gfns,
@@ -377,7 +381,7 @@ static void kh_text_vm(struct kh_report *rp, const struct kh_vm_view *v)
 		       r->writes ? mask : "-");
 	}
 	for (size_t e = 0; e < rp->rec.nr_epochs; e++)
-		ne += kh_rd_epoch_wanted(&rp->rec, &rp->f, e);
+		ne += kh_rd_epoch_wanted(&rp->rec, &rp->a->f, e);
 	/* at most 30 lines: group neighbouring epochs */
 	step = ne > 30 ? (ne + 29) / 30 : 1;
 	printf("  %-15s %9s %10s %12s %10s\n", "EPOCHS", "TIME (s)", "GFNS", "ACCESSES",
@@ -390,7 +394,7 @@ static void kh_text_vm(struct kh_report *rp, const struct kh_vm_view *v)
 		for (; e < rp->rec.nr_epochs && k < step; e++) {
 			uint64_t a, b, c;
 
-			if (!kh_rd_epoch_wanted(&rp->rec, &rp->f, e))
+			if (!kh_rd_epoch_wanted(&rp->rec, &rp->a->f, e))
 				continue;
 			if (!k)
 				first = e;
@@ -409,7 +413,7 @@ static void kh_text_vm(struct kh_report *rp, const struct kh_vm_view *v)
 			snprintf(lbl, sizeof(lbl), "%u-%u (max)", rp->rec.epochs[first].index,
 				 rp->rec.epochs[e - 1].index);
 		printf("  %-15s %9.2f %10" PRIu64 " %12" PRIu64 " %10" PRIu64 "\n", lbl,
-		       kh_rec_secs(&rp->rec, rp->rec.epochs[first].t0), k == 1 ? gf : mx, ac, wr);
+		       kh_rd_secs(&rp->rec, rp->rec.epochs[first].t0), k == 1 ? gf : mx, ac, wr);
 		shown++;
 	}
 }
@@ -417,17 +421,14 @@ static void kh_text_vm(struct kh_report *rp, const struct kh_vm_view *v)
 static void kh_text_subpages(struct kh_report *rp, const struct kh_vm_view *v)
 {
 	struct kh_gfn_stat *w;
-	size_t nw = kh_most_written(v, rp->top, &w);
+	size_t nw = kh_most_written(v, rp->a->top, &w);
 
 	printf("  %-18s %10s  %-32s  %s\n", "MOST WRITTEN GFN", "WRITES", "SUB-PAGES 0..31",
 	       "(digit d: 2^(d-1)..2^d-1 writes) sub-page=count");
 	for (size_t i = 0; i < nw; i++) {
 		char row[KH_SUBPAGES + 1];
 
-		if (w[i].has_subpages)
-			kh_subpage_row(w[i].sp.cnt, row);
-		else
-			kh_mask_str(w[i].c.subpage_mask, row);
+		kh_gfn_subpage_row(&w[i], row);
 		printf("  0x%-16" PRIx64 " %10llu  %s ", w[i].gfn, w[i].c.writes, row);
 		if (!w[i].has_subpages)
 			printf(" (counts evicted: mask only)");
@@ -451,7 +452,7 @@ static void kh_text_trace(struct kh_report *rp, uint32_t pid)
 
 		if (e->pid != pid || !kh_event_is_write(e) || !kh_event_wanted(rp, e))
 			continue;
-		if (shown >= rp->max_trace) {
+		if (shown >= rp->a->max_trace) {
 			more++;
 			continue;
 		}
@@ -460,12 +461,33 @@ static void kh_text_trace(struct kh_report *rp, uint32_t pid)
 		else
 			snprintf(vc, sizeof(vc), "%u", e->vcpu);
 		printf("  %22.6f %6s %8u 0x%016llx %6llu %5u\n",
-		       kh_rec_secs(&rp->rec, e->ts_ns), vc, e->tid, e->gpa,
+		       kh_rd_secs(&rp->rec, e->ts_ns), vc, e->tid, e->gpa,
 		       e->gpa & (KH_PAGE_SIZE - 1), e->bytes);
 		shown++;
 	}
 	if (more)
 		printf("  ... %zu more writes (--max-trace N shows more)\n", more);
+}
+
+void kh_report_text(struct kh_report *rp, const uint32_t *pids, size_t np)
+{
+	kh_text_head(rp);
+	kh_text_losses(&rp->rec);
+	for (size_t i = 0; i < np; i++) {
+		struct kh_vm_view vv;
+
+		kh_view_init(rp, pids[i], &vv);
+		kh_text_vm(rp, &vv);
+		if (rp->a->subpages)
+			kh_text_subpages(rp, &vv);
+		if (rp->a->events && rp->rec.nr_events)
+			kh_text_trace(rp, vv.pid);
+		free(vv.rg);
+	}
+	for (size_t i = 0; i < rp->rec.nr_notes; i++)
+		printf("\nnote: %s", rp->rec.notes[i]);
+	if (rp->rec.nr_notes)
+		putchar('\n');
 }
 
 /* ---- JSON ---- */
@@ -486,31 +508,41 @@ static json_t *kh_json_vm(struct kh_report *rp, const struct kh_vm_view *v)
 	for (size_t e = 0; e < rp->rec.nr_epochs; e++) {
 		uint64_t a, b, c;
 
-		if (!kh_rd_epoch_wanted(&rp->rec, &rp->f, e))
+		if (!kh_rd_epoch_wanted(&rp->rec, &rp->a->f, e))
 			continue;
 		kh_epoch_ws(rp, e, v->pid, &a, &b, &c);
 		json_array_append_new(ws, json_pack("{s:i, s:f, s:f, s:I, s:I, s:I}",
 			"epoch", (int)rp->rec.epochs[e].index,
-			"t0_s", kh_rec_secs(&rp->rec, rp->rec.epochs[e].t0),
-			"t1_s", kh_rec_secs(&rp->rec, rp->rec.epochs[e].t1),
+			"t0_s", kh_rd_secs(&rp->rec, rp->rec.epochs[e].t0),
+			"t1_s", kh_rd_secs(&rp->rec, rp->rec.epochs[e].t1),
 			"gfns", (json_int_t)a, "accesses", (json_int_t)b, "writes", (json_int_t)c));
 	}
-	j = json_pack("{s:i, s:s, s:i, s:I, s:o, s:b, s:o, s:o, s:I, s:I, s:o, s:o, s:o}",
+	j = json_pack("{s:i, s:s, s:o, s:o, s:s, s:i, s:I, s:o, s:b, s:o, s:o, s:I, s:I, s:o, "
+		      "s:o, s:o}",
 		      "pid", (int)v->pid, "comm", vm ? vm->comm : "?",
+		      "name", vm && vm->ident.source ? json_string(vm->ident.name) : json_null(),
+		      "uuid", vm && vm->ident.uuid[0] ? json_string(vm->ident.uuid) : json_null(),
+		      "name_source", kh_name_source_str(vm ? vm->ident.source : 0),
 		      "vcpus", vm ? (int)vm->nr_vcpus : 0,
 		      "memory_bytes", (json_int_t)(v->mem_pages << KH_PAGE_SHIFT),
 		      "memslots", slots,
 		      "discovered", vm && !(vm->flags & KH_DFV_UNDISCOVERED),
 		      "appeared_s", vm && vm->t_appear ?
-				    json_real(kh_rec_secs(&rp->rec, vm->t_appear)) : json_null(),
+				    json_real(kh_rd_secs(&rp->rec, vm->t_appear)) : json_null(),
 		      "exited_s", vm && vm->t_exit ?
-				  json_real(kh_rec_secs(&rp->rec, vm->t_exit)) : json_null(),
+				  json_real(kh_rd_secs(&rp->rec, vm->t_exit)) : json_null(),
 		      "gfns_touched", (json_int_t)v->touched,
 		      "aged_gfns", (json_int_t)v->aged_gfns,
 		      "idle_fraction", v->aged_gfns ?
 				       json_real((double)v->idle_gfns / v->aged_gfns) : json_null(),
 		      "totals", kh_counts_json(&v->t), "ranges", rj);
 	json_object_set_new(j, "working_set", ws);
+	{
+		struct kh_coarse co;
+
+		kh_rd_coarse(&rp->rec, &rp->a->f, v->pid, &co);
+		json_object_set_new(j, "aging_granularity", kh_coarse_json(&co));
+	}
 	return j;
 }
 
@@ -559,23 +591,23 @@ static void kh_json_vm_stream(struct kh_report *rp, const struct kh_vm_view *v, 
 	printf("   \"gfns\": [\n");
 	if (rows) {
 		memcpy(rows, v->g, v->n * sizeof(*rows));
-		kh_sort_rows(rows, v->n, rp->sort);
+		kh_sort_rows(rows, v->n, rp->a->sort);
 		for (size_t i = 0; i < v->n; i++)
 			if (kh_nonzero(&rows[i].c))
 				kh_json_row(kh_gfn_json(&rows[i]), &first);
 		free(rows);
 	}
 	printf("%s   ]", first ? "" : "\n");
-	if (rp->subpages || rp->events) {
+	if (rp->a->subpages || rp->a->events) {
 		first = true;
 		printf(",\n   \"write_trace\": [\n");
-		for (size_t i = 0; rp->events && i < rp->rec.nr_events; i++) {
+		for (size_t i = 0; rp->a->events && i < rp->rec.nr_events; i++) {
 			const struct kh_event *e = &rp->rec.events[i];
 
 			if (e->pid != v->pid || !kh_event_is_write(e) || !kh_event_wanted(rp, e))
 				continue;
 			kh_json_row(json_pack("{s:f, s:o, s:i, s:I, s:I, s:i, s:s}",
-				"t_s", kh_rec_secs(&rp->rec, e->ts_ns),
+				"t_s", kh_rd_secs(&rp->rec, e->ts_ns),
 				"vcpu", e->vcpu == KH_VCPU_UNKNOWN ? json_null() :
 					json_integer(e->vcpu),
 				"tid", (int)e->tid, "gpa", (json_int_t)e->gpa,
@@ -589,7 +621,7 @@ static void kh_json_vm_stream(struct kh_report *rp, const struct kh_vm_view *v, 
 
 static json_t *kh_json_head(struct kh_report *rp)
 {
-	const struct kh_rec *r = &rp->rec;
+	const struct kh_recording *r = &rp->rec;
 	json_t *notes = json_array(), *srcs = json_array(), *lost = json_array();
 	char ver[16];
 
@@ -608,32 +640,33 @@ static json_t *kh_json_head(struct kh_report *rp)
 	}
 	for (size_t i = 0; i < r->nr_lost; i++)
 		json_array_append_new(lost, json_pack("{s:f, s:s, s:s, s:I, s:I}",
-			"t_s", kh_rec_secs(r, r->lost[i].t_ns),
+			"t_s", kh_rd_secs(r, r->lost[i].t_ns),
 			"source", r->lost[i].source < KH_SRC_MAX ?
 				  kh_source_name(r->lost[i].source) : "?",
 			"stat", kh_stat_name(r->lost[i].stat), "lost", (json_int_t)r->lost[i].lost,
 			"total", (json_int_t)r->lost[i].total));
 	snprintf(ver, sizeof(ver), "%u.%u", r->major, r->minor);
 	return json_pack("{s:s, s:s, s:O, s:b, s:o, s:f, s:i, s:i, s:o, s:o}",
-			 "file", rp->in, "format_version", ver,
+			 "file", rp->a->in, "format_version", ver,
 			 "header", r->header ? r->header : json_null(),
 			 "complete", r->has_footer && !r->cut && !r->chunks_bad, "notes", notes,
-			 "duration_s", kh_rec_duration(r), "epochs", (int)r->nr_epochs,
+			 "duration_s", kh_rd_duration(r), "epochs", (int)r->nr_epochs,
 			 "events", (int)r->nr_events, "sources", srcs, "lost", lost);
 }
 
 /* ---- CSV ---- */
 
-static void kh_csv(struct kh_report *rp)
+void kh_report_csv(struct kh_report *rp)
 {
 	struct kh_gfn_stat *rows = malloc((rp->n ? rp->n : 1) * sizeof(*rows));
+	struct kh_rd_vm *vm = NULL;
 
 	printf("pid,gfn,accesses,writes,subpage_write_mask,faults,aged,young,tracked,spp,"
-	       "subpage_writes\n");
+	       "subpage_writes,name\n");
 	if (!rows)
 		return;
 	memcpy(rows, rp->g, rp->n * sizeof(*rows));
-	kh_sort_rows(rows, rp->n, rp->sort);
+	kh_sort_rows(rows, rp->n, rp->a->sort);
 	for (size_t i = 0; i < rp->n; i++) {
 		const struct kh_counts *c = &rows[i].c;
 
@@ -645,16 +678,83 @@ static void kh_csv(struct kh_report *rp)
 		/* 32 counts space-separated, so the row keeps a fixed column count */
 		for (int k = 0; rows[i].has_subpages && k < KH_SUBPAGES; k++)
 			printf("%s%u", k ? " " : "", rows[i].sp.cnt[k]);
+		putchar(',');
+		if (!vm || vm->pid != rows[i].pid)
+			vm = kh_rd_find_vm(&rp->rec, rows[i].pid);
+		kh_csv_field(stdout, vm && vm->ident.source ? vm->ident.name : "");
 		putchar('\n');
 	}
 	free(rows);
 }
 
+void kh_report_json(struct kh_report *rp, const uint32_t *pids, size_t np)
+{
+	json_t *root = kh_json_head(rp);
+
+	printf("{\n");
+	kh_json_members(root, " ", true);
+	json_decref(root);
+	printf(" \"vms\": [\n");
+	for (size_t i = 0; i < np; i++) {
+		struct kh_vm_view vv;
+
+		kh_view_init(rp, pids[i], &vv);
+		kh_json_vm_stream(rp, &vv, i + 1 == np);
+		free(vv.rg);
+	}
+	printf(" ]\n}\n");
+}
+
 /* ---- subset export ---- */
 
-static int kh_export(struct kh_report *rp, uint64_t *ngfn_out, uint64_t *nev_out)
+/* One wanted epoch of the subset: its record, then its gfn and sub-page batches. */
+static int kh_export_epoch(struct kh_report *rp, struct kh_dw *w, const struct kh_rd_epoch *ep,
+			   struct kh_df_gfn *dg, struct kh_df_subpage *ds, uint64_t *ngfn)
 {
-	struct kh_rec *r = &rp->rec;
+	const struct kh_recording *r = &rp->rec;
+	size_t ng = 0, ns = 0;
+	int err;
+
+	for (size_t i = ep->first_gfn; i < ep->first_gfn + ep->nr_gfns; i++)
+		ng += kh_rd_gfn_wanted(&rp->a->f, r->gfns[i].pid, r->gfns[i].gfn);
+	for (size_t i = ep->first_sub; i < ep->first_sub + ep->nr_subs; i++)
+		ns += kh_rd_gfn_wanted(&rp->a->f, r->subs[i].pid, r->subs[i].gfn);
+	err = kh_dw_epoch(w, ep->index, ep->t0, ep->t1, ng, ns);
+	/* in batches of one pid, as the reader stored them */
+	for (size_t i = ep->first_gfn, k = 0, end = i + ep->nr_gfns; !err && i < end; i++) {
+		const struct kh_rd_gfn *s = &r->gfns[i];
+
+		if (kh_rd_gfn_wanted(&rp->a->f, s->pid, s->gfn))
+			dg[k++] = (struct kh_df_gfn){ .gfn = s->gfn, .d = s->d };
+		if (k && (i + 1 == end || r->gfns[i + 1].pid != s->pid || k == 65536)) {
+			err = kh_dw_gfns(w, s->pid, dg, k);
+			*ngfn += k;
+			k = 0;
+		}
+	}
+	for (size_t i = ep->first_sub, k = 0, end = i + ep->nr_subs; !err && i < end; i++) {
+		const struct kh_rd_sub *s = &r->subs[i];
+
+		if (kh_rd_gfn_wanted(&rp->a->f, s->pid, s->gfn)) {
+			ds[k].gfn = s->gfn;
+			memcpy(ds[k++].cnt, s->cnt, sizeof(s->cnt));
+		}
+		if (k && (i + 1 == end || r->subs[i + 1].pid != s->pid || k == 65536)) {
+			err = kh_dw_subpages(w, s->pid, ds, k);
+			k = 0;
+		}
+	}
+	/* this epoch's coarse regions, one record each (they are few) */
+	for (size_t i = 0; !err && i < r->nr_regions; i++)
+		if (r->regions[i].epoch == (size_t)(ep - r->epochs) &&
+		    (!rp->a->f.pid || r->regions[i].pid == rp->a->f.pid))
+			err = kh_dw_regions(w, r->regions[i].pid, &r->regions[i].d, 1);
+	return err;
+}
+
+int kh_report_export(struct kh_report *rp, uint64_t *ngfn_out, uint64_t *nev_out)
+{
+	struct kh_recording *r = &rp->rec;
 	json_t *hdr = r->header ? json_deep_copy(r->header) : json_object();
 	struct kh_df_gfn *dg = malloc(65536 * sizeof(*dg));
 	struct kh_df_subpage *ds = malloc(65536 * sizeof(*ds));
@@ -668,13 +768,13 @@ static int kh_export(struct kh_report *rp, uint64_t *ngfn_out, uint64_t *nev_out
 		err = -ENOMEM;
 		goto out_free;
 	}
-	err = kh_dw_create(&w, rp->out);
+	err = kh_dw_create(&w, rp->a->out);
 	if (err)
 		goto out_free;
 	snprintf(sub, sizeof(sub), "pid %u, gfn 0x%" PRIx64 "-0x%" PRIx64 ", time %.3f-%.3f s",
-		 rp->f.pid, rp->f.gfn_lo, rp->f.gfn_hi, rp->f.time_set ? rp->f.t0 : 0,
-		 rp->f.time_set ? rp->f.t1 : 1e18);
-	json_object_set_new(hdr, "subset_of", json_string(rp->in));
+		 rp->a->f.pid, rp->a->f.gfn_lo, rp->a->f.gfn_hi, rp->a->f.time_set ? rp->a->f.t0 : 0,
+		 rp->a->f.time_set ? rp->a->f.t1 : 1e18);
+	json_object_set_new(hdr, "subset_of", json_string(rp->a->in));
 	json_object_set_new(hdr, "subset", json_string(sub));
 	if (!json_object_get(hdr, "start_ns"))
 		json_object_set_new(hdr, "start_ns", json_integer((json_int_t)r->t_start));
@@ -685,54 +785,25 @@ static int kh_export(struct kh_report *rp, uint64_t *ngfn_out, uint64_t *nev_out
 	for (size_t i = 0; i < r->nr_vms && !err; i++) {
 		const struct kh_rd_vm *vm = &r->vms[i];
 
-		if (rp->f.pid && vm->pid != rp->f.pid)
+		if (rp->a->f.pid && vm->pid != rp->a->f.pid)
 			continue;
-		err = kh_dw_vm(&w, vm->t_appear, vm->kvm, vm->pid, vm->nr_vcpus, vm->comm,
-			       vm->slots, vm->nr_slots, vm->flags);
+		err = kh_dw_vm_id(&w, vm->t_appear, vm->kvm, vm->pid, vm->nr_vcpus, vm->comm,
+				  vm->ident.source ? &vm->ident : NULL, vm->slots, vm->nr_slots,
+				  vm->flags);
 		if (!err && vm->t_exit)
 			err = kh_dw_vm_exit(&w, vm->t_exit, vm->kvm, vm->pid);
 	}
 	for (size_t e = 0; e < r->nr_epochs && !err; e++) {
 		const struct kh_rd_epoch *ep = &r->epochs[e];
-		size_t ng = 0, ns = 0;
-
 		/* events up to this epoch's end go before it, keeping time order */
 		for (; ev < r->nr_events && r->events[ev].ts_ns <= ep->t1 && !err; ev++)
 			if (kh_event_wanted(rp, &r->events[ev])) {
 				err = kh_dw_event(&w, &r->events[ev]);
 				nev++;
 			}
-		if (err || !kh_rd_epoch_wanted(r, &rp->f, e))
+		if (err || !kh_rd_epoch_wanted(r, &rp->a->f, e))
 			continue;
-		for (size_t i = ep->first_gfn; i < ep->first_gfn + ep->nr_gfns; i++)
-			ng += kh_rd_gfn_wanted(&rp->f, r->gfns[i].pid, r->gfns[i].gfn);
-		for (size_t i = ep->first_sub; i < ep->first_sub + ep->nr_subs; i++)
-			ns += kh_rd_gfn_wanted(&rp->f, r->subs[i].pid, r->subs[i].gfn);
-		err = kh_dw_epoch(&w, ep->index, ep->t0, ep->t1, ng, ns);
-		/* in batches of one pid, as the reader stored them */
-		for (size_t i = ep->first_gfn, k = 0, end = i + ep->nr_gfns; !err && i < end; i++) {
-			const struct kh_rd_gfn *s = &r->gfns[i];
-
-			if (kh_rd_gfn_wanted(&rp->f, s->pid, s->gfn))
-				dg[k++] = (struct kh_df_gfn){ .gfn = s->gfn, .d = s->d };
-			if (k && (i + 1 == end || r->gfns[i + 1].pid != s->pid || k == 65536)) {
-				err = kh_dw_gfns(&w, s->pid, dg, k);
-				ngfn += k;
-				k = 0;
-			}
-		}
-		for (size_t i = ep->first_sub, k = 0, end = i + ep->nr_subs; !err && i < end; i++) {
-			const struct kh_rd_sub *s = &r->subs[i];
-
-			if (kh_rd_gfn_wanted(&rp->f, s->pid, s->gfn)) {
-				ds[k].gfn = s->gfn;
-				memcpy(ds[k++].cnt, s->cnt, sizeof(s->cnt));
-			}
-			if (k && (i + 1 == end || r->subs[i + 1].pid != s->pid || k == 65536)) {
-				err = kh_dw_subpages(&w, s->pid, ds, k);
-				k = 0;
-			}
-		}
+		err = kh_export_epoch(rp, &w, ep, dg, ds, &ngfn);
 		if (!err)
 			err = kh_dw_flush(&w);
 	}
@@ -742,9 +813,9 @@ static int kh_export(struct kh_report *rp, uint64_t *ngfn_out, uint64_t *nev_out
 			nev++;
 		}
 	for (size_t i = 0; i < r->nr_lost && !err; i++) {
-		double t = kh_rec_secs(r, r->lost[i].t_ns);
+		double t = kh_rd_secs(r, r->lost[i].t_ns);
 
-		if (!rp->f.time_set || (t >= rp->f.t0 && t <= rp->f.t1))
+		if (!rp->a->f.time_set || (t >= rp->a->f.t0 && t <= rp->a->f.t1))
 			err = kh_dw_lost(&w, r->lost[i].t_ns, r->lost[i].source, r->lost[i].stat,
 					 r->lost[i].lost, r->lost[i].total);
 	}
@@ -764,212 +835,4 @@ out_free:
 	free(dg);
 	free(ds);
 	return err;
-}
-
-static const char kh_report_help[] =
-	"Usage: kvmheat report [-i FILE] [--sort accesses|writes|gfn] [--pid P]\n"
-	"                      [--gfn START-END] [--time T0-T1] [--format text|json|csv]\n"
-	"                      [-n TOP] [--subpages] [--events] [--max-trace N] [-o OUT]\n"
-	"Report a recording: per VM the hottest gfn ranges, totals, working set per\n"
-	"epoch, idle fraction, and per source the attach method and lost events.\n"
-	"  -i, --input FILE     default kvmheat.data\n"
-	"  -s, --sort KEY       accesses (default), writes or gfn\n"
-	"  -p, --pid P          only this VM\n"
-	"      --gfn A-B        only gfns A..B (inclusive; decimal or 0x hex)\n"
-	"      --time T0-T1     only epochs overlapping T0..T1 s after the start\n"
-	"  -f, --format F       text (default), json or csv; -j is --format json\n"
-	"  -n, --top N          ranges and written gfns per VM (default 20)\n"
-	"      --subpages       most-written gfns with their 32 sub-page write counts\n"
-	"      --events         with --subpages: the per-write trace\n"
-	"                       (needs a recording made with record --events)\n"
-	"      --max-trace N    writes shown in the text trace (default 200)\n"
-	"  -o, --output OUT     write the selected part as a new recording instead\n";
-
-int kh_cmd_report(int argc, char **argv, struct kh_opts *o)
-{
-	static const struct option longopts[] = {
-		{ "input", required_argument, NULL, 'i' },
-		{ "sort", required_argument, NULL, 's' },
-		{ "pid", required_argument, NULL, 'p' },
-		{ "gfn", required_argument, NULL, 'g' },
-		{ "time", required_argument, NULL, 't' },
-		{ "format", required_argument, NULL, 'f' },
-		{ "top", required_argument, NULL, 'n' },
-		{ "subpages", no_argument, NULL, 'S' },
-		{ "events", no_argument, NULL, 'E' },
-		{ "max-trace", required_argument, NULL, 'M' },
-		{ "output", required_argument, NULL, 'o' },
-		KH_LONGOPTS_END,
-	};
-	struct kh_report rp = { .in = "kvmheat.data", .top = 20, .max_trace = 200, .o = o };
-	struct kh_cmdline cl = {
-		.cmd = "report", .o = o, .help = kh_report_help, .shortopts = "i:s:p:f:n:o:jvh",
-		.longopts = longopts, .own = "j", .pid = &rp.f.pid,
-	};
-	uint32_t *pids = NULL;
-	size_t np = 0;
-	char why[512], eb[128];
-	uint64_t v;
-	int opt, err, ret = KH_EXIT_OK;
-
-	kh_rd_filter_init(&rp.f);
-	if (o->json)
-		rp.fmt = KH_FMT_JSON;
-	while ((opt = kh_getopt(&cl, argc, argv)) > 0) {
-		switch (opt) {
-		case 'i':
-			rp.in = optarg;
-			break;
-		case 's':
-			if (!strcmp(optarg, "accesses"))
-				rp.sort = KH_SORT_ACCESSES;
-			else if (!strcmp(optarg, "writes"))
-				rp.sort = KH_SORT_WRITES;
-			else if (!strcmp(optarg, "gfn"))
-				rp.sort = KH_SORT_GFN;
-			else
-				return kh_err(o, KH_EXIT_USAGE,
-					      "report: bad --sort '%s' (accesses, "
-					      "writes or gfn)", optarg);
-			break;
-		case 'g':
-			if (kh_parse_gfn_range(optarg, &rp.f.gfn_lo, &rp.f.gfn_hi))
-				return kh_err(o, KH_EXIT_USAGE,
-					      "report: bad --gfn '%s' (START-END)",
-					      optarg);
-			break;
-		case 't':
-			if (kh_parse_trange(optarg, &rp.f.t0, &rp.f.t1))
-				return kh_err(o, KH_EXIT_USAGE, "report: bad --time '%s' (T0-T1 in "
-					      "seconds)", optarg);
-			rp.f.time_set = true;
-			break;
-		case 'f':
-			if (!strcmp(optarg, "text"))
-				rp.fmt = KH_FMT_TEXT;
-			else if (!strcmp(optarg, "json"))
-				rp.fmt = KH_FMT_JSON;
-			else if (!strcmp(optarg, "csv"))
-				rp.fmt = KH_FMT_CSV;
-			else
-				return kh_err(o, KH_EXIT_USAGE,
-					      "report: bad --format '%s' (text, json "
-					      "or csv)", optarg);
-			break;
-		case 'n':
-			if (kh_parse_u64(optarg, &v) || !v || v > 1000000)
-				return kh_err(o, KH_EXIT_USAGE, "report: bad --top '%s'", optarg);
-			rp.top = v;
-			break;
-		case 'S':
-			rp.subpages = true;
-			break;
-		case 'E':
-			rp.events = true;
-			break;
-		case 'M':
-			if (kh_parse_u64(optarg, &v))
-				return kh_err(o, KH_EXIT_USAGE,
-					      "report: bad --max-trace '%s'", optarg);
-			rp.max_trace = v;
-			break;
-		case 'o':
-			rp.out = optarg;
-			break;
-		case 'j':
-			/* JSON errors as everywhere, and --format json: the last one wins */
-			o->json = true;
-			rp.fmt = KH_FMT_JSON;
-			break;
-		}
-	}
-	if (opt == KH_OPT_STOP)
-		return cl.rc;
-	if (rp.fmt == KH_FMT_JSON)
-		o->json = true;
-
-	err = kh_df_read_file(rp.in, rp.events || rp.out ? KH_RD_EVENTS : 0, &rp.rec, why,
-			      sizeof(why));
-	if (err)
-		return kh_err(o, KH_EXIT_ERROR, "report: %s: %s", rp.in, why);
-	/* what was cut or skipped is said on stderr whatever the format */
-	for (size_t i = 0; i < rp.rec.nr_notes; i++)
-		fprintf(stderr, "kvmheat: note: %s: %s\n", rp.in, rp.rec.notes[i]);
-	if (rp.events && !rp.rec.nr_events && !rp.out)
-		kh_warn(o, "%s holds no events (record with --events for the write trace)", rp.in);
-
-	if (rp.out) {
-		uint64_t ng = 0, ne = 0;
-
-		err = kh_export(&rp, &ng, &ne);
-		if (err) {
-			ret = kh_err(o, KH_EXIT_ERROR, "report: writing %s: %s", rp.out,
-				     kh_errstr(err, eb, sizeof(eb)));
-		} else if (o->json) {
-			json_t *j = json_pack("{s:s, s:s, s:I, s:I}", "input", rp.in, "output",
-					      rp.out, "gfn_entries", (json_int_t)ng,
-					      "events", (json_int_t)ne);
-
-			kh_json_print(j, JSON_INDENT(1));
-		} else {
-			printf("kvmheat: wrote %s: %" PRIu64 " gfn entries, %" PRIu64 " events\n",
-			       rp.out, ng, ne);
-		}
-		goto out;
-	}
-
-	err = kh_rec_totals(&rp.rec, &rp.f, &rp.g, &rp.n);
-	if (!err)
-		err = kh_report_vms(&rp, &pids, &np);
-	if (err) {
-		ret = kh_err(o, KH_EXIT_ERROR, "report: %s", kh_errstr(err, eb, sizeof(eb)));
-		goto out;
-	}
-	if (rp.f.pid && !np) {
-		ret = kh_err(o, KH_EXIT_NO_VM, "report: pid %u is not in %s", rp.f.pid, rp.in);
-		goto out;
-	}
-	if (rp.fmt == KH_FMT_CSV) {
-		kh_csv(&rp);
-		goto out;
-	}
-	if (rp.fmt == KH_FMT_JSON) {
-		json_t *root = kh_json_head(&rp);
-
-		printf("{\n");
-		kh_json_members(root, " ", true);
-		json_decref(root);
-		printf(" \"vms\": [\n");
-		for (size_t i = 0; i < np; i++) {
-			struct kh_vm_view vv;
-
-			kh_view_init(&rp, pids[i], &vv);
-			kh_json_vm_stream(&rp, &vv, i + 1 == np);
-			free(vv.rg);
-		}
-		printf(" ]\n}\n");
-		goto out;
-	}
-	kh_text_head(&rp);
-	kh_text_losses(&rp.rec);
-	for (size_t i = 0; i < np; i++) {
-		struct kh_vm_view vv;
-
-		kh_view_init(&rp, pids[i], &vv);
-		kh_text_vm(&rp, &vv);
-		if (rp.subpages)
-			kh_text_subpages(&rp, &vv);
-		if (rp.events && rp.rec.nr_events)
-			kh_text_trace(&rp, vv.pid);
-		free(vv.rg);
-	}
-	for (size_t i = 0; i < rp.rec.nr_notes; i++)
-		printf("\nnote: %s", rp.rec.notes[i]);
-	if (rp.rec.nr_notes)
-		putchar('\n');
-out:
-	free(pids);
-	free(rp.g);
-	kh_rec_free(&rp.rec);
-	return ret;
 }

@@ -10,8 +10,21 @@
 #include <unistd.h>
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
-#include "kh.h"
+#include "session.h"
 #include "kvmheat.skel.h"
+
+static int kh_session_load(struct kh_session *s, char *why, size_t len);
+static bool kh_session_any_source(const struct kh_session *s);
+
+/*
+ * A failed load or probe is a runtime error whatever its errno (a verifier
+ * refusal is -EACCES): keep such an errno from reading as an environment
+ * or no-VM error under kh_exit_code().  The reason keeps the real one.
+ */
+static int kh_runtime_err(int err)
+{
+	return kh_exit_code(err) == KH_EXIT_ERROR ? err : -EIO;
+}
 
 #define KH_GIB_PAGES	(1ULL << (30 - KH_PAGE_SHIFT))
 
@@ -40,20 +53,6 @@ void kh_map_sizes(uint64_t pages, uint64_t max_gfns, uint64_t *gfn_entries,
 	*subpage_entries = gib * 1024;
 	if (*subpage_entries < 4096)
 		*subpage_entries = 4096;
-}
-
-static const char *const kh_stat_names[KH_STAT_MAX] = {
-	[KH_STAT_EVENTS] = "events", [KH_STAT_COUNTED] = "counted",
-	[KH_STAT_FILTERED] = "filtered", [KH_STAT_NO_VM] = "no_vm",
-	[KH_STAT_MAP_FULL] = "map_full", [KH_STAT_TRUNCATED] = "truncated",
-	[KH_STAT_WALK_LOST] = "walk_lost", [KH_STAT_NO_GFN] = "no_gfn",
-	[KH_STAT_EMITTED] = "emitted", [KH_STAT_LOST] = "lost",
-	[KH_STAT_EV_FILTERED] = "event_filtered",
-};
-
-const char *kh_stat_name(int stat)
-{
-	return stat >= 0 && stat < KH_STAT_MAX && kh_stat_names[stat] ? kh_stat_names[stat] : "?";
 }
 
 /* Round up to a power of two of at least a page: what a BPF ring buffer takes. */
@@ -85,12 +84,13 @@ void kh_set_event_rodata(struct kvmheat_bpf *skel, const struct kh_session_opts 
 				 4096);
 }
 
-int kh_session_push_vms(struct kh_session *s)
+/* Fill the attribution maps from s->vms. */
+static int kh_session_push_vms(struct kh_session *s)
 {
 	int kfd = bpf_map__fd(s->skel->maps.vm_by_kvm);
 	int sfd = bpf_map__fd(s->skel->maps.hva_slots);
 	uint64_t key, next, *stale = NULL;
-	size_t nstale = 0, n = 0;
+	size_t nstale = 0, cap = 0, n = 0;
 	int err = 0;
 
 	/* Forget VMs that are gone, so a reused struct kvm address is not misread. */
@@ -102,11 +102,8 @@ int kh_session_push_vms(struct kh_session *s)
 		for (size_t i = 0; i < s->vms.n && !live; i++)
 			live = s->vms.vms[i].kvm == key;
 		if (!live) {
-			uint64_t *ns = realloc(stale, (nstale + 1) * sizeof(*ns));
-
-			if (!ns)
+			if (kh_grow(&stale, &cap, nstale + 1, sizeof(*stale)))
 				break;
-			stale = ns;
 			stale[nstale++] = key;
 		}
 	}
@@ -156,97 +153,131 @@ static uint64_t kh_tracked_pages(struct kh_session *s)
 	return pages;
 }
 
+/*
+ * Discover VMs, probe, open, size and load the BPF object, fill its VM maps.
+ * 0, or -errno with the reason in @why (base.h says which errno means what).
+ */
 int kh_session_open(struct kh_session *s, const struct kh_session_opts *so,
-		    const struct kh_opts *o)
+		    const struct kh_opts *o, char *why, size_t len)
 {
-	char why[256], eb[128];
-	bool any = false;
+	char eb[128];
 	int err;
 
 	memset(s, 0, sizeof(*s));
 	s->opts = *so;
 	kh_libbpf_quiet(o->verbose);
 
-	err = kh_disc_open(&s->disc, why, sizeof(why));
+	err = kh_disc_open(&s->disc, why, len);
 	if (!err)
-		err = kh_disc_run(&s->disc, &s->vms, why, sizeof(why));
+		err = kh_disc_run(&s->disc, &s->vms, why, len);
+	if (err == -EPERM) {
+		size_t n = strlen(why);
+
+		snprintf(why + n, len - n, " (%s)", KH_MSG_PRIVS);
+		return err;
+	}
 	if (err)
-		return kh_err(o, err == -EPERM ? KH_EXIT_ENV : KH_EXIT_ERROR, "%s%s", why,
-			      err == -EPERM ? " (needs root, or CAP_BPF and CAP_PERFMON)" : "");
+		return kh_runtime_err(err);
 	/* No VM now and no way to make one: KVM itself is missing. */
 	if (!s->vms.n && access("/dev/kvm", F_OK))
-		return kh_err(o, KH_EXIT_ENV, "no /dev/kvm: KVM is not loaded on this host, so "
-			      "there are no VMs to watch");
+		return snprintf(why, len, KH_MSG_NO_KVM), -ENODEV;
 	if (so->pid && !so->pid_pending && !kh_vms_find(&s->vms, so->pid))
-		return kh_err(o, KH_EXIT_NO_VM, "pid %u is not a KVM VM (it holds no kvm-vm file)",
-			      so->pid);
+		return snprintf(why, len, KH_MSG_NOT_VM, so->pid), -ESRCH;
 
 	memcpy(s->probe.force, so->force, sizeof(s->probe.force));
 	err = kh_probe_run(&s->probe, o, so->sources);
 	if (err)
-		return kh_err(o, KH_EXIT_ERROR, "probing hooks: %s", kh_errstr(err, eb, sizeof(eb)));
+		return snprintf(why, len, "probing hooks: %s", kh_errstr(err, eb, sizeof(eb))),
+		       kh_runtime_err(err);
 	if (!s->probe.env.has_btf)
-		return kh_err(o, KH_EXIT_ENV, "kernel has no BTF (/sys/kernel/btf/vmlinux): "
-			      "kvmheat needs CONFIG_DEBUG_INFO_BTF=y");
-	for (int src = 0; src < KH_SRC_MAX; src++) {
-		if (!(so->sources & (1U << src)))
-			continue;
-		if (kh_source_available(&s->probe, src))
-			any = true;
-		else
-			kh_warn(o, "source %s is unavailable on this kernel (see kvmheat probe)",
-				kh_source_name(src));
-	}
-	if (!any)
-		return kh_err(o, KH_EXIT_NO_SOURCE, "no requested event source can attach on "
-			      "this kernel; `kvmheat probe` says why");
+		return snprintf(why, len, KH_MSG_NO_BTF), -ENODEV;
+	if (!kh_session_any_source(s))
+		return snprintf(why, len, "no requested event source can attach on this kernel; "
+				"`kvmheat probe` says why"), -ENXIO;
+	return kh_session_load(s, why, len);
+}
+
+/* Open the BPF object with the probe's choices, size its maps, load, fill. */
+static int kh_session_load(struct kh_session *s, char *why, size_t len)
+{
+	const struct kh_session_opts *so = &s->opts;
+	char eb[128];
+	int err;
 
 	s->skel = kvmheat_bpf__open();
-	if (!s->skel)
-		return kh_err(o, KH_EXIT_ERROR, "opening the BPF object: %s",
-			      kh_errstr(-errno, eb, sizeof(eb)));
+	if (!s->skel) {
+		err = -errno;
+		return snprintf(why, len, "opening the BPF object: %s",
+				kh_errstr(err, eb, sizeof(eb))), kh_runtime_err(err);
+	}
 	kh_probe_apply(&s->probe, s->skel);
-	kh_set_rodata(&s->probe.env, s->skel, so->pid);
+	kh_set_rodata(&s->probe.env, s->skel, so->follow ? 0 : so->pid);
+	s->skel->rodata->targ_follow = so->follow;
+	bpf_program__set_autoload(s->skel->progs.tp_btf_sched_process_fork, so->follow);
+	/* a launcher's whole process tree; a full table is counted and warned about */
+	if (so->follow)
+		bpf_map__set_max_entries(s->skel->maps.follow_tgids, 8192);
 	kh_set_event_rodata(s->skel, so);
 	kh_map_sizes(kh_tracked_pages(s), so->max_gfns, &s->gfn_entries, &s->region_entries,
 		     &s->subpage_entries);
 	bpf_map__set_max_entries(s->skel->maps.gfns, s->gfn_entries);
+	/* aging sweeps stop making entries at 7/8 full, so they cannot evict hot pages */
+	s->skel->rodata->gfn_soft_cap = s->gfn_entries - s->gfn_entries / 8;
 	bpf_map__set_max_entries(s->skel->maps.regions, s->region_entries);
 	bpf_map__set_max_entries(s->skel->maps.subpages, s->subpage_entries);
+	if (so->idle_words) {	/* kvmheat idle: bits per page of @pid (idle.c) */
+		bpf_map__set_max_entries(s->skel->maps.idle_bits, so->idle_words);
+		s->skel->rodata->idle_pid = so->pid;
+	}
 	err = kvmheat_bpf__load(s->skel);
 	if (err)
-		return kh_err(o, KH_EXIT_ERROR, "loading BPF programs: %s (run with -v for the "
-			      "verifier log)", kh_errstr(err, eb, sizeof(eb)));
+		return snprintf(why, len, "loading BPF programs: %s (run with -v for the "
+				"verifier log)", kh_errstr(err, eb, sizeof(eb))), kh_runtime_err(err);
 	err = kh_session_push_vms(s);
 	if (err)
-		return kh_err(o, KH_EXIT_ERROR, "filling VM maps: %s",
-			      kh_errstr(err, eb, sizeof(eb)));
-	return KH_EXIT_OK;
+		return snprintf(why, len, "filling VM maps: %s", kh_errstr(err, eb, sizeof(eb))),
+		       kh_runtime_err(err);
+	if (so->follow) {
+		uint8_t one = 1;
+
+		if (bpf_map_update_elem(bpf_map__fd(s->skel->maps.follow_tgids), &so->pid, &one,
+					BPF_ANY)) {
+			err = -errno;
+			return snprintf(why, len, "seeding the followed pids: %s",
+					kh_errstr(err, eb, sizeof(eb))), kh_runtime_err(err);
+		}
+	}
+	return 0;
 }
 
-int kh_session_attach(struct kh_session *s, const struct kh_opts *o)
+/* Whether any requested source has a hook (after probing). */
+static bool kh_session_any_source(const struct kh_session *s)
+{
+	for (int src = 0; src < KH_SRC_MAX; src++)
+		if ((s->opts.sources & (1U << src)) && kh_source_available(&s->probe, src))
+			return true;
+	return false;
+}
+
+int kh_session_attach(struct kh_session *s, char *why, size_t len)
 {
 	char eb[128];
 	int err = kvmheat_bpf__attach(s->skel);
 
 	if (err)
-		return kh_err(o, KH_EXIT_ERROR, "attaching BPF programs: %s",
-			      kh_errstr(err, eb, sizeof(eb)));
-	return KH_EXIT_OK;
+		snprintf(why, len, "attaching BPF programs: %s", kh_errstr(err, eb, sizeof(eb)));
+	return err;
 }
 
 /* Pick up VMs that started or exited since the last look. */
-int kh_session_refresh(struct kh_session *s, const struct kh_opts *o)
+int kh_session_refresh(struct kh_session *s, char *why, size_t len)
 {
 	struct kh_vmset fresh;
-	char why[256];
 	int err;
 
-	err = kh_disc_run(&s->disc, &fresh, why, sizeof(why));
-	if (err) {
-		kh_warn(o, "VM rediscovery failed: %s", why);
+	err = kh_disc_run(&s->disc, &fresh, why, len);
+	if (err)
 		return err;
-	}
 	kh_vms_free(&s->vms);
 	s->vms = fresh;
 	return kh_session_push_vms(s);
@@ -259,6 +290,19 @@ void kh_session_close(struct kh_session *s)
 	kh_probe_free(&s->probe);
 	kh_vms_free(&s->vms);
 	kh_disc_close(&s->disc);
+}
+
+bool kh_session_followed(struct kh_session *s, uint32_t pid)
+{
+	uint8_t v;
+
+	return s->opts.follow &&
+	       !bpf_map_lookup_elem(bpf_map__fd(s->skel->maps.follow_tgids), &pid, &v);
+}
+
+uint64_t kh_session_follow_lost(struct kh_session *s)
+{
+	return s->skel && s->skel->bss ? s->skel->bss->follow_full : 0;
 }
 
 static uint64_t kh_stat_sum(int fd, uint32_t idx, uint64_t *vals, int ncpu)

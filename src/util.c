@@ -1,8 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
-/* Errors, parsing and small helpers shared by every subcommand. */
+/* Errors, signals, clocks and small helpers shared by every layer (base.h). */
 #include <ctype.h>
 #include <errno.h>
-#include <getopt.h>
 #include <inttypes.h>
 #include <stdarg.h>
 #include <stdlib.h>
@@ -13,7 +12,7 @@
 #include <linux/capability.h>
 #include <jansson.h>
 #include <bpf/libbpf.h>
-#include "kh.h"
+#include "base.h"
 
 volatile sig_atomic_t kh_exiting;
 
@@ -88,7 +87,7 @@ void kh_warn(const struct kh_opts *o, const char *fmt, ...)
  * CAP_SYS_ADMIN.  Checked up front so an unprivileged run gets one line
  * naming what is missing instead of every probe failing with EPERM.
  */
-int kh_check_caps(const struct kh_opts *o)
+int kh_check_caps(char *why, size_t len)
 {
 	struct __user_cap_header_struct h = { .version = _LINUX_CAPABILITY_VERSION_3 };
 	struct __user_cap_data_struct d[2] = {};
@@ -104,9 +103,27 @@ int kh_check_caps(const struct kh_opts *o)
 #undef KH_HAS_CAP
 	if (bpf && perfmon)
 		return 0;
-	return kh_err(o, KH_EXIT_ENV, "kvmheat needs %s to load tracing programs (run as root, "
-		      "or grant CAP_BPF and CAP_PERFMON)",
-		      !bpf && !perfmon ? "CAP_BPF and CAP_PERFMON" : !bpf ? "CAP_BPF" : "CAP_PERFMON");
+	snprintf(why, len, "kvmheat %s to load tracing programs (missing %s)", KH_MSG_PRIVS,
+		 !bpf && !perfmon ? "CAP_BPF and CAP_PERFMON" : !bpf ? "CAP_BPF" : "CAP_PERFMON");
+	return -EPERM;
+}
+
+int kh_exit_code(int err)
+{
+	switch (err) {
+	case 0:
+		return KH_EXIT_OK;
+	case -ESRCH:
+		return KH_EXIT_NO_VM;
+	case -ENXIO:
+		return KH_EXIT_NO_SOURCE;
+	case -EPERM:
+	case -EACCES:
+	case -ENODEV:
+		return KH_EXIT_ENV;
+	default:
+		return KH_EXIT_ERROR;
+	}
 }
 
 /* libbpf_strerror knows libbpf's own codes as well as errno values. */
@@ -117,112 +134,6 @@ const char *kh_errstr(int err, char *buf, size_t len)
 	if (libbpf_strerror(err, buf, len))
 		snprintf(buf, len, "%s", strerror(err));
 	return buf;
-}
-
-/* getopt_long returned '?': name the option that was wrong, in one line. */
-int kh_bad_option(const struct kh_opts *o, const char *cmd, char **argv)
-{
-	const char *bad = optind > 0 ? argv[optind - 1] : "?";
-
-	return kh_err(o, KH_EXIT_USAGE, "%s: unknown option or missing value: '%s' "
-		      "(see kvmheat %s -h)", cmd, bad, cmd);
-}
-
-int kh_parse_u64(const char *s, uint64_t *out)
-{
-	char *end;
-	unsigned long long v;
-
-	/* strtoull would skip spaces and accept a sign: only digits may start */
-	if (!s || !isdigit((unsigned char)*s))
-		return -EINVAL;
-	errno = 0;
-	v = strtoull(s, &end, 0);
-	if (errno || *end)
-		return -EINVAL;
-	*out = v;
-	return 0;
-}
-
-/* A byte size: digits with an optional k, m or g (powers of 1024). */
-int kh_parse_size(const char *s, uint64_t *out)
-{
-	static const char units[] = "kmg";
-	char num[32];
-	const char *u;
-	size_t n;
-	uint64_t v;
-
-	if (!s || !(n = strlen(s)) || n >= sizeof(num))
-		return -EINVAL;
-	memcpy(num, s, n + 1);
-	u = strchr(units, tolower((unsigned char)num[n - 1]));
-	if (u && *u)
-		num[n - 1] = 0;
-	if (kh_parse_u64(num, &v))
-		return -EINVAL;
-	for (int shift = u && *u ? 10 * (int)(u - units + 1) : 0; shift; shift -= 10) {
-		if (v > (UINT64_MAX >> 10))
-			return -ERANGE;
-		v <<= 10;
-	}
-	*out = v;
-	return 0;
-}
-
-int kh_parse_pid(const char *s, uint32_t *out)
-{
-	uint64_t v;
-
-	if (kh_parse_u64(s, &v) || v == 0 || v > 0x3fffffff)
-		return -EINVAL;
-	*out = (uint32_t)v;
-	return 0;
-}
-
-/*
- * A gfn range, inclusive, for --gfn of trace, report and heatmap: "A-B",
- * "A" (that gfn alone) or "A-" (A to the end); decimal or 0x hex.  A start
- * beyond the last gfn a guest can have (2^52 - 1 with 4 KiB pages) could
- * never match, so it is refused rather than silently showing nothing.
- */
-int kh_parse_gfn_range(const char *s, uint64_t *lo, uint64_t *hi)
-{
-	char buf[64], *dash;
-
-	if (!s || strlen(s) >= sizeof(buf))
-		return -EINVAL;
-	snprintf(buf, sizeof(buf), "%s", s);
-	dash = strchr(buf, '-');
-	if (dash)
-		*dash = 0;
-	if (kh_parse_u64(buf, lo))
-		return -EINVAL;
-	if (!dash)
-		*hi = *lo;
-	else if (!dash[1])
-		*hi = UINT64_MAX;
-	else if (kh_parse_u64(dash + 1, hi))
-		return -EINVAL;
-	if (*lo > *hi || *lo > KH_GFN_MAX)
-		return -ERANGE;
-	return 0;
-}
-
-int kh_parse_seconds(const char *s, double *out)
-{
-	char *end;
-	double v;
-
-	/* plain decimal only: no spaces, signs, hex floats, inf or nan */
-	if (!s || !(isdigit((unsigned char)*s) || *s == '.') || strpbrk(s, "xXpPeE"))
-		return -EINVAL;
-	errno = 0;
-	v = strtod(s, &end);
-	if (errno || *end || !(v > 0) || v > 1e7)
-		return -EINVAL;
-	*out = v;
-	return 0;
 }
 
 const char *kh_fmt_bytes(uint64_t bytes, char *buf, size_t len)

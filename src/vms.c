@@ -1,15 +1,12 @@
 // SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
 /* VM discovery: run the task_file iterator, parse its typed records. */
 #include <errno.h>
-#include <getopt.h>
-#include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
-#include <jansson.h>
-#include "kh.h"
+#include "vms.h"
 #include "vms.skel.h"
 
 void kh_vms_free(struct kh_vmset *set)
@@ -18,7 +15,7 @@ void kh_vms_free(struct kh_vmset *set)
 		free(set->vms[i].slots);
 	free(set->vms);
 	set->vms = NULL;
-	set->n = 0;
+	set->n = set->cap = 0;
 }
 
 static struct kh_vm *kh_vms_by_kvm(struct kh_vmset *set, uint64_t kvm)
@@ -54,14 +51,12 @@ int kh_vms_put(struct kh_vmset *set, const struct kh_vm *vm)
 	if (dst) {
 		free(dst->slots);
 	} else {
-		struct kh_vm *nv = realloc(set->vms, (set->n + 1) * sizeof(*nv));
-
-		if (!nv)
+		if (kh_grow(&set->vms, &set->cap, set->n + 1, sizeof(*set->vms)))
 			return -ENOMEM;
-		set->vms = nv;
 		dst = &set->vms[set->n++];
 	}
 	*dst = *vm;
+	dst->slots_cap = vm->nr_slots ? vm->nr_slots : 1;
 	dst->slots = malloc((vm->nr_slots ? vm->nr_slots : 1) * sizeof(*dst->slots));
 	if (!dst->slots) {
 		dst->nr_slots = 0;
@@ -128,19 +123,16 @@ int kh_vms_parse(const void *buf, size_t len, struct kh_vmset *set, char *why, s
 		switch (h.type) {
 		case KH_REC_VM: {
 			struct kh_vm_rec r;
-			struct kh_vm *nv;
 
 			if (h.size < sizeof(r))
 				goto short_rec;
 			memcpy(&r, p + off, sizeof(r));
 			if (kh_vms_by_kvm(set, r.kvm))
 				break;
-			nv = realloc(set->vms, (set->n + 1) * sizeof(*nv));
-			if (!nv) {
+			if (kh_grow(&set->vms, &set->cap, set->n + 1, sizeof(*set->vms))) {
 				snprintf(why, whylen, "out of memory");
 				return -ENOMEM;
 			}
-			set->vms = nv;
 			vm = &set->vms[set->n++];
 			memset(vm, 0, sizeof(*vm));
 			vm->pid = r.pid;
@@ -152,7 +144,6 @@ int kh_vms_parse(const void *buf, size_t len, struct kh_vmset *set, char *why, s
 		}
 		case KH_REC_SLOT: {
 			struct kh_slot_rec r;
-			struct kh_slot *ns;
 
 			if (h.size < sizeof(r))
 				goto short_rec;
@@ -164,12 +155,11 @@ int kh_vms_parse(const void *buf, size_t len, struct kh_vmset *set, char *why, s
 			for (size_t i = 0; i < vm->nr_slots; i++)
 				if (vm->slots[i].id == r.id && vm->slots[i].as_id == r.as_id)
 					goto next;
-			ns = realloc(vm->slots, (vm->nr_slots + 1) * sizeof(*ns));
-			if (!ns) {
+			if (kh_grow(&vm->slots, &vm->slots_cap, vm->nr_slots + 1,
+				    sizeof(*vm->slots))) {
 				snprintf(why, whylen, "out of memory");
 				return -ENOMEM;
 			}
-			vm->slots = ns;
 			vm->slots[vm->nr_slots++] = (struct kh_slot){
 				.base_gfn = r.base_gfn, .npages = r.npages, .hva = r.hva,
 				.flags = r.flags, .id = r.id, .as_id = r.as_id,
@@ -291,6 +281,8 @@ int kh_disc_run(struct kh_disc *d, struct kh_vmset *set, char *why, size_t whyle
 		len += n;
 	}
 	err = kh_vms_parse(buf, len, set, why, whylen);
+	for (size_t i = 0; !err && i < set->n; i++)
+		kh_ident_learn(set->vms[i].pid, set->vms[i].comm, &set->vms[i].ident);
 out:
 	if (err)
 		kh_vms_free(set);
@@ -313,88 +305,40 @@ int kh_vms_discover(struct kh_vmset *set, char *why, size_t whylen)
 	return err;
 }
 
-/* ---- kvmheat list ---- */
+/* ---- VMs by name (vmname.c has the rule, this the VM lists) ---- */
 
-static json_t *kh_vm_json(const struct kh_vm *vm)
+int kh_vms_by_name(const struct kh_vmset *set, const char *name, uint32_t *pid, char *why,
+		   size_t whylen)
 {
-	json_t *slots = json_array();
-
-	for (size_t i = 0; i < vm->nr_slots; i++) {
-		const struct kh_slot *s = &vm->slots[i];
-
-		json_array_append_new(slots, json_pack(
-			"{s:i, s:i, s:I, s:I, s:I, s:I, s:I}", "slot", s->id, "as_id", s->as_id,
-			"gpa", (json_int_t)(s->base_gfn << KH_PAGE_SHIFT),
-			"size", (json_int_t)(s->npages << KH_PAGE_SHIFT),
-			"base_gfn", (json_int_t)s->base_gfn, "npages", (json_int_t)s->npages,
-			"hva", (json_int_t)s->hva));
-	}
-	return json_pack("{s:i, s:s, s:i, s:I, s:o}", "pid", vm->pid, "comm", vm->comm,
-			 "vcpus", vm->nr_vcpus, "memory_bytes",
-			 (json_int_t)(kh_vm_pages(vm) << KH_PAGE_SHIFT), "memslots", slots);
-}
-
-static void kh_vm_print(const struct kh_vm *vm)
-{
-	char b1[32];
-
-	printf("%-8u %-16s %5u %10s %6zu\n", vm->pid, vm->comm, vm->nr_vcpus,
-	       kh_fmt_bytes(kh_vm_pages(vm) << KH_PAGE_SHIFT, b1, sizeof(b1)), vm->nr_slots);
-	for (size_t i = 0; i < vm->nr_slots; i++) {
-		const struct kh_slot *s = &vm->slots[i];
-		char b2[32];
-
-		printf("    slot %-4u as %u  gpa 0x%012" PRIx64 "-0x%012" PRIx64 "  %10s  hva 0x%" PRIx64
-		       "\n", s->id, s->as_id, s->base_gfn << KH_PAGE_SHIFT,
-		       (s->base_gfn + s->npages) << KH_PAGE_SHIFT,
-		       kh_fmt_bytes(s->npages << KH_PAGE_SHIFT, b2, sizeof(b2)), s->hva);
-	}
-}
-
-int kh_cmd_list(int argc, char **argv, struct kh_opts *o)
-{
-	static const struct option longopts[] = {
-		{ "pid", required_argument, NULL, 'p' },
-		KH_LONGOPTS_END,
-	};
-	struct kh_vmset set;
-	uint32_t pid = 0;
-	struct kh_cmdline cl = {
-		.cmd = "list", .o = o, .shortopts = "jp:vh", .longopts = longopts, .pid = &pid,
-		.help = "Usage: kvmheat list [-j] [-p PID]\n"
-			"List running KVM VMs: pid, comm, vCPUs, memory and memslots.\n",
-	};
-	char why[256];
+	struct kh_named *v = calloc(set->n ? set->n : 1, sizeof(*v));
 	int err;
 
-	/* no letters of its own: parsed to the end, or stopped */
-	if (kh_getopt(&cl, argc, argv) == KH_OPT_STOP)
-		return cl.rc;
-	kh_libbpf_quiet(o->verbose);
-	err = kh_vms_discover(&set, why, sizeof(why));
-	if (err)
-		return kh_err(o, err == -EPERM ? KH_EXIT_ENV : KH_EXIT_ERROR, "list: %s%s", why,
-			      err == -EPERM ? " (needs root or CAP_BPF+CAP_PERFMON)" : "");
-	if (pid && !kh_vms_find(&set, pid)) {
-		kh_vms_free(&set);
-		return kh_err(o, KH_EXIT_NO_VM, "list: pid %u is not a KVM VM (no kvm-vm file)",
-			      pid);
+	if (!v) {
+		snprintf(why, whylen, "out of memory");
+		return -ENOMEM;
 	}
-	if (!set.n && !o->json)
-		fprintf(stderr, "kvmheat: no KVM VMs are running\n");
-	if (o->json) {
-		json_t *arr = json_array();
+	for (size_t i = 0; i < set->n; i++)
+		v[i] = (struct kh_named){ set->vms[i].pid, &set->vms[i].ident };
+	err = kh_pick_by_name(v, set->n, name, pid, why, whylen);
+	free(v);
+	return err;
+}
 
-		for (size_t i = 0; i < set.n; i++)
-			if (!pid || set.vms[i].pid == pid)
-				json_array_append_new(arr, kh_vm_json(&set.vms[i]));
-		kh_json_print(json_pack("{s:o}", "vms", arr), JSON_INDENT(2));
-	} else {
-		printf("%-8s %-16s %5s %10s %6s\n", "PID", "COMM", "VCPUS", "MEMORY", "SLOTS");
-		for (size_t i = 0; i < set.n; i++)
-			if (!pid || set.vms[i].pid == pid)
-				kh_vm_print(&set.vms[i]);
+int kh_resolve_vm(const char *arg, uint32_t *pid, char *why, size_t whylen)
+{
+	struct kh_vmset set;
+	int err;
+
+	if (!kh_parse_pid(arg, pid))
+		return 0;
+	if (!kh_name_arg_ok(arg)) {
+		snprintf(why, whylen, "bad pid or VM name");
+		return -EINVAL;
 	}
+	err = kh_vms_discover(&set, why, whylen);
+	if (err)
+		return err;
+	err = kh_vms_by_name(&set, arg, pid, why, whylen);
 	kh_vms_free(&set);
-	return KH_EXIT_OK;
+	return err;
 }

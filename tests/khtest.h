@@ -35,6 +35,29 @@ static inline const char *kh_build_dir(void)
 	return d && *d ? d : "build";
 }
 
+/*
+ * The kvmheat under test: KH_KVMHEAT when set (test_install runs the CLI
+ * tests against the packaged /usr/sbin/kvmheat so), else the build's.
+ */
+static inline const char *kh_kvmheat_path(char *buf, size_t len)
+{
+	const char *p = getenv("KH_KVMHEAT");
+
+	if (p && *p)
+		snprintf(buf, len, "%s", p);
+	else
+		snprintf(buf, len, "%s/kvmheat", kh_build_dir());
+	return buf;
+}
+
+/* The source tree: tests run from it (make test) unless KH_SRCDIR says. */
+static inline const char *kh_src_dir(void)
+{
+	const char *r = getenv("KH_SRCDIR");
+
+	return r && *r ? r : ".";
+}
+
 static inline int kh_is_root(void)
 {
 	return geteuid() == 0;

@@ -38,7 +38,8 @@ static const struct abi_member kh_counts_m[] = {
 	M(kh_counts, spp), M(kh_counts, subpage_mask), M(kh_counts, flags),
 };
 static const struct abi_member kh_region_m[] = {
-	M(kh_region, c), M(kh_region, touched),
+	M(kh_region, c), M(kh_region, touched), M(kh_region, coarse_aged),
+	M(kh_region, coarse_young), M(kh_region, coarse_pages), M(kh_region, _rsv),
 };
 static const struct abi_member kh_subpages_m[] = {
 	M(kh_subpages, cnt),
@@ -213,7 +214,7 @@ static void test_skeleton_maps(void **state)
 	skel = kvmheat_bpf__open();
 	if (!skel)
 		fail_msg("kvmheat_bpf__open: %s", strerror(errno));
-	/* keys and values as session.c and heat.c pass them */
+	/* keys and values as session.c and maps.c pass them */
 	check_map(skel->obj, skel->maps.gfns, sizeof(struct kh_key), sizeof(struct kh_counts),
 		  "kh_counts");
 	check_map(skel->obj, skel->maps.regions, sizeof(struct kh_key), sizeof(struct kh_region),

@@ -25,6 +25,9 @@ struct fx {
 	uint32_t self;
 };
 
+/* gfn_soft_cap for the next fx_load (0: none, as before any is set). */
+static uint64_t fx_soft_cap;
+
 /* Load every raw_tp wrapper and shim (they load without their tracepoint). */
 static struct kvmheat_bpf *fx_load(uint32_t targ_pid, bool tdp, uint32_t pf_nargs,
 				   uint32_t region_entries)
@@ -43,6 +46,7 @@ static struct kvmheat_bpf *fx_load(uint32_t targ_pid, bool tdp, uint32_t pf_narg
 					  !strncmp(n, "shim_", 5));
 	}
 	kh_set_rodata(&env, skel, targ_pid);
+	skel->rodata->gfn_soft_cap = fx_soft_cap;
 	if (region_entries)
 		bpf_map__set_max_entries(skel->maps.regions, region_entries);
 	if (kvmheat_bpf__load(skel)) {
@@ -288,17 +292,104 @@ static void test_age_long_range_is_region_level(void **state)
 	struct kh_region r;
 
 	NEED_FX(f);
-	/* 600 pages from gfn 0x3f0: 16 in region 1, 512 in region 2, 72 in region 3 */
+	/* 600 pages from gfn 0x3f0 touch regions 1, 2 and 3: one coarse check each */
 	RUN(f->skel->progs.shim_age_gfn, KVM_PTR, 0x3f0, 0x3f0 + 600, 1);
 	assert_false(gfn_counts(f->skel, VM_PID, 0x3f0, &c));
-	assert_true(region_of(f->skel, VM_PID, 0x3f0, &r));
-	assert_int_equal(r.c.aged, 16);
-	assert_int_equal(r.c.young, 16);
-	assert_true(region_of(f->skel, VM_PID, 0x400, &r));
-	assert_int_equal(r.c.aged, 512);
+	assert_false(gfn_counts(f->skel, VM_PID, 0x400, &c));
+	for (uint64_t g = 0x3f0; g < 0x3f0 + 600; g += 0x200) {
+		assert_true(region_of(f->skel, VM_PID, g, &r));
+		assert_int_equal(r.c.aged, 1);
+		assert_int_equal(r.c.young, 1);
+		assert_int_equal(r.coarse_aged, 1);
+		assert_int_equal(r.coarse_young, 1);
+		assert_int_equal(r.coarse_pages, 600);
+	}
 	assert_true(region_of(f->skel, VM_PID, 0x600, &r));
-	assert_int_equal(r.c.aged, 72);
+	assert_int_equal(r.c.aged, 1);
 	assert_int_equal(stat_of(f->skel, KH_SRC_AGING, KH_STAT_TRUNCATED), 1);
+}
+
+/*
+ * A THP-backed mapping aged young: KVM hands over 512 aligned gfns.  That is
+ * one 2 MiB cell: one young check for the region, no 4 KiB page credited,
+ * no touched bit; a later 4 KiB fault in it keeps its own precision.  A
+ * 1 GiB page is one cell per region it covers, each saying 1 GiB.
+ */
+static void test_age_huge_page_is_one_cell(void **state)
+{
+	struct fx *f = *state;
+	struct kh_counts c;
+	struct kh_region r;
+
+	NEED_FX(f);
+	RUN(f->skel->progs.shim_age_gfn, KVM_PTR, 0x40000, 0x40200, 1);
+	RUN(f->skel->progs.shim_age_gfn, KVM_PTR, 0x40000, 0x40200, 0);
+	assert_true(region_of(f->skel, VM_PID, 0x40000, &r));
+	assert_int_equal(r.c.aged, 2);
+	assert_int_equal(r.c.young, 1);
+	assert_int_equal(r.c.accesses, 1);
+	assert_int_equal(r.coarse_aged, 2);
+	assert_int_equal(r.coarse_young, 1);
+	assert_int_equal(r.coarse_pages, 512);
+	for (unsigned int w = 0; w < KH_REGION_GFNS / 64; w++)
+		assert_int_equal(r.touched[w], 0);
+	for (uint64_t g = 0x40000; g < 0x40200; g++)
+		assert_false(gfn_counts(f->skel, VM_PID, g, &c));
+	assert_false(region_of(f->skel, VM_PID, 0x40200, &r));
+	/* faults stay at 4 KiB: the region's touched bit and its own gfn entry */
+	RUN(f->skel->progs.shim_page_fault, VM_PID, 0x40005000ULL, 0x2);
+	assert_true(gfn_counts(f->skel, VM_PID, 0x40005, &c));
+	assert_int_equal(c.faults, 1);
+	assert_true(region_of(f->skel, VM_PID, 0x40000, &r));
+	assert_int_equal(r.touched[0], 1ULL << 5);
+	assert_int_equal(r.coarse_aged, 2);
+	/* 1 GiB at gfn 0x80000: 512 regions, each one coarse check of 262144 pages */
+	RUN(f->skel->progs.shim_age_gfn, KVM_PTR, 0x80000, 0x80000 + 262144, 1);
+	assert_true(region_of(f->skel, VM_PID, 0x80000, &r));
+	assert_int_equal(r.coarse_young, 1);
+	assert_int_equal(r.coarse_pages, 262144);
+	assert_true(region_of(f->skel, VM_PID, 0x80000 + 262144 - 1, &r));
+	assert_int_equal(r.coarse_aged, 1);
+	assert_false(region_of(f->skel, VM_PID, 0x80000 + 262144, &r));
+}
+
+/*
+ * A full-VM aging sweep in a gfn table smaller than the VM: once the soft
+ * cap is reached, pages aged old make no new entries, so they cannot evict
+ * the hot pages; entries already there and access signals still count.
+ */
+static void test_aging_sweep_does_not_evict(void **state)
+{
+	struct fx *f = *state;
+	struct kvmheat_bpf *small;
+	struct kh_counts c;
+	uint32_t pid = VM_PID;
+	uint64_t kvm = KVM_PTR;
+
+	NEED_FX(f);
+	fx_soft_cap = 4;
+	small = fx_load(0, true, 3, 0);
+	fx_soft_cap = 0;
+	assert_non_null(small);
+	assert_int_equal(bpf_map_update_elem(bpf_map__fd(small->maps.vm_by_kvm), &kvm, &pid,
+					     BPF_ANY), 0);
+	/* four hot pages fill the cap */
+	for (uint64_t g = 0; g < 4; g++)
+		RUN(small->progs.shim_track_write, VM_PID, (0x40000 + g) << 12, 4, 0);
+	/* the sweep: 100 old pages, one at a time */
+	for (uint64_t g = 0; g < 100; g++)
+		RUN(small->progs.shim_age_gfn, KVM_PTR, 0x40000 + g, 0x40000 + g + 1, 0);
+	assert_int_equal(map_count(bpf_map__fd(small->maps.gfns), sizeof(struct kh_key)), 4);
+	assert_int_equal(stat_of(small, KH_SRC_AGING, KH_STAT_TRUNCATED), 96);
+	assert_true(gfn_counts(small, VM_PID, 0x40002, &c));
+	assert_int_equal(c.tracked, 1);
+	assert_int_equal(c.aged, 1);
+	/* a young result is an access: it still makes its entry */
+	RUN(small->progs.shim_age_gfn, KVM_PTR, 0x40050, 0x40051, 1);
+	assert_true(gfn_counts(small, VM_PID, 0x40050, &c));
+	assert_int_equal(c.young, 1);
+	assert_int_equal(small->bss->gfn_inserts, 5);
+	kvmheat_bpf__destroy(small);
 }
 
 static void test_age_hva_tracepoints(void **state)
@@ -637,6 +728,8 @@ int main(void)
 						teardown),
 		cmocka_unit_test_setup_teardown(test_age_long_range_is_region_level, setup,
 						teardown),
+		cmocka_unit_test_setup_teardown(test_age_huge_page_is_one_cell, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_aging_sweep_does_not_evict, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_age_hva_tracepoints, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_tdp_young_after_age_hva, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_track_write_subpages, setup, teardown),

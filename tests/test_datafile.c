@@ -190,7 +190,7 @@ static uint8_t *synth_file(const char *name, struct synth *s, bool footer, size_
 	return buf;
 }
 
-static bool has_note(const struct kh_rec *r, const char *needle)
+static bool has_note(const struct kh_recording *r, const char *needle)
 {
 	for (size_t i = 0; i < r->nr_notes; i++)
 		if (strstr(r->notes[i], needle))
@@ -210,7 +210,7 @@ static const struct kh_gfn_stat *find(const struct kh_gfn_stat *g, size_t n, uin
 static void test_roundtrip(void **state)
 {
 	struct synth s;
-	struct kh_rec r;
+	struct kh_recording r;
 	struct kh_rd_filter f;
 	struct kh_gfn_stat *g;
 	const struct kh_gfn_stat *x;
@@ -237,8 +237,8 @@ static void test_roundtrip(void **state)
 	assert_false(r.sources[KH_SRC_SPP].present);
 	/* VMs, memslots, appear and exit times */
 	assert_int_equal(r.nr_vms, 2);
-	a = kh_rec_vm(&r, 100);
-	b = kh_rec_vm(&r, 200);
+	a = kh_rd_find_vm(&r, 100);
+	b = kh_rd_find_vm(&r, 200);
 	assert_non_null(a);
 	assert_non_null(b);
 	assert_string_equal(a->comm, "vmA");
@@ -256,7 +256,7 @@ static void test_roundtrip(void **state)
 	assert_int_equal(r.epochs[1].nr_gfns, 3);
 	assert_int_equal(r.epochs[1].nr_subs, 2);
 	kh_rd_filter_init(&f);
-	assert_int_equal(kh_rec_totals(&r, &f, &g, &n), 0);
+	assert_int_equal(kh_rd_totals(&r, &f, &g, &n), 0);
 	assert_int_equal(n, 6);
 	x = find(g, n, 100, 0x40000);
 	assert_non_null(x);
@@ -280,7 +280,7 @@ static void test_roundtrip(void **state)
 	assert_true(kh_rd_epoch_wanted(&r, &f, 1));
 	assert_true(kh_rd_epoch_wanted(&r, &f, 2));
 	assert_false(kh_rd_epoch_wanted(&r, &f, 3));
-	assert_int_equal(kh_rec_totals(&r, &f, &g, &n), 0);
+	assert_int_equal(kh_rd_totals(&r, &f, &g, &n), 0);
 	assert_int_equal(find(g, n, 100, 0x40000)->c.accesses, 20);
 	assert_null(find(g, n, 100, 0x10));
 	free(g);
@@ -300,7 +300,7 @@ static void test_roundtrip(void **state)
 	assert_int_equal(r.footer.reason, KH_END_COMMAND);
 	assert_int_equal(r.footer.nr_epochs, 4);
 	assert_int_equal(r.footer.nr_events, s.events);
-	kh_rec_free(&r);
+	kh_rd_free(&r);
 	free(buf);
 }
 
@@ -316,7 +316,7 @@ static void test_truncated_at_every_byte(void **state)
 	assert_true(s.b[s.nb - 1].off == len);
 	for (size_t l = 0; l < len; l++) {
 		uint8_t *copy = malloc(l ? l : 1);	/* exact size: overreads would show */
-		struct kh_rec r;
+		struct kh_recording r;
 		char why[256] = "";
 		size_t whole = 0;
 		int err;
@@ -350,7 +350,7 @@ static void test_truncated_at_every_byte(void **state)
 			assert_true(has_note(&r, at));
 			cuts++;
 		}
-		kh_rec_free(&r);
+		kh_rd_free(&r);
 		free(copy);
 	}
 	printf("# %zu lengths refused (header incomplete), %zu cut inside a chunk\n", errors, cuts);
@@ -365,7 +365,7 @@ static size_t chunk_off(const struct synth *s, size_t k)
 static void test_corrupt_checksums(void **state)
 {
 	struct synth s;
-	struct kh_rec r;
+	struct kh_recording r;
 	size_t len;
 	uint8_t *buf = synth_file("bad.data", &s, true, &len);
 	char why[256];
@@ -381,7 +381,7 @@ static void test_corrupt_checksums(void **state)
 	assert_int_equal(r.nr_epochs, 3);
 	assert_int_equal(r.epochs[1].index, 2);
 	assert_true(r.has_footer);
-	kh_rec_free(&r);
+	kh_rd_free(&r);
 	buf[c2 + sizeof(struct kh_df_chunk) + 3] ^= 0x40;
 
 	/* a damaged length in chunk 3's header: skip to the next valid header */
@@ -392,7 +392,7 @@ static void test_corrupt_checksums(void **state)
 	assert_true(has_note(&r, "damaged chunk header"));
 	assert_int_equal(r.nr_epochs, 3);
 	assert_int_equal(r.epochs[2].index, 3);
-	kh_rec_free(&r);
+	kh_rd_free(&r);
 	buf[c3 + offsetof(struct kh_df_chunk, comp_len)] ^= 0x11;
 
 	/* a damaged file header is refused */
@@ -434,7 +434,7 @@ static void test_unknown_records_skipped(void **state)
 	} wide = { .b = { .pid = 9, .n = 1, .ent_size = sizeof(wide.e) } };
 	char p[256], why[256];
 	struct kh_dw w;
-	struct kh_rec r;
+	struct kh_recording r;
 	int fd;
 
 	memset(&unk, 0x5a, sizeof(unk));
@@ -471,13 +471,13 @@ static void test_unknown_records_skipped(void **state)
 	assert_int_equal(r.gfns[0].d.accesses, 6);
 	assert_int_equal(r.gfns[0].d.subpage_mask, 0x4);
 	assert_true(r.has_footer);
-	kh_rec_free(&r);
+	kh_rd_free(&r);
 }
 
 static void test_refuses_other_files(void **state)
 {
 	struct synth s;
-	struct kh_rec r;
+	struct kh_recording r;
 	size_t len;
 	uint8_t *buf = synth_file("major.data", &s, true, &len);
 	char why[256], p[256];
@@ -573,7 +573,7 @@ static void test_golden_csv_json(void **state)
 static void test_subset_export(void **state)
 {
 	struct synth s;
-	struct kh_rec r;
+	struct kh_recording r;
 	size_t len;
 	char *out, *err, p[256], why[256];
 
@@ -603,14 +603,14 @@ static void test_subset_export(void **state)
 	assert_string_equal(json_string_value(json_object_get(r.header, "subset_of")),
 			    "big.data");
 	assert_string_equal(json_string_value(json_object_get(r.header, "host")), "synthhost");
-	kh_rec_free(&r);
+	kh_rd_free(&r);
 	/* the subset is itself a recording that report reads */
 	assert_int_equal(kvmheat(&out, &err, (char *[]){ "report", "-i", "small.data", "--format",
 							"csv", NULL }), 0);
 	assert_string_equal(out, "pid,gfn,accesses,writes,subpage_write_mask,faults,aged,young,"
-			    "tracked,spp,subpage_writes\n"
+			    "tracked,spp,subpage_writes,name\n"
 			    "100,262144,20,2,0x00000001,0,0,0,0,0,2 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 "
-			    "0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0\n");
+			    "0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0,\n");
 	free(out);
 	free(err);
 }
@@ -626,6 +626,10 @@ struct svg {
 	char title[256];
 	size_t tlen;
 	int hot_titles;		/* titles whose gfn range holds 0x40000 */
+	bool in_text, legend;	/* a <text> says "per cell (log scale)" */
+	int lines;		/* hover titles "VM ...": chart lines */
+	char text[128];
+	size_t xlen;
 };
 
 static void XMLCALL svg_start(void *ud, const XML_Char *name, const XML_Char **atts)
@@ -649,6 +653,10 @@ static void XMLCALL svg_start(void *ud, const XML_Char *name, const XML_Char **a
 		s->in_title = true;
 		s->tlen = 0;
 	}
+	if (!strcmp(name, "text")) {
+		s->in_text = true;
+		s->xlen = 0;
+	}
 }
 
 static void XMLCALL svg_text(void *ud, const XML_Char *t, int len)
@@ -659,6 +667,10 @@ static void XMLCALL svg_text(void *ud, const XML_Char *t, int len)
 		memcpy(s->title + s->tlen, t, len);
 		s->tlen += len;
 	}
+	if (s->in_text && s->xlen + len < sizeof(s->text)) {
+		memcpy(s->text + s->xlen, t, len);
+		s->xlen += len;
+	}
 }
 
 static void XMLCALL svg_end(void *ud, const XML_Char *name)
@@ -667,10 +679,16 @@ static void XMLCALL svg_end(void *ud, const XML_Char *name)
 	unsigned long long a, b;
 
 	s->depth--;
+	if (!strcmp(name, "text")) {
+		s->in_text = false;
+		s->text[s->xlen] = 0;
+		s->legend |= strstr(s->text, "per cell (log scale)") != NULL;
+	}
 	if (strcmp(name, "title"))
 		return;
 	s->in_title = false;
 	s->title[s->tlen] = 0;
+	s->lines += !strncmp(s->title, "VM ", 3);
 	if (sscanf(s->title, "gfn 0x%llx-0x%llx", &a, &b) == 2) {
 		s->titled++;
 		s->hot_titles += a <= 0x40000 && 0x40000 <= b;
@@ -739,14 +757,97 @@ static void read_png(const char *path, struct pngimg *im)
 	fclose(f);
 }
 
+/* Dark pixels (text, ticks) in a box "x,y,w,h" of the image. */
+static size_t dark_in(const struct pngimg *im, unsigned int x, unsigned int y, unsigned int w,
+		      unsigned int h)
+{
+	size_t n = 0;
+
+	for (unsigned int j = y; j < y + h && j < im->h; j++)
+		for (unsigned int i = x; i < x + w && i < im->w; i++) {
+			const uint8_t *q = im->px + ((size_t)j * im->w + i) * 3;
+
+			n += q[0] < 110 && q[1] < 110 && q[2] < 110;
+		}
+	return n;
+}
+
+struct box {
+	unsigned int x, y, w, h;
+};
+
+static void geo_box(const char *geo, const char *key, struct box *b)
+{
+	char k[32];
+	const char *at;
+
+	snprintf(k, sizeof(k), " %s=", key);
+	at = strstr(geo, k);
+	assert_non_null(at);
+	assert_int_equal(sscanf(at + strlen(k), "%u,%u,%u,%u", &b->x, &b->y, &b->w, &b->h), 4);
+}
+
+static bool in_box(const struct box *b, unsigned int x, unsigned int y)
+{
+	return x >= b->x && x < b->x + b->w && y >= b->y && y < b->y + b->h;
+}
+
+/*
+ * The labels and the legend are drawn where the geometry says: each box
+ * holds text (dark on white), and no dark pixel lies outside the plot
+ * area and the boxes.
+ */
+static void check_png_labels(const struct pngimg *im, unsigned int x0, unsigned int y0,
+			     unsigned int pw, unsigned int ph)
+{
+	static const char *keys[] = { "title", "yticks", "xticks", "legend", "gutter" };
+	struct box b[5], plot = { x0, y0, pw, ph };
+	size_t stray = 0;
+
+	for (int i = 0; i < 5; i++) {
+		geo_box(im->geo, keys[i], &b[i]);
+		if (i < 4) {
+			size_t n = dark_in(im, b[i].x, b[i].y, b[i].w, b[i].h);
+
+			printf("# %s box %u,%u %ux%u: %zu dark pixels\n", keys[i], b[i].x, b[i].y,
+			       b[i].w, b[i].h, n);
+			assert_true(n >= 40);
+		}
+	}
+	for (unsigned int y = 0; y < im->h; y++)
+		for (unsigned int x = 0; x < im->w; x++) {
+			bool inside = in_box(&plot, x, y);
+
+			for (int i = 0; i < 5 && !inside; i++)
+				inside = in_box(&b[i], x, y);
+			stray += !inside && dark_in(im, x, y, 1, 1);
+		}
+	assert_int_equal(stray, 0);
+}
+
+static void heatmap_png(const char *name, const char *rows, const char *cols,
+			struct pngimg *im)
+{
+	char *out, *err, p[256];
+
+	assert_int_equal(kvmheat(&out, &err, (char *[]){ "heatmap", "-i", "hm.data", "--pid",
+							"100", "-o", (char *)name, "--rows",
+							(char *)rows, "--cols", (char *)cols,
+							NULL }), 0);
+	free(out);
+	free(err);
+	tpath(p, sizeof(p), name);
+	read_png(p, im);
+}
+
 static void test_heatmap_outputs(void **state)
 {
 	struct synth s;
 	struct svg sv;
-	struct pngimg im;
+	struct pngimg im, im2;
 	size_t len;
 	char *out, *err, p[256];
-	unsigned int rows, cols, cw, ch, x0;
+	unsigned int rows, cols, cw, ch, x0, y0, iw, ih, pw_ph[2];
 	unsigned long long lo, hi;
 
 	free(synth_file("hm.data", &s, true, &len));
@@ -760,37 +861,326 @@ static void test_heatmap_outputs(void **state)
 	assert_true(sv.width > 100 && sv.height > 100);
 	assert_true(sv.titled >= 4);
 	assert_true(sv.hot_titles >= 3);	/* 0x40000 is accessed in epochs 0-2 */
-	assert_int_equal(kvmheat(&out, &err, (char *[]){ "heatmap", "-i", "hm.data", "--pid",
-							"100", "-o", "hm.png", "--rows", "64",
-							NULL }), 0);
-	free(out);
-	free(err);
-	tpath(p, sizeof(p), "hm.png");
-	read_png(p, &im);
+	assert_true(sv.legend);			/* "accesses per cell (log scale)" */
+	heatmap_png("hm.png", "64", "480", &im);
 	assert_int_equal(sscanf(strstr(im.geo, "rows="), "rows=%u cols=%u cell_w=%u cell_h=%u "
-				"x0=%u lo=%llu hi=%llu", &rows, &cols, &cw, &ch, &x0, &lo, &hi), 7);
+				"x0=%u lo=%llu hi=%llu y0=%u width=%u height=%u", &rows, &cols, &cw,
+				&ch, &x0, &lo, &hi, &y0, &iw, &ih), 10);
 	assert_int_equal(rows, 64);
 	assert_int_equal(cols, 4);
-	assert_int_equal(im.w, x0 + cols * cw);
-	assert_int_equal(im.h, rows * ch);
+	assert_int_equal(im.w, iw);
+	assert_int_equal(im.h, ih);
 	/* memslots 0 (256 pages) and 0x40000 (1024) end to end, cropped to 0x10..0x40002 */
 	assert_string_equal(im.segs, "0:256,262144:1024");
 	assert_int_equal(lo, 0x10);
 	assert_int_equal(hi, 256 + 2);
 	/* gfn 0x40000 (index 256) is in the bottom row and hot in columns 0-2 */
 	for (unsigned int c = 0; c < cols; c++) {
-		uint8_t *px = im.px + ((size_t)(rows - 1) * ch * im.w + x0 + c * cw) * 3;
+		uint8_t *px = im.px + ((size_t)(y0 + (rows - 1) * ch) * im.w + x0 + c * cw) * 3;
 		bool bg = px[0] == 20 && px[1] == 20 && px[2] == 30;
 
 		assert_true(c < 3 ? !bg : true);
 	}
 	/* rows between gfn 0x10 and the end of slot 0 hold nothing */
 	for (unsigned int r = 1; r < rows - 1; r++) {
-		uint8_t *px = im.px + ((size_t)r * ch * im.w + x0) * 3;
+		uint8_t *px = im.px + ((size_t)(y0 + r * ch) * im.w + x0) * 3;
 
 		assert_true(px[0] == 20 && px[1] == 20 && px[2] == 30);
 	}
+	check_png_labels(&im, x0, y0, cols * cw, rows * ch);
+	pw_ph[0] = cols * cw;
+	pw_ph[1] = rows * ch;
+	/* the image follows --rows/--cols: the plot grows, the margins stay */
+	heatmap_png("hm2.png", "200", "2", &im2);
+	assert_int_equal(sscanf(strstr(im2.geo, "rows="), "rows=%u cols=%u cell_w=%u cell_h=%u",
+				&rows, &cols, &cw, &ch), 4);
+	assert_int_equal(rows, 200);
+	assert_int_equal(cols, 2);
+	printf("# 64 rows: %ux%u px; 200 rows x 2 columns: %ux%u px\n", im.w, im.h, im2.w, im2.h);
+	assert_int_equal(im2.h - rows * ch, ih - pw_ph[1]);
+	assert_int_equal(im2.w - cols * cw, iw - pw_ph[0]);
 	free(im.px);
+	free(im2.px);
+}
+
+/* On a pipe the terminal heatmap is plain text; --color always gives ANSI colour. */
+static void test_heatmap_terminal(void **state)
+{
+	struct synth s;
+	size_t len;
+	char *out, *err;
+
+	free(synth_file("term.data", &s, true, &len));
+	assert_int_equal(kvmheat(&out, &err, (char *[]){ "heatmap", "-i", "term.data", "--pid",
+							"100", "-o", "-", NULL }), 0);
+	assert_null(strchr(out, '\033'));
+	/* the hottest cell: gfns 0x40000 and 0x40002 share the last row, 10 + 7 in epoch 1 */
+	assert_non_null(strstr(out, "scale (log, accesses per cell): 1 .:-=+*#%@ 17"));
+	assert_non_null(strchr(out, '@'));	/* the hottest cell */
+	free(out);
+	free(err);
+	assert_int_equal(kvmheat(&out, &err, (char *[]){ "heatmap", "-i", "term.data", "--pid",
+							"100", "--color", "always", "--axis",
+							"gfn", NULL }), 0);
+	assert_non_null(strstr(out, "\033[38;5;"));
+	assert_non_null(strstr(out, "scale (log, accesses per cell): 1 \033[48;5;"));
+	assert_non_null(strstr(out, "gfn 0x10-0x40003"));
+	free(out);
+	free(err);
+	assert_int_equal(kvmheat(&out, &err, (char *[]){ "heatmap", "-i", "term.data",
+							"--color", "sometimes", NULL }), 2);
+	free(out);
+	free(err);
+}
+
+/* Charts: a line per VM; cold has no data in recordings yet and says so. */
+static void test_heatmap_charts(void **state)
+{
+	struct synth s;
+	struct svg sv;
+	struct pngimg im;
+	size_t len;
+	char *out, *err, p[256];
+
+	free(synth_file("ch.data", &s, true, &len));
+	assert_int_equal(kvmheat(&out, &err, (char *[]){ "heatmap", "-i", "ch.data", "--chart",
+							"wss", "-o", "wss.svg", NULL }), 0);
+	free(out);
+	free(err);
+	tpath(p, sizeof(p), "wss.svg");
+	parse_svg(p, &sv);
+	assert_true(sv.root_svg && sv.width > 100);
+	assert_true(sv.lines == 2);		/* VMs 100 and 200 */
+	assert_int_equal(kvmheat(&out, &err, (char *[]){ "heatmap", "-i", "ch.data", "--chart",
+							"rates", "-o", "rates.png", NULL }), 0);
+	free(out);
+	free(err);
+	tpath(p, sizeof(p), "rates.png");
+	read_png(p, &im);
+	assert_true(dark_in(&im, 0, 0, im.w, 30) > 100);	/* the title */
+	free(im.px);
+	assert_int_equal(kvmheat(&out, &err, (char *[]){ "heatmap", "-i", "ch.data", "--chart",
+							"cold", "-o", "cold.svg", NULL }), 1);
+	assert_non_null(strstr(err, "no idle-age data"));
+	assert_null(strchr(strchr(err, '\n') + 1, '\n'));	/* one line */
+	tpath(p, sizeof(p), "cold.svg");
+	assert_int_equal(access(p, F_OK), -1);		/* no empty picture left behind */
+	free(out);
+	free(err);
+	assert_int_equal(kvmheat(&out, &err, (char *[]){ "heatmap", "-i", "ch.data", "--chart",
+							"wss", "--time", "5-6", "-o", "e.png",
+							NULL }), 1);
+	assert_non_null(strstr(err, "nothing to draw"));
+	free(out);
+	free(err);
+}
+
+/* ---- the HTML report in headless Chromium ---- */
+
+/* Any PNG (Chromium's are RGBA) as 8-bit RGB. */
+static bool read_png_rgb(const char *path, struct pngimg *im)
+{
+	FILE *f = fopen(path, "rb");
+	png_structp png;
+	png_infop info;
+	png_bytep *rows;
+
+	memset(im, 0, sizeof(*im));
+	if (!f)
+		return false;
+	png = png_create_read_struct(PNG_LIBPNG_VER_STRING, NULL, NULL, NULL);
+	info = png_create_info_struct(png);
+	if (setjmp(png_jmpbuf(png)))
+		fail_msg("%s: libpng could not read it", path);
+	png_init_io(png, f);
+	png_read_info(png, info);
+	png_set_expand(png);
+	png_set_strip_16(png);
+	png_set_strip_alpha(png);
+	png_set_gray_to_rgb(png);
+	png_read_update_info(png, info);
+	im->w = png_get_image_width(png, info);
+	im->h = png_get_image_height(png, info);
+	assert_int_equal(png_get_rowbytes(png, info), im->w * 3);
+	im->px = malloc((size_t)im->w * im->h * 3);
+	rows = malloc(im->h * sizeof(*rows));
+	for (png_uint_32 y = 0; y < im->h; y++)
+		rows[y] = im->px + (size_t)y * im->w * 3;
+	png_read_image(png, rows);
+	png_destroy_read_struct(&png, &info, NULL);
+	free(rows);
+	fclose(f);
+	return true;
+}
+
+static size_t distinct_colours(const struct pngimg *im, unsigned int x0, unsigned int y0,
+			       unsigned int w, unsigned int h)
+{
+	static uint8_t seen[1 << 21];	/* 7 bits per channel: enough to tell shades apart */
+	size_t n = 0;
+
+	memset(seen, 0, sizeof(seen));
+	for (unsigned int y = y0; y < y0 + h && y < im->h; y++)
+		for (unsigned int x = x0; x < x0 + w && x < im->w; x++) {
+			const uint8_t *q = im->px + ((size_t)y * im->w + x) * 3;
+			unsigned int k = (q[0] >> 1) << 14 | (q[1] >> 1) << 7 | q[2] >> 1;
+
+			n += !seen[k];
+			seen[k] = 1;
+		}
+	return n;
+}
+
+/*
+ * A copy of the page with a probe appended: after load it writes the first
+ * heatmap's box and the page's hot-range row count into a hidden element,
+ * which --dump-dom shows.  The probe sits after the page, changing nothing.
+ */
+static void html_probe_copy(const char *html, const char *probe)
+{
+	FILE *f = fopen(probe, "w");
+	char *doc = slurp(html);
+
+	assert_non_null(f);
+	fputs(doc, f);
+	fputs("<pre id=\"probe\" style=\"display:none\"></pre><script>\n"
+	      "var s=document.querySelector('section svg'),r=s.getBoundingClientRect();\n"
+	      "document.getElementById('probe').textContent='probe '+Math.round(r.left)+' '+"
+	      "Math.round(r.top)+' '+Math.round(r.width)+' '+Math.round(r.height)+' rows '+"
+	      "document.querySelectorAll('tr.range').length;\n</script>\n", f);
+	fclose(f);
+	free(doc);
+}
+
+/* Chromium with every network path dead: a proxy on a closed port, no DNS. */
+static int chromium(char **out, char **err, const char *what, const char *url)
+{
+	char *argv[] = { "/usr/bin/chromium", "--headless", "--no-sandbox", "--disable-gpu",
+			 "--hide-scrollbars", "--window-size=1280,2400",
+			 "--proxy-server=127.0.0.1:9", "--host-resolver-rules=MAP * ~NOTFOUND",
+			 "--log-net-log=netlog.json", "--net-log-capture-mode=Default",
+			 (char *)what, (char *)url, NULL };
+
+	return run(out, err, 120, argv);
+}
+
+/* How a request made by a file:// page shows in Chromium's net log. */
+#define PAGE_REQUEST	"SiteForCookies: {site=file://"
+
+static void test_report_html_in_chromium(void **state)
+{
+	struct synth s;
+	struct pngimg shot;
+	size_t len;
+	char *out, *err, *doc, *dom, *net, html[256], probe[256], url[300], shotp[256], netp[256];
+	char ctl[256];
+	FILE *f;
+	unsigned int bx, by, bw, bh, nrows;
+
+	free(synth_file("html.data", &s, true, &len));
+	assert_int_equal(kvmheat(&out, &err, (char *[]){ "report", "-i", "html.data", "--format",
+							"html", "-o", "r.html", NULL }), 0);
+	free(out);
+	free(err);
+	tpath(html, sizeof(html), "r.html");
+	doc = slurp(html);
+	/* self-contained: nothing to fetch */
+	assert_null(strstr(doc, "http://"));
+	assert_null(strstr(doc, "https://"));
+	assert_null(strstr(doc, "<link"));
+	assert_null(strstr(doc, "src="));
+	assert_null(strstr(doc, "url("));
+	assert_non_null(strstr(doc, "synthhost"));
+	assert_non_null(strstr(doc, "kvmheat record -F 100"));
+	assert_non_null(strstr(doc, "tp_btf:kvm_age_hva"));	/* the aging source's attach */
+	free(doc);
+	if (access("/usr/bin/chromium", X_OK))
+		KH_SKIP("chromium is not installed (make deps installs it)");
+	tpath(probe, sizeof(probe), "probe.html");
+	html_probe_copy(html, probe);
+	snprintf(url, sizeof(url), "file://%s", probe);
+	if (chromium(&dom, &err, "--dump-dom", url) || !strstr(dom, "</html>")) {
+		printf("# chromium stderr:\n");
+		print_lines(err);
+		free(dom);
+		free(err);
+		KH_SKIP("chromium could not start or load the page headless");
+	}
+	free(err);
+	/* the DOM after scripts ran: the heatmap is there and sized, the rows are there */
+	assert_non_null(strstr(dom, "probe "));
+	assert_int_equal(sscanf(strstr(dom, "probe "), "probe %u %u %u %u rows %u", &bx, &by, &bw,
+				&bh, &nrows), 5);
+	printf("# heatmap SVG at %u,%u, %ux%u px; %u hot-range rows in the DOM\n", bx, by, bw, bh,
+	       nrows);
+	assert_true(bw >= 300 && bh >= 200);
+	/* every hot range `report -j` gives, one row each */
+	assert_int_equal(kvmheat(&out, &err, (char *[]){ "report", "-i", "html.data", "-j",
+							NULL }), 0);
+	{
+		json_t *root = json_loads(out, 0, NULL), *vms = json_object_get(root, "vms");
+		size_t want = 0;
+
+		assert_non_null(root);
+		for (size_t v = 0; v < json_array_size(vms); v++) {
+			json_t *rg = json_object_get(json_array_get(vms, v), "ranges");
+
+			for (size_t k = 0; k < json_array_size(rg); k++, want++) {
+				json_t *r = json_array_get(rg, k);
+				char cell[64];
+
+				snprintf(cell, sizeof(cell), ">0x%" PRIx64 "<",
+					 (uint64_t)jint(r, "gfn_start"));
+				assert_int_equal(jint(r, "pages"), 1);
+				assert_non_null(strstr(dom, cell));
+			}
+		}
+		assert_int_equal(nrows, want);
+		assert_true(want >= 5);
+		json_decref(root);
+	}
+	free(out);
+	free(err);
+	assert_null(strstr(dom, "http://"));
+	assert_null(strstr(dom, "https://"));
+	free(dom);
+	/*
+	 * Chromium's own log of every request it made: the browser's background
+	 * requests have no site, the page's would have file://.  A control page
+	 * with one external image shows that the check sees a page's request.
+	 */
+	tpath(netp, sizeof(netp), "netlog.json");
+	net = slurp(netp);
+	assert_null(strstr(net, PAGE_REQUEST));
+	free(net);
+	tpath(ctl, sizeof(ctl), "control.html");
+	f = fopen(ctl, "w");
+	assert_non_null(f);
+	fputs("<html><body><img src=\"http://kvmheat-control.invalid/x.png\"></body></html>\n",
+	      f);
+	fclose(f);
+	snprintf(url, sizeof(url), "file://%s", ctl);
+	assert_int_equal(chromium(&out, &err, "--dump-dom", url), 0);
+	free(out);
+	free(err);
+	net = slurp(netp);
+	assert_non_null(strstr(net, PAGE_REQUEST));
+	free(net);
+	snprintf(url, sizeof(url), "file://%s", probe);
+	/* the screenshot: not blank, many colours where the heatmap is */
+	tpath(shotp, sizeof(shotp), "shot.png");
+	unlink(shotp);
+	assert_int_equal(chromium(&out, &err, "--screenshot=shot.png", url), 0);
+	free(out);
+	free(err);
+	assert_true(read_png_rgb(shotp, &shot));
+	printf("# screenshot %ux%u: %zu colours in the heatmap box, %zu in the page\n", shot.w,
+	       shot.h, distinct_colours(&shot, bx, by, bw, bh),
+	       distinct_colours(&shot, 0, 0, shot.w, shot.h));
+	assert_true(by + bh <= shot.h);
+	assert_true(distinct_colours(&shot, bx, by, bw, bh) >= 100);
+	assert_true(dark_in(&shot, bx, by, bw, bh) > 1000);	/* plot background and labels */
+	free(shot.px);
 }
 
 static void test_report_bad_input(void **state)
@@ -836,6 +1226,9 @@ int main(void)
 		cmocka_unit_test(test_golden_csv_json),
 		cmocka_unit_test(test_subset_export),
 		cmocka_unit_test(test_heatmap_outputs),
+		cmocka_unit_test(test_heatmap_terminal),
+		cmocka_unit_test(test_heatmap_charts),
+		cmocka_unit_test(test_report_html_in_chromium),
 		cmocka_unit_test(test_report_bad_input),
 	};
 

@@ -37,7 +37,7 @@ static void kvmheat(struct out *o, enum env_mode mode, char *const args[])
 	int po[2], pe[2], st, n = 0;
 	pid_t pid;
 
-	snprintf(path, sizeof(path), "%s/kvmheat", kh_build_dir());
+	kh_kvmheat_path(path, sizeof(path));
 	argv[n++] = path;
 	for (int i = 0; args[i] && n < 15; i++)
 		argv[n++] = args[i];
@@ -179,13 +179,16 @@ static void test_bad_command_lines(void **state)
 		{ "top", "-p", "0", NULL },
 		{ "trace", "-m", "walk", NULL },
 		{ "record", "-e", "nope", NULL },
-		{ "report", "-p", "x", NULL },
+		{ "report", "-p", "", NULL },	/* "x" could be a VM's name now */
+		{ "report", "-p", "0x0", NULL },
+		{ "heat", "-p", "bad\001name", NULL },
 		{ "heatmap", "-p", NULL },
 		{ "trace", "--color", "sometimes", NULL },
 		{ "heat", "--color", "rarely", NULL },
+		{ "export", "-l", "::1", NULL },
 	};
 	static const char *const cmds[] = {
-		"heat", "list", "probe", "record", "report", "heatmap", "top", "trace",
+		"heat", "list", "probe", "record", "report", "heatmap", "top", "trace", "export",
 	};
 	struct out o;
 

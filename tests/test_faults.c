@@ -212,11 +212,22 @@ static void test_ring_buffer_overload_is_reported(void **state)
 	assert_int_equal(rc, 0);
 	lost = json_object_get(rep, "lost");
 	assert_true(json_array_size(lost) > 0);
-	assert_string_equal(json_string_value(json_object_get(json_array_get(lost, 0),
-							      "source")), "walk");
-	assert_true(jint(json_array_get(lost, 0), "total") > 0);
-	printf("# record: %lld walk events lost, all counted\n",
-	       (long long)jint(json_array_get(lost, json_array_size(lost) - 1), "total"));
+	/*
+	 * The walk source floods the 4 KiB buffer; aging of the guest's pages by
+	 * host reclaim may lose a few events first, so look for walk anywhere.
+	 */
+	{
+		json_t *walk = NULL, *e;
+		size_t i;
+
+		json_array_foreach(lost, i, e)
+			if (!strcmp(json_string_value(json_object_get(e, "source")) ?: "", "walk"))
+				walk = e;	/* the last: its total is the whole loss */
+		assert_non_null(walk);
+		assert_true(jint(walk, "total") > 0);
+		printf("# record: %lld walk events lost, all counted\n",
+		       (long long)jint(walk, "total"));
+	}
 	json_decref(rep);
 	unlink(data);
 

@@ -123,6 +123,77 @@ static void test_record_command_matches_truth(void **state)
 	json_decref(rr.truth);
 }
 
+/*
+ * record -- sh -c 'khguest ...': the VMM is the shell's child, found by
+ * following descendants (sched_process_fork), and held to the same truth.
+ * A VM running beside it that is not in COMMAND's tree stays out.
+ */
+static void test_record_through_shell_matches_truth(void **state)
+{
+	char truth[256], script[1024], *out, *err, *kh = bin("kvmheat"), *kg = bin("khguest");
+	char *rep, *rerr;
+	struct rec_run rr;
+	struct proc other;
+	json_error_t je;
+	json_t *j;
+
+	need_kvm();
+	/* a VM outside COMMAND's tree, busy for the whole recording */
+	spawn(&other, (char *[]){ kg, "--hot", "64", "--cold", "64", "--rounds", "40",
+				  "--hot-phases", "7", "--pause-ms", "500", NULL });
+	live_track(state, other.pid);
+	assert_true(wait_for(other.err, "ready", 10));
+	tpath(truth, sizeof(truth), "sh-truth.json");
+	tpath(rr.data, sizeof(rr.data), "sh.data");
+	/* "; exit $rc" keeps the shell alive as the parent: no exec shortcut */
+	snprintf(script, sizeof(script), "'%s' --truth '%s' --mem 64 --hot 200 --cold 600 "
+		 "--rounds 12 --write-frac 0.3 --seed 7; rc=$?; exit $rc", kg, truth);
+	assert_int_equal(run(&out, &err, 120, (char *[]){ kh, "record", "-F", "100", "-o",
+				rr.data, "--", "/bin/sh", "-c", script, NULL }), 0);
+	assert_non_null(strstr(err, "command exited: wrote"));
+	assert_null(strstr(err, "ran no KVM VM"));
+	rr.truth = json_load_file(truth, 0, &je);
+	assert_non_null(rr.truth);
+	rr.guest = json_integer_value(json_object_get(rr.truth, "pid"));
+	printf("# shell's child VMM pid %d, outside VM pid %d\n", rr.guest, other.pid);
+	free(out);
+	free(err);
+	report_vs_truth(&rr);
+	/* only the descendant is in the file */
+	assert_int_equal(run(&rep, &rerr, 60, (char *[]){ kh, "report", "-i", rr.data, "--format",
+							 "json", NULL }), 0);
+	j = json_loads(rep, 0, &je);
+	assert_non_null(j);
+	assert_non_null(vm_of(j, rr.guest));
+	assert_null(vm_of(j, other.pid));
+	json_decref(j);
+	free(rep);
+	free(rerr);
+	json_decref(rr.truth);
+	free(kh);
+	free(kg);
+}
+
+/* A COMMAND that runs no VM: a warning now, a note in the file that report shows. */
+static void test_record_command_without_vm(void **state)
+{
+	char data[256], *out, *err, *kh = bin("kvmheat");
+
+	need_kvm();
+	tpath(data, sizeof(data), "novm.data");
+	assert_int_equal(run(&out, &err, 60, (char *[]){ kh, "record", "-F", "50", "-o", data,
+				"--", "/bin/sh", "-c", "sleep 0.2; exit 0", NULL }), 0);
+	assert_non_null(strstr(err, "warning: /bin/sh ran no KVM VM, nor did any process it started"));
+	free(out);
+	free(err);
+	assert_int_equal(run(&out, &err, 60, (char *[]){ kh, "report", "-i", data, NULL }), 0);
+	assert_non_null(strstr(err, "note: "));
+	assert_non_null(strstr(err, "recorder: /bin/sh ran no KVM VM"));
+	free(out);
+	free(err);
+	free(kh);
+}
+
 static void test_record_randomised_with_events(void **state)
 {
 	const char *x[] = { "-F", "50", "--events", NULL };
@@ -341,7 +412,7 @@ static void test_heatmap_hot_rows(void **state)
 			    "contiguous", "--seed", "5", NULL };
 	const char *x[] = { "-F", "50", NULL };
 	char *kh = bin("kvmheat"), *out, *err, png[256];
-	unsigned int rows, cols, cw, ch, x0;
+	unsigned int rows, cols, cw, ch, x0, y0, iw, ih;
 	unsigned long long lo, hi, sb[8], sn[8];
 	uint64_t *hot_rows, *any_rows;
 	size_t nseg = 0;
@@ -390,9 +461,13 @@ static void test_heatmap_hot_rows(void **state)
 	png_destroy_read_struct(&ps, &pi, NULL);
 	fclose(f);
 	assert_int_equal(sscanf(strstr(geo, "rows="), "rows=%u cols=%u cell_w=%u cell_h=%u x0=%u "
-				"lo=%llu hi=%llu", &rows, &cols, &cw, &ch, &x0, &lo, &hi), 7);
-	assert_int_equal(w, x0 + cols * cw);
-	assert_int_equal(h, rows * ch);
+				"lo=%llu hi=%llu y0=%u width=%u height=%u", &rows, &cols, &cw, &ch,
+				&x0, &lo, &hi, &y0, &iw, &ih), 10);
+	/* the plot area (rows x cols cells) sits inside the labelled image */
+	assert_int_equal(rows, 128);
+	assert_int_equal(w, iw);
+	assert_int_equal(h, ih);
+	assert_true(x0 + cols * cw < w && y0 + rows * ch < h);
 	for (char *s = segs; *s && nseg < 8; nseg++) {
 		assert_int_equal(sscanf(s, "%llu:%llu", &sb[nseg], &sn[nseg]), 2);
 		s = strchr(s, ',') ? strchr(s, ',') + 1 : s + strlen(s);
@@ -423,7 +498,7 @@ static void test_heatmap_hot_rows(void **state)
 			bool empty = true;
 
 			for (unsigned int c = 0; c < cols; c++) {
-				uint8_t *q = px + ((size_t)r * ch * w + x0 + c * cw) * 3;
+				uint8_t *q = px + ((size_t)(y0 + r * ch) * w + x0 + c * cw) * 3;
 				bool bg = q[0] == 20 && q[1] == 20 && q[2] == 30;
 
 				empty &= bg;
@@ -458,6 +533,8 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_record_command_matches_truth),
+		LIVE_TEST(test_record_through_shell_matches_truth),
+		LIVE_TEST(test_record_command_without_vm),
 		cmocka_unit_test(test_record_randomised_with_events),
 		cmocka_unit_test(test_sigkill_leaves_readable_file),
 		cmocka_unit_test(test_sigint_and_file_safety),

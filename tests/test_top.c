@@ -47,10 +47,17 @@ static void test_rows_sum_regions_per_vm(void **state)
 	rv[2].c.accesses = 1;
 	rv[2].touched[3] = 0x10;
 	rv[3].c.accesses = 1000;		/* a VM that exited: no row */
-	/* vm-a: two gfns aged, one of them accessed; vm-b: none aged */
-	g[0] = (struct kh_gfn_stat){ .pid = 10, .gfn = 1, .c = { .aged = 1 } };
-	g[1] = (struct kh_gfn_stat){ .pid = 10, .gfn = 2, .c = { .aged = 2, .accesses = 1 } };
-	g[2] = (struct kh_gfn_stat){ .pid = 20, .gfn = 0x100, .c = { .accesses = 5 } };
+	/*
+	 * vm-a: two gfns aged with a result, one of them accessed; vm-b: one
+	 * aged through an HVA tracepoint, which gives no result: it must count
+	 * neither as idle nor as known (top shows n/a, not 100 % or 0 %).
+	 */
+	g[0] = (struct kh_gfn_stat){ .pid = 10, .gfn = 1,
+				     .c = { .aged = 1, .flags = KH_F_YOUNG_KNOWN } };
+	g[1] = (struct kh_gfn_stat){ .pid = 10, .gfn = 2,
+				     .c = { .aged = 2, .accesses = 1, .flags = KH_F_YOUNG_KNOWN } };
+	g[2] = (struct kh_gfn_stat){ .pid = 20, .gfn = 0x100,
+				     .c = { .accesses = 5, .aged = 3, .flags = KH_F_HVA_AGED } };
 
 	n = kh_top_rows(&set, 0, rk, rv, ARRAY_SIZE(rk), g, ARRAY_SIZE(g), rows);
 	assert_int_equal(n, 2);
@@ -69,6 +76,8 @@ static void test_rows_sum_regions_per_vm(void **state)
 	assert_int_equal(rows[1].c.spp, 2);
 	assert_int_equal(rows[1].wset, 2);
 	assert_int_equal(rows[1].aged_gfns, 0);
+	assert_int_equal(rows[1].idle_gfns, 0);
+	assert_true(kh_row_idle(&rows[1]) < 0);
 
 	/* -p: only that VM's row */
 	n = kh_top_rows(&set, 20, rk, rv, ARRAY_SIZE(rk), g, ARRAY_SIZE(g), rows);
@@ -78,6 +87,26 @@ static void test_rows_sum_regions_per_vm(void **state)
 	n = kh_top_rows(&set, 0, rk, rv, 0, g, 0, rows);
 	assert_int_equal(n, 2);
 	assert_int_equal(rows[0].c.accesses + rows[1].c.accesses + rows[0].wset, 0);
+}
+
+/* Rows carry the VM's name (the NAME column, and what p and f filter on). */
+static void test_rows_carry_names(void **state)
+{
+	struct kh_slot sl = { .base_gfn = 0, .npages = 256 };
+	struct kh_vm vms[2] = {
+		{ .pid = 10, .nr_vcpus = 1, .comm = "qemu-system-x86",
+		  .ident = { "web-1", "", KH_NAME_CMDLINE }, .nr_slots = 1, .slots = &sl },
+		{ .pid = 11, .nr_vcpus = 2, .comm = "khguest",
+		  .ident = { "khguest", "", KH_NAME_COMM }, .nr_slots = 1, .slots = &sl },
+	};
+	struct kh_vmset set = { .n = 2, .vms = vms };
+	struct kh_top_row rows[2];
+
+	assert_int_equal(kh_top_rows(&set, 0, NULL, NULL, 0, NULL, 0, rows), 2);
+	assert_string_equal(rows[0].name, "web-1");
+	assert_string_equal(rows[1].name, "khguest");
+	kh_top_sort(rows, 2, KH_TOP_NAME, false);
+	assert_int_equal(rows[0].pid, 11);	/* "khguest" < "web-1" */
 }
 
 static void test_rows_sort(void **state)
@@ -405,7 +434,7 @@ static void test_top_tui_drilldown(void **state)
 	unsigned long long lo = 0, hi = 0, data_gfn = 0x40000, hot = 128;
 	struct tmux t;
 	struct proc g;
-	char key[32];
+	char key[32], name[48];
 	int got;
 
 	need_kvm();
@@ -418,9 +447,11 @@ static void test_top_tui_drilldown(void **state)
 	snprintf(((struct live *)*state)->tmux_sock, sizeof(t.sock), "%s", t.sock);
 	snprintf(t.sess, sizeof(t.sess), "top");
 	/* hot pages first in the data slot, every 8th one written at byte 0x280 */
-	spawn(&g, (char *const[]){ guest, "--hot", "128", "--cold", "256", "--rounds", "3000",
-				   "--write-frac", "0.125", "--offset", "640", "--layout",
-				   "contiguous", "--seed", "4", NULL });
+	/* named as QEMU names VMs, so the NAME column and the p filter can be checked */
+	snprintf(name, sizeof(name), "kh-tui-%d", getpid());
+	spawn(&g, (char *const[]){ guest, "-name", name, "--hot", "128", "--cold", "256",
+				   "--rounds", "3000", "--write-frac", "0.125", "--offset", "640",
+				   "--layout", "contiguous", "--seed", "4", NULL });
 	live_track(state, g.pid);
 	assert_true(wait_for(g.err, "ready", 10));
 	assert_int_equal(sh("tmux -L %s new-session -d -s %s -x 120 -y 45 "
@@ -434,8 +465,10 @@ static void test_top_tui_drilldown(void **state)
 		show_pane(&t, "pane");
 		fail_msg("the guest's row did not appear");
 	}
-	/* select the guest by filtering to its pid, then open it */
-	sh("tmux -L %s send-keys -t %s p %s Enter", t.sock, t.sess, key);
+	assert_true(pane_wait(&t, "NAME", 5));
+	assert_true(pane_wait(&t, name, 5));
+	/* select the guest by filtering to its name, then open it */
+	sh("tmux -L %s send-keys -t %s p %s Enter", t.sock, t.sess, name);
 	assert_true(pane_wait(&t, "1 of ", 5));
 	sh("tmux -L %s send-keys -t %s Enter", t.sock, t.sess);
 	assert_true(pane_wait(&t, "GFN RANGE", 5));
@@ -453,11 +486,12 @@ static void test_top_tui_drilldown(void **state)
 	pane = capture(&t);
 	show_pane(&t, "drill-down");
 	{
-		char *p = strstr(pane, "VM ");
+		char *p = strstr(pane, "VM "), want[64];
 
 		assert_non_null(p);
 		assert_non_null(strstr(p, key));
-		assert_non_null(strstr(pane, "(khguest)"));
+		snprintf(want, sizeof(want), "(%s)", name);	/* the name, not the comm */
+		assert_non_null(strstr(pane, want));
 	}
 	check_ranked(pane);
 	/* the top range is inside the hot set: gfns 0x40000..0x4007f */
@@ -553,6 +587,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_rows_sum_regions_per_vm),
 		cmocka_unit_test(test_rows_sort),
+		cmocka_unit_test(test_rows_carry_names),
 		cmocka_unit_test(test_drain_empties_maps),
 		cmocka_unit_test(test_top_needs_terminal_or_batch),
 		LIVE_TEST(test_top_batch_follows_guest),

@@ -34,6 +34,7 @@ static const struct {
 	{ "aging_agree_kprobe", NULL },
 	{ "aging_agree_tracepoint", NULL },
 	{ "tdp_aging", "npt1" },
+	{ "aging_thp", "npt1" },	/* THP-backed guest memory aged as 2 MiB cells */
 	{ "faults", "npt1" },
 	{ "track_fentry", "npt0" },
 	{ "track_kprobe", "npt0" },

@@ -13,13 +13,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct kh_gfn_stat *g = NULL;
 	struct kh_rd_filter f;
-	struct kh_rec r;
+	struct kh_recording r;
 	char why[256];
 	size_t n = 0;
 
 	if (kh_df_read_mem(data, size, KH_RD_EVENTS, &r, why, sizeof(why)) == 0) {
 		kh_rd_filter_init(&f);
-		if (!kh_rec_totals(&r, &f, &g, &n) && n) {
+		if (!kh_rd_totals(&r, &f, &g, &n) && n) {
 			struct kh_range *rg = calloc(n, sizeof(*rg));
 
 			if (rg)
@@ -35,9 +35,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		f.t0 = 0;
 		f.t1 = 1.5;
 		g = NULL;
-		if (!kh_rec_totals(&r, &f, &g, &n))
+		if (!kh_rd_totals(&r, &f, &g, &n))
 			free(g);
 	}
-	kh_rec_free(&r);
+	kh_rd_free(&r);
 	return 0;
 }

@@ -96,7 +96,7 @@ extern const unsigned char khg_guest_end[];
 
 #define KHG_PAGE		4096ULL
 #define KHG_PORT		0xe9
-#define KHG_MAX_PHASES		8
+#define KHG_MAX_PHASES		64	/* descriptors of KHG_PHASE_DESC bytes fill one page */
 #define KHG_PHASE_DESC		64
 #define KHG_GDT_GPA		0x1000ULL
 #define KHG_TSS_GPA		0x1800ULL
@@ -113,6 +113,8 @@ extern const unsigned char khg_guest_end[];
 #define KHG_CG2_ROOT		"/sys/fs/cgroup"
 
 struct khg_opts {
+	const char *qemu_name, *qemu_uuid;	/* QEMU-style -name / -uuid, carried only */
+	bool thp;			/* --thp: MADV_HUGEPAGE on the data slot */
 	uint64_t mem_mib;
 	uint64_t data_gpa;
 	const char *file;
@@ -130,6 +132,7 @@ struct khg_opts {
 	uint64_t pause_ms;
 	const char *cgroup;
 	uint64_t squeeze_mib;
+	bool squeeze_last;		/* --squeeze-last: after the last phase too */
 	uint64_t hot_phases;
 	bool wait_signal;
 	const char *truth;
@@ -217,6 +220,7 @@ struct khg_ctx {
 	bool cg_made;
 	bool cg_joined;
 	struct khg_squeeze sq[KHG_MAX_PHASES];
+	uint64_t anon_huge_kib;		/* most AnonHugePages seen at a phase end (--thp) */
 	unsigned int nsq;
 
 	uint64_t t_start;
@@ -282,6 +286,9 @@ static void khg_usage(FILE *f)
 "  --file PATH           back the data slot with a MAP_SHARED file (created,\n"
 "                        truncated, unlinked at exit)\n"
 "  --keep-file           do not unlink --file at exit\n"
+"  --thp                 back the (anonymous) data slot with transparent huge\n"
+"                        pages: 2 MiB aligned, madvise(MADV_HUGEPAGE)\n"
+"  -name ARG, -uuid U    QEMU's identity options, accepted and carried only\n"
 "  --fill-from FILE      fill the data slot with FILE's text, repeated (a canary)\n"
 "  --hot N               hot pages (default 256)\n"
 "  --cold N              cold pages (default 1024)\n"
@@ -302,6 +309,7 @@ KHG_MEMCG_ROOT "\n"
 "  --squeeze MiB         after every phase but the last, force reclaim: v1 lowers\n"
 "                        the cgroup limit to MiB and restores it, v2 writes MiB\n"
 "                        to memory.reclaim\n"
+"  --squeeze-last        squeeze after the last phase too (aging after all use)\n"
 "  --wait-signal         after the ready line, wait for SIGUSR1 before running\n"
 "  --truth FILE|-        write the ground-truth JSON to FILE (- = stdout)\n"
 "  -h, --help            this help\n"
@@ -343,7 +351,7 @@ enum {
 	OPT_MEM = 256, OPT_DATA_GPA, OPT_FILE, OPT_KEEP_FILE, OPT_HOT, OPT_COLD,
 	OPT_ROUNDS, OPT_COLD_ROUNDS, OPT_WFRAC, OPT_CWFRAC, OPT_OFFSET, OPT_LAYOUT,
 	OPT_SEED, OPT_PT_WRITES, OPT_PAUSE, OPT_CGROUP, OPT_SQUEEZE, OPT_WAIT,
-	OPT_TRUTH, OPT_HOT_PHASES, OPT_FILL,
+	OPT_TRUTH, OPT_HOT_PHASES, OPT_FILL, OPT_THP, OPT_SQUEEZE_LAST,
 };
 
 static const struct option khg_longopts[] = {
@@ -364,16 +372,18 @@ static const struct option khg_longopts[] = {
 	{ "pause-ms", required_argument, NULL, OPT_PAUSE },
 	{ "cgroup", required_argument, NULL, OPT_CGROUP },
 	{ "squeeze", required_argument, NULL, OPT_SQUEEZE },
+	{ "squeeze-last", no_argument, NULL, OPT_SQUEEZE_LAST },
 	{ "hot-phases", required_argument, NULL, OPT_HOT_PHASES },
 	{ "wait-signal", no_argument, NULL, OPT_WAIT },
 	{ "truth", required_argument, NULL, OPT_TRUTH },
 	{ "fill-from", required_argument, NULL, OPT_FILL },
+	{ "thp", no_argument, NULL, OPT_THP },
 	{ "help", no_argument, NULL, 'h' },
 	{ NULL, 0, NULL, 0 },
 };
 
 /* Returns 0 to run, 1 after --help, -1 on a bad option. */
-static int khg_parse(struct khg_opts *o, int argc, char **argv)
+static int khg_parse_opts(struct khg_opts *o, int argc, char **argv)
 {
 	const char *name;
 	uint64_t v;
@@ -401,6 +411,12 @@ static int khg_parse(struct khg_opts *o, int argc, char **argv)
 			break;
 		case OPT_FILE:
 			o->file = optarg;
+			break;
+		case OPT_THP:
+			o->thp = true;
+			break;
+		case OPT_SQUEEZE_LAST:
+			o->squeeze_last = true;
 			break;
 		case OPT_KEEP_FILE:
 			o->keep_file = true;
@@ -511,6 +527,14 @@ static int khg_parse(struct khg_opts *o, int argc, char **argv)
 		khg_err("--mem must be 1..1048576 MiB");
 		return -1;
 	}
+	if (o->thp && o->file) {
+		khg_err("--thp is for the anonymous data slot: drop --file");
+		return -1;
+	}
+	if (o->thp && ((o->data_gpa | (o->mem_mib << 20)) & ((2ULL << 20) - 1))) {
+		khg_err("--thp needs a 2 MiB aligned --data-gpa and --mem");
+		return -1;
+	}
 	if (o->data_gpa & (KHG_PAGE - 1)) {
 		khg_err("--data-gpa must be 4 KiB aligned");
 		return -1;
@@ -541,6 +565,38 @@ static int khg_parse(struct khg_opts *o, int argc, char **argv)
 		return -1;
 	}
 	return 0;
+}
+
+/*
+ * QEMU's identity options, word for word (-name guest=NAME,..., -uuid U),
+ * so a test can run khguest as a VMM named the way QEMU's are; they are
+ * only carried on the command line and in the truth file.  The rest goes
+ * to getopt.
+ */
+static int khg_parse(struct khg_opts *o, int argc_in, char **argv_in)
+{
+	char **argv = calloc(argc_in + 1, sizeof(*argv));
+	const char *qname = NULL, *quuid = NULL;
+	int argc = 0, ret;
+
+	if (!argv)
+		return -1;
+	for (int i = 0; i < argc_in; i++) {
+		if (i + 1 < argc_in && !strcmp(argv_in[i], "-name")) {
+			qname = argv_in[++i];
+			continue;
+		}
+		if (i + 1 < argc_in && !strcmp(argv_in[i], "-uuid")) {
+			quuid = argv_in[++i];
+			continue;
+		}
+		argv[argc++] = argv_in[i];
+	}
+	ret = khg_parse_opts(o, argc, argv);
+	o->qemu_name = qname;
+	o->qemu_uuid = quuid;
+	free(argv);
+	return ret;
 }
 
 /* ------------------------------------------------------------------ */
@@ -711,6 +767,22 @@ static void khg_cgroup_leave(struct khg_ctx *c)
  * to memory.reclaim; EAGAIN there only means less could be reclaimed than
  * asked (everything left was in use), which is recorded, not an error.
  */
+/* AnonHugePages of this process now: whether --thp really got huge pages. */
+static uint64_t khg_anon_huge_kib(void)
+{
+	unsigned long long kib = 0;
+	char line[128];
+	FILE *f = fopen("/proc/self/smaps_rollup", "r");
+
+	if (!f)
+		return 0;
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, "AnonHugePages: %llu kB", &kib) == 1)
+			break;
+	fclose(f);
+	return kib;
+}
+
 static void khg_squeeze(struct khg_ctx *c, unsigned int after_phase)
 {
 	const char *usage = c->cg_v2 ? "memory.current" : "memory.usage_in_bytes";
@@ -1048,7 +1120,25 @@ static int khg_alloc_slots(struct khg_ctx *c)
 		khg_err("warning: mlock control slot: %s", strerror(errno));
 	madvise(c->ctl, c->ctl_size, MADV_NOHUGEPAGE);
 
-	if (!c->o.file) {
+	if (!c->o.file && c->o.thp) {
+		/* a huge page needs a 2 MiB aligned HVA (and gpa): map more, trim */
+		size_t huge = 2UL << 20, len = c->data_size + huge;
+		uint8_t *p = mmap(NULL, len, PROT_READ | PROT_WRITE,
+				  MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+
+		if (p != MAP_FAILED) {
+			uint8_t *a = (uint8_t *)(((uintptr_t)p + huge - 1) & ~(uintptr_t)(huge - 1));
+
+			if (a > p)
+				munmap(p, a - p);
+			if (a + c->data_size < p + len)
+				munmap(a + c->data_size, p + len - (a + c->data_size));
+			if (madvise(a, c->data_size, MADV_HUGEPAGE))
+				khg_err("warning: madvise(MADV_HUGEPAGE): %s", strerror(errno));
+			p = a;
+		}
+		c->data = p;
+	} else if (!c->o.file) {
 		c->data = mmap(NULL, c->data_size, PROT_READ | PROT_WRITE,
 			       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
 	} else {
@@ -1350,7 +1440,10 @@ static int khg_run(struct khg_ctx *c)
 			}
 			c->phases[cur].end_ns = khg_now();
 			c->phases[cur].done = true;
-			if (cur + 1 < c->nphases && c->o.squeeze_mib)
+			/* before any squeeze: reclaim splits huge pages it swaps out */
+			if (c->o.thp && khg_anon_huge_kib() > c->anon_huge_kib)
+				c->anon_huge_kib = khg_anon_huge_kib();
+			if ((cur + 1 < c->nphases || c->o.squeeze_last) && c->o.squeeze_mib)
 				khg_squeeze(c, cur + 1);
 			if (c->o.pause_ms && khg_pause(c, c->o.pause_ms))
 				return -1;
@@ -1397,6 +1490,7 @@ static json_t *khg_int(uint64_t v)
 	return json_integer((json_int_t)v);
 }
 
+
 static int khg_page_cmp(const void *a, const void *b)
 {
 	const struct khg_page *x = a, *y = b;
@@ -1414,6 +1508,10 @@ static int khg_write_truth(struct khg_ctx *c)
 
 	root = json_object();
 	json_object_set_new(root, "pid", json_integer(getpid()));
+	json_object_set_new(root, "qemu_name", c->o.qemu_name ? json_string(c->o.qemu_name) :
+			    json_null());
+	json_object_set_new(root, "thp", json_boolean(c->o.thp));
+	json_object_set_new(root, "anon_huge_kib", khg_int(c->anon_huge_kib));
 	json_object_set_new(root, "data_gpa", khg_int(c->o.data_gpa));
 	json_object_set_new(root, "data_pages", khg_int(c->data_pages));
 	json_object_set_new(root, "page_size", khg_int(KHG_PAGE));

@@ -33,7 +33,7 @@
 #include <signal.h>
 #include <bpf/libbpf.h>
 #include <jansson.h>
-#include "kh.h"
+#include "cli.h"
 #include "kvmheat.skel.h"
 
 #define KHVT_EXIT_PORT	0xf4
@@ -747,11 +747,7 @@ static int cmd_events(const char *pidstr)
 
 	if (kh_parse_pid(pidstr, &so.pid))
 		return kh_err(&o, KH_EXIT_USAGE, "events: bad pid '%s'", pidstr);
-	for (int i = 0; i < KH_SRC_MAX; i++)
-		so.force[i] = KH_M_MAX;
-	err = kh_session_open(&s, &so, &o);
-	if (!err)
-		err = kh_session_attach(&s, &o);
+	err = kh_cli_start(&s, &so, &o);
 	if (!err) {
 		rb = ring_buffer__new(bpf_map__fd(s.skel->maps.events), on_event, evs, NULL);
 		if (!rb)
@@ -779,6 +775,99 @@ static int cmd_events(const char *pidstr)
 	return err;
 }
 
+/* ---- THP-backed guest memory: aging at 2 MiB ---- */
+
+/*
+ * khguest --thp, contiguous layout: the hot set fills whole 2 MiB regions,
+ * the cold set others.  KVM ages a huge page 512 gfns at a time; once
+ * reclaim splits one, its pages are aged one by one.  So the truth is
+ * judged at the granularity kvmheat reports for each region: a region seen
+ * only as a 2 MiB cell is one unit (hot if it holds hot pages, said hot if
+ * the cell was young in >= KHVT_HOT_YOUNG passes); in a region also aged
+ * at 4 KiB every touched page is a unit, as in the 4 KiB aging check.
+ */
+static int cmd_thp(struct khvt *v, char **paths)
+{
+	uint64_t tp = 0, fp = 0, fn = 0, cells = 0, cell2m = 0, coarse_units = 0, fine_units = 0;
+	uint64_t nreg;
+	json_t *cc, *ag;
+	struct truth t;
+	struct heat h;
+	bool *hot_r, *coarse_r, *said;
+
+	if (truth_load(v, "aging_thp", paths[0], &t))
+		return 1;
+	if (heat_load(v, "aging_thp", paths[1], &t, &h))
+		return 1;
+	cc = json_object_get(h.vm, "coarse_cells");
+	if (!jint(t.root, "anon_huge_kib")) {
+		result(v, "aging_thp", "skip", "khguest got no transparent huge pages "
+		       "(AnonHugePages 0 at every phase end): nothing aged at 2 MiB to check; "
+		       "kvmheat saw %zu coarse cells", json_array_size(cc));
+		heat_free(&h);
+		truth_free(&t);
+		return 0;
+	}
+	nreg = (t.npages + KH_REGION_GFNS - 1) / KH_REGION_GFNS;
+	hot_r = calloc(nreg, 1);
+	coarse_r = calloc(nreg, 1);
+	said = calloc(nreg, 1);
+	for (uint64_t g = 0; g < t.npages; g++)
+		hot_r[g / KH_REGION_GFNS] |= t.hot[g];
+	for (size_t i = 0; i < json_array_size(cc); i++) {
+		json_t *c = json_array_get(cc, i);
+		uint64_t r = (jint(c, "gfn") - t.base) / KH_REGION_GFNS;
+
+		if ((uint64_t)jint(c, "gfn") < t.base || r >= nreg)
+			continue;
+		cells++;
+		cell2m += jint(c, "cell_pages") == KH_REGION_GFNS;
+		coarse_r[r] = !jint(c, "fine_checks");	/* only ever seen as a cell */
+		printf("KHVT info %s thp region %" PRIu64 " (%s): cell of %lld pages, %lld checks, "
+		       "%lld young, %lld checks at 4 KiB\n", v->tag, r, hot_r[r] ? "hot" : "cold",
+		       (long long)jint(c, "cell_pages"), (long long)jint(c, "checks"),
+		       (long long)jint(c, "young"), (long long)jint(c, "fine_checks"));
+		said[r] = jint(c, "young") >= KHVT_HOT_YOUNG;
+	}
+	for (uint64_t r = 0; r < nreg; r++) {
+		if (coarse_r[r]) {
+			coarse_units++;
+			tp += said[r] && hot_r[r];
+			fp += said[r] && !hot_r[r];
+			fn += !said[r] && hot_r[r];
+			continue;
+		}
+		for (uint64_t g = r * KH_REGION_GFNS; g < (r + 1) * KH_REGION_GFNS &&
+		     g < t.npages; g++) {
+			bool s4 = h.young[g] >= KHVT_HOT_YOUNG;
+
+			if (!t.touched[g])
+				continue;
+			fine_units++;
+			tp += s4 && t.hot[g];
+			fp += s4 && !t.hot[g];
+			fn += !s4 && t.hot[g];
+		}
+	}
+	ag = json_object_get(h.vm, "aging_granularity");
+	result(v, "aging_thp", cells && cell2m == cells && ratio(tp, tp + fp) >= KHVT_MIN_PR &&
+	       ratio(tp, tp + fn) >= KHVT_MIN_PR && h.stray_aged == 0 ? "pass" : "fail",
+	       "hooks=%s AnonHugePages=%lld KiB; %" PRIu64 " cells (%" PRIu64 " of 2 MiB), "
+	       "largest %lld bytes, aged only as cells %lld bytes; at the reported granularity "
+	       "(%" PRIu64 " 2 MiB cells, %" PRIu64 " 4 KiB pages of split huge pages): "
+	       "precision=%.4f recall=%.4f (tp %" PRIu64 " fp %" PRIu64 " fn %" PRIu64 ") "
+	       "stray=%" PRIu64, h.hooks[KH_SRC_AGING], (long long)jint(t.root, "anon_huge_kib"),
+	       cells, cell2m, (long long)jint(ag, "largest_cell_bytes"),
+	       (long long)jint(ag, "coarse_only_bytes"), coarse_units, fine_units,
+	       ratio(tp, tp + fp), ratio(tp, tp + fn), tp, fp, fn, h.stray_aged);
+	free(hot_r);
+	free(coarse_r);
+	free(said);
+	heat_free(&h);
+	truth_free(&t);
+	return v->failed;
+}
+
 /* ---- QEMU exit ---- */
 
 static int cmd_exit(const char *code)
@@ -804,13 +893,15 @@ int main(int argc, char **argv)
 		return cmd_probe(&v, argv[2]);
 	if (argc == 6 && !strcmp(argv[1], "aging"))
 		return cmd_aging(&v, argv + 2);
+	if (argc == 4 && !strcmp(argv[1], "thp"))
+		return cmd_thp(&v, argv + 2);
 	if (argc == 4 && !strcmp(argv[1], "faults"))
 		return cmd_faults(&v, argv + 2);
 	if (argc == 6 && !strcmp(argv[1], "track"))
 		return cmd_track(&v, argv + 2);
 	if (argc == 4 && !strcmp(argv[1], "events") && !strcmp(argv[2], "-p"))
 		return cmd_events(argv[3]);
-	fprintf(stderr, "usage: khvt probe|aging|faults|track|events|exit ... "
+	fprintf(stderr, "usage: khvt probe|aging|thp|faults|track|events|exit ... "
 		"(see tools/vmtest/khvt.c)\n");
 	return 2;
 }

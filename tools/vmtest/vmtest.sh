@@ -10,6 +10,11 @@
 # boot: tag kernel-release npt seconds).  tests/test_vmtest.c reads them.
 # The exit status is 0 whenever those files say what happened.
 #
+# tools/vmtest/run.sh narrows it (docs/VMTEST.md "Running any command"):
+# KH_VMTEST_KERNELS ("6.1 6.12") and KH_VMTEST_NPTS ("1 0") pick the boots,
+# KH_VMTEST_EXTRA=DIR is copied to /extra/ in the initramfs (its .khrun, when
+# present, replaces the checks), KH_VMTEST_APPEND adds to the kernel command line.
+#
 # Kernels come from Debian's packages through a private apt configuration
 # built here from the machine's own sources (plus the backports suite), so
 # the system's apt state is never touched.  Cache: $KH_VMTEST_CACHE
@@ -173,6 +178,9 @@ mkinitrd() {
 	ln -s bin "$r/sbin"
 	cp "$static/kvmheat" "$static/khguest" "$static/khvt" "$r/bin/"
 	cp "$top/tools/vmtest/init" "$r/init"
+	if [ -n "${KH_VMTEST_EXTRA:-}" ]; then
+		cp -a "$KH_VMTEST_EXTRA" "$r/extra" || return 1
+	fi
 	chmod 755 "$r/init"
 	[ -e "$kroot/.depmod" ] || { depmod -b "$kroot" "$rel" && touch "$kroot/.depmod"; } ||
 		return 1
@@ -200,7 +208,7 @@ boot() {
 	timeout --foreground -k 10 "$boot_timeout" qemu-system-x86_64 -machine q35 \
 		-accel tcg,thread=single -cpu max -smp 2 -m 2G -kernel "$cache/root/$rel/boot/vmlinuz-$rel" \
 		-initrd "$img" -nographic -no-reboot \
-		-append "console=ttyS0 panic=-1 khvt.npt=$npt khvt.tag=$tag" \
+		-append "console=ttyS0 panic=-1 khvt.npt=$npt khvt.tag=$tag ${KH_VMTEST_APPEND:-}" \
 		-device isa-debug-exit,iobase=0xf4,iosize=4 < /dev/null > "$out/$tag.log" 2>&1
 	rc=$?
 	echo "$rc" > "$out/$tag.rc"
@@ -210,11 +218,12 @@ boot() {
 
 for k in "6.1 $rel61" "6.12 $rel612"; do
 	set -- $k
+	[[ " ${KH_VMTEST_KERNELS:-6.1 6.12} " == *" $1 "* ]] || continue
 	img=$out/initrd-$2.cpio.gz
 	t1=$(date +%s)
 	mkinitrd "$2" "$img" || skip "building the initramfs for $2 failed"
 	say "initramfs $2: $(du -k "$img" | cut -f1) KiB in $(($(date +%s) - t1)) s"
-	for npt in 1 0; do
+	for npt in ${KH_VMTEST_NPTS:-1 0}; do
 		# KH_VMTEST_KHGUEST=0: only the real-guest stage below
 		[ "${KH_VMTEST_KHGUEST:-1}" = 0 ] || boot "$1-npt$npt" "$2" "$npt" "$img"
 	done

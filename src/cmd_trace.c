@@ -30,12 +30,11 @@
 #include <curses.h>
 #include <term.h>
 #include <jansson.h>
-#include "kh.h"
+#include "cli.h"
 #include "kvmheat.skel.h"
 
 /* Histogram slots: counts up to 2^63. */
 #define KH_HIST_SLOTS	64
-#define KH_HIST_STARS	40
 
 /* Per-gfn tallies for --histogram (a tsearch tree, one node per gfn seen). */
 struct kh_hist_gfn {
@@ -45,15 +44,20 @@ struct kh_hist_gfn {
 	uint32_t sub[KH_SUBPAGES];	/* writes per 128-byte sub-page */
 };
 
-struct kh_trace {
-	const struct kh_opts *o;
-	struct kh_session s;
+/* What `trace` was asked: kh_trace_parse() fills it, kh_trace_run() takes it. */
+struct kh_trace_args {
 	struct kh_session_opts so;
 	uint32_t pid;
 	double duration;		/* 0: until Ctrl-C */
 	uint64_t count;			/* 0: no limit */
 	bool histogram;
 	int color;			/* -1 auto, 0 never, 1 always */
+};
+
+struct kh_trace {
+	const struct kh_opts *o;
+	struct kh_session s;
+	struct kh_trace_args a;
 	char c_write[32], c_fault[32], c_age[32], c_reset[32];
 	bool colored;
 	uint64_t t0_ns;
@@ -90,69 +94,6 @@ static uint32_t kh_ev_bytes(const struct kh_event *e)
 	    e->kind == KH_EV_FAULT)
 		return 0;
 	return e->bytes;
-}
-
-/* ---- histograms ---- */
-
-/*
- * The layout bcc's tools use, so the output reads like theirs:
- *          what          : count    distribution
- *         0 -> 1         : 3        |*******                                 |
- * Slot i holds values 2^i .. 2^(i+1)-1; slot 0 is shown as 0 -> 1.
- */
-void kh_print_log2_hist(FILE *f, const uint64_t *slots, int nslots, const char *what)
-{
-	uint64_t max = 0;
-	int last = -1;
-
-	for (int i = 0; i < nslots; i++) {
-		if (slots[i])
-			last = i;
-		if (slots[i] > max)
-			max = slots[i];
-	}
-	if (last < 0) {
-		fprintf(f, "%24s : (none)\n", what);
-		return;
-	}
-	fprintf(f, "%24s : count    distribution\n", what);
-	for (int i = 0; i <= last; i++) {
-		uint64_t low = i ? 1ULL << i : 0, high = i < 63 ? (2ULL << i) - 1 : ~0ULL;
-		int stars = (int)(slots[i] * KH_HIST_STARS / max);
-		char bar[KH_HIST_STARS + 1];
-
-		memset(bar, ' ', KH_HIST_STARS);
-		memset(bar, '*', stars);
-		bar[KH_HIST_STARS] = 0;
-		fprintf(f, "%10" PRIu64 " -> %-10" PRIu64 " : %-8" PRIu64 " |%s|\n", low, high,
-			slots[i], bar);
-	}
-}
-
-/* Linear form for the 32 sub-page indexes, in the same style. */
-static void kh_print_linear_hist(FILE *f, const uint64_t *v, int n, const char *what)
-{
-	uint64_t max = 0;
-
-	for (int i = 0; i < n; i++)
-		if (v[i] > max)
-			max = v[i];
-	if (!max) {
-		fprintf(f, "%24s : (none)\n", what);
-		return;
-	}
-	fprintf(f, "%24s : count    distribution\n", what);
-	for (int i = 0; i < n; i++) {
-		char bar[KH_HIST_STARS + 1], idx[32];
-		int stars = (int)(v[i] * KH_HIST_STARS / max);
-
-		memset(bar, ' ', KH_HIST_STARS);
-		memset(bar, '*', stars);
-		bar[KH_HIST_STARS] = 0;
-		snprintf(idx, sizeof(idx), "%d (bytes %d-%d)", i, i << KH_SUBPAGE_SHIFT,
-			 ((i + 1) << KH_SUBPAGE_SHIFT) - 1);
-		fprintf(f, "%24s : %-8" PRIu64 " |%s|\n", idx, v[i], bar);
-	}
 }
 
 static int kh_hist_cmp(const void *a, const void *b)
@@ -275,7 +216,7 @@ static void kh_trace_colors(struct kh_trace *t)
 	int err;
 
 	t->colored = false;
-	if (t->o->json || t->histogram || !kh_color_wanted(t->color))
+	if (t->o->json || t->a.histogram || !kh_color_wanted(t->a.color))
 		return;
 	if (setupterm(NULL, STDOUT_FILENO, &err) != OK)
 		return;
@@ -295,8 +236,16 @@ static void kh_trace_colors(struct kh_trace *t)
 
 static void kh_trace_header(const struct kh_trace *t)
 {
-	printf("%-12s %7s %7s %4s %-6s %-5s %-22s %6s %-4s %3s\n", "TIME(s)", "PID", "TID",
-	       "VCPU", "SOURCE", "KIND", "GFN+OFFSET", "BYTES", "RIP", "SUB");
+	printf("%-12s %7s %7s %4s %-6s %-5s %-22s %6s %3s %s\n", "TIME(s)", "PID", "TID",
+	       "VCPU", "SOURCE", "KIND", "GFN+OFFSET", "BYTES", "SUB", "NAME");
+}
+
+/* The VM's name as discovery learned it ("?" for a VM not yet discovered). */
+static const char *kh_trace_name(struct kh_trace *t, uint32_t pid)
+{
+	struct kh_vm *vm = kh_vms_find(&t->s.vms, pid);
+
+	return vm ? vm->ident.name : "?";
 }
 
 static void kh_trace_print(struct kh_trace *t, const struct kh_event *e)
@@ -313,6 +262,7 @@ static void kh_trace_print(struct kh_trace *t, const struct kh_event *e)
 				      "tid", e->tid, "source", kh_source_name(e->source), "kind",
 				      kh_kind_name(e->kind), "write", write);
 
+		json_object_set_new(j, "name", json_string(kh_trace_name(t, e->pid)));
 		json_object_set_new(j, "vcpu", e->vcpu == KH_VCPU_UNKNOWN ? json_null() :
 				    json_integer(e->vcpu));
 		json_object_set_new(j, "gpa", known ? json_integer((json_int_t)e->gpa) :
@@ -325,14 +275,12 @@ static void kh_trace_print(struct kh_trace *t, const struct kh_event *e)
 		else
 			json_object_set_new(j, "bytes", kh_ev_bytes(e) ?
 					    json_integer(kh_ev_bytes(e)) : json_null());
-		json_object_set_new(j, "rip", e->rip ? json_integer((json_int_t)e->rip) :
-				    json_null());
 		json_object_set_new(j, "subpage", sub >= 0 ? json_integer(sub) : json_null());
 		kh_json_print(j, JSON_COMPACT);
 		return;
 	}
 	{
-		char vcpu[16] = "-", where[40] = "-", size[24] = "-", rip[24] = "-", sp[8] = "-";
+		char vcpu[16] = "-", where[40] = "-", size[24] = "-", sp[8] = "-";
 		const char *c = "";
 
 		if (e->vcpu != KH_VCPU_UNKNOWN)
@@ -345,16 +293,14 @@ static void kh_trace_print(struct kh_trace *t, const struct kh_event *e)
 			snprintf(size, sizeof(size), "%up", e->bytes);
 		else if (kh_ev_bytes(e))
 			snprintf(size, sizeof(size), "%u", kh_ev_bytes(e));
-		if (e->rip)
-			snprintf(rip, sizeof(rip), "0x%" PRIx64, (uint64_t)e->rip);
 		if (sub >= 0)
 			snprintf(sp, sizeof(sp), "%d", sub);
 		if (t->colored)
 			c = write ? t->c_write : e->kind == KH_EV_FAULT ? t->c_fault :
 			    aging ? t->c_age : "";
-		printf("%s%-12.6f %7u %7u %4s %-6s %-5s %-22s %6s %-4s %3s%s\n", c, ts, e->pid,
+		printf("%s%-12.6f %7u %7u %4s %-6s %-5s %-22s %6s %3s %s%s\n", c, ts, e->pid,
 		       e->tid, vcpu, kh_source_name(e->source), kh_kind_name(e->kind), where, size,
-		       rip, sp, *c ? t->c_reset : "");
+		       sp, kh_trace_name(t, e->pid), *c ? t->c_reset : "");
 	}
 }
 
@@ -368,11 +314,11 @@ static int kh_trace_event(void *ctx, void *data, size_t len)
 		return 0;
 	}
 	t->received++;
-	if (t->histogram)
+	if (t->a.histogram)
 		kh_hist_add(t, e);
 	else
 		kh_trace_print(t, e);
-	if (t->count && t->received >= t->count) {
+	if (t->a.count && t->received >= t->a.count) {
 		t->stop = true;
 		return -ECANCELED;	/* leave the rest in the ring */
 	}
@@ -423,7 +369,7 @@ static void kh_trace_summary(struct kh_trace *t, double elapsed)
 		for (int src = 0; src < KH_SRC_MAX; src++) {
 			const uint64_t *s = &st[src * KH_STAT_MAX];
 
-			if (!(t->so.sources & (1U << src)))
+			if (!(t->a.so.sources & (1U << src)))
 				continue;
 			json_object_set_new(srcs, kh_source_name(src), json_pack(
 				"{s:I, s:I, s:I, s:I, s:I, s:I}", "events",
@@ -448,20 +394,25 @@ static void kh_trace_summary(struct kh_trace *t, double elapsed)
 			" by the pid filter, %" PRIu64 " lost\n", t->received, elapsed, emitted,
 			evf, pidf, lost);
 	}
-	if (t->so.filter.vcpu_set && !t->received)
+	if (t->a.so.filter.vcpu_set && !t->received)
 		fprintf(stderr, "kvmheat: trace: note: nothing matched --vcpu %u; guest page-walk "
-			"and aging events carry no vCPU and never match it\n", t->so.filter.vcpu);
+			"and aging events carry no vCPU and never match it\n", t->a.so.filter.vcpu);
 }
+
+enum {
+	KH_TRACE_OPT_GFN = 256, KH_TRACE_OPT_VCPU, KH_TRACE_OPT_WRITES, KH_TRACE_OPT_HIST,
+	KH_TRACE_OPT_RINGBUF, KH_TRACE_OPT_WAKEUP,
+};
 
 static const char kh_trace_help[] =
 	"Usage: kvmheat trace [-e SOURCE[,SOURCE]] [-p PID] [--gfn START-END] [--vcpu N]\n"
 	"                     [--writes] [-d SECONDS] [-c COUNT] [--histogram] [-j]\n"
 	"Print guest memory events as they happen, one line each: time since start,\n"
 	"VMM pid, thread, vCPU, source, kind, gfn+offset, bytes (pages for aging),\n"
-	"guest rip where known and, for writes, the 128-byte sub-page index.\n"
+	"and, for writes, the 128-byte sub-page index.\n"
 	"Filters run in the kernel: events that do not match never reach kvmheat.\n"
-	"  -e, --events LIST    sources: aging,track,spp,walk (default all)\n"
-	"  -p, --pid PID        only this VM; ends when it exits\n"
+	"  -e, --sources LIST   aging,track,spp,walk (default all; --events LIST too)\n"
+	"  -p, --pid PID        only this VM (pid, name or uuid); ends when it exits\n"
 	"      --gfn A-B        only gfns A..B (inclusive; one gfn: A; from A on: A-)\n"
 	"      --vcpu N         only vCPU N (walk and aging events carry no vCPU)\n"
 	"      --writes         only writes\n"
@@ -473,9 +424,14 @@ static const char kh_trace_help[] =
 	"      --wakeup BYTES   wake kvmheat when this much is waiting (default 65536;\n"
 	"                       0: every event, lowest latency, most BPF time)\n"
 	"      --color WHEN     auto (default: only on a terminal), always, never\n"
-	"  -j, --json           JSON lines: events, then a summary object\n";
+	"  -j, --json           JSON lines: events, then a summary object\n"
+	"\n"
+	"Examples:\n"
+	"  kvmheat trace -p $(pidof qemu-system-x86_64) --writes -c 100\n"
+	"  kvmheat trace -e walk --gfn 0x40000-0x400ff -d 5\n"
+	"  kvmheat trace --histogram -d 10\n";
 
-static int kh_trace_run(struct kh_trace *t)
+static int kh_trace_loop(struct kh_trace *t)
 {
 	struct ring_buffer *rb;
 	double start, deadline, next_refresh;
@@ -491,11 +447,11 @@ static int kh_trace_run(struct kh_trace *t)
 	signal(SIGPIPE, SIG_IGN);
 	kh_trace_colors(t);
 	start = kh_now();
-	deadline = t->duration ? start + t->duration : 0;
+	deadline = t->a.duration ? start + t->a.duration : 0;
 	next_refresh = start + 1;
 	fprintf(stderr, "kvmheat: tracing %s%s; Ctrl-C to stop\n",
-		t->pid ? "one VM" : "all VMs", t->histogram ? " for histograms" : "");
-	if (!t->o->json && !t->histogram)
+		t->a.pid ? "one VM" : "all VMs", t->a.histogram ? " for histograms" : "");
+	if (!t->o->json && !t->a.histogram)
 		kh_trace_header(t);
 	while (!kh_exiting && !t->stop) {
 		double now;
@@ -525,11 +481,11 @@ static int kh_trace_run(struct kh_trace *t)
 		}
 		if (now >= next_refresh) {
 			next_refresh = now + 1;
-			if (kh_session_refresh(&t->s, t->o))
+			if (kh_cli_refresh(&t->s, t->o))
 				continue;
-			if (t->pid && !kh_vms_find(&t->s.vms, t->pid)) {
+			if (t->a.pid && !kh_vms_find(&t->s.vms, t->a.pid)) {
 				ring_buffer__consume(rb);
-				fprintf(stderr, "kvmheat: trace: VM %u exited\n", t->pid);
+				fprintf(stderr, "kvmheat: trace: VM %u exited\n", t->a.pid);
 				break;
 			}
 		}
@@ -537,7 +493,7 @@ static int kh_trace_run(struct kh_trace *t)
 	ring_buffer__free(rb);
 	if (!t->epipe && !rc) {
 		kh_trace_check_lost(t);
-		if (t->histogram)
+		if (t->a.histogram)
 			kh_hist_report(t);
 		kh_trace_summary(t, kh_now() - start);
 		if (fflush(stdout) == EOF)
@@ -546,142 +502,149 @@ static int kh_trace_run(struct kh_trace *t)
 	return t->epipe ? KH_EXIT_OK : rc;
 }
 
-int kh_cmd_trace(int argc, char **argv, struct kh_opts *o)
+/* trace's own options; KH_EXIT_USAGE (reported) or -1 to go on. */
+static int kh_trace_opt(struct kh_trace_args *a, int opt, struct kh_opts *o)
 {
-	enum { OPT_GFN = 256, OPT_VCPU, OPT_WRITES, OPT_HIST, OPT_RINGBUF, OPT_WAKEUP };
+	struct kh_ev_filter *f = &a->so.filter;
+	uint64_t v;
+
+	switch (opt) {
+	case KH_TRACE_OPT_GFN:
+		if (kh_parse_gfn_range(optarg, &f->gfn_lo, &f->gfn_hi))
+			return kh_err(o, KH_EXIT_USAGE, "trace: bad --gfn '%s' (want START-END "
+				      "with START <= END, START- or one gfn, e.g. 0x40000-0x400ff)",
+				      optarg);
+		f->gfn_set = true;
+		break;
+	case KH_TRACE_OPT_VCPU:
+		if (kh_parse_u64(optarg, &v) || v >= KH_VCPU_UNKNOWN)
+			return kh_err(o, KH_EXIT_USAGE, "trace: bad --vcpu '%s'", optarg);
+		f->vcpu_set = true;
+		f->vcpu = (uint32_t)v;
+		break;
+	case KH_TRACE_OPT_WRITES:
+		f->writes_only = true;
+		break;
+	case 'c':
+		if (kh_parse_u64(optarg, &a->count) || !a->count)
+			return kh_err(o, KH_EXIT_USAGE, "trace: bad count '%s'", optarg);
+		break;
+	case KH_TRACE_OPT_HIST:
+		a->histogram = true;
+		break;
+	case KH_TRACE_OPT_RINGBUF:
+		if (kh_parse_size(optarg, &v) || v < KH_RINGBUF_MIN || v > KH_RINGBUF_MAX)
+			return kh_err(o, KH_EXIT_USAGE, "trace: bad --ringbuf '%s' (4k to 1g bytes)",
+				      optarg);
+		a->so.ringbuf_bytes = (uint32_t)v;
+		break;
+	case KH_TRACE_OPT_WAKEUP:
+		if (kh_parse_u64(optarg, &v) || v > (1U << 30))
+			return kh_err(o, KH_EXIT_USAGE, "trace: bad --wakeup '%s' (bytes, 0 for "
+				      "every event)", optarg);
+		a->so.wakeup_bytes = (uint32_t)v;
+		break;
+	}
+	return -1;
+}
+
+/* --vcpu with sources whose events carry no vCPU: refuse or warn, never match silently. */
+static int kh_trace_check_vcpu(const struct kh_trace_args *a, struct kh_opts *o)
+{
+	uint32_t with_vcpu = (1U << KH_SRC_TRACK) | (1U << KH_SRC_SPP) | (1U << KH_SRC_WALK);
+	uint32_t src = a->so.sources, vcpu = a->so.filter.vcpu;
+
+	if (!a->so.filter.vcpu_set)
+		return -1;
+	if (!(src & with_vcpu))
+		return kh_err(o, KH_EXIT_USAGE, "trace: --vcpu: aging events carry no vCPU, so "
+			      "nothing could match; add -e track,spp,walk");
+	if (src & (1U << KH_SRC_WALK))
+		kh_warn(o, "--vcpu %u: guest page-walk events (kvm_mmu_pagetable_walk) carry no "
+			"vCPU and are all dropped%s; only faults, page-track writes and SPP "
+			"violations can match", vcpu,
+			src & (1U << KH_SRC_AGING) ? ", and so are aging events" : "");
+	else if (src & (1U << KH_SRC_AGING))
+		kh_warn(o, "--vcpu %u: aging events carry no vCPU and are all dropped", vcpu);
+	return -1;
+}
+
+/* Options into @a; a return >= 0 is the exit code (help, bad usage). */
+static int kh_trace_parse(int argc, char **argv, struct kh_opts *o, struct kh_trace_args *a)
+{
 	static const struct option longopts[] = {
-		{ "events", required_argument, NULL, 'e' },
+		KH_LONGOPT_SOURCES, KH_LONGOPT_EVENTS_ALIAS,
 		{ "pid", required_argument, NULL, 'p' },
-		{ "gfn", required_argument, NULL, OPT_GFN },
-		{ "vcpu", required_argument, NULL, OPT_VCPU },
-		{ "writes", no_argument, NULL, OPT_WRITES },
+		{ "gfn", required_argument, NULL, KH_TRACE_OPT_GFN },
+		{ "vcpu", required_argument, NULL, KH_TRACE_OPT_VCPU },
+		{ "writes", no_argument, NULL, KH_TRACE_OPT_WRITES },
 		{ "duration", required_argument, NULL, 'd' },
 		{ "count", required_argument, NULL, 'c' },
-		{ "histogram", no_argument, NULL, OPT_HIST },
+		{ "histogram", no_argument, NULL, KH_TRACE_OPT_HIST },
 		{ "method", required_argument, NULL, 'm' },
-		{ "ringbuf", required_argument, NULL, OPT_RINGBUF },
+		{ "ringbuf", required_argument, NULL, KH_TRACE_OPT_RINGBUF },
 		{ "color", required_argument, NULL, KH_OPT_COLOR },
-		{ "wakeup", required_argument, NULL, OPT_WAKEUP },
+		{ "wakeup", required_argument, NULL, KH_TRACE_OPT_WAKEUP },
 		KH_LONGOPTS_END,
 	};
-	struct kh_trace *t = calloc(1, sizeof(*t));
 	struct kh_cmdline cl = {
 		.cmd = "trace", .o = o, .help = kh_trace_help, .shortopts = "e:p:d:c:m:jvh",
-		.longopts = longopts,
+		.longopts = longopts, .pid = &a->pid, .duration = &a->duration,
+		.sources = &a->so.sources, .force = a->so.force, .color = &a->color,
 	};
-	struct kh_ev_filter *f;
-	uint64_t v;
-	int opt, err;
+	int opt, rc;
+
+	while ((opt = kh_getopt(&cl, argc, argv)) > 0)
+		if ((rc = kh_trace_opt(a, opt, o)) >= 0)
+			return rc;
+	if (opt == KH_OPT_STOP)
+		return cl.rc;
+	a->so.filter.sources = a->so.sources;
+	a->so.pid = a->pid;
+	return kh_trace_check_vcpu(a, o);
+}
+
+static int kh_trace_run(const struct kh_trace_args *a, struct kh_opts *o)
+{
+	struct kh_trace *t = calloc(1, sizeof(*t));
+	int err;
 
 	if (!t)
 		return kh_err(o, KH_EXIT_ERROR, "out of memory");
 	t->o = o;
-	t->color = -1;
-	t->so.sources = (1U << KH_SRC_MAX) - 1;
-	t->so.events = true;
-	t->so.no_aggregate = true;
-	t->so.max_gfns = 16;	/* the per-gfn maps go unused: keep them tiny */
-	/*
-	 * Wake up for every 64 KiB (about a thousand events), not for each
-	 * event: per-event wakeups cost ~2 us of BPF time each on a host where
-	 * irq_work is a self-IPI (tools/live-cost.sh).  The poll timeout
-	 * collects the rest, so a quiet trace still prints within 100 ms.
-	 */
-	t->so.wakeup_bytes = 64 << 10;
-	for (int i = 0; i < KH_SRC_MAX; i++)
-		t->so.force[i] = KH_M_MAX;
-	cl.pid = &t->pid;
-	cl.duration = &t->duration;
-	cl.sources = &t->so.sources;
-	cl.force = t->so.force;
-	cl.color = &t->color;
-	f = &t->so.filter;
-	while ((opt = kh_getopt(&cl, argc, argv)) > 0) {
-		switch (opt) {
-		case OPT_GFN:
-			if (kh_parse_gfn_range(optarg, &f->gfn_lo, &f->gfn_hi)) {
-				err = kh_err(o, KH_EXIT_USAGE, "trace: bad --gfn '%s' (want "
-					     "START-END with START <= END, START- or one gfn, e.g. "
-					     "0x40000-0x400ff)", optarg);
-				goto out_free;
-			}
-			f->gfn_set = true;
-			break;
-		case OPT_VCPU:
-			if (kh_parse_u64(optarg, &v) || v >= KH_VCPU_UNKNOWN) {
-				err = kh_err(o, KH_EXIT_USAGE, "trace: bad --vcpu '%s'", optarg);
-				goto out_free;
-			}
-			f->vcpu_set = true;
-			f->vcpu = (uint32_t)v;
-			break;
-		case OPT_WRITES:
-			f->writes_only = true;
-			break;
-		case 'c':
-			if (kh_parse_u64(optarg, &t->count) || !t->count) {
-				err = kh_err(o, KH_EXIT_USAGE, "trace: bad count '%s'", optarg);
-				goto out_free;
-			}
-			break;
-		case OPT_HIST:
-			t->histogram = true;
-			break;
-		case OPT_RINGBUF:
-			if (kh_parse_size(optarg, &v) || v < KH_RINGBUF_MIN || v > KH_RINGBUF_MAX) {
-				err = kh_err(o, KH_EXIT_USAGE, "trace: bad --ringbuf '%s' (4k to "
-					     "1g bytes)", optarg);
-				goto out_free;
-			}
-			t->so.ringbuf_bytes = (uint32_t)v;
-			break;
-		case OPT_WAKEUP:
-			if (kh_parse_u64(optarg, &v) || v > (1U << 30)) {
-				err = kh_err(o, KH_EXIT_USAGE, "trace: bad --wakeup '%s' (bytes, 0 "
-					     "for every event)", optarg);
-				goto out_free;
-			}
-			t->so.wakeup_bytes = (uint32_t)v;
-			break;
-		}
-	}
-	if (opt == KH_OPT_STOP) {
-		err = cl.rc;
-		goto out_free;
-	}
-	f->sources = t->so.sources;
-	if (f->vcpu_set) {
-		uint32_t with_vcpu = (1U << KH_SRC_TRACK) | (1U << KH_SRC_SPP) |
-				     (1U << KH_SRC_WALK);
-
-		if (!(t->so.sources & with_vcpu)) {
-			err = kh_err(o, KH_EXIT_USAGE, "trace: --vcpu: aging events carry no vCPU, "
-				     "so nothing could match; add -e track,spp,walk");
-			goto out_free;
-		}
-		if (t->so.sources & (1U << KH_SRC_WALK))
-			kh_warn(o, "--vcpu %u: guest page-walk events (kvm_mmu_pagetable_walk) "
-				"carry no vCPU and are all dropped%s; only faults, page-track "
-				"writes and SPP violations can match", f->vcpu,
-				t->so.sources & (1U << KH_SRC_AGING) ? ", and so are aging events" :
-				"");
-		else if (t->so.sources & (1U << KH_SRC_AGING))
-			kh_warn(o, "--vcpu %u: aging events carry no vCPU and are all dropped",
-				f->vcpu);
-	}
-	t->so.pid = t->pid;
-
-	err = kh_session_open(&t->s, &t->so, o);
+	t->a = *a;
+	err = kh_cli_open(&t->s, &t->a.so, o);
 	if (!err) {
 		/* time 0 before attaching: no event can print a negative time */
 		t->t0_ns = kh_now_ns();
-		err = kh_session_attach(&t->s, o);
+		err = kh_cli_attach(&t->s, o);
 	}
 	if (!err)
-		err = kh_trace_run(t);
+		err = kh_trace_loop(t);
 	kh_session_close(&t->s);
 	tdestroy(t->tree, free);
-out_free:
 	free(t);
 	return err;
+}
+
+int kh_cmd_trace(int argc, char **argv, struct kh_opts *o)
+{
+	struct kh_trace_args a = {
+		.color = -1,
+		.so = {
+			.sources = KH_ALL_SOURCES, .events = true, .no_aggregate = true,
+			.max_gfns = 16,	/* the per-gfn maps go unused: keep them tiny */
+			/*
+			 * Wake up for every 64 KiB (about a thousand events), not for
+			 * each event: per-event wakeups cost ~2 us of BPF time each on
+			 * a host where irq_work is a self-IPI (tools/live-cost.sh).  The
+			 * poll timeout collects the rest, so a quiet trace still prints
+			 * within 100 ms.
+			 */
+			.wakeup_bytes = 64 << 10,
+		},
+	};
+	int rc = kh_trace_parse(argc, argv, o, &a);
+
+	return rc >= 0 ? rc : kh_trace_run(&a, o);
 }

@@ -22,10 +22,11 @@
 #include <sys/wait.h>
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
-#include "datafile.h"
+#include "cli.h"
 #include "kvmheat.skel.h"
 
-struct kh_rec_args {
+/* What `record` was asked: kh_record_parse() fills it, kh_record_run() takes it. */
+struct kh_record_args {
 	const char *out;
 	uint32_t *pids;
 	size_t nr_pids;
@@ -33,12 +34,14 @@ struct kh_rec_args {
 	uint32_t interval_ms;
 	bool fsync;
 	char **cmd;			/* after "--" */
+	int argc;			/* the command line, for the file's header */
+	char **argv;
 	struct kh_session_opts so;
 };
 
 struct kh_recorder {
 	const struct kh_opts *o;
-	struct kh_rec_args *a;
+	struct kh_record_args *a;
 	struct kh_session s;
 	struct kh_dw w;
 	struct ring_buffer *rb;
@@ -49,33 +52,51 @@ struct kh_recorder {
 	struct kh_vmset known;		/* VMs as last written to the file */
 	uint64_t stats[KH_NR_STATS];	/* as last written */
 	pid_t child;
+	int go_fd, err_fd;		/* COMMAND's release and exec-error pipes */
 	int child_status;
 	bool child_done;
 	uint64_t ev_other;		/* events of VMs not being recorded */
 	uint32_t *gone;			/* pids whose exit was recorded */
-	size_t ngone;
+	size_t ngone, gone_cap;
+	uint32_t *followed;		/* COMMAND's descendants seen so far */
+	size_t nfollowed, followed_cap;
+	uint32_t last_other;		/* last pid that was not one of them */
+	uint64_t vms_written;		/* VM records of distinct VMs */
+	struct kh_rd_region *cprev;	/* regions with coarse aging, as last written */
+	size_t ncprev;
 	bool lost_warned;
 };
 
-static bool kh_rec_pid_wanted(const struct kh_recorder *r, uint32_t pid)
+/*
+ * COMMAND and its descendants: the kernel's follow_tgids table says; the
+ * answers are cached, since a snapshot asks once per gfn.
+ */
+static bool kh_recorder_followed(struct kh_recorder *r, uint32_t pid)
+{
+	if (pid == r->last_other)
+		return false;
+	for (size_t i = 0; i < r->nfollowed; i++)
+		if (r->followed[i] == pid)
+			return true;
+	if (!kh_session_followed(&r->s, pid)) {
+		r->last_other = pid;
+		return false;
+	}
+	if (!kh_grow(&r->followed, &r->followed_cap, r->nfollowed + 1, sizeof(*r->followed)))
+		r->followed[r->nfollowed++] = pid;
+	return true;
+}
+
+static bool kh_recorder_pid_wanted(struct kh_recorder *r, uint32_t pid)
 {
 	if (r->a->cmd)
-		return pid == (uint32_t)r->child;
+		return pid == (uint32_t)r->child || kh_recorder_followed(r, pid);
 	if (!r->a->nr_pids)
 		return true;
 	for (size_t i = 0; i < r->a->nr_pids; i++)
 		if (r->a->pids[i] == pid)
 			return true;
 	return false;
-}
-
-static int kh_pidgfn_cmp(const void *a, const void *b)
-{
-	const struct kh_gfn_stat *x = a, *y = b;
-
-	if (x->pid != y->pid)
-		return x->pid < y->pid ? -1 : 1;
-	return x->gfn < y->gfn ? -1 : x->gfn > y->gfn;
 }
 
 /*
@@ -86,23 +107,15 @@ static int kh_pidgfn_cmp(const void *a, const void *b)
 static bool kh_delta(const struct kh_gfn_stat *c, const struct kh_gfn_stat *p,
 		     struct kh_df_gfn *d, struct kh_df_subpage *sd, bool *has_sd)
 {
-	const struct kh_counts *cc = &c->c, *pc = p ? &p->c : NULL;
+	const struct kh_counts *cc = &c->c;
 	uint32_t spbits = 0, m;
-	bool any = false;
 
-	if (pc && (cc->accesses < pc->accesses || cc->writes < pc->writes ||
-		   cc->faults < pc->faults || cc->aged < pc->aged || cc->young < pc->young ||
-		   cc->tracked < pc->tracked || cc->spp < pc->spp))
-		pc = NULL, p = NULL;
 	memset(d, 0, sizeof(*d));
 	d->gfn = c->gfn;
-	d->d.accesses = cc->accesses - (pc ? pc->accesses : 0);
-	d->d.writes = cc->writes - (pc ? pc->writes : 0);
-	d->d.faults = cc->faults - (pc ? pc->faults : 0);
-	d->d.aged = cc->aged - (pc ? pc->aged : 0);
-	d->d.young = cc->young - (pc ? pc->young : 0);
-	d->d.tracked = cc->tracked - (pc ? pc->tracked : 0);
-	d->d.spp = cc->spp - (pc ? pc->spp : 0);
+	if (!p || !kh_counts_sub(cc, &p->c, &d->d)) {
+		p = NULL;	/* new, or evicted and begun again: all of it is new */
+		d->d = *cc;
+	}
 	d->d.flags = cc->flags;
 	*has_sd = false;
 	if (c->has_subpages) {
@@ -119,16 +132,14 @@ static bool kh_delta(const struct kh_gfn_stat *c, const struct kh_gfn_stat *p,
 		}
 	}
 	/* sub-pages written this epoch: counted ones, plus bits new to the mask */
-	m = spbits | (cc->subpage_mask & ~(pc ? pc->subpage_mask : 0));
+	m = spbits | (cc->subpage_mask & ~(p ? p->c.subpage_mask : 0));
 	if (d->d.writes && !m)
 		m = cc->subpage_mask;
 	d->d.subpage_mask = m;
-	any = d->d.accesses || d->d.writes || d->d.faults || d->d.aged || d->d.young ||
-	      d->d.tracked || d->d.spp || m || *has_sd;
-	return any;
+	return kh_counts_any(&d->d) || m || *has_sd;
 }
 
-static void kh_rec_lost(struct kh_recorder *r, uint64_t now, const uint64_t *st)
+static void kh_recorder_lost(struct kh_recorder *r, uint64_t now, const uint64_t *st)
 {
 	static const int lost_stats[] = { KH_STAT_LOST, KH_STAT_MAP_FULL, KH_STAT_WALK_LOST };
 
@@ -148,8 +159,77 @@ static void kh_rec_lost(struct kh_recorder *r, uint64_t now, const uint64_t *st)
 	}
 }
 
+/*
+ * REGIONS: this epoch's deltas of the regions that saw long-range (huge
+ * page) aging, so report can say what was seen only at 2 MiB or coarser.
+ * Regions without any are not written: a VM without huge pages costs
+ * nothing here.
+ */
+static int kh_recorder_coarse_regions(struct kh_recorder *r)
+{
+	struct kh_rd_region *cur = NULL, *p;
+	struct kh_df_region *out = NULL;
+	uint32_t *opid = NULL;
+	struct kh_key *rk = NULL;
+	struct kh_region *rv = NULL;
+	size_t n = 0, m = 0, no = 0;
+	int err;
+
+	err = kh_read_regions(bpf_map__fd(r->s.skel->maps.regions),
+			      r->a->so.follow ? 0 : r->a->so.pid, &rk, &rv, &n);
+	if (err)
+		return err;
+	cur = malloc((n ? n : 1) * sizeof(*cur));
+	out = malloc((n ? n : 1) * sizeof(*out));
+	opid = malloc((n ? n : 1) * sizeof(*opid));
+	if (!cur || !out || !opid) {
+		err = -ENOMEM;
+		goto out;
+	}
+	for (size_t i = 0; i < n; i++)
+		if (rv[i].coarse_aged && kh_recorder_pid_wanted(r, rk[i].pid))
+			cur[m++] = (struct kh_rd_region){ .pid = rk[i].pid, .d = {
+				.idx = rk[i].idx, .aged = rv[i].c.aged,
+				.coarse_aged = rv[i].coarse_aged,
+				.coarse_young = rv[i].coarse_young,
+				.coarse_pages = rv[i].coarse_pages } };
+	qsort(cur, m, sizeof(*cur), kh_rd_region_cmp);
+	for (size_t i = 0; i < m; i++) {
+		struct kh_df_region d = cur[i].d;
+
+		p = r->ncprev ? bsearch(&cur[i], r->cprev, r->ncprev, sizeof(*cur),
+					kh_rd_region_cmp) : NULL;
+		if (p && p->d.aged <= d.aged && p->d.coarse_aged <= d.coarse_aged &&
+		    p->d.coarse_young <= d.coarse_young) {
+			d.aged -= p->d.aged;
+			d.coarse_aged -= p->d.coarse_aged;
+			d.coarse_young -= p->d.coarse_young;
+		}
+		if (!d.aged)
+			continue;
+		opid[no] = cur[i].pid;
+		out[no++] = d;
+	}
+	for (size_t i = 0, k; !err && i < no; i = k) {
+		for (k = i; k < no && opid[k] == opid[i]; k++)
+			;
+		err = kh_dw_regions(&r->w, opid[i], out + i, k - i);
+	}
+	free(r->cprev);
+	r->cprev = cur;
+	r->ncprev = m;
+	cur = NULL;
+out:
+	free(cur);
+	free(out);
+	free(opid);
+	free(rk);
+	free(rv);
+	return err;
+}
+
 /* One epoch: the deltas of every wanted gfn, then counters and losses. */
-static int kh_rec_snapshot(struct kh_recorder *r, uint64_t now)
+static int kh_recorder_snapshot(struct kh_recorder *r, uint64_t now)
 {
 	struct kh_gfn_stat *g = NULL;
 	struct kh_df_gfn *dg = NULL;
@@ -160,14 +240,15 @@ static int kh_rec_snapshot(struct kh_recorder *r, uint64_t now)
 	int err;
 
 	err = kh_read_gfns(bpf_map__fd(r->s.skel->maps.gfns), bpf_map__fd(r->s.skel->maps.subpages),
-			   r->a->so.pid, &g, &n);
+			   r->a->so.follow ? 0 : r->a->so.pid, &g, &n);
 	if (err)
 		return err;
 	for (size_t i = 0; i < n; i++)
-		if (kh_rec_pid_wanted(r, g[i].pid))
+		if (kh_recorder_pid_wanted(r, g[i].pid))
 			g[m++] = g[i];
 	n = m;
-	qsort(g, n, sizeof(*g), kh_pidgfn_cmp);
+	if (n)	/* an empty read leaves @g NULL: qsort wants an array */
+		qsort(g, n, sizeof(*g), kh_pidgfn_cmp);
 	dg = malloc((n ? n : 1) * sizeof(*dg));
 	ds = malloc((n ? n : 1) * sizeof(*ds));
 	gpid = malloc((n ? n : 1) * sizeof(*gpid));
@@ -202,8 +283,10 @@ static int kh_rec_snapshot(struct kh_recorder *r, uint64_t now)
 			;
 		err = kh_dw_subpages(&r->w, spid[i], ds + i, k - i);
 	}
+	if (!err)
+		err = kh_recorder_coarse_regions(r);
 	if (!err && !kh_read_stats(&r->s, st)) {
-		kh_rec_lost(r, now, st);
+		kh_recorder_lost(r, now, st);
 		err = kh_dw_stats(&r->w, now, st);
 		memcpy(r->stats, st, sizeof(st));
 	}
@@ -226,7 +309,8 @@ out:
 /* What a VM record holds: an update is written when any of it changes. */
 static bool kh_vm_same(const struct kh_vm *a, const struct kh_vm *b)
 {
-	if (a->nr_slots != b->nr_slots || a->nr_vcpus != b->nr_vcpus || strcmp(a->comm, b->comm))
+	if (a->nr_slots != b->nr_slots || a->nr_vcpus != b->nr_vcpus || strcmp(a->comm, b->comm) ||
+	    strcmp(a->ident.name, b->ident.name) || strcmp(a->ident.uuid, b->ident.uuid))
 		return false;
 	for (size_t i = 0; i < a->nr_slots; i++)
 		if (a->slots[i].base_gfn != b->slots[i].base_gfn ||
@@ -237,7 +321,7 @@ static bool kh_vm_same(const struct kh_vm *a, const struct kh_vm *b)
 }
 
 /* Write VMs that appeared or changed memslots, and exits, since the last look. */
-static int kh_rec_vms(struct kh_recorder *r, uint64_t now, bool initial)
+static int kh_recorder_vms(struct kh_recorder *r, uint64_t now, bool initial)
 {
 	struct kh_vmset *cur = &r->s.vms, *k = &r->known;
 	int err = 0;
@@ -246,18 +330,19 @@ static int kh_rec_vms(struct kh_recorder *r, uint64_t now, bool initial)
 		const struct kh_vm *vm = &cur->vms[i];
 		struct kh_vm *old;
 
-		if (!kh_rec_pid_wanted(r, vm->pid))
+		if (!kh_recorder_pid_wanted(r, vm->pid))
 			continue;
 		old = kh_vms_find_kvm(k, vm->kvm, vm->pid);
 		if (old && kh_vm_same(old, vm))
 			continue;
-		err = kh_dw_vm(&r->w, now, vm->kvm, vm->pid, vm->nr_vcpus, vm->comm, vm->slots,
-			       vm->nr_slots, initial ? KH_DFV_INITIAL : 0);
+		err = kh_dw_vm_id(&r->w, now, vm->kvm, vm->pid, vm->nr_vcpus, vm->comm, &vm->ident,
+				  vm->slots, vm->nr_slots, initial ? KH_DFV_INITIAL : 0);
 		if (err)
 			break;
+		r->vms_written += !old;
 		err = kh_vms_put(k, vm);
 		if (!initial)
-			fprintf(stderr, "kvmheat: VM %u (%s) appeared\n", vm->pid, vm->comm);
+			fprintf(stderr, "kvmheat: VM %u (%s) appeared\n", vm->pid, vm->ident.name);
 	}
 	for (size_t j = 0; j < k->n && !err;) {
 		if (kh_vms_find_kvm(cur, k->vms[j].kvm, k->vms[j].pid)) {
@@ -266,25 +351,38 @@ static int kh_rec_vms(struct kh_recorder *r, uint64_t now, bool initial)
 		}
 		err = kh_dw_vm_exit(&r->w, now, k->vms[j].kvm, k->vms[j].pid);
 		fprintf(stderr, "kvmheat: VM %u (%s) exited\n", k->vms[j].pid, k->vms[j].comm);
-		if (!err) {
-			uint32_t *ng = realloc(r->gone, (r->ngone + 1) * sizeof(*ng));
-
-			if (ng) {
-				r->gone = ng;
-				r->gone[r->ngone++] = k->vms[j].pid;
-			}
-		}
+		if (!err && !kh_grow(&r->gone, &r->gone_cap, r->ngone + 1, sizeof(*r->gone)))
+			r->gone[r->ngone++] = k->vms[j].pid;
 		free(k->vms[j].slots);
 		k->vms[j] = k->vms[--k->n];
 	}
 	return err;
 }
 
+/* -name/-uuid of the COMMAND we started, read from the argv we gave it. */
+static void kh_recorder_cmd_ident(char **cmd, struct kh_vm_ident *id)
+{
+	size_t len = 0, off = 0;
+	char *buf;
+
+	for (char **c = cmd; *c; c++)
+		len += strlen(*c) + 1;
+	buf = malloc(len ? len : 1);
+	if (!buf)
+		return;
+	for (char **c = cmd; *c; c++) {
+		memcpy(buf + off, *c, strlen(*c) + 1);
+		off += strlen(*c) + 1;
+	}
+	kh_ident_from_cmdline(buf, len, id);	/* leaves @id alone when it has none */
+	free(buf);
+}
+
 /*
  * A VM that lived between two discoveries still has counts (walks are
  * attributed by tgid): give it a VM record so readers know its pid.
  */
-static int kh_rec_undiscovered(struct kh_recorder *r, uint64_t now)
+static int kh_recorder_undiscovered(struct kh_recorder *r, uint64_t now)
 {
 	uint32_t last = 0;
 	int err = 0;
@@ -306,26 +404,58 @@ static int kh_rec_undiscovered(struct kh_recorder *r, uint64_t now)
 			snprintf(vm.comm, sizeof(vm.comm), "%.16s", b ? b + 1 : r->a->cmd[0]);
 		}
 		kh_proc_comm(vm.pid, vm.comm, sizeof(vm.comm));
-		err = kh_dw_vm(&r->w, now, 0, vm.pid, 0, vm.comm, NULL, 0, KH_DFV_UNDISCOVERED);
+		kh_ident_learn(vm.pid, vm.comm, &vm.ident);
+		if (vm.ident.source == KH_NAME_COMM && r->a->cmd && vm.pid == (uint32_t)r->child)
+			kh_recorder_cmd_ident(r->a->cmd, &vm.ident);	/* it exited: its argv is ours */
+		err = kh_dw_vm_id(&r->w, now, 0, vm.pid, 0, vm.comm, &vm.ident, NULL, 0,
+				  KH_DFV_UNDISCOVERED);
+		r->vms_written++;
 	}
 	return err;
 }
 
-static int kh_rec_event(void *ctx, void *data, size_t size)
+static int kh_recorder_event(void *ctx, void *data, size_t size)
 {
 	struct kh_recorder *r = ctx;
 	const struct kh_event *e = data;
 
 	if (size < sizeof(*e))
 		return 0;
-	if (!kh_rec_pid_wanted(r, e->pid)) {
+	if (!kh_recorder_pid_wanted(r, e->pid)) {
 		r->ev_other++;
 		return 0;
 	}
 	return kh_dw_event(&r->w, e);
 }
 
-static json_t *kh_rec_header(struct kh_recorder *r, int argc, char **argv)
+/*
+ * What a reader must know about COMMAND's run: that it (and everything it
+ * started) ran no VM, or that some of its descendants were not followed.
+ * Said on stderr now and kept in the file for report.
+ */
+static int kh_recorder_cmd_notes(struct kh_recorder *r)
+{
+	uint64_t lost = kh_session_follow_lost(&r->s);
+	char msg[512];
+	int err = 0;
+
+	if (!r->vms_written) {
+		snprintf(msg, sizeof(msg), "%.200s ran no KVM VM, nor did any process it started"
+			 ": nothing was recorded", r->a->cmd[0]);
+		kh_warn(r->o, "%s", msg);
+		err = kh_dw_note(&r->w, msg);
+	}
+	if (!err && lost) {
+		snprintf(msg, sizeof(msg), "%" PRIu64 " processes started by %.200s were not "
+			 "followed (table of followed pids full): their VMs are missing", lost,
+			 r->a->cmd[0]);
+		kh_warn(r->o, "%s", msg);
+		err = kh_dw_note(&r->w, msg);
+	}
+	return err;
+}
+
+static json_t *kh_recorder_header(struct kh_recorder *r, int argc, char **argv)
 {
 	struct utsname u;
 	struct timespec rt;
@@ -357,7 +487,7 @@ static json_t *kh_rec_header(struct kh_recorder *r, int argc, char **argv)
 			json_array_append_new(srcs, json_string(kh_source_name(src)));
 	return json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:o, s:s, s:I, s:s, s:I, s:i, s:b, "
 			 "s:o, s:o, s:o, s:i, s:i, s:s}",
-			 "format", "kvmheat recording", "format_version", "1.0",
+			 "format", "kvmheat recording", "format_version", "1.1",
 			 "kvmheat_version", KH_VERSION, "host", host, "kernel", u.release,
 			 "machine", u.machine, "cmdline", cl, "clock", "CLOCK_MONOTONIC",
 			 "start_ns", (json_int_t)r->t_start, "start_time", when,
@@ -374,7 +504,7 @@ static json_t *kh_rec_header(struct kh_recorder *r, int argc, char **argv)
  * nothing COMMAND does is missed; the exec error (if any) comes back on a
  * close-on-exec pipe.
  */
-static int kh_rec_fork(struct kh_recorder *r, int *go_fd, int *err_fd)
+static int kh_recorder_fork(struct kh_recorder *r, int *go_fd, int *err_fd)
 {
 	int go[2], ep[2];
 
@@ -404,7 +534,7 @@ static int kh_rec_fork(struct kh_recorder *r, int *go_fd, int *err_fd)
 	return 0;
 }
 
-static const char kh_rec_help[] =
+static const char kh_record_help[] =
 	"Usage: kvmheat record [-o FILE] [-p PID[,PID..]] [-e SOURCES] [-d SECONDS]\n"
 	"                      [-F INTERVAL_MS] [--events] [--fsync] [-j]\n"
 	"                      [--method SOURCE=METHOD] [--max-gfns N] [-- COMMAND ARGS]\n"
@@ -413,7 +543,7 @@ static const char kh_rec_help[] =
 	"COMMAND exits.  With COMMAND, it is started held until the recorder is\n"
 	"attached and recorded alone; with neither -p nor COMMAND, every VM.\n"
 	"  -o, --output FILE    default kvmheat.data; an existing one becomes FILE.old\n"
-	"  -p, --pid LIST       only these VMs (their VMMs' pids)\n"
+	"  -p, --pid LIST       only these VMs: pids, names or uuids, comma-separated\n"
 	"  -e, --sources LIST   aging,track,spp,walk (default all)\n"
 	"  -d, --duration S     stop after S seconds\n"
 	"  -F, --interval MS    epoch length (default 1000)\n"
@@ -422,30 +552,11 @@ static const char kh_rec_help[] =
 	"  -m, --method S=M     force source S to attach method M\n"
 	"      --max-gfns N     per-gfn table entries\n"
 	"      --ringbuf SIZE   event ring buffer bytes, k/m/g suffixes (default 4m)\n"
-	"  -j, --json           summary as JSON\n";
-
-static int kh_parse_pids(const char *s, struct kh_rec_args *a)
-{
-	char *dup = strdup(s), *tok, *save = NULL;
-	int err = 0;
-
-	if (!dup)
-		return -ENOMEM;
-	for (tok = strtok_r(dup, ",", &save); tok && !err; tok = strtok_r(NULL, ",", &save)) {
-		uint32_t *np = realloc(a->pids, (a->nr_pids + 1) * sizeof(*np));
-
-		if (!np) {
-			err = -ENOMEM;
-			break;
-		}
-		a->pids = np;
-		err = kh_parse_pid(tok, &a->pids[a->nr_pids]);
-		if (!err)
-			a->nr_pids++;
-	}
-	free(dup);
-	return err ? err : (a->nr_pids ? 0 : -EINVAL);
-}
+	"  -j, --json           summary as JSON\n"
+	"\n"
+	"Examples:\n"
+	"  kvmheat record -p $(pidof qemu-system-x86_64) -d 60 -o vm.data\n"
+	"  kvmheat record -F 500 --events -o boot.data -- qemu-system-x86_64 -accel kvm -m 2G disk.img\n";
 
 static const char *kh_end_name(uint32_t reason)
 {
@@ -463,7 +574,7 @@ static const char *kh_end_name(uint32_t reason)
 	}
 }
 
-static bool kh_rec_pids_gone(struct kh_recorder *r)
+static bool kh_recorder_pids_gone(struct kh_recorder *r)
 {
 	for (size_t i = 0; i < r->a->nr_pids; i++)
 		if (kh_vms_find(&r->s.vms, r->a->pids[i]))
@@ -471,9 +582,9 @@ static bool kh_rec_pids_gone(struct kh_recorder *r)
 	return r->a->nr_pids > 0;
 }
 
-static int kh_rec_run(struct kh_recorder *r, uint32_t *reason)
+static int kh_recorder_run(struct kh_recorder *r, uint32_t *reason)
 {
-	struct kh_rec_args *a = r->a;
+	struct kh_record_args *a = r->a;
 	uint64_t ivl = (uint64_t)a->interval_ms * 1000000ULL, sec = 1000000000ULL;
 	uint64_t deadline = a->duration ? r->t_start + (uint64_t)(a->duration * 1e9) : UINT64_MAX;
 	uint64_t next_epoch = r->t_start + ivl, next_disc = r->t_start + sec / 10;
@@ -521,20 +632,20 @@ static int kh_rec_run(struct kh_recorder *r, uint32_t *reason)
 		if (now >= next_disc) {
 			bool pending;
 
-			if (!kh_session_refresh(&r->s, r->o))
-				err = kh_rec_vms(r, now, false);
+			if (!kh_cli_refresh(&r->s, r->o))
+				err = kh_recorder_vms(r, now, false);
 			if (err)
 				break;
 			/* until COMMAND's VM shows up, look ten times a second */
-			pending = r->child && !kh_vms_find(&r->known, r->child);
+			pending = r->child && !r->known.n && !r->ngone;
 			next_disc = now + (pending ? sec / 10 : sec);
-			if (kh_rec_pids_gone(r)) {
+			if (kh_recorder_pids_gone(r)) {
 				*reason = KH_END_VM_EXIT;
 				break;
 			}
 		}
 		if (now >= next_epoch) {
-			err = kh_rec_snapshot(r, now);
+			err = kh_recorder_snapshot(r, now);
 			if (err)
 				break;
 			next_epoch += ivl;
@@ -545,12 +656,13 @@ static int kh_rec_run(struct kh_recorder *r, uint32_t *reason)
 	return err;
 }
 
-int kh_cmd_record(int argc, char **argv, struct kh_opts *o)
+/* Options into @a; a return >= 0 is the exit code (help, bad usage). */
+static int kh_record_parse(int argc, char **argv, struct kh_opts *o, struct kh_record_args *a)
 {
 	static const struct option longopts[] = {
 		{ "output", required_argument, NULL, 'o' },
 		{ "pid", required_argument, NULL, 'p' },
-		{ "sources", required_argument, NULL, 'e' },
+		KH_LONGOPT_SOURCES,
 		{ "duration", required_argument, NULL, 'd' },
 		{ "interval", required_argument, NULL, 'F' },
 		{ "events", no_argument, NULL, 'E' },
@@ -560,62 +672,58 @@ int kh_cmd_record(int argc, char **argv, struct kh_opts *o)
 		{ "ringbuf", required_argument, NULL, 'R' },
 		KH_LONGOPTS_END,
 	};
-	struct kh_rec_args a = {
-		.out = "kvmheat.data", .interval_ms = 1000,
-		.so = { .sources = (1U << KH_SRC_MAX) - 1 },
-	};
 	/* "+": stop at the first non-option, so COMMAND keeps its own options */
 	struct kh_cmdline cl = {
-		.cmd = "record", .o = o, .help = kh_rec_help, .shortopts = "+o:p:e:d:F:m:jvh",
-		.longopts = longopts, .operands = true, .duration = &a.duration,
-		.sources = &a.so.sources, .force = a.so.force,
+		.cmd = "record", .o = o, .help = kh_record_help, .shortopts = "+o:p:e:d:F:m:jvh",
+		.longopts = longopts, .operands = true, .duration = &a->duration,
+		.sources = &a->so.sources, .force = a->so.force,
 	};
-	struct kh_recorder r = { .o = o, .a = &a, .w = { .fd = -1 } };
-	int opt, err, ret = KH_EXIT_ERROR, go_fd = -1, err_fd = -1, e = EIO;
-	uint32_t reason = KH_END_ERROR;
-	char eb[128];
-	uint64_t v, now;
-	json_t *hdr;
+	char why[256];
+	uint64_t v;
+	int opt, err;
 
-	for (int i = 0; i < KH_SRC_MAX; i++)
-		a.so.force[i] = KH_M_MAX;
 	while ((opt = kh_getopt(&cl, argc, argv)) > 0) {
 		switch (opt) {
 		case 'o':
 			if (!*optarg || !strcmp(optarg, "-"))
 				return kh_err(o, KH_EXIT_USAGE, "record: -o needs a file name");
-			a.out = optarg;
+			a->out = optarg;
 			break;
 		case 'p':
-			/* a list, unlike the other commands' -p */
-			if (kh_parse_pids(optarg, &a))
-				return kh_err(o, KH_EXIT_USAGE,
-					      "record: bad pid list '%s'", optarg);
+			/* a list, unlike the other commands' -p: pids, names or uuids */
+			why[0] = 0;
+			err = kh_parse_pid_list(optarg, &a->pids, &a->nr_pids, kh_resolve_vm, why,
+						sizeof(why));
+			if (err == -ENOENT || err == -EEXIST)
+				return kh_err(o, KH_EXIT_NO_VM, "record: -p %s: %s", optarg, why);
+			if (err)
+				return kh_err(o, KH_EXIT_USAGE, "record: bad pid list '%s'%s%s",
+					      optarg, why[0] ? ": " : "", why);
 			break;
 		case 'F':
 			if (kh_parse_u64(optarg, &v) || v < 10 || v > 3600000)
 				return kh_err(o, KH_EXIT_USAGE,
 					      "record: bad interval '%s' (10..3600000 "
 					      "ms)", optarg);
-			a.interval_ms = v;
+			a->interval_ms = v;
 			break;
 		case 'E':
-			a.so.events = true;
+			a->so.events = true;
 			break;
 		case 'S':
-			a.fsync = true;
+			a->fsync = true;
 			break;
 		case 'G':
 			if (kh_parse_u64(optarg, &v) || v < 16 || v > (1ULL << 26))
 				return kh_err(o, KH_EXIT_USAGE,
 					      "record: bad --max-gfns '%s'", optarg);
-			a.so.max_gfns = v;
+			a->so.max_gfns = v;
 			break;
 		case 'R':
 			if (kh_parse_size(optarg, &v) || v < KH_RINGBUF_MIN || v > KH_RINGBUF_MAX)
 				return kh_err(o, KH_EXIT_USAGE, "record: bad --ringbuf '%s' (4k to "
 					      "1g bytes)", optarg);
-			a.so.ringbuf_bytes = v;
+			a->so.ringbuf_bytes = v;
 			break;
 		}
 	}
@@ -623,162 +731,231 @@ int kh_cmd_record(int argc, char **argv, struct kh_opts *o)
 		return cl.rc;
 	if (optind < argc) {
 		/* getopt leaves "--" consumed; anything left is COMMAND */
-		a.cmd = argv + optind;
-		if (a.nr_pids)
+		a->cmd = argv + optind;
+		if (a->nr_pids)
 			return kh_err(o, KH_EXIT_USAGE, "record: give -p or a COMMAND, not both");
 	}
 	/* polled at least every 100 ms anyway: wake only when a quarter is full */
-	a.so.wakeup_bytes = (a.so.ringbuf_bytes ? a.so.ringbuf_bytes : 4U << 20) / 4;
-	if (a.nr_pids == 1)
-		a.so.pid = a.pids[0];	/* one VM: filter in the kernel */
-
-	if (a.cmd) {
-		err = kh_rec_fork(&r, &go_fd, &err_fd);
-		if (err) {
-			ret = kh_err(o, KH_EXIT_ERROR, "record: cannot start %s: %s", a.cmd[0],
-				     kh_errstr(err, eb, sizeof(eb)));
-			goto out_free;
-		}
-		a.so.pid = r.child;
-		a.so.pid_pending = true;
-	}
-	if (!a.nr_pids) {
+	a->so.wakeup_bytes = (a->so.ringbuf_bytes ? a->so.ringbuf_bytes : 4U << 20) / 4;
+	if (a->nr_pids == 1)
+		a->so.pid = a->pids[0];	/* one VM: filter in the kernel */
+	if (!a->nr_pids) {
 		/* COMMAND's VM or later VMs do not exist yet: size maps for host RAM */
 		long pages = sysconf(_SC_PHYS_PAGES);
 
-		a.so.expect_pages = pages > 0 ? (uint64_t)pages : 0;
+		a->so.expect_pages = pages > 0 ? (uint64_t)pages : 0;
 	}
-	err = kh_session_open(&r.s, &a.so, o);
-	if (err) {
-		ret = err;
-		goto out;
-	}
-	for (size_t i = 0; i < a.nr_pids; i++)
-		if (!kh_vms_find(&r.s.vms, a.pids[i])) {
-			ret = kh_err(o, KH_EXIT_NO_VM, "pid %u is not a KVM VM (it holds no kvm-vm "
-				     "file)", a.pids[i]);
-			goto out;
-		}
-	err = kh_dw_create(&r.w, a.out);
-	if (err) {
-		ret = kh_err(o, KH_EXIT_ERROR, "record: cannot create %s: %s", a.out,
-			     kh_errstr(err, eb, sizeof(eb)));
-		goto out;
-	}
-	r.w.fsync = a.fsync;
-	r.t_start = r.t_epoch = kh_now_ns();
-	hdr = kh_rec_header(&r, argc, argv);
-	err = hdr ? kh_dw_header(&r.w, hdr) : -ENOMEM;
+	a->argc = argc;
+	a->argv = argv;
+	return -1;
+}
+
+/* The file's first chunk: header, sources and the VMs there now. */
+static int kh_recorder_begin(struct kh_recorder *r)
+{
+	struct kh_record_args *a = r->a;
+	json_t *hdr;
+	int err;
+
+	r->w.fsync = a->fsync;
+	r->t_start = r->t_epoch = kh_now_ns();
+	hdr = kh_recorder_header(r, a->argc, a->argv);
+	err = hdr ? kh_dw_header(&r->w, hdr) : -ENOMEM;
 	json_decref(hdr);
 	for (int src = 0; src < KH_SRC_MAX && !err; src++) {
 		char d[256];
 		uint16_t fl = 0;
 
-		kh_source_desc(&r.s.probe, src, d, sizeof(d));
-		if (a.so.sources & (1U << src))
+		kh_source_desc(&r->s.probe, src, d, sizeof(d));
+		if (a->so.sources & (1U << src))
 			fl |= KH_DFS_REQUESTED;
-		if (kh_source_available(&r.s.probe, src))
+		if (kh_source_available(&r->s.probe, src))
 			fl |= KH_DFS_AVAILABLE;
-		err = kh_dw_source(&r.w, src, fl, d);
+		err = kh_dw_source(&r->w, src, fl, d);
 	}
 	if (!err)
-		err = kh_rec_vms(&r, r.t_start, true);
+		err = kh_recorder_vms(r, r->t_start, true);
 	if (!err)
-		err = kh_dw_commit(&r.w, true);
+		err = kh_dw_commit(&r->w, true);
+	return err;
+}
+
+/* Session, file and ring buffer; KH_EXIT_OK or the reported error's code. */
+static int kh_recorder_open(struct kh_recorder *r)
+{
+	struct kh_record_args *a = r->a;
+	const struct kh_opts *o = r->o;
+	char eb[128];
+	int err;
+
+	err = kh_cli_open(&r->s, &a->so, o);
+	if (err)
+		return err;
+	for (size_t i = 0; i < a->nr_pids; i++)
+		if (!kh_vms_find(&r->s.vms, a->pids[i]))
+			return kh_err(o, KH_EXIT_NO_VM, KH_MSG_NOT_VM, a->pids[i]);
+	err = kh_dw_create(&r->w, a->out);
+	if (err)
+		return kh_err(o, KH_EXIT_ERROR, "record: cannot create %s: %s", a->out,
+			      kh_errstr(err, eb, sizeof(eb)));
+	err = kh_recorder_begin(r);
 	if (err) {
-		ret = kh_err(o, KH_EXIT_ERROR, "record: writing %s: %s", a.out,
-			     kh_errstr(err, eb, sizeof(eb)));
-		kh_dw_abort(&r.w);
-		goto out;
+		kh_dw_abort(&r->w);
+		return kh_err(o, KH_EXIT_ERROR, "record: writing %s: %s", a->out,
+			      kh_errstr(err, eb, sizeof(eb)));
 	}
-	if (a.so.events) {
-		r.rb = ring_buffer__new(bpf_map__fd(r.s.skel->maps.events), kh_rec_event, &r, NULL);
-		if (!r.rb) {
-			ret = kh_err(o, KH_EXIT_ERROR, "record: ring buffer: %s",
-				     kh_errstr(-errno, eb, sizeof(eb)));
-			goto out_close;
-		}
+	if (a->so.events) {
+		r->rb = ring_buffer__new(bpf_map__fd(r->s.skel->maps.events), kh_recorder_event, r,
+					 NULL);
+		if (!r->rb)
+			return kh_err(o, KH_EXIT_ERROR, "record: ring buffer: %s",
+				      kh_errstr(-errno, eb, sizeof(eb)));
 	}
-	ret = kh_session_attach(&r.s, o);
-	if (ret)
-		goto out_close;
-	kh_install_signals();
-	if (a.cmd) {
-		/* release COMMAND; EOF on the error pipe means exec succeeded */
-		if (write(go_fd, "g", 1) != 1 || read(err_fd, &e, sizeof(e)) == sizeof(e)) {
-			ret = kh_err(o, KH_EXIT_ERROR, "record: cannot run %s: %s", a.cmd[0],
-				     strerror(e));
-			waitpid(r.child, NULL, 0);
-			r.child = 0;
-			goto out_close;
-		}
-		close(go_fd);
-		close(err_fd);
-		go_fd = err_fd = -1;
-	}
-	fprintf(stderr, "kvmheat: recording %s to %s every %u ms%s; Ctrl-C to stop\n",
-		a.cmd ? a.cmd[0] : a.nr_pids ? "the given VMs" : "all VMs", a.out, a.interval_ms,
-		a.so.events ? " with events" : "");
-	err = kh_rec_run(&r, &reason);
-	now = kh_now_ns();
-	if (!err && r.rb)
-		err = ring_buffer__consume(r.rb) < 0 ? -EIO : 0;
-	if (!err && !kh_session_refresh(&r.s, o))
-		err = kh_rec_vms(&r, now, false);
-	if (!err)
-		err = kh_rec_snapshot(&r, now);
-	if (!err)
-		err = kh_rec_undiscovered(&r, now);
-	if (err)
-		reason = KH_END_ERROR;
-	ret = KH_EXIT_OK;
-	if (err)
-		ret = kh_err(o, KH_EXIT_ERROR, "record: %s: %s; the file holds everything up to "
-			     "epoch %u", a.out, kh_errstr(err, eb, sizeof(eb)),
-			     r.epoch ? r.epoch - 1 : 0);
-out_close:
-	if (r.w.fd >= 0) {
-		int cerr;
+	return kh_cli_attach(&r->s, o);
+}
 
-		kh_dw_footer(&r.w, kh_now_ns(), r.child_done ? r.child_status : -1, reason);
-		cerr = kh_dw_close(&r.w);
-		if (cerr && ret == KH_EXIT_OK)
-			ret = kh_err(o, KH_EXIT_ERROR, "record: finishing %s: %s", a.out,
-				     kh_errstr(cerr, eb, sizeof(eb)));
-		if (ret == KH_EXIT_OK) {
-			if (o->json) {
-				json_t *j = json_pack("{s:s, s:s, s:I, s:I, s:I, s:I, s:I}",
-					"output", a.out, "end", kh_end_name(reason),
-					"epochs", (json_int_t)r.w.nr_epochs,
-					"events", (json_int_t)r.w.nr_events,
-					"bytes", (json_int_t)r.w.off, "chunks", (json_int_t)r.w.seq,
-					"events_other_vms", (json_int_t)r.ev_other);
+/* Release COMMAND; EOF on the error pipe means its exec succeeded. */
+static int kh_recorder_release(struct kh_recorder *r)
+{
+	int e = EIO;
 
-				kh_json_print(j, JSON_INDENT(1));
-			} else {
-				fprintf(stderr, "kvmheat: %s: wrote %s: %" PRIu64
-					" epochs, %" PRIu64 " events, %s in %u chunks\n",
-					kh_end_name(reason), a.out, r.w.nr_epochs, r.w.nr_events,
-					kh_fmt_bytes(r.w.off, eb, sizeof(eb)), r.w.seq);
-			}
-		}
+	if (write(r->go_fd, "g", 1) != 1 || read(r->err_fd, &e, sizeof(e)) == sizeof(e)) {
+		waitpid(r->child, NULL, 0);
+		r->child = 0;
+		return kh_err(r->o, KH_EXIT_ERROR, "record: cannot run %s: %s", r->a->cmd[0],
+			      strerror(e));
 	}
-out:
-	if (r.child && !r.child_done && go_fd >= 0) {
-		/* never released: it exits on EOF; make sure of it */
-		kill(r.child, SIGKILL);
-		waitpid(r.child, NULL, 0);
+	close(r->go_fd);
+	close(r->err_fd);
+	r->go_fd = r->err_fd = -1;
+	return KH_EXIT_OK;
+}
+
+/* After the loop: the events left, the VMs' last state and a final epoch. */
+static int kh_recorder_finish(struct kh_recorder *r, int err, uint32_t *reason)
+{
+	uint64_t now = kh_now_ns();
+	char eb[128];
+
+	if (!err && r->rb)
+		err = ring_buffer__consume(r->rb) < 0 ? -EIO : 0;
+	if (!err && !kh_cli_refresh(&r->s, r->o))
+		err = kh_recorder_vms(r, now, false);
+	if (!err)
+		err = kh_recorder_snapshot(r, now);
+	if (!err)
+		err = kh_recorder_undiscovered(r, now);
+	if (!err && r->a->cmd)
+		err = kh_recorder_cmd_notes(r);
+	if (!err)
+		return KH_EXIT_OK;
+	*reason = KH_END_ERROR;
+	return kh_err(r->o, KH_EXIT_ERROR, "record: %s: %s; the file holds everything up to "
+		      "epoch %u", r->a->out, kh_errstr(err, eb, sizeof(eb)),
+		      r->epoch ? r->epoch - 1 : 0);
+}
+
+static void kh_recorder_summary(const struct kh_recorder *r, uint32_t reason)
+{
+	char eb[32];
+
+	if (r->o->json) {
+		json_t *j = json_pack("{s:s, s:s, s:I, s:I, s:I, s:I, s:I}",
+			"output", r->a->out, "end", kh_end_name(reason),
+			"epochs", (json_int_t)r->w.nr_epochs, "events", (json_int_t)r->w.nr_events,
+			"bytes", (json_int_t)r->w.off, "chunks", (json_int_t)r->w.seq,
+			"events_other_vms", (json_int_t)r->ev_other);
+
+		kh_json_print(j, JSON_INDENT(1));
+		return;
 	}
-	if (go_fd >= 0)
-		close(go_fd);
-	if (err_fd >= 0)
-		close(err_fd);
-	ring_buffer__free(r.rb);
-	kh_session_close(&r.s);
-	kh_vms_free(&r.known);
-	free(r.prev);
-	free(r.gone);
-out_free:
-	free(a.pids);
+	fprintf(stderr, "kvmheat: %s: wrote %s: %" PRIu64 " epochs, %" PRIu64 " events, %s in "
+		"%u chunks\n", kh_end_name(reason), r->a->out, r->w.nr_epochs, r->w.nr_events,
+		kh_fmt_bytes(r->w.off, eb, sizeof(eb)), r->w.seq);
+}
+
+/* Footer and close, if the file was begun; the summary when all went well. */
+static int kh_recorder_close(struct kh_recorder *r, int ret, uint32_t reason)
+{
+	char eb[128];
+	int cerr;
+
+	if (r->w.fd < 0)
+		return ret;
+	kh_dw_footer(&r->w, kh_now_ns(), r->child_done ? r->child_status : -1, reason);
+	cerr = kh_dw_close(&r->w);
+	if (cerr && ret == KH_EXIT_OK)
+		ret = kh_err(r->o, KH_EXIT_ERROR, "record: finishing %s: %s", r->a->out,
+			     kh_errstr(cerr, eb, sizeof(eb)));
+	if (ret == KH_EXIT_OK)
+		kh_recorder_summary(r, reason);
 	return ret;
+}
+
+static void kh_recorder_free(struct kh_recorder *r)
+{
+	if (r->child && !r->child_done && r->go_fd >= 0) {
+		/* never released: it exits on EOF; make sure of it */
+		kill(r->child, SIGKILL);
+		waitpid(r->child, NULL, 0);
+	}
+	if (r->go_fd >= 0)
+		close(r->go_fd);
+	if (r->err_fd >= 0)
+		close(r->err_fd);
+	ring_buffer__free(r->rb);
+	kh_session_close(&r->s);
+	kh_vms_free(&r->known);
+	free(r->prev);
+	free(r->gone);
+	free(r->followed);
+	free(r->cprev);
+}
+
+static int kh_record_run(struct kh_record_args *a, struct kh_opts *o)
+{
+	struct kh_recorder r = { .o = o, .a = a, .w = { .fd = -1 }, .go_fd = -1, .err_fd = -1 };
+	uint32_t reason = KH_END_ERROR;
+	char eb[128];
+	int err, ret;
+
+	if (a->cmd) {
+		err = kh_recorder_fork(&r, &r.go_fd, &r.err_fd);
+		if (err)
+			return kh_err(o, KH_EXIT_ERROR, "record: cannot start %s: %s", a->cmd[0],
+				      kh_errstr(err, eb, sizeof(eb)));
+		a->so.pid = r.child;
+		a->so.pid_pending = true;
+		a->so.follow = true;	/* and whatever it starts: a wrapper, sudo, env */
+	}
+	ret = kh_recorder_open(&r);
+	if (!ret) {
+		kh_install_signals();
+		if (a->cmd)
+			ret = kh_recorder_release(&r);
+	}
+	if (!ret) {
+		fprintf(stderr, "kvmheat: recording %s to %s every %u ms%s; Ctrl-C to stop\n",
+			a->cmd ? a->cmd[0] : a->nr_pids ? "the given VMs" : "all VMs", a->out,
+			a->interval_ms, a->so.events ? " with events" : "");
+		err = kh_recorder_run(&r, &reason);
+		ret = kh_recorder_finish(&r, err, &reason);
+	}
+	ret = kh_recorder_close(&r, ret, reason);
+	kh_recorder_free(&r);
+	return ret;
+}
+
+int kh_cmd_record(int argc, char **argv, struct kh_opts *o)
+{
+	struct kh_record_args a = {
+		.out = "kvmheat.data", .interval_ms = 1000,
+		.so = { .sources = KH_ALL_SOURCES },
+	};
+	int rc = kh_record_parse(argc, argv, o, &a);
+
+	if (rc < 0)
+		rc = kh_record_run(&a, o);
+	free(a.pids);
+	return rc;
 }

@@ -36,7 +36,7 @@
 #include <bpf/libbpf.h>
 #include <curses.h>
 #include <jansson.h>
-#include "kh.h"
+#include "cli.h"
 #include "kvmheat.skel.h"
 
 /* Smallest terminal the table fits in. */
@@ -57,7 +57,7 @@ struct kh_top {
 	char src_desc[KH_SRC_MAX][256];
 
 	/* this interval's drained maps */
-	struct kh_drain gd, rd, sd;
+	struct kh_interval iv;		/* this interval's drained maps */
 	struct kh_gfn_stat *g;		/* gd as kh_gfn_stat, for the drill-down */
 	size_t ng, gcap;
 	struct kh_top_row *rows;
@@ -83,259 +83,16 @@ struct kh_top {
 	bool colors;
 };
 
-/* ---- draining ---- */
-
-static int kh_drain_grow(struct kh_drain *d, size_t ksz, size_t vsz, size_t max)
-{
-	size_t nc = d->cap ? d->cap * 2 : 1024;
-	void *k, *v;
-
-	if (d->cap >= max)
-		return -ENOSPC;
-	if (nc > max)
-		nc = max;
-	k = realloc(d->keys, nc * ksz);
-	if (!k)
-		return -ENOMEM;
-	d->keys = k;
-	v = realloc(d->vals, nc * vsz);
-	if (!v)
-		return -ENOMEM;
-	d->vals = v;
-	d->cap = nc;
-	return 0;
-}
-
-/* Pre-5.6 kernels: collect keys, then look each one up and delete it. */
-int kh_drain_slow(int fd, size_t ksz, size_t vsz, size_t max, struct kh_drain *d)
-{
-	size_t nk = 0, j = 0;
-	int r;
-
-	if (!d->cap && kh_drain_grow(d, ksz, vsz, max))
-		return -ENOMEM;
-	for (r = bpf_map_get_next_key(fd, NULL, d->keys); !r && nk < d->cap;) {
-		nk++;
-		if (nk == d->cap && kh_drain_grow(d, ksz, vsz, max))
-			break;
-		r = bpf_map_get_next_key(fd, (char *)d->keys + (nk - 1) * ksz,
-					 (char *)d->keys + nk * ksz);
-	}
-	for (size_t i = 0; i < nk; i++) {
-		void *k = (char *)d->keys + i * ksz;
-
-		if (bpf_map_lookup_elem(fd, k, (char *)d->vals + j * vsz))
-			continue;
-		bpf_map_delete_elem(fd, k);
-		if (i != j)
-			memmove((char *)d->keys + j * ksz, k, ksz);
-		j++;
-	}
-	d->n = j;
-	return 0;
-}
-
-/*
- * Move every entry of a hash map into @d.  Entries beyond @max (inserted
- * while draining) stay for the next interval.
- */
-int kh_drain_map(int fd, size_t ksz, size_t vsz, size_t max, struct kh_drain *d)
-{
-	LIBBPF_OPTS(bpf_map_batch_opts, opts);
-	uint32_t tok[4] = {};	/* htab batch token: a bucket index */
-	bool first = true;
-	int err;
-
-	d->n = 0;
-	if (!d->cap && kh_drain_grow(d, ksz, vsz, max))
-		return -ENOMEM;
-	for (;;) {
-		__u32 cnt;
-
-		if (d->n == d->cap && kh_drain_grow(d, ksz, vsz, max))
-			return 0;
-		cnt = d->cap - d->n;
-		err = bpf_map_lookup_and_delete_batch(fd, first ? NULL : tok, tok,
-						      (char *)d->keys + d->n * ksz,
-						      (char *)d->vals + d->n * vsz, &cnt, &opts);
-		/* 524: the kernel's ENOTSUPP, which userspace headers lack */
-		if (err == -EINVAL || err == -EOPNOTSUPP || err == -ENOTSUP || err == -524) {
-			if (first)
-				return kh_drain_slow(fd, ksz, vsz, max, d);
-			return err;
-		}
-		d->n += cnt;
-		first = false;
-		if (err == -ENOENT)
-			return 0;
-		if (err == -ENOSPC) {
-			/* a bucket larger than what is left: grow, or leave it */
-			if (kh_drain_grow(d, ksz, vsz, max))
-				return 0;
-			continue;
-		}
-		if (err)
-			return err;
-	}
-}
-
-void kh_drain_free(struct kh_drain *d)
-{
-	free(d->keys);
-	free(d->vals);
-	memset(d, 0, sizeof(*d));
-}
-
-/* ---- rows ---- */
-
-static struct kh_top_row *kh_row_of(struct kh_top_row *rows, size_t n, uint32_t pid)
-{
-	for (size_t i = 0; i < n; i++)
-		if (rows[i].pid == pid)
-			return &rows[i];
-	return NULL;
-}
-
-/*
- * One row per VM in @vms (only @pid's when non-zero): totals from the
- * interval's region counters, which see everything including aging
- * ranges too long for per-gfn entries; working set from their touched
- * bitmaps; idle from per-gfn aging (aged gfns with no access signal).
- */
-size_t kh_top_rows(const struct kh_vmset *vms, uint32_t pid, const struct kh_key *rk,
-		   const struct kh_region *rv, size_t nr, const struct kh_gfn_stat *g, size_t ng,
-		   struct kh_top_row *rows)
-{
-	size_t n = 0;
-
-	for (size_t i = 0; i < vms->n; i++) {
-		const struct kh_vm *vm = &vms->vms[i];
-		struct kh_top_row *r;
-
-		if ((pid && vm->pid != pid) || kh_row_of(rows, n, vm->pid))
-			continue;
-		r = &rows[n++];
-		memset(r, 0, sizeof(*r));
-		r->pid = vm->pid;
-		r->nr_vcpus = vm->nr_vcpus;
-		snprintf(r->comm, sizeof(r->comm), "%s", vm->comm);
-		r->mem_bytes = kh_vm_pages(vm) << KH_PAGE_SHIFT;
-	}
-	for (size_t i = 0; i < nr; i++) {
-		struct kh_top_row *r = kh_row_of(rows, n, rk[i].pid);
-		const struct kh_counts *c = &rv[i].c;
-
-		if (!r)
-			continue;	/* exited during the interval */
-		r->c.accesses += c->accesses;
-		r->c.writes += c->writes;
-		r->c.faults += c->faults;
-		r->c.aged += c->aged;
-		r->c.young += c->young;
-		r->c.tracked += c->tracked;
-		r->c.spp += c->spp;
-		r->c.flags |= c->flags;
-		for (unsigned int w = 0; w < KH_REGION_GFNS / 64; w++)
-			r->wset += __builtin_popcountll(rv[i].touched[w]);
-	}
-	for (size_t i = 0; i < ng; i++) {
-		struct kh_top_row *r;
-
-		if (!g[i].c.aged)
-			continue;
-		r = kh_row_of(rows, n, g[i].pid);
-		if (!r)
-			continue;
-		r->aged_gfns++;
-		r->idle_gfns += !g[i].c.accesses;
-	}
-	return n;
-}
-
-static const char *const kh_top_col_names[KH_TOP_NR_COLS] = {
-	[KH_TOP_PID] = "PID", [KH_TOP_COMM] = "COMM", [KH_TOP_VCPUS] = "VCPU",
-	[KH_TOP_MEM] = "MEMORY", [KH_TOP_ACC] = "ACC/S", [KH_TOP_WR] = "WRITE/S",
-	[KH_TOP_WSET] = "WSET", [KH_TOP_IDLE] = "IDLE%", [KH_TOP_TRACK] = "TRACK/S",
-	[KH_TOP_SPP] = "SPP/S",
-};
-
-/* Idle percentage, or -1 where no aging was seen. */
-static double kh_row_idle(const struct kh_top_row *r)
-{
-	return r->aged_gfns ? 100.0 * r->idle_gfns / r->aged_gfns : -1;
-}
-
-static int kh_row_cmp(const void *a, const void *b, void *arg)
-{
-	const struct kh_top_row *x = a, *y = b;
-	int col = *(const int *)arg;
-	double vx = 0, vy = 0;
-	int c;
-
-	switch (col) {
-	case KH_TOP_PID:
-		return x->pid < y->pid ? -1 : x->pid > y->pid;
-	case KH_TOP_COMM:
-		c = strcmp(x->comm, y->comm);
-		return c ? c : (x->pid < y->pid ? -1 : x->pid > y->pid);
-	case KH_TOP_VCPUS: vx = x->nr_vcpus; vy = y->nr_vcpus; break;
-	case KH_TOP_MEM: vx = x->mem_bytes; vy = y->mem_bytes; break;
-	case KH_TOP_ACC: vx = x->c.accesses; vy = y->c.accesses; break;
-	case KH_TOP_WR: vx = x->c.writes; vy = y->c.writes; break;
-	case KH_TOP_WSET: vx = x->wset; vy = y->wset; break;
-	case KH_TOP_IDLE: vx = kh_row_idle(x); vy = kh_row_idle(y); break;
-	case KH_TOP_TRACK: vx = x->c.tracked; vy = y->c.tracked; break;
-	case KH_TOP_SPP: vx = x->c.spp; vy = y->c.spp; break;
-	}
-	/* numbers: biggest first; ties in pid order so rows do not jump */
-	if (vx != vy)
-		return vx > vy ? -1 : 1;
-	return x->pid < y->pid ? -1 : x->pid > y->pid;
-}
-
-void kh_top_sort(struct kh_top_row *rows, size_t n, int col, bool reverse)
-{
-	qsort_r(rows, n, sizeof(*rows), kh_row_cmp, &col);
-	for (size_t i = 0; reverse && i < n / 2; i++) {
-		struct kh_top_row t = rows[i];
-
-		rows[i] = rows[n - 1 - i];
-		rows[n - 1 - i] = t;
-	}
-}
-
 /* ---- sampling ---- */
-
-static int kh_top_grow(void **p, size_t *cap, size_t want, size_t sz)
-{
-	void *np;
-
-	if (want <= *cap)
-		return 0;
-	np = realloc(*p, want * sz);
-	if (!np)
-		return -ENOMEM;
-	*p = np;
-	*cap = want;
-	return 0;
-}
 
 /* Close the current interval: drain, diff the counters, rediscover VMs. */
 static int kh_top_sample(struct kh_top *t)
 {
-	struct kvmheat_bpf *sk = t->s.skel;
 	uint64_t stats[KH_NR_STATS], runs, ns;
 	double now;
 	int err;
 
-	err = kh_drain_map(bpf_map__fd(sk->maps.regions), sizeof(struct kh_key),
-			   sizeof(struct kh_region), t->s.region_entries + 256, &t->rd);
-	if (!err)
-		err = kh_drain_map(bpf_map__fd(sk->maps.gfns), sizeof(struct kh_key),
-				   sizeof(struct kh_counts), t->s.gfn_entries + 256, &t->gd);
-	if (!err)
-		err = kh_drain_map(bpf_map__fd(sk->maps.subpages), sizeof(struct kh_key),
-				   sizeof(struct kh_subpages), t->s.subpage_entries + 256, &t->sd);
+	err = kh_drain_session(&t->s, &t->iv);
 	if (err)
 		return err;
 	now = kh_now();
@@ -359,23 +116,23 @@ static int kh_top_sample(struct kh_top *t)
 	t->runs_prev = runs;
 	t->ns_prev = ns;
 
-	if (kh_top_grow((void **)&t->g, &t->gcap, t->gd.n, sizeof(*t->g)))
+	if (kh_grow(&t->g, &t->gcap, t->iv.gd.n, sizeof(*t->g)))
 		return -ENOMEM;
-	t->ng = t->gd.n;
+	t->ng = t->iv.gd.n;
 	for (size_t i = 0; i < t->ng; i++) {
-		const struct kh_key *k = (const struct kh_key *)t->gd.keys + i;
+		const struct kh_key *k = (const struct kh_key *)t->iv.gd.keys + i;
 
 		memset(&t->g[i], 0, sizeof(t->g[i]));
 		t->g[i].pid = k->pid;
 		t->g[i].gfn = k->idx;
-		t->g[i].c = ((const struct kh_counts *)t->gd.vals)[i];
+		t->g[i].c = ((const struct kh_counts *)t->iv.gd.vals)[i];
 	}
 
-	/* A failed rediscovery keeps the last VM list (kh_session_refresh warns). */
-	kh_session_refresh(&t->s, t->o);
-	if (kh_top_grow((void **)&t->rows, &t->rcap, t->s.vms.n, sizeof(*t->rows)))
+	/* A failed rediscovery keeps the last VM list (kh_cli_refresh warns). */
+	kh_cli_refresh(&t->s, t->o);
+	if (kh_grow(&t->rows, &t->rcap, t->s.vms.n, sizeof(*t->rows)))
 		return -ENOMEM;
-	t->nrows = kh_top_rows(&t->s.vms, t->pid, t->rd.keys, t->rd.vals, t->rd.n, t->g, t->ng,
+	t->nrows = kh_top_rows(&t->s.vms, t->pid, t->iv.rd.keys, t->iv.rd.vals, t->iv.rd.n, t->g, t->ng,
 			       t->rows);
 	kh_top_sort(t->rows, t->nrows, t->sort_col, t->sort_rev);
 	t->samples++;
@@ -412,16 +169,18 @@ static const char *kh_fmt_num(double v, char *buf, size_t len)
 
 static void kh_fmt_header(char *buf, size_t len)
 {
-	snprintf(buf, len, "%7s %-10s %4s %10s %7s %7s %7s %5s %7s %6s",
-		 kh_top_col_names[KH_TOP_PID], kh_top_col_names[KH_TOP_COMM],
-		 kh_top_col_names[KH_TOP_VCPUS], kh_top_col_names[KH_TOP_MEM],
-		 kh_top_col_names[KH_TOP_ACC], kh_top_col_names[KH_TOP_WR],
-		 kh_top_col_names[KH_TOP_WSET], kh_top_col_names[KH_TOP_IDLE],
-		 kh_top_col_names[KH_TOP_TRACK], kh_top_col_names[KH_TOP_SPP]);
+	snprintf(buf, len, "%7s %-10s %4s %10s %7s %7s %7s %5s %7s %6s %s",
+		 kh_top_col_name(KH_TOP_PID), kh_top_col_name(KH_TOP_COMM),
+		 kh_top_col_name(KH_TOP_VCPUS), kh_top_col_name(KH_TOP_MEM),
+		 kh_top_col_name(KH_TOP_ACC), kh_top_col_name(KH_TOP_WR),
+		 kh_top_col_name(KH_TOP_WSET), kh_top_col_name(KH_TOP_IDLE),
+		 kh_top_col_name(KH_TOP_TRACK), kh_top_col_name(KH_TOP_SPP),
+		 kh_top_col_name(KH_TOP_NAME));
 }
 
 /* Column start offsets in kh_fmt_header's layout, for highlighting the sort key. */
-static const int kh_col_pos[KH_TOP_NR_COLS + 1] = { 0, 8, 19, 24, 35, 43, 51, 59, 65, 73, 80 };
+static const int kh_col_pos[KH_TOP_NR_COLS + 1] = { 0, 8, 19, 24, 35, 43, 51, 59, 65, 73, 80,
+						     101 };
 
 static void kh_fmt_row(const struct kh_top_row *r, double dt, char *buf, size_t len)
 {
@@ -431,16 +190,16 @@ static void kh_fmt_row(const struct kh_top_row *r, double dt, char *buf, size_t 
 	if (dt <= 0)
 		dt = 1;
 	if (idle_pct < 0)
-		snprintf(idle, sizeof(idle), "-");
+		snprintf(idle, sizeof(idle), "n/a");
 	else
 		snprintf(idle, sizeof(idle), "%.0f", idle_pct);
-	snprintf(buf, len, "%7u %-10.10s %4u %10s %7s %7s %7s %5s %7s %6s", r->pid, r->comm,
+	snprintf(buf, len, "%7u %-10.10s %4u %10s %7s %7s %7s %5s %7s %6s %s", r->pid, r->comm,
 		 r->nr_vcpus, kh_fmt_bytes(r->mem_bytes, mem, sizeof(mem)),
 		 kh_fmt_num(r->c.accesses / dt, acc, sizeof(acc)),
 		 kh_fmt_num(r->c.writes / dt, wr, sizeof(wr)),
 		 kh_fmt_num(r->wset, ws, sizeof(ws)), idle,
 		 kh_fmt_num(r->c.tracked / dt, tr, sizeof(tr)),
-		 kh_fmt_num(r->c.spp / dt, spp, sizeof(spp)));
+		 kh_fmt_num(r->c.spp / dt, spp, sizeof(spp)), r->name);
 }
 
 static void kh_fmt_totals(const struct kh_top *t, char *buf, size_t len)
@@ -476,16 +235,18 @@ static json_t *kh_row_json(const struct kh_top_row *r, double dt)
 {
 	double idle = kh_row_idle(r);
 
-	return json_pack("{s:i, s:s, s:i, s:I, s:f, s:f, s:I, s:I, s:I, s:o, s:f, s:f, s:I,"
-			 " s:I, s:I}",
-			 "pid", r->pid, "comm", r->comm, "vcpus", r->nr_vcpus, "memory_bytes",
+	return json_pack("{s:i, s:s, s:s, s:i, s:I, s:f, s:f, s:I, s:I, s:I, s:o, s:f, s:f, s:I,"
+			 " s:I, s:I, s:o}",
+			 "pid", r->pid, "comm", r->comm, "name", r->name, "vcpus", r->nr_vcpus,
+			 "memory_bytes",
 			 (json_int_t)r->mem_bytes, "accesses_per_s", r->c.accesses / dt,
 			 "writes_per_s", r->c.writes / dt, "working_set_gfns", (json_int_t)r->wset,
 			 "accesses", (json_int_t)r->c.accesses, "writes", (json_int_t)r->c.writes,
 			 "idle_pct", idle < 0 ? json_null() : json_real(idle),
 			 "tracked_per_s", r->c.tracked / dt, "spp_per_s", r->c.spp / dt,
 			 "aged_gfns", (json_int_t)r->aged_gfns, "faults", (json_int_t)r->c.faults,
-			 "tracked", (json_int_t)r->c.tracked);
+			 "tracked", (json_int_t)r->c.tracked,
+			 "aging_granularity", kh_coarse_json(&r->coarse));
 }
 
 static int kh_top_print_batch(struct kh_top *t)
@@ -536,6 +297,11 @@ static int kh_top_print_batch(struct kh_top *t)
 			kh_fmt_row(&t->rows[i], dt, line, sizeof(line));
 			printf("%s\n", line);
 		}
+		for (size_t i = 0; i < t->nrows; i++)
+			if (t->rows[i].coarse.regions) {
+				printf("VM %u", t->rows[i].pid);
+				kh_coarse_print(stdout, &t->rows[i].coarse, t->rows[i].mem_bytes);
+			}
 		putchar('\n');
 	}
 	/* a reader that went away (top -b | head) ends the run quietly */
@@ -579,14 +345,15 @@ static bool kh_row_visible(const struct kh_top *t, const struct kh_top_row *r)
 		if (!kh_parse_u64(t->pid_filter, &v)) {
 			if (r->pid != v)
 				return false;
-		} else if (!strstr(r->comm, t->pid_filter)) {
+		} else if (!strstr(r->comm, t->pid_filter) && !strstr(r->name, t->pid_filter)) {
 			return false;
 		}
 	}
 	if (t->re_set) {
-		char s[48];
+		char s[16 + sizeof(r->comm) + sizeof(r->name)];
 
-		snprintf(s, sizeof(s), "%u %s", r->pid, r->comm);
+		/* "PID COMM NAME": a pattern can pick any of the three */
+		snprintf(s, sizeof(s), "%u %s %s", r->pid, r->comm, r->name);
 		if (regexec(&t->re, s, 0, NULL, 0))
 			return false;
 	}
@@ -657,7 +424,7 @@ static void kh_tui_table(struct kh_top *t)
 		t->sel_pid = t->rows[vis[0]].pid;
 	}
 	snprintf(line, sizeof(line), "%d of %zu VMs shown, sorted by %s%s  %s", shown,
-		 t->nrows, kh_top_col_names[t->sort_col], t->sort_rev ? " (reversed)" : "", filt);
+		 t->nrows, kh_top_col_name(t->sort_col), t->sort_rev ? " (reversed)" : "", filt);
 	kh_tui_line(y++, line, A_NORMAL);
 	kh_fmt_header(line, sizeof(line));
 	attron(t->colors ? COLOR_PAIR(KH_CP_HDR) : A_REVERSE);
@@ -689,120 +456,101 @@ static void kh_tui_table(struct kh_top *t)
 			 "d delay  r reset  h help  q quit");
 }
 
-static int kh_heat_level(uint64_t v, uint64_t max)
-{
-	/* log scale, one step per doubling relative to the hottest */
-	int lv, lm;
-
-	if (!v || !max)
-		return 0;
-	lv = kh_log2_slot(v) + 1;
-	lm = kh_log2_slot(max) + 1;
-	return 1 + (lv * (KH_HEAT_LEVELS - 1)) / lm;
-}
-
-static int kh_wr_cmp(const void *a, const void *b)
-{
-	const struct kh_gfn_stat *x = a, *y = b;
-
-	if (x->c.writes != y->c.writes)
-		return x->c.writes > y->c.writes ? -1 : 1;
-	return x->gfn < y->gfn ? -1 : x->gfn > y->gfn;
-}
-
 static const struct kh_subpages *kh_top_subpages(const struct kh_top *t, uint32_t pid,
 						 uint64_t gfn)
 {
-	const struct kh_key *k = t->sd.keys;
+	const struct kh_key *k = t->iv.sd.keys;
 
-	for (size_t i = 0; i < t->sd.n; i++)
+	for (size_t i = 0; i < t->iv.sd.n; i++)
 		if (k[i].pid == pid && k[i].idx == gfn)
-			return (const struct kh_subpages *)t->sd.vals + i;
+			return (const struct kh_subpages *)t->iv.sd.vals + i;
 	return NULL;
 }
 
-static void kh_tui_detail(struct kh_top *t)
-{
-	const struct kh_top_row *r = kh_row_of(t->rows, t->nrows, t->sel_pid);
-	struct kh_vm *vm = kh_vms_find(&t->s.vms, t->sel_pid);
-	struct kh_gfn_stat *g = NULL;
-	struct kh_range *rg = NULL;
-	uint64_t *cols = NULL, max = 0, maxpp = 1;
-	char line[512], a[16], b[16], c[16], d[16], m[32];
-	int y = kh_tui_header(t), width, nw = 0, range_rows;
-	size_t n = 0, nr;
-	double dt = t->dt > 0 ? t->dt : 1;
+/* The drill-down's working set: one VM's gfns (of one memslot with m). */
+struct kh_detail {
+	const struct kh_top_row *r;
+	const struct kh_vm *vm;
+	struct kh_gfn_stat *g;
+	size_t n;
+	int nw;			/* most-written rows to show */
+	int y;			/* next screen line */
+};
 
-	kh_tui_footer(t, "Esc back  m memslot  r reset  d delay  h help  q quit");
-	y++;
-	if (!r || !vm) {
-		snprintf(line, sizeof(line), "VM %u has exited (Esc to go back)", t->sel_pid);
-		kh_tui_line(y, line, A_BOLD);
-		return;
-	}
+static void kh_detail_head(struct kh_top *t, struct kh_detail *d)
+{
+	const struct kh_top_row *r = d->r;
+	double dt = t->dt > 0 ? t->dt : 1;
+	char line[512], a[16], b[16], c[16], e[16], m[32];
+
 	snprintf(line, sizeof(line), "VM %u (%s): %u vCPU%s, %s in %zu memslot%s, last %.1f s",
-		 r->pid, r->comm, r->nr_vcpus, r->nr_vcpus == 1 ? "" : "s",
-		 kh_fmt_bytes(r->mem_bytes, m, sizeof(m)), vm->nr_slots,
-		 vm->nr_slots == 1 ? "" : "s", t->dt);
-	kh_tui_line(y++, line, A_BOLD);
+		 r->pid, r->name[0] ? r->name : r->comm, r->nr_vcpus, r->nr_vcpus == 1 ? "" : "s",
+		 kh_fmt_bytes(r->mem_bytes, m, sizeof(m)), d->vm->nr_slots,
+		 d->vm->nr_slots == 1 ? "" : "s", t->dt);
+	kh_tui_line(d->y++, line, A_BOLD);
 	snprintf(line, sizeof(line), "accesses %s/s, writes %s/s, working set %" PRIu64
 		 " gfns, idle %s, tracked writes %s/s, spp %s/s",
 		 kh_fmt_num(r->c.accesses / dt, a, sizeof(a)),
 		 kh_fmt_num(r->c.writes / dt, b, sizeof(b)), r->wset,
-		 r->aged_gfns ? (snprintf(m, sizeof(m), "%.0f%%", kh_row_idle(r)), m) : "-",
+		 r->aged_gfns ? (snprintf(m, sizeof(m), "%.0f%%", kh_row_idle(r)), m) : "n/a",
 		 kh_fmt_num(r->c.tracked / dt, c, sizeof(c)),
-		 kh_fmt_num(r->c.spp / dt, d, sizeof(d)));
-	kh_tui_line(y++, line, A_NORMAL);
+		 kh_fmt_num(r->c.spp / dt, e, sizeof(e)));
+	kh_tui_line(d->y++, line, A_NORMAL);
+	if (r->coarse.regions) {
+		char *buf = NULL;
+		size_t blen = 0;
+		FILE *mf = open_memstream(&buf, &blen);
 
-	g = malloc((t->ng ? t->ng : 1) * sizeof(*g));
-	rg = malloc((t->ng ? t->ng : 1) * sizeof(*rg));
-	width = COLS - 10 > 8 ? COLS - 10 : 8;
-	cols = calloc(width, sizeof(*cols));
-	if (!g || !rg || !cols)
-		goto out;
-	if (t->slot_sel >= (int)vm->nr_slots)
-		t->slot_sel = -1;
-	for (size_t i = 0; i < t->ng; i++)
-		if (t->g[i].pid == r->pid &&
-		    (t->slot_sel < 0 || kh_vm_slot_of(vm, t->g[i].gfn) == t->slot_sel))
-			g[n++] = t->g[i];
-	/*
-	 * What is left of the screen: range caption and title (2), the ranges,
-	 * a blank line, the strip and its caption (3), and up to 6 most
-	 * written pages under their title.
-	 */
-	for (size_t i = 0; i < n; i++)
-		nw += g[i].c.writes > 0;
-	if (nw > 6)
-		nw = 6;
-	range_rows = (LINES - 1 - y) - 2 - 3 - (nw ? nw + 1 : 0);
-	if (range_rows < 1)
-		range_rows = 1;
-	nr = kh_hot_ranges(g, n, range_rows, rg);
-	for (size_t i = 0; i < nr; i++)
-		if (rg[i].accesses / rg[i].npages > maxpp)
-			maxpp = rg[i].accesses / rg[i].npages;
+		if (mf) {
+			kh_coarse_print(mf, &r->coarse, r->mem_bytes);
+			fclose(mf);
+			if (buf)
+				buf[strcspn(buf, "\n")] = 0;
+			kh_tui_line(d->y++, buf ? buf : "", A_NORMAL);
+			free(buf);
+		}
+	}
+}
+
+static void kh_detail_caption(struct kh_top *t, struct kh_detail *d)
+{
+	char line[256], m[32];
 
 	if (t->slot_sel < 0) {
 		snprintf(line, sizeof(line), "ranges in all memslots (m: one memslot at a time)");
 	} else {
-		const struct kh_slot *sl = &vm->slots[t->slot_sel];
+		const struct kh_slot *sl = &d->vm->slots[t->slot_sel];
 
 		snprintf(line, sizeof(line), "ranges in memslot %u: gpa 0x%" PRIx64 ", %s "
 			 "(m: next memslot)", sl->id, sl->base_gfn << KH_PAGE_SHIFT,
 			 kh_fmt_bytes(sl->npages << KH_PAGE_SHIFT, m, sizeof(m)));
 	}
-	kh_tui_line(y++, line, A_DIM);
-	kh_tui_line(y++, "GFN RANGE               SLOT   PAGES   ACCESSES     WRITES  ACC/PAGE  "
+	kh_tui_line(d->y++, line, A_DIM);
+	kh_tui_line(d->y++, "GFN RANGE               SLOT   PAGES   ACCESSES     WRITES  ACC/PAGE  "
 		    "HEAT (log2)", A_BOLD | A_UNDERLINE);
+}
+
+/* The hottest ranges that fit above the strip and the most-written list. */
+static void kh_detail_ranges(struct kh_top *t, struct kh_detail *d, struct kh_range *rg)
+{
+	/* left: caption and title (2), blank, strip and its caption (3), written list */
+	int range_rows = (LINES - 1 - d->y) - 2 - 3 - (d->nw ? d->nw + 1 : 0);
+	uint64_t maxpp = 1;
+	size_t nr;
+
+	nr = kh_hot_ranges(d->g, d->n, range_rows < 1 ? 1 : range_rows, rg);
+	for (size_t i = 0; i < nr; i++)
+		if (rg[i].accesses / rg[i].npages > maxpp)
+			maxpp = rg[i].accesses / rg[i].npages;
+	kh_detail_caption(t, d);
 	if (!nr)
-		kh_tui_line(y++, "  no accesses in the last interval", A_DIM);
-	for (size_t i = 0; i < nr && y < LINES - 4; i++) {
-		char rs[40], bar[64], slot[8] = "-";
+		kh_tui_line(d->y++, "  no accesses in the last interval", A_DIM);
+	for (size_t i = 0; i < nr && d->y < LINES - 4; i++) {
+		char line[512], rs[40], bar[64], slot[8] = "-";
 		uint64_t pp = rg[i].accesses / rg[i].npages;
 		/* log scale, like the strip: the code page of a guest can be 1000x hotter */
 		int len = (int)((kh_log2_slot(pp) + 1) * 20 / (kh_log2_slot(maxpp) + 1));
-		int si = kh_vm_slot_of(vm, rg[i].gfn_start);
+		int si = kh_vm_slot_of(d->vm, rg[i].gfn_start);
 
 		if (rg[i].npages == 1)
 			snprintf(rs, sizeof(rs), "0x%" PRIx64, rg[i].gfn_start);
@@ -810,24 +558,30 @@ static void kh_tui_detail(struct kh_top *t)
 			snprintf(rs, sizeof(rs), "0x%" PRIx64 "-0x%" PRIx64, rg[i].gfn_start,
 				 rg[i].gfn_start + rg[i].npages - 1);
 		if (si >= 0)
-			snprintf(slot, sizeof(slot), "%u", vm->slots[si].id);
+			snprintf(slot, sizeof(slot), "%u", d->vm->slots[si].id);
 		memset(bar, '#', len);
 		bar[len] = 0;
 		snprintf(line, sizeof(line), "%-23s %4s %7" PRIu64 " %10" PRIu64 " %10" PRIu64
 			 " %9" PRIu64 "  %s", rs, slot, rg[i].npages, rg[i].accesses,
 			 rg[i].writes, pp, bar);
-		kh_tui_line(y++, line, A_NORMAL);
+		kh_tui_line(d->y++, line, A_NORMAL);
 	}
+}
 
-	/* heat strip over the VM's memory, holes between memslots squeezed out */
-	y++;
-	kh_strip(vm, t->g, t->ng, cols, width);	/* all memslots, whatever m chose */
+/* Heat strip over the VM's memory (all memslots, whatever m chose), holes squeezed. */
+static void kh_detail_strip(struct kh_top *t, struct kh_detail *d, uint64_t *cols, int width)
+{
+	uint64_t max = 0;
+	char line[256], m[32], a[32];
+
+	d->y++;
+	kh_strip(d->vm, t->g, t->ng, cols, width);
 	for (int i = 0; i < width; i++)
 		if (cols[i] > max)
 			max = cols[i];
-	mvaddstr(y, 0, "heat |");
+	mvaddstr(d->y, 0, "heat |");
 	for (int i = 0; i < width; i++) {
-		int lv = kh_heat_level(cols[i], max);
+		int lv = kh_heat_level(cols[i], max, KH_HEAT_LEVELS);
 
 		if (t->colors && lv)
 			attron(COLOR_PAIR(KH_CP_HEAT0 + lv - 1));
@@ -836,34 +590,75 @@ static void kh_tui_detail(struct kh_top *t)
 			attroff(COLOR_PAIR(KH_CP_HEAT0 + lv - 1));
 	}
 	addch('|');
-	y++;
+	d->y++;
 	snprintf(line, sizeof(line), "     %s over %d columns, %s each, memslot holes squeezed out",
-		 kh_fmt_bytes(r->mem_bytes, m, sizeof(m)), width,
-		 kh_fmt_bytes(r->mem_bytes / width, a, sizeof(a)));
-	kh_tui_line(y++, line, A_DIM);
+		 kh_fmt_bytes(d->r->mem_bytes, m, sizeof(m)), width,
+		 kh_fmt_bytes(d->r->mem_bytes / width, a, sizeof(a)));
+	kh_tui_line(d->y++, line, A_DIM);
+}
 
-	/* hottest written pages with their sub-page write masks */
-	qsort(g, n, sizeof(*g), kh_wr_cmp);
-	if (nw && y < LINES - 2) {
-		kh_tui_line(y++, "MOST WRITTEN GFN     WRITES  SUB-PAGES (128 B each, low offsets "
-			    "left)  COUNTS", A_BOLD | A_UNDERLINE);
-		for (int i = 0; i < nw && y < LINES - 1; i++) {
-			const struct kh_subpages *sp = kh_top_subpages(t, r->pid, g[i].gfn);
-			char mask[KH_SUBPAGES + 1];
-			int off;
+/* Hottest written pages with their sub-page write masks. */
+static void kh_detail_written(struct kh_top *t, struct kh_detail *d)
+{
+	qsort(d->g, d->n, sizeof(*d->g), kh_gfn_writes_cmp);
+	if (!d->nw || d->y >= LINES - 2)
+		return;
+	kh_tui_line(d->y++, "MOST WRITTEN GFN     WRITES  SUB-PAGES (128 B each, low offsets "
+		    "left)  COUNTS", A_BOLD | A_UNDERLINE);
+	for (int i = 0; i < d->nw && d->y < LINES - 1; i++) {
+		const struct kh_gfn_stat *g = &d->g[i];
+		const struct kh_subpages *sp = kh_top_subpages(t, d->r->pid, g->gfn);
+		char line[512], mask[KH_SUBPAGES + 1];
+		int off;
 
-			kh_mask_str(g[i].c.subpage_mask, mask);
-			off = snprintf(line, sizeof(line), "0x%-16" PRIx64 " %8" PRIu64 "  %s ",
-				       g[i].gfn, (uint64_t)g[i].c.writes, mask);
-			for (int s = 0; sp && s < KH_SUBPAGES && off < (int)sizeof(line) - 16; s++)
-				if (sp->cnt[s])
-					off += snprintf(line + off, sizeof(line) - off, " %d=%u", s,
-							sp->cnt[s]);
-			kh_tui_line(y++, line, A_NORMAL);
-		}
+		kh_mask_str(g->c.subpage_mask, mask);
+		off = snprintf(line, sizeof(line), "0x%-16" PRIx64 " %8" PRIu64 "  %s ", g->gfn,
+			       (uint64_t)g->c.writes, mask);
+		for (int s = 0; sp && s < KH_SUBPAGES && off < (int)sizeof(line) - 16; s++)
+			if (sp->cnt[s])
+				off += snprintf(line + off, sizeof(line) - off, " %d=%u", s,
+						sp->cnt[s]);
+		kh_tui_line(d->y++, line, A_NORMAL);
 	}
+}
+
+static void kh_tui_detail(struct kh_top *t)
+{
+	struct kh_detail d = {
+		.r = kh_row_of(t->rows, t->nrows, t->sel_pid),
+		.vm = kh_vms_find(&t->s.vms, t->sel_pid),
+		.y = kh_tui_header(t) + 1,
+	};
+	int width = COLS - 10 > 8 ? COLS - 10 : 8;
+	struct kh_range *rg = malloc((t->ng ? t->ng : 1) * sizeof(*rg));
+	uint64_t *cols = calloc(width, sizeof(*cols));
+	char line[128];
+
+	d.g = malloc((t->ng ? t->ng : 1) * sizeof(*d.g));
+	kh_tui_footer(t, "Esc back  m memslot  r reset  d delay  h help  q quit");
+	if (!d.r || !d.vm) {
+		snprintf(line, sizeof(line), "VM %u has exited (Esc to go back)", t->sel_pid);
+		kh_tui_line(d.y, line, A_BOLD);
+		goto out;
+	}
+	kh_detail_head(t, &d);
+	if (!d.g || !rg || !cols)
+		goto out;
+	if (t->slot_sel >= (int)d.vm->nr_slots)
+		t->slot_sel = -1;
+	for (size_t i = 0; i < t->ng; i++)
+		if (t->g[i].pid == d.r->pid &&
+		    (t->slot_sel < 0 || kh_vm_slot_of(d.vm, t->g[i].gfn) == t->slot_sel))
+			d.g[d.n++] = t->g[i];
+	for (size_t i = 0; i < d.n; i++)
+		d.nw += d.g[i].c.writes > 0;
+	if (d.nw > 6)
+		d.nw = 6;
+	kh_detail_ranges(t, &d, rg);
+	kh_detail_strip(t, &d, cols, width);
+	kh_detail_written(t, &d);
 out:
-	free(g);
+	free(d.g);
 	free(rg);
 	free(cols);
 }
@@ -981,49 +776,10 @@ static void kh_tui_move(struct kh_top *t, int delta)
 }
 
 /* One key; returns false to quit. */
-static bool kh_tui_key(struct kh_top *t, int ch)
+/* Cursor and sort keys; false if @ch is none of them. */
+static bool kh_tui_key_nav(struct kh_top *t, int ch)
 {
-	char buf[128];
-	double d;
-
-	t->msg[0] = 0;
-	if (t->view == KH_VIEW_HELP) {
-		t->view = t->help_from;
-		return true;
-	}
 	switch (ch) {
-	case 'q':
-	case 'Q':
-		return false;
-	case 'h':
-	case '?':
-		t->help_from = t->view;
-		t->view = KH_VIEW_HELP;
-		break;
-	case 27:
-		t->view = KH_VIEW_TABLE;
-		break;
-	case '\n':
-	case '\r':
-	case KEY_ENTER:
-		if (t->view == KH_VIEW_TABLE && kh_row_of(t->rows, t->nrows, t->sel_pid)) {
-			t->view = KH_VIEW_DETAIL;
-			t->slot_sel = -1;
-		}
-		break;
-	case 'm':
-		if (t->view == KH_VIEW_DETAIL) {
-			struct kh_vm *vm = kh_vms_find(&t->s.vms, t->sel_pid);
-
-			/* all, then each memslot of address space 0, then all again */
-			do {
-				t->slot_sel++;
-			} while (vm && t->slot_sel < (int)vm->nr_slots &&
-				 vm->slots[t->slot_sel].as_id != 0);
-			if (!vm || t->slot_sel >= (int)vm->nr_slots)
-				t->slot_sel = -1;
-		}
-		break;
 	case KEY_UP:
 	case 'k':
 		kh_tui_move(t, -1);
@@ -1054,49 +810,112 @@ static bool kh_tui_key(struct kh_top *t, int ch)
 		t->sort_rev = !t->sort_rev;
 		kh_top_sort(t->rows, t->nrows, t->sort_col, t->sort_rev);
 		break;
+	default:
+		return false;
+	}
+	return true;
+}
+
+/* f: a regex on "PID COMM"; empty clears it. */
+static void kh_tui_filter(struct kh_top *t)
+{
+	char buf[128];
+
+	if (!kh_tui_prompt("regex on \"PID COMM NAME\" (empty: none): ", buf, sizeof(buf)))
+		return;
+	if (t->re_set)
+		regfree(&t->re);
+	t->re_set = false;
+	t->re_str[0] = 0;
+	if (!buf[0])
+		return;
+	if (regcomp(&t->re, buf, REG_EXTENDED | REG_NOSUB | REG_ICASE)) {
+		snprintf(t->msg, sizeof(t->msg), "bad regular expression '%s'", buf);
+		return;
+	}
+	t->re_set = true;
+	snprintf(t->re_str, sizeof(t->re_str), "%s", buf);
+}
+
+/* d: a new interval length. */
+static void kh_tui_delay(struct kh_top *t)
+{
+	char buf[128];
+	double d;
+
+	snprintf(t->msg, sizeof(t->msg), "delay (s, now %.1f): ", t->delay);
+	if (!kh_tui_prompt(t->msg, buf, sizeof(buf))) {
+		t->msg[0] = 0;
+		return;
+	}
+	t->msg[0] = 0;
+	if (kh_parse_seconds(buf, &d) || d < 0.1 || d > 3600)
+		snprintf(t->msg, sizeof(t->msg), "bad delay '%.32s' (0.1 to 3600 seconds)", buf);
+	else
+		t->delay = d;
+}
+
+/* m: all memslots, then each memslot of address space 0, then all again. */
+static void kh_tui_next_slot(struct kh_top *t)
+{
+	struct kh_vm *vm = kh_vms_find(&t->s.vms, t->sel_pid);
+
+	do {
+		t->slot_sel++;
+	} while (vm && t->slot_sel < (int)vm->nr_slots && vm->slots[t->slot_sel].as_id != 0);
+	if (!vm || t->slot_sel >= (int)vm->nr_slots)
+		t->slot_sel = -1;
+}
+
+static bool kh_tui_key(struct kh_top *t, int ch)
+{
+	char buf[128];
+
+	t->msg[0] = 0;
+	if (t->view == KH_VIEW_HELP) {
+		t->view = t->help_from;
+		return true;
+	}
+	if (kh_tui_key_nav(t, ch))
+		return true;
+	switch (ch) {
+	case 'q':
+	case 'Q':
+		return false;
+	case 'h':
+	case '?':
+		t->help_from = t->view;
+		t->view = KH_VIEW_HELP;
+		break;
+	case 27:
+		t->view = KH_VIEW_TABLE;
+		break;
+	case '\n':
+	case '\r':
+	case KEY_ENTER:
+		if (t->view == KH_VIEW_TABLE && kh_row_of(t->rows, t->nrows, t->sel_pid)) {
+			t->view = KH_VIEW_DETAIL;
+			t->slot_sel = -1;
+		}
+		break;
+	case 'm':
+		if (t->view == KH_VIEW_DETAIL)
+			kh_tui_next_slot(t);
+		break;
 	case 'p':
 		if (kh_tui_prompt("pid or name (empty: all): ", buf, sizeof(buf)))
 			snprintf(t->pid_filter, sizeof(t->pid_filter), "%s", buf);
 		break;
 	case 'f':
-		if (!kh_tui_prompt("regex on \"PID COMM\" (empty: none): ", buf, sizeof(buf)))
-			break;
-		if (t->re_set)
-			regfree(&t->re);
-		t->re_set = false;
-		t->re_str[0] = 0;
-		if (!buf[0])
-			break;
-		if (regcomp(&t->re, buf, REG_EXTENDED | REG_NOSUB | REG_ICASE)) {
-			snprintf(t->msg, sizeof(t->msg), "bad regular expression '%s'", buf);
-			break;
-		}
-		t->re_set = true;
-		snprintf(t->re_str, sizeof(t->re_str), "%s", buf);
+		kh_tui_filter(t);
 		break;
 	case 'd':
-		snprintf(t->msg, sizeof(t->msg), "delay (s, now %.1f): ", t->delay);
-		if (!kh_tui_prompt(t->msg, buf, sizeof(buf))) {
-			t->msg[0] = 0;
-			break;
-		}
-		t->msg[0] = 0;
-		if (kh_parse_seconds(buf, &d) || d < 0.1 || d > 3600)
-			snprintf(t->msg, sizeof(t->msg), "bad delay '%.32s' (0.1 to 3600 seconds)",
-				 buf);
-		else
-			t->delay = d;
+		kh_tui_delay(t);
 		break;
 	case 'r':
 		t->resets++;
-		if (kh_top_reset(t))
-			snprintf(t->msg, sizeof(t->msg), "reset: reading maps failed");
-		else
-			snprintf(t->msg, sizeof(t->msg), "counters reset");
-		break;
-	case KEY_RESIZE:
-		break;
-	default:
+		snprintf(t->msg, sizeof(t->msg), kh_top_reset(t) ? "reset: reading maps failed" :
+			 "counters reset");
 		break;
 	}
 	return true;
@@ -1179,78 +998,82 @@ static const char kh_top_help[] =
 	"  -b, --batch          plain text (or JSON with -j) per interval, no terminal UI\n"
 	"  -n, --iterations N   stop after N intervals\n"
 	"  -d, --delay S        interval length (default 1)\n"
-	"  -p, --pid PID        only this VM (filtered in BPF)\n"
-	"  -e, --events LIST    sources: aging,track,spp,walk (default all)\n"
+	"  -p, --pid PID        only this VM (pid, name or uuid; filtered in BPF)\n"
+	"  -e, --sources LIST   aging,track,spp,walk (default all; --events LIST too)\n"
 	"  -m, --method S=M     force source S to attach method M\n"
-	"  -j, --json           one JSON object per line per interval (implies -b)\n";
+	"  -j, --json           one JSON object per line per interval (implies -b)\n"
+	"\n"
+	"Examples:\n"
+	"  kvmheat top\n"
+	"  kvmheat top -b -n 5 -d 2\n"
+	"  kvmheat top -j -n 10 -p $(pidof qemu-system-x86_64)\n";
 
-int kh_cmd_top(int argc, char **argv, struct kh_opts *o)
+/* What `top` was asked: kh_top_parse() fills it, kh_top_run() takes it. */
+struct kh_top_args {
+	bool batch;
+	uint64_t iters;			/* 0: until q / Ctrl-C */
+	double delay;
+	uint32_t pid;
+	struct kh_session_opts so;
+};
+
+/* Options into @a; a return >= 0 is the exit code (help, bad usage). */
+static int kh_top_parse(int argc, char **argv, struct kh_opts *o, struct kh_top_args *a)
 {
 	static const struct option longopts[] = {
 		{ "batch", no_argument, NULL, 'b' },
 		{ "iterations", required_argument, NULL, 'n' },
 		{ "delay", required_argument, NULL, 'd' },
 		{ "pid", required_argument, NULL, 'p' },
-		{ "events", required_argument, NULL, 'e' },
+		KH_LONGOPT_SOURCES, KH_LONGOPT_EVENTS_ALIAS,
 		{ "method", required_argument, NULL, 'm' },
 		KH_LONGOPTS_END,
 	};
-	struct kh_top *t = calloc(1, sizeof(*t));
 	/* -d is the interval here, not a duration: top parses it */
 	struct kh_cmdline cl = {
 		.cmd = "top", .o = o, .help = kh_top_help, .shortopts = "bn:d:p:e:m:jvh",
-		.longopts = longopts,
+		.longopts = longopts, .pid = &a->pid, .sources = &a->so.sources,
+		.force = a->so.force,
 	};
-	struct utsname un;
 	uint64_t v;
-	int opt, err;
+	int opt;
 
-	if (!t)
-		return kh_err(o, KH_EXIT_ERROR, "out of memory");
-	t->o = o;
-	t->delay = 1;
-	t->sort_col = KH_TOP_ACC;
-	t->so.sources = (1U << KH_SRC_MAX) - 1;
-	for (int i = 0; i < KH_SRC_MAX; i++)
-		t->so.force[i] = KH_M_MAX;
-	cl.pid = &t->pid;
-	cl.sources = &t->so.sources;
-	cl.force = t->so.force;
 	while ((opt = kh_getopt(&cl, argc, argv)) > 0) {
 		switch (opt) {
 		case 'b':
-			t->batch = true;
+			a->batch = true;
 			break;
 		case 'n':
-			if (kh_parse_u64(optarg, &v) || !v) {
-				err = kh_err(o, KH_EXIT_USAGE, "top: bad iteration count '%s'",
-					     optarg);
-				goto out_free;
-			}
-			t->iters = v;
+			if (kh_parse_u64(optarg, &v) || !v)
+				return kh_err(o, KH_EXIT_USAGE, "top: bad iteration count '%s'",
+					      optarg);
+			a->iters = v;
 			break;
 		case 'd':
-			if (kh_parse_seconds(optarg, &t->delay) || t->delay < 0.1 ||
-			    t->delay > 3600) {
-				err = kh_err(o, KH_EXIT_USAGE, "top: bad delay '%s' (0.1 to 3600 "
-					     "seconds)", optarg);
-				goto out_free;
-			}
+			if (kh_parse_seconds(optarg, &a->delay) || a->delay < 0.1 ||
+			    a->delay > 3600)
+				return kh_err(o, KH_EXIT_USAGE, "top: bad delay '%s' (0.1 to 3600 "
+					      "seconds)", optarg);
 			break;
 		}
 	}
-	if (opt == KH_OPT_STOP) {
-		err = cl.rc;
-		goto out_free;
-	}
+	if (opt == KH_OPT_STOP)
+		return cl.rc;
 	if (o->json)
-		t->batch = true;
-	if (!t->batch && (!isatty(STDIN_FILENO) || !isatty(STDOUT_FILENO))) {
-		err = kh_err(o, KH_EXIT_USAGE, "top: the live view needs a terminal; use -b for "
-			     "batch output");
-		goto out_free;
-	}
-	t->so.pid = t->pid;
+		a->batch = true;
+	if (!a->batch && (!isatty(STDIN_FILENO) || !isatty(STDOUT_FILENO)))
+		return kh_err(o, KH_EXIT_USAGE, "top: the live view needs a terminal; use -b for "
+			      "batch output");
+	a->so.pid = a->pid;
+	return -1;
+}
+
+/* Open and attach, then start the first interval empty. */
+static int kh_top_start(struct kh_top *t)
+{
+	struct utsname un;
+	char eb[128];
+	int err;
 
 	if (uname(&un)) {
 		snprintf(t->host, sizeof(t->host), "?");
@@ -1259,11 +1082,9 @@ int kh_cmd_top(int argc, char **argv, struct kh_opts *o)
 		snprintf(t->host, sizeof(t->host), "%s", un.nodename);
 		snprintf(t->kernel, sizeof(t->kernel), "%s", un.release);
 	}
-	err = kh_session_open(&t->s, &t->so, o);
-	if (!err)
-		err = kh_session_attach(&t->s, o);
+	err = kh_cli_start(&t->s, &t->so, t->o);
 	if (err)
-		goto out;
+		return err;
 	for (int src = 0; src < KH_SRC_MAX; src++)
 		kh_source_desc(&t->s.probe, src, t->src_desc[src], sizeof(t->src_desc[src]));
 	kh_install_signals();
@@ -1272,24 +1093,43 @@ int kh_cmd_top(int argc, char **argv, struct kh_opts *o)
 	/* the first interval starts now: empty the maps of what attaching saw */
 	err = kh_top_reset(t);
 	t->samples = 0;
-	if (err) {
-		char eb[128];
+	if (err)
+		return kh_err(t->o, KH_EXIT_ERROR, "top: reading BPF maps: %s",
+			      kh_errstr(err, eb, sizeof(eb)));
+	return KH_EXIT_OK;
+}
 
-		err = kh_err(o, KH_EXIT_ERROR, "top: reading BPF maps: %s",
-			     kh_errstr(err, eb, sizeof(eb)));
-		goto out;
-	}
-	err = t->batch ? kh_top_batch(t) : kh_top_tui(t);
-out:
+static int kh_top_run(const struct kh_top_args *a, struct kh_opts *o)
+{
+	struct kh_top *t = calloc(1, sizeof(*t));
+	int err;
+
+	if (!t)
+		return kh_err(o, KH_EXIT_ERROR, "out of memory");
+	t->o = o;
+	t->sort_col = KH_TOP_ACC;
+	t->batch = a->batch;
+	t->iters = a->iters;
+	t->delay = a->delay;
+	t->pid = a->pid;
+	t->so = a->so;
+	err = kh_top_start(t);
+	if (!err)
+		err = t->batch ? kh_top_batch(t) : kh_top_tui(t);
 	kh_session_close(&t->s);
 	if (t->re_set)
 		regfree(&t->re);
-	kh_drain_free(&t->gd);
-	kh_drain_free(&t->rd);
-	kh_drain_free(&t->sd);
+	kh_interval_free(&t->iv);
 	free(t->g);
 	free(t->rows);
-out_free:
 	free(t);
 	return err;
+}
+
+int kh_cmd_top(int argc, char **argv, struct kh_opts *o)
+{
+	struct kh_top_args a = { .delay = 1, .so = { .sources = KH_ALL_SOURCES } };
+	int rc = kh_top_parse(argc, argv, o, &a);
+
+	return rc >= 0 ? rc : kh_top_run(&a, o);
 }

@@ -1,0 +1,178 @@
+// SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
+/*
+ * The command layer's shared part.  Command lines: getopt_long for every
+ * subcommand, with the options several of them share (-p, -d, -e, -m,
+ * --color, -j, -v, -h) parsed in one place, so each means the same
+ * everywhere, a bad value gets the same one-line error whichever command
+ * it was given to, and an unknown option or a stray operand is named the
+ * same way by all.  Sessions: opened, attached and refreshed for a command
+ * with the library's -errno and reason reported once, with its exit code.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <string.h>
+#include <unistd.h>
+#include "cli.h"
+
+/* kh_opt_shared(): parsed, go on; the command's own letter; else an exit code. */
+#define KH_OPT_PARSED	(-2)
+#define KH_OPT_OWN	(-3)
+
+/* getopt_long returned '?': name the option that was wrong, in one line. */
+int kh_bad_option(const struct kh_opts *o, const char *cmd, char **argv)
+{
+	const char *bad = optind > 0 ? argv[optind - 1] : "?";
+
+	return kh_err(o, KH_EXIT_USAGE, "%s: unknown option or missing value: '%s' "
+		      "(see kvmheat %s -h)", cmd, bad, cmd);
+}
+
+static int kh_opt_shared(const struct kh_cmdline *cl, int opt, char **argv)
+{
+	const char *cmd = cl->cmd;
+	struct kh_opts *o = cl->o;
+
+	if (opt > 0 && opt < 256 && cl->own && strchr(cl->own, opt))
+		return KH_OPT_OWN;
+	switch (opt) {
+	case '?':
+		return kh_bad_option(o, cmd, argv);
+	case 'p':
+		if (!cl->pid)
+			return KH_OPT_OWN;
+		if (!kh_parse_pid(optarg, cl->pid))
+			return KH_OPT_PARSED;
+		if (cl->pid_name && kh_name_arg_ok(optarg)) {
+			*cl->pid_name = optarg;	/* a recorded VM's name: the command knows */
+			return KH_OPT_PARSED;
+		}
+		{
+			char why[256];
+			int err = kh_resolve_vm(optarg, cl->pid, why, sizeof(why));
+
+			if (err == -EINVAL)
+				return kh_err(o, KH_EXIT_USAGE, "%s: bad pid '%s'", cmd, optarg);
+			if (err)
+				return kh_err(o, err == -EPERM ? KH_EXIT_ENV : err == -ENOENT ||
+					      err == -EEXIST ? KH_EXIT_NO_VM : KH_EXIT_ERROR,
+					      "%s: -p %s: %s", cmd, optarg, why);
+		}
+		return KH_OPT_PARSED;
+	case 'd':
+		if (!cl->duration)
+			return KH_OPT_OWN;
+		if (kh_parse_seconds(optarg, cl->duration))
+			return kh_err(o, KH_EXIT_USAGE, "%s: bad duration '%s'", cmd, optarg);
+		return KH_OPT_PARSED;
+	case 'e':
+		if (!cl->sources)
+			return KH_OPT_OWN;
+		if (kh_parse_sources(optarg, cl->sources))
+			return kh_err(o, KH_EXIT_USAGE, "%s: bad source list '%s' (want "
+				      "aging,track,spp,walk)", cmd, optarg);
+		return KH_OPT_PARSED;
+	case 'm':
+		if (!cl->force)
+			return KH_OPT_OWN;
+		if (kh_parse_force(optarg, cl->force))
+			return kh_err(o, KH_EXIT_USAGE, "%s: bad --method '%s' (want "
+				      "SOURCE=METHOD)", cmd, optarg);
+		return KH_OPT_PARSED;
+	case KH_OPT_COLOR:
+		if (!cl->color)
+			return KH_OPT_OWN;
+		if (!strcmp(optarg, "auto"))
+			*cl->color = -1;
+		else if (!strcmp(optarg, "always"))
+			*cl->color = 1;
+		else if (!strcmp(optarg, "never"))
+			*cl->color = 0;
+		else
+			return kh_err(o, KH_EXIT_USAGE, "%s: bad --color '%s' (auto, always or "
+				      "never)", cmd, optarg);
+		return KH_OPT_PARSED;
+	case 'j':
+		o->json = true;
+		return KH_OPT_PARSED;
+	case 'v':
+		o->verbose++;
+		return KH_OPT_PARSED;
+	case 'h':
+		fputs(cl->help, stdout);
+		return KH_EXIT_OK;
+	}
+	return KH_OPT_OWN;
+}
+
+int kh_getopt(struct kh_cmdline *cl, int argc, char **argv)
+{
+	int opt;
+
+	while ((opt = getopt_long(argc, argv, cl->shortopts, cl->longopts, NULL)) != -1) {
+		int rc = kh_opt_shared(cl, opt, argv);
+
+		if (rc == KH_OPT_OWN)
+			return opt;
+		if (rc != KH_OPT_PARSED) {
+			cl->rc = rc;
+			return KH_OPT_STOP;
+		}
+	}
+	if (!cl->operands && optind < argc) {
+		cl->rc = kh_err(cl->o, KH_EXIT_USAGE, "%s: unexpected argument '%s'", cl->cmd,
+				argv[optind]);
+		return KH_OPT_STOP;
+	}
+	return KH_OPT_END;
+}
+
+bool kh_color_wanted(int when)
+{
+	return when > 0 || (when < 0 && isatty(STDOUT_FILENO));
+}
+
+/* Warn once per requested source that probing found no hook for. */
+static void kh_cli_warn_sources(const struct kh_session *s, const struct kh_opts *o)
+{
+	if (!s->probe.hooks)
+		return;		/* probing never ran */
+	for (int src = 0; src < KH_SRC_MAX; src++)
+		if ((s->opts.sources & (1U << src)) && !kh_source_available(&s->probe, src))
+			kh_warn(o, "source %s is unavailable on this kernel (see kvmheat probe)",
+				kh_source_name(src));
+}
+
+int kh_cli_open(struct kh_session *s, const struct kh_session_opts *so, const struct kh_opts *o)
+{
+	char why[512];
+	int err = kh_session_open(s, so, o, why, sizeof(why));
+
+	kh_cli_warn_sources(s, o);
+	return err ? kh_err(o, kh_exit_code(err), "%s", why) : KH_EXIT_OK;
+}
+
+int kh_cli_attach(struct kh_session *s, const struct kh_opts *o)
+{
+	char why[256];
+	int err = kh_session_attach(s, why, sizeof(why));
+
+	/* an attach failure is a runtime error, whatever its errno */
+	return err ? kh_err(o, KH_EXIT_ERROR, "%s", why) : KH_EXIT_OK;
+}
+
+int kh_cli_start(struct kh_session *s, const struct kh_session_opts *so, const struct kh_opts *o)
+{
+	int err = kh_cli_open(s, so, o);
+
+	return err ? err : kh_cli_attach(s, o);
+}
+
+int kh_cli_refresh(struct kh_session *s, const struct kh_opts *o)
+{
+	char why[256];
+	int err = kh_session_refresh(s, why, sizeof(why));
+
+	if (err)
+		kh_warn(o, "VM rediscovery failed: %s", why);
+	return err;
+}

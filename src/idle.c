@@ -1,0 +1,310 @@
+// SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
+/*
+ * Idle ages per gfn, updated once per scan from what the aging hooks
+ * counted in the gfn and region maps (drained, so each scan sees only its
+ * own results).  Any access signal in an entry resets its age: a young
+ * aging result, a fault, a walk, a tracked write.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <jansson.h>
+#include "vms.h"
+#include "idle.h"
+
+int kh_idle_init(struct kh_idle *st, const struct kh_vm *vm)
+{
+	memset(st, 0, sizeof(*st));
+	st->pid = vm->pid;
+	st->slots = calloc(vm->nr_slots ? vm->nr_slots : 1, sizeof(*st->slots));
+	if (!st->slots)
+		return -ENOMEM;
+	for (size_t i = 0; i < vm->nr_slots; i++) {
+		const struct kh_slot *s = &vm->slots[i];
+		struct kh_idle_slot *d = &st->slots[st->nslots];
+
+		if (s->as_id || !s->npages)
+			continue;	/* SMM's address space: not guest RAM as the guest sees it */
+		d->base_gfn = s->base_gfn;
+		d->npages = s->npages;
+		d->hva = s->hva;
+		d->region0 = s->base_gfn >> KH_REGION_SHIFT;
+		d->nregions = ((s->base_gfn + s->npages - 1) >> KH_REGION_SHIFT) - d->region0 + 1;
+		d->age = malloc(s->npages);
+		d->huge = malloc(d->nregions);
+		st->nslots++;
+		if (!d->age || !d->huge) {
+			kh_idle_free(st);
+			return -ENOMEM;
+		}
+		memset(d->age, KH_IDLE_UNKNOWN, s->npages);
+		memset(d->huge, KH_IDLE_UNKNOWN, d->nregions);
+	}
+	return 0;
+}
+
+void kh_idle_free(struct kh_idle *st)
+{
+	for (size_t i = 0; i < st->nslots; i++) {
+		free(st->slots[i].age);
+		free(st->slots[i].huge);
+	}
+	free(st->slots);
+	memset(st, 0, sizeof(*st));
+}
+
+static struct kh_idle_slot *kh_idle_slot_of(const struct kh_idle *st, uint64_t gfn)
+{
+	for (size_t i = 0; i < st->nslots; i++)
+		if (gfn >= st->slots[i].base_gfn && gfn - st->slots[i].base_gfn < st->slots[i].npages)
+			return &st->slots[i];
+	return NULL;
+}
+
+/* Not young this scan: one more idle scan; young or accessed: back to 0. */
+static void kh_idle_step(uint8_t *a, bool accessed)
+{
+	if (accessed)
+		*a = 0;
+	else if (*a == KH_IDLE_UNKNOWN)
+		*a = 1;
+	else if (*a < KH_IDLE_MAX)
+		(*a)++;
+}
+
+/* gfn-level sums per region, to tell a region's range-aged part from its pages'. */
+struct kh_rsum {
+	uint64_t ridx, aged, accesses;
+};
+
+static int kh_rsum_cmp(const void *a, const void *b)
+{
+	uint64_t x = ((const struct kh_rsum *)a)->ridx, y = ((const struct kh_rsum *)b)->ridx;
+
+	return x < y ? -1 : x > y;
+}
+
+/* @sums: sorted by ridx, unique. */
+static void kh_idle_regions(struct kh_idle *st, struct kh_rsum *sums, size_t ns,
+			    const struct kh_key *rk, const struct kh_region *rv, size_t nr,
+			    struct kh_idle_scan *out)
+{
+	for (size_t i = 0; i < nr; i++) {
+		struct kh_rsum key = { .ridx = rk[i].idx }, *g;
+		uint64_t aged = rv[i].c.aged, acc = rv[i].c.accesses;
+		struct kh_idle_slot *s;
+
+		if (rk[i].pid != st->pid)
+			continue;
+		g = ns ? bsearch(&key, sums, ns, sizeof(*sums), kh_rsum_cmp) : NULL;
+		if (g) {
+			aged = aged > g->aged ? aged - g->aged : 0;
+			acc = acc > g->accesses ? acc - g->accesses : 0;
+		}
+		/* the flag, not the counts alone: gfn entries lost to LRU eviction
+		 * would otherwise look like a range */
+		if (!aged || !(rv[i].c.flags & KH_F_RANGE_AGED))
+			continue;	/* everything here was per gfn */
+		s = kh_idle_slot_of(st, rk[i].idx << KH_REGION_SHIFT);
+		if (!s) {	/* a slot may start inside the region */
+			uint64_t last = ((rk[i].idx + 1) << KH_REGION_SHIFT) - 1;
+
+			s = kh_idle_slot_of(st, last);
+		}
+		if (!s || rk[i].idx < s->region0 || rk[i].idx - s->region0 >= s->nregions) {
+			out->outside++;
+			continue;
+		}
+		kh_idle_step(&s->huge[rk[i].idx - s->region0], acc > 0);
+		out->huge++;
+	}
+}
+
+int kh_idle_update(struct kh_idle *st, const struct kh_key *gk, const struct kh_counts *gv,
+		   size_t ng, const struct kh_key *rk, const struct kh_region *rv, size_t nr,
+		   struct kh_idle_scan *out)
+{
+	struct kh_rsum *sums = malloc((ng ? ng : 1) * sizeof(*sums));
+	size_t ns = 0;
+
+	memset(out, 0, sizeof(*out));
+	if (!sums)
+		return -ENOMEM;
+	for (size_t i = 0; i < ng; i++) {
+		struct kh_idle_slot *s;
+
+		if (gk[i].pid != st->pid)
+			continue;
+		/* sum first: the region subtraction needs every gfn-level count */
+		if (ns && sums[ns - 1].ridx == gk[i].idx >> KH_REGION_SHIFT) {
+			sums[ns - 1].aged += gv[i].aged;
+			sums[ns - 1].accesses += gv[i].accesses;
+		} else {
+			sums[ns++] = (struct kh_rsum){ gk[i].idx >> KH_REGION_SHIFT, gv[i].aged,
+						       gv[i].accesses };
+		}
+		if (!gv[i].aged && !gv[i].accesses)
+			continue;
+		s = kh_idle_slot_of(st, gk[i].idx);
+		if (!s) {
+			out->outside++;
+			continue;
+		}
+		kh_idle_step(&s->age[gk[i].idx - s->base_gfn], gv[i].accesses > 0);
+		out->aged += gv[i].aged > 0;
+		out->young += gv[i].accesses > 0;
+	}
+	/* equal ridx entries that were not adjacent: merged by the sort below */
+	qsort(sums, ns, sizeof(*sums), kh_rsum_cmp);
+	{
+		size_t w = 0;
+
+		for (size_t i = 0; i < ns; i++) {
+			if (w && sums[w - 1].ridx == sums[i].ridx) {
+				sums[w - 1].aged += sums[i].aged;
+				sums[w - 1].accesses += sums[i].accesses;
+			} else {
+				sums[w++] = sums[i];
+			}
+		}
+		ns = w;
+	}
+	kh_idle_regions(st, sums, ns, rk, rv, nr, out);
+	free(sums);
+	st->scans++;
+	return 0;
+}
+
+uint64_t kh_idle_bits_layout(struct kh_idle *st, struct kh_idle_slot_desc *d, size_t *nd)
+{
+	uint64_t words = 0;
+
+	*nd = 0;
+	for (size_t k = 0; k < st->nslots && *nd < KH_IDLE_SLOTS; k++) {
+		struct kh_idle_slot *s = &st->slots[k];
+
+		s->word_off = words;
+		s->has_bits = true;
+		d[(*nd)++] = (struct kh_idle_slot_desc){ s->base_gfn, s->npages, words };
+		words += (s->npages + 63) / 64 * 2;	/* an aged and a young word per 64 pages */
+	}
+	return words;
+}
+
+void kh_idle_update_bits(struct kh_idle *st, uint64_t *words, uint64_t nwords,
+			 struct kh_idle_scan *out)
+{
+	memset(out, 0, sizeof(*out));
+	for (size_t k = 0; k < st->nslots; k++) {
+		struct kh_idle_slot *s = &st->slots[k];
+
+		if (!s->has_bits)
+			continue;
+		for (uint64_t g = 0; g < (s->npages + 63) / 64; g++) {
+			uint64_t wi = s->word_off + g * 2, aged, young, any;
+
+			if (wi + 1 >= nwords)
+				break;
+			/* one exchange per word: a bit BPF sets meanwhile is kept for the next scan */
+			aged = __atomic_exchange_n(&words[wi], 0, __ATOMIC_RELAXED);
+			young = __atomic_exchange_n(&words[wi + 1], 0, __ATOMIC_RELAXED);
+			for (any = aged | young; any; any &= any - 1) {
+				int b = __builtin_ctzll(any);
+				uint64_t i = g * 64 + b;
+
+				if (i >= s->npages)
+					break;
+				/* young alone (a later accessed-bit clear): an access */
+				kh_idle_step(&s->age[i], (young >> b) & 1);
+				out->aged += (aged >> b) & 1;
+				out->young += (young >> b) & 1;
+			}
+		}
+	}
+}
+
+/* A page's own age, or its region's range-aged entry, whichever is younger. */
+static unsigned int kh_idle_slot_age(const struct kh_idle_slot *s, uint64_t i)
+{
+	uint8_t a = s->age[i];
+	uint8_t h = s->huge[((s->base_gfn + i) >> KH_REGION_SHIFT) - s->region0];
+
+	return a < h ? a : h;
+}
+
+unsigned int kh_idle_age(const struct kh_idle *st, uint64_t gfn)
+{
+	const struct kh_idle_slot *s = kh_idle_slot_of(st, gfn);
+
+	return s ? kh_idle_slot_age(s, gfn - s->base_gfn) : KH_IDLE_UNKNOWN;
+}
+
+int kh_idle_ranges(const struct kh_idle *st, unsigned int min_age, struct kh_idle_range **out,
+		   size_t *n)
+{
+	struct kh_idle_range *r = NULL;
+	size_t cnt = 0, cap = 0;
+
+	for (size_t k = 0; k < st->nslots; k++) {
+		const struct kh_idle_slot *s = &st->slots[k];
+
+		for (uint64_t i = 0; i < s->npages; i++) {
+			unsigned int a = kh_idle_slot_age(s, i);
+			uint64_t gfn = s->base_gfn + i;
+
+			if (a == KH_IDLE_UNKNOWN || a < min_age)
+				continue;
+			/* merge only with the page just before, in this slot, of equal age */
+			if (cnt && r[cnt - 1].age == a && r[cnt - 1].gfn_end + 1 == gfn &&
+			    r[cnt - 1].hva_end + 1 == s->hva + (i << KH_PAGE_SHIFT)) {
+				r[cnt - 1].gfn_end = gfn;
+				r[cnt - 1].hva_end += KH_PAGE_SIZE;
+				continue;
+			}
+			if (cnt == cap) {
+				struct kh_idle_range *nr = realloc(r, (cap ? cap * 2 : 64) * sizeof(*r));
+
+				if (!nr) {
+					free(r);
+					return -ENOMEM;
+				}
+				r = nr;
+				cap = cap ? cap * 2 : 64;
+			}
+			r[cnt++] = (struct kh_idle_range){
+				.gfn_start = gfn, .gfn_end = gfn,
+				.hva_start = s->hva + (i << KH_PAGE_SHIFT),
+				.hva_end = s->hva + (i << KH_PAGE_SHIFT) + KH_PAGE_SIZE - 1,
+				.age = a,
+			};
+		}
+	}
+	*out = r;
+	*n = cnt;
+	return 0;
+}
+
+void kh_idle_hist(const struct kh_idle *st, uint64_t *known, uint64_t hist[9])
+{
+	*known = 0;
+	memset(hist, 0, 9 * sizeof(*hist));
+	for (size_t k = 0; k < st->nslots; k++)
+		for (uint64_t i = 0; i < st->slots[k].npages; i++) {
+			unsigned int a = kh_idle_slot_age(&st->slots[k], i);
+
+			if (a == KH_IDLE_UNKNOWN)
+				continue;
+			(*known)++;
+			/* bucket b: idle for at least 2^b scans (1, 2, 4, ... 256) */
+			for (int b = 0; b < 9 && a >= (1U << b); b++)
+				hist[b] += KH_PAGE_SIZE;
+		}
+}
+
+json_t *kh_idle_range_json(const struct kh_idle_range *r, double interval_s)
+{
+	return json_pack("{s:I, s:I, s:I, s:I, s:i, s:f}", "gfn_start", (json_int_t)r->gfn_start,
+			 "gfn_end", (json_int_t)r->gfn_end, "hva_start", (json_int_t)r->hva_start,
+			 "hva_end", (json_int_t)r->hva_end, "idle_age", (int)r->age,
+			 "idle_seconds", r->age * interval_s);
+}
