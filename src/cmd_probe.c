@@ -10,10 +10,11 @@ static json_t *kh_probe_json(const struct kh_probe *p)
 {
 	json_t *root, *srcs;
 
-	root = json_pack("{s:s, s:b, s:b, s:s, s:s, s:b, s:i}", "kernel", p->env.release,
+	root = json_pack("{s:s, s:b, s:b, s:s, s:s, s:b, s:i, s:b}", "kernel", p->env.release,
 			 "btf", p->env.has_btf, "kprobes", p->env.has_kprobes, "vendor",
 			 p->env.vendor, "paging", p->env.tdp ? "tdp" : "shadow", "spp", p->env.spp,
-			 "page_fault_nargs", p->env.page_fault_nargs);
+			 "page_fault_nargs", p->env.page_fault_nargs, "lockless_aging",
+			 p->env.lockless_aging);
 	srcs = json_array();
 	for (int s = 0; s < KH_SRC_MAX; s++) {
 		json_t *hooks = json_array();
@@ -55,10 +56,11 @@ static json_t *kh_probe_json(const struct kh_probe *p)
 
 static void kh_probe_print(const struct kh_probe *p)
 {
-	printf("kernel %s: BTF %s, kprobes %s, KVM vendor %s, %s paging, SPP %s\n\n",
+	printf("kernel %s: BTF %s, kprobes %s, KVM vendor %s, %s paging, SPP %s, aging %s\n\n",
 	       p->env.release, p->env.has_btf ? "yes" : "no", p->env.has_kprobes ? "yes" : "no",
 	       p->env.vendor, p->env.tdp ? "two-dimensional" : "shadow",
-	       p->env.spp ? "present" : "absent");
+	       p->env.spp ? "present" : "absent",
+	       p->env.lockless_aging ? "lockless (kvm_gfn_range.lockless)" : "under mmu_lock");
 	printf("%-7s %-12s %-11s %s\n", "SOURCE", "HOOK", "METHOD", "TARGET / WHY NOT");
 	for (size_t h = 0; h < kh_nr_hooks; h++) {
 		const struct kh_hook_def *d = &kh_hooks[h];

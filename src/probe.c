@@ -245,6 +245,18 @@ static void kh_env_fill(struct kh_env *env, const struct kh_btfs *b)
 	/* kvm_page_fault gained its vCPU argument in 6.x (docs/KERNELS.md). */
 	n = kh_tp_nargs(b, "kvm_page_fault");
 	env->page_fault_nargs = n == 2 ? 2 : 3;
+	/*
+	 * "KVM: x86/mmu: Walk TDP MMU roots without mmu_lock when aging" and its
+	 * series (6.15) added kvm_gfn_range.lockless: aging then no longer
+	 * takes mmu_lock, so driving it (kvmheat idle) contends with nothing.
+	 */
+	{
+		const struct btf *rowner = NULL;
+		const struct btf_type *gr = kh_btf_find(b, "kvm_gfn_range", BTF_KIND_STRUCT,
+							&rowner);
+
+		env->lockless_aging = gr && kh_btf_has_member(rowner, gr, "lockless", 0);
+	}
 	/* SPP: any trace of the (never merged) series in this kernel's BTF. */
 	run = kh_btf_find(b, "kvm_run", BTF_KIND_STRUCT, &owner);
 	env->spp = kh_btf_find(b, "handle_spp", BTF_KIND_FUNC, NULL) ||

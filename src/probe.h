@@ -43,6 +43,8 @@ struct kh_env {
 	bool spp;			/* kernel carries the SPP series */
 	uint32_t page_fault_nargs;
 	uint64_t accessed_mask;
+	/* kvm_gfn_range.lockless: TDP-MMU aging without mmu_lock (6.15+). */
+	bool lockless_aging;
 };
 
 extern const struct kh_hook_def kh_hooks[];

@@ -155,6 +155,34 @@ static void test_spp_reported_consistently(void **state)
 	kh_probe_free(&p);
 }
 
+/*
+ * Lockless aging (issue 10): probe reads kvm_gfn_range.lockless from BTF;
+ * the kernel's own config says independently whether it was built with it.
+ */
+static void test_lockless_aging_matches_config(void **state)
+{
+	struct kh_probe p;
+	char line[256];
+	int cfg = -1;	/* -1: the config does not say */
+	FILE *f = popen("zcat /proc/config.gz 2>/dev/null", "r");
+
+	if (f) {
+		while (fgets(line, sizeof(line), f))
+			if (!strncmp(line, "CONFIG_KVM_MMU_LOCKLESS_AGING=y", 31))
+				cfg = 1;
+			else if (strstr(line, "CONFIG_KVM_MMU_LOCKLESS_AGING is not set"))
+				cfg = 0;
+		pclose(f);
+	}
+	if (cfg < 0)
+		KH_SKIP("no /proc/config.gz naming CONFIG_KVM_MMU_LOCKLESS_AGING (before 6.15, "
+			"or no IKCONFIG): nothing to compare with");
+	probe(&p, 0, KH_M_MAX);
+	printf("# config says %d, probe says %d\n", cfg, p.env.lockless_aging);
+	assert_int_equal(p.env.lockless_aging, cfg);
+	kh_probe_free(&p);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -164,6 +192,7 @@ int main(void)
 		cmocka_unit_test(test_forced_method_is_respected),
 		cmocka_unit_test(test_unavailable_hooks_say_why),
 		cmocka_unit_test(test_spp_reported_consistently),
+		cmocka_unit_test(test_lockless_aging_matches_config),
 	};
 
 	libbpf_set_print(NULL);
