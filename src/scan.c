@@ -9,6 +9,7 @@
  * of pages some source saw accessed.
  */
 #include <errno.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -57,6 +58,30 @@ json_t *kh_idle_sum_json(const struct kh_idle_sum *s, double interval_s)
 			 "idle_age_hist", hist);
 }
 
+void kh_idle_sum_print(FILE *f, uint32_t pid, const struct kh_idle_sum *s, double interval_s)
+{
+	char b[32];
+
+	fprintf(f, "VM %u idle: driver %s, %" PRIu64 " scan(s) %.3g s apart, %" PRIu64
+		" pages with an idle age, %.1f%% of them idle\n", pid, kh_agedrv_name(s->driver),
+		s->scans, interval_s, s->known_pages, s->known_pages ? kh_idle_sum_pct(s) : 0.0);
+	fprintf(f, "  idle bytes:");
+	for (int i = 0; i < KH_IDLE_NCOLD; i++)
+		fprintf(f, " >=%u scans (%.3g s) %s%s", kh_idle_cold_age(i),
+			kh_idle_cold_age(i) * interval_s, kh_fmt_bytes(s->cold_bytes[i], b, sizeof(b)),
+			i + 1 < KH_IDLE_NCOLD ? "," : "\n");
+	fprintf(f, "  idle age (scans) histogram, pages:");
+	for (int k = 0; k < KH_IDLE_NHIST; k++) {
+		unsigned int lo = kh_idle_hist_lo(k), hi = k < 2 ? lo : (1U << k) - 1;
+
+		if (lo == hi)
+			fprintf(f, " %u:%" PRIu64, lo, s->hist[k]);
+		else
+			fprintf(f, " %u-%u:%" PRIu64, lo, hi > KH_IDLE_MAX ? KH_IDLE_MAX : hi, s->hist[k]);
+	}
+	fputc('\n', f);
+}
+
 int kh_scan_driver_open(struct kh_ager *a, struct kh_agedrv_probe *p, uint32_t pid, int want,
 			char *why, size_t whylen)
 {
@@ -85,6 +110,29 @@ int kh_scan_driver_open(struct kh_ager *a, struct kh_agedrv_probe *p, uint32_t p
 			 kh_agedrv_name(p->chosen), err_why);
 		return 0;
 	}
+	return 1;
+}
+
+int kh_scan_start(struct kh_scan *sc, char *why, size_t whylen)
+{
+	struct kh_agedrv_probe p;
+
+	if (!kh_scan_on(sc))
+		return 0;
+	/* what needs no VM first: a host where nothing can work says so once */
+	kh_agedrv_probe(&p, NULL, 0, sc->want >= 0 ? sc->want : -1);
+	if (sc->want >= 0 && !p.res[sc->want].ok) {
+		snprintf(why, whylen, "aging driver %s refused: %s", kh_agedrv_name(sc->want),
+			 p.res[sc->want].why);
+		return -ENODEV;
+	}
+	for (int i = 0; i < KH_AD_MAX; i++)
+		if (p.res[i].ok)
+			return 0;
+	snprintf(why, whylen, "no aging driver usable (page_idle: %s; mglru: %s; damon: %s): "
+		 "passive aging only", p.res[KH_AD_PAGE_IDLE].why, p.res[KH_AD_MGLRU].why,
+		 p.res[KH_AD_DAMON].why);
+	sc->want = KH_SCAN_NONE;
 	return 1;
 }
 

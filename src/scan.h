@@ -13,6 +13,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include "agedrv.h"
 #include "idle.h"
 #include "vms.h"
@@ -42,6 +43,8 @@ static inline unsigned int kh_idle_hist_lo(int b) { return b ? 1U << (b - 1) : 0
 void kh_idle_summarize(const struct kh_idle *st, struct kh_idle_sum *out);
 /* idle_pages / known_pages as a percentage, or -1 without a known age. */
 double kh_idle_sum_pct(const struct kh_idle_sum *s);
+/* Two or three lines: the driver, idle bytes per min age, the age histogram. */
+void kh_idle_sum_print(FILE *f, uint32_t pid, const struct kh_idle_sum *s, double interval_s);
 struct json_t;
 /* {"age_driver", "scans", "pages_aged", "idle_pct", "idle_bytes": {"1": ..}, "idle_age_hist": [..]} */
 struct json_t *kh_idle_sum_json(const struct kh_idle_sum *s, double interval_s);
@@ -79,6 +82,12 @@ struct kh_scan {
 };
 
 static inline bool kh_scan_on(const struct kh_scan *sc) { return sc->want != KH_SCAN_NONE; }
+/*
+ * Probe what needs no VM once, at start: 0 go on; 1 auto found nothing
+ * usable on this host, so the set turns passive (@why: one line naming
+ * every driver's reason); -ENODEV the forced driver refused (@why).
+ */
+int kh_scan_start(struct kh_scan *sc, char *why, size_t whylen);
 /*
  * Follow @vms: probe and open a driver for each new VM, close and forget
  * the gone ones.  A forced driver that refuses a VM leaves it passive and
