@@ -201,7 +201,7 @@ static void kh_cli_scan_note(void *ctx, const char *msg)
 	kh_warn(ctx, "%s", msg);
 }
 
-int kh_cli_scan_start(struct kh_scan *sc, const struct kh_session *s, const char *cmd,
+int kh_cli_scan_start(struct kh_scan *sc, const struct kh_vmset *vms, const char *cmd,
 		      const struct kh_opts *o)
 {
 	char why[1400];
@@ -219,7 +219,7 @@ int kh_cli_scan_start(struct kh_scan *sc, const struct kh_session *s, const char
 		return KH_EXIT_OK;
 	}
 	if (!err)
-		err = kh_scan_sync(sc, &s->vms, why, sizeof(why));
+		err = kh_scan_sync(sc, vms, why, sizeof(why));
 	if (err == -ENOMEM)
 		return kh_err(o, KH_EXIT_ERROR, "%s: out of memory", cmd);
 	if (err)

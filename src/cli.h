@@ -58,7 +58,7 @@ int kh_bad_option(const struct kh_opts *o, const char *cmd, char **argv);
  * Start active aging for a session's VMs (after kh_cli_start): notes go
  * through kh_warn; a forced driver that refuses is an error (exit code).
  */
-int kh_cli_scan_start(struct kh_scan *sc, const struct kh_session *s, const char *cmd,
+int kh_cli_scan_start(struct kh_scan *sc, const struct kh_vmset *vms, const char *cmd,
 		      const struct kh_opts *o);
 /* --color WHEN: auto means only when stdout is a terminal. */
 bool kh_color_wanted(int when);

@@ -1162,7 +1162,7 @@ static int kh_top_start(struct kh_top *t)
 		t->scan.note = kh_top_note;
 		t->scan.note_ctx = t;
 	}
-	err = kh_cli_scan_start(&t->scan, &t->s, "top", t->o);
+	err = kh_cli_scan_start(&t->scan, &t->s.vms, "top", t->o);
 	if (err)
 		return err;
 	kh_install_signals();
