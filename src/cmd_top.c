@@ -1067,8 +1067,7 @@ static const char kh_top_help[] =
 	"Examples:\n"
 	"  kvmheat top\n"
 	"  kvmheat top -b -j -n 8 --age-driver auto --scan-interval 5\n"
-	"  kvmheat top -b -n 5 -d 2\n"
-	"  kvmheat top -j -n 10 -p $(pidof qemu-system-x86_64)\n";
+	"  kvmheat top -b -n 5 -d 2\n";
 
 /* What `top` was asked: kh_top_parse() fills it, kh_top_run() takes it. */
 struct kh_top_args {
