@@ -1191,6 +1191,7 @@ static int kh_top_run(const struct kh_top_args *a, struct kh_opts *o)
 	t->pid = a->pid;
 	t->so = a->so;
 	t->scan = a->scan;
+	t->scan.pid = a->pid;
 	err = kh_top_start(t);
 	if (!err)
 		err = t->batch ? kh_top_batch(t) : kh_top_tui(t);

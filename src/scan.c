@@ -206,6 +206,8 @@ int kh_scan_sync(struct kh_scan *sc, const struct kh_vmset *vms, char *why, size
 		size_t k;
 		int err;
 
+		if (sc->pid && vm->pid != sc->pid)
+			continue;	/* never age a VM the user did not ask about */
 		for (k = 0; k < sc->n; k++)
 			if (sc->vms[k].pid == vm->pid && sc->vms[k].kvm == vm->kvm)
 				break;

@@ -72,6 +72,7 @@ typedef void (*kh_scan_note_fn)(void *ctx, const char *msg);
 
 struct kh_scan {
 	int want;			/* KH_SCAN_NONE, KH_SCAN_AUTO or a driver id */
+	uint32_t pid;			/* only this VM (-p); 0: every VM in the set */
 	double interval;		/* seconds between scans; 0: every sample */
 	double next;			/* when the next scan is due */
 	bool pending;			/* a scan ran since the last fold */

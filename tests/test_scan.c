@@ -124,6 +124,16 @@ static void test_schedule(void **state)
 	assert_int_equal(kh_scan_start(&sc, why, sizeof(why)), 0);
 	assert_int_equal(kh_scan_sync(&sc, &none, why, sizeof(why)), 0);
 	assert_int_equal(sc.n, 0);
+	/* -p: a VM not asked about is never probed nor given a driver */
+	{
+		struct kh_vm other = vm;
+		struct kh_vmset one = { .n = 1, .cap = 1, .vms = &other };
+
+		sc = (struct kh_scan){ .want = KH_SCAN_AUTO, .pid = 7 };
+		assert_int_equal(kh_scan_sync(&sc, &one, why, sizeof(why)), 0);
+		assert_int_equal(sc.n, 0);
+		kh_scan_free(&sc);
+	}
 }
 
 /*
