@@ -91,6 +91,25 @@ static int kh_opt_shared(const struct kh_cmdline *cl, int opt, char **argv)
 			return kh_err(o, KH_EXIT_USAGE, "%s: bad --color '%s' (auto, always or "
 				      "never)", cmd, optarg);
 		return KH_OPT_PARSED;
+	case KH_OPT_AGE_DRIVER:
+		if (!cl->scan)
+			return KH_OPT_OWN;
+		if (!strcmp(optarg, "auto"))
+			cl->scan->want = KH_SCAN_AUTO;
+		else if (!strcmp(optarg, "none"))
+			cl->scan->want = KH_SCAN_NONE;
+		else if (kh_agedrv_parse(optarg, &cl->scan->want))
+			return kh_err(o, KH_EXIT_USAGE, "%s: unknown --age-driver '%s' (auto, "
+				      "page_idle, mglru, damon or none)", cmd, optarg);
+		return KH_OPT_PARSED;
+	case KH_OPT_SCAN_INTERVAL:
+		if (!cl->scan)
+			return KH_OPT_OWN;
+		if (kh_parse_seconds(optarg, &cl->scan->interval) || cl->scan->interval < 0 ||
+		    cl->scan->interval > 86400)
+			return kh_err(o, KH_EXIT_USAGE, "%s: bad --scan-interval '%s' (0 to 86400 "
+				      "seconds)", cmd, optarg);
+		return KH_OPT_PARSED;
 	case 'j':
 		o->json = true;
 		return KH_OPT_PARSED;
@@ -175,4 +194,36 @@ int kh_cli_refresh(struct kh_session *s, const struct kh_opts *o)
 	if (err)
 		kh_warn(o, "VM rediscovery failed: %s", why);
 	return err;
+}
+
+static void kh_cli_scan_note(void *ctx, const char *msg)
+{
+	kh_warn(ctx, "%s", msg);
+}
+
+int kh_cli_scan_start(struct kh_scan *sc, const struct kh_vmset *vms, const char *cmd,
+		      const struct kh_opts *o)
+{
+	char why[1400];
+	int err;
+
+	if (!kh_scan_on(sc))
+		return KH_EXIT_OK;
+	if (!sc->note) {
+		sc->note = kh_cli_scan_note;
+		sc->note_ctx = (void *)o;
+	}
+	err = kh_scan_start(sc, why, sizeof(why));
+	if (err > 0) {
+		sc->note(sc->note_ctx, why);	/* the command carries on passively */
+		return KH_EXIT_OK;
+	}
+	if (!err)
+		err = kh_scan_sync(sc, vms, why, sizeof(why));
+	if (err == -ENOMEM)
+		return kh_err(o, KH_EXIT_ERROR, "%s: out of memory", cmd);
+	if (err)
+		return kh_err(o, err == -ENODEV ? KH_EXIT_NO_SOURCE : KH_EXIT_ERROR, "%s: %s", cmd,
+			      why);
+	return KH_EXIT_OK;
 }

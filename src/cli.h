@@ -12,6 +12,12 @@
 #define KH_OPT_END	0	/* kh_getopt(): all parsed */
 #define KH_OPT_STOP	(-1)	/* kh_getopt(): exit now with cl->rc */
 #define KH_OPT_COLOR	0x200	/* --color (long only); commands' own start at 0x100 */
+#define KH_OPT_AGE_DRIVER	0x201	/* --age-driver NAME|auto|none (long only) */
+#define KH_OPT_SCAN_INTERVAL	0x202	/* --scan-interval S (long only) */
+/* Active aging in live commands (scan.h): opt-in, a driver changes accessed bits. */
+#define KH_LONGOPTS_AGING							\
+	{ "age-driver", required_argument, NULL, KH_OPT_AGE_DRIVER },		\
+	{ "scan-interval", required_argument, NULL, KH_OPT_SCAN_INTERVAL }
 /* --json, --verbose, --help and the terminator: every command's table ends so. */
 #define KH_LONGOPTS_END								\
 	{ "json", no_argument, NULL, 'j' }, { "verbose", no_argument, NULL, 'v' },	\
@@ -41,12 +47,19 @@ struct kh_cmdline {
 	uint32_t *sources;		/* -e LIST */
 	enum kh_method *force;		/* -m SOURCE=METHOD, KH_SRC_MAX entries */
 	int *color;			/* --color WHEN: -1 auto, 0 never, 1 always */
+	struct kh_scan *scan;		/* --age-driver, --scan-interval into want, interval */
 	int rc;				/* after KH_OPT_STOP: the exit code */
 };
 /* The next option the command parses itself, KH_OPT_END or KH_OPT_STOP. */
 int kh_getopt(struct kh_cmdline *cl, int argc, char **argv);
 /* getopt_long returned '?': one line naming the bad option; KH_EXIT_USAGE. */
 int kh_bad_option(const struct kh_opts *o, const char *cmd, char **argv);
+/*
+ * Start active aging for a session's VMs (after kh_cli_start): notes go
+ * through kh_warn; a forced driver that refuses is an error (exit code).
+ */
+int kh_cli_scan_start(struct kh_scan *sc, const struct kh_vmset *vms, const char *cmd,
+		      const struct kh_opts *o);
 /* --color WHEN: auto means only when stdout is a terminal. */
 bool kh_color_wanted(int when);
 

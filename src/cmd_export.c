@@ -47,6 +47,7 @@ struct kh_export_args {
 	uint32_t *pids;			/* -p LIST (malloc'd) */
 	size_t nr_pids;
 	struct kh_session_opts so;
+	struct kh_scan scan;		/* --age-driver, --scan-interval */
 };
 
 struct kh_exporter {
@@ -56,6 +57,7 @@ struct kh_exporter {
 	struct kh_interval iv;		/* this interval's drained maps */
 	pthread_rwlock_t lock;		/* guards cur: scrapes read, the sampler swaps */
 	struct kh_exp_snap cur;
+	struct kh_scan scan;		/* the sampler's only: idle ages per VM */
 	char kernel[65];
 };
 
@@ -64,6 +66,7 @@ struct kh_exporter {
 static const char kh_export_help[] =
 	"Usage: kvmheat export [-l ADDR:PORT] [--textfile PATH] [-i SECONDS] [-p PID,..]\n"
 	"                      [-e SOURCES] [-m SOURCE=METHOD]\n"
+	"                      [--age-driver auto|page_idle|mglru|damon|none] [--scan-interval S]\n"
 	"Serve per-VM access and write rates, working set, a per-page access histogram,\n"
 	"losses and kvmheat's own BPF cost to Prometheus: GET /metrics in the text format\n"
 	"0.0.4, or OpenMetrics 1.0.0 when the Accept header asks for it (or\n"
@@ -77,6 +80,12 @@ static const char kh_export_help[] =
 	"  -p, --pid LIST          only these VMs (their VMMs' pids)\n"
 	"  -e, --sources LIST      aging,track,spp,walk (default all)\n"
 	"  -m, --method S=M        force source S to attach method M\n"
+	"      --age-driver D      make the kernel age each VM's memory (auto: the best\n"
+	"                          one kvmheat probe lists) and export idle ages:\n"
+	"                          kvmheat_idle_ratio, kvmheat_cold_bytes.  Default none:\n"
+	"                          those series are absent.  auto with no usable driver\n"
+	"                          warns and carries on passively\n"
+	"      --scan-interval S   seconds between scans (default: every interval)\n"
 	"  -j, --json              errors as JSON\n"
 	"\n"
 	"Examples:\n"
@@ -119,11 +128,13 @@ static int kh_export_parse(int argc, char **argv, struct kh_opts *o, struct kh_e
 		{ "pid", required_argument, NULL, 'p' },
 		KH_LONGOPT_SOURCES,
 		{ "method", required_argument, NULL, 'm' },
+		KH_LONGOPTS_AGING,
 		KH_LONGOPTS_END,
 	};
 	struct kh_cmdline cl = {
 		.cmd = "export", .o = o, .help = kh_export_help, .shortopts = "l:i:p:e:m:jvh",
 		.longopts = longopts, .sources = &a->so.sources, .force = a->so.force,
+		.scan = &a->scan,
 	};
 	bool listen_set = false;
 	int opt;
@@ -132,6 +143,7 @@ static int kh_export_parse(int argc, char **argv, struct kh_opts *o, struct kh_e
 	a->port = KH_EXP_PORT;
 	a->interval = 5;
 	a->so.sources = KH_ALL_SOURCES;
+	a->scan.want = KH_SCAN_NONE;
 	while ((opt = kh_getopt(&cl, argc, argv)) > 0) {
 		switch (opt) {
 		case 'l':
@@ -235,6 +247,33 @@ static void kh_export_globals(struct kh_exporter *x, struct kh_exp_snap *n)
 	n->map_bytes = kh_session_map_bytes(&x->s);
 }
 
+/* --age-driver: fold the interval into the idle ages, copy each VM's summary in. */
+static int kh_export_idle(struct kh_exporter *x, struct kh_exp_snap *n,
+			  const struct kh_vmset *want)
+{
+	char why[1400];
+	int err;
+
+	if (!kh_scan_on(&x->scan))
+		return 0;
+	err = kh_scan_fold(&x->scan, x->iv.gd.keys, x->iv.gd.vals, x->iv.gd.n, x->iv.rd.keys,
+			   x->iv.rd.vals, x->iv.rd.n);
+	if (!err)
+		err = kh_scan_sync(&x->scan, want, why, sizeof(why));
+	if (err == -ENOMEM)
+		return err;
+	if (err)	/* a VM that came later and refuses the driver: it stays passive */
+		kh_warn(x->o, "export: %s", why);
+	n->scan_interval = x->scan.interval > x->a->interval ? x->scan.interval : x->a->interval;
+	for (size_t i = 0; i < n->n; i++) {
+		const struct kh_idle_sum *sum = kh_scan_sum(&x->scan, n->vms[i].pid);
+
+		if (sum)
+			n->vms[i].idle = *sum;
+	}
+	return 0;
+}
+
 /* Drain the maps, fold the interval into a new snapshot and swap it in. */
 static int kh_export_sample(struct kh_exporter *x)
 {
@@ -243,6 +282,8 @@ static int kh_export_sample(struct kh_exporter *x)
 	double t0 = kh_now();
 	int err;
 
+	/* a due scan runs just before the drain that collects its results */
+	kh_scan_tick(&x->scan, &x->s.vms, t0);
 	err = kh_drain_session(&x->s, &x->iv);
 	kh_export_globals(x, &n);
 	/* a failed rediscovery keeps the last VM list (kh_cli_refresh warns) */
@@ -252,6 +293,8 @@ static int kh_export_sample(struct kh_exporter *x)
 	if (!err)
 		err = kh_exp_fold(&n, &x->cur, &want, 0, x->iv.rd.keys, x->iv.rd.vals, x->iv.rd.n,
 				  x->iv.gd.keys, x->iv.gd.vals, x->iv.gd.n);
+	if (!err)
+		err = kh_export_idle(x, &n, &want);
 	free(want.vms);
 	n.up = !err;
 	n.sample_seconds = kh_now() - t0;
@@ -488,6 +531,18 @@ static int kh_export_run(struct kh_exporter *x)
 	err = kh_export_check_pids(x);
 	if (!err)
 		err = kh_cli_start(&x->s, &x->a->so, x->o);
+	if (!err) {
+		struct kh_vmset want = {};
+
+		/* only the VMs asked for (-p) get a driver */
+		x->scan = x->a->scan;
+		x->scan.next = 0;
+		if (kh_export_filter(x->a, &x->s.vms, &want))
+			err = kh_err(x->o, KH_EXIT_ERROR, "export: out of memory");
+		else
+			err = kh_cli_scan_start(&x->scan, &want, "export", x->o);
+		free(want.vms);
+	}
 	if (!err && kh_export_sample(x))	/* empty the maps of what attaching saw */
 		err = kh_err(x->o, KH_EXIT_ERROR, "export: reading BPF maps failed");
 	if (err)
@@ -557,6 +612,7 @@ int kh_cmd_export(int argc, char **argv, struct kh_opts *o)
 	x->a = &a;
 	pthread_rwlock_init(&x->lock, NULL);
 	err = kh_export_run(x);
+	kh_scan_free(&x->scan);	/* kernel state (a kdamond) first */
 	kh_session_close(&x->s);
 	kh_interval_free(&x->iv);
 	kh_exp_snap_free(&x->cur);

@@ -26,7 +26,7 @@
 
 enum kh_idle_fmt { KH_IDLE_TEXT, KH_IDLE_JSON, KH_IDLE_CSV };
 
-#define KH_IDLE_PASSIVE	(-2)	/* --age-driver none: only aging something else does */
+#define KH_IDLE_PASSIVE	KH_SCAN_NONE	/* --age-driver none: only aging something else does */
 
 struct kh_idle_args {
 	uint32_t pid;
@@ -323,32 +323,20 @@ static void kh_idle_cost(const struct kh_idle_run *r, const struct kh_vm *vm)
 static int kh_idle_driver(struct kh_idle_run *r, const struct kh_idle_args *a,
 			  const struct kh_opts *o)
 {
-	char why[320];
-	int err;
+	char why[1200];
+	int rc;
 
-	kh_agedrv_probe(&r->probe, NULL, a->pid, a->driver == KH_IDLE_PASSIVE ? -1 : a->driver);
-	if (r->probe.notes[0])
-		kh_warn(o, "%s", r->probe.notes);
 	if (a->driver == KH_IDLE_PASSIVE) {
 		kh_warn(o, "--age-driver none: only aging something else triggers is seen");
 		return 0;
 	}
-	if (a->driver >= 0 && r->probe.chosen < 0)
-		return kh_err(o, KH_EXIT_NO_SOURCE, "idle: aging driver %s refused: %s",
-			      kh_agedrv_name(a->driver), r->probe.res[a->driver].why);
-	if (r->probe.chosen < 0) {
-		kh_warn(o, "no aging driver usable (page_idle: %s; mglru: %s; damon: %s): only "
-			"aging something else triggers is seen", r->probe.res[0].why,
-			r->probe.res[1].why, r->probe.res[2].why);
-		return 0;
-	}
-	err = kh_ager_open(&r->ager, r->probe.chosen, a->pid, NULL, why, sizeof(why));
-	if (err) {
-		if (a->driver >= 0)
-			return kh_err(o, KH_EXIT_ERROR, "idle: %s: %s",
-				      kh_agedrv_name(r->probe.chosen), why);
-		kh_warn(o, "aging driver %s failed (%s): passive aging only",
-			kh_agedrv_name(r->probe.chosen), why);
+	rc = kh_scan_driver_open(&r->ager, &r->probe, a->pid, a->driver, why, sizeof(why));
+	if (r->probe.notes[0])
+		kh_warn(o, "%s", r->probe.notes);
+	if (rc < 0)
+		return kh_err(o, rc == -ENODEV ? KH_EXIT_NO_SOURCE : KH_EXIT_ERROR, "idle: %s", why);
+	if (!rc) {
+		kh_warn(o, "%s", why);
 		return 0;
 	}
 	r->ager_open = true;

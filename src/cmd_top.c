@@ -62,6 +62,7 @@ struct kh_top {
 	size_t ng, gcap;
 	struct kh_top_row *rows;
 	size_t nrows, rcap;
+	struct kh_scan scan;		/* --age-driver: idle ages per VM (scan.h) */
 	double t_last, dt;
 	uint64_t stats_prev[KH_NR_STATS], stats_d[KH_NR_STATS];
 	uint64_t runs_prev, ns_prev, druns, dns;
@@ -85,6 +86,35 @@ struct kh_top {
 
 /* ---- sampling ---- */
 
+/*
+ * With --age-driver: fold the interval into the idle ages, follow new and
+ * gone VMs, and let the rows' idle share come from the ages (pages of age
+ * >= 1 among pages with a known age); a VM without ages shows n/a.
+ */
+static int kh_top_idle(struct kh_top *t)
+{
+	char why[1400];
+	int err;
+
+	if (!kh_scan_on(&t->scan))
+		return 0;
+	err = kh_scan_fold(&t->scan, t->iv.gd.keys, t->iv.gd.vals, t->iv.gd.n, t->iv.rd.keys,
+			   t->iv.rd.vals, t->iv.rd.n);
+	if (!err)
+		err = kh_scan_sync(&t->scan, &t->s.vms, why, sizeof(why));
+	if (err == -ENOMEM)
+		return err;
+	if (err && t->scan.note)	/* a VM that came later: it stays passive */
+		t->scan.note(t->scan.note_ctx, why);
+	for (size_t i = 0; i < t->nrows; i++) {
+		const struct kh_idle_sum *sum = kh_scan_sum(&t->scan, t->rows[i].pid);
+
+		t->rows[i].aged_gfns = sum ? sum->known_pages : 0;
+		t->rows[i].idle_gfns = sum ? sum->idle_pages : 0;
+	}
+	return 0;
+}
+
 /* Close the current interval: drain, diff the counters, rediscover VMs. */
 static int kh_top_sample(struct kh_top *t)
 {
@@ -92,6 +122,8 @@ static int kh_top_sample(struct kh_top *t)
 	double now;
 	int err;
 
+	/* a due scan runs just before the drain that collects its results */
+	kh_scan_tick(&t->scan, &t->s.vms, kh_now());
 	err = kh_drain_session(&t->s, &t->iv);
 	if (err)
 		return err;
@@ -134,6 +166,9 @@ static int kh_top_sample(struct kh_top *t)
 		return -ENOMEM;
 	t->nrows = kh_top_rows(&t->s.vms, t->pid, t->iv.rd.keys, t->iv.rd.vals, t->iv.rd.n, t->g, t->ng,
 			       t->rows);
+	err = kh_top_idle(t);
+	if (err)
+		return err;
 	kh_top_sort(t->rows, t->nrows, t->sort_col, t->sort_rev);
 	t->samples++;
 	return 0;
@@ -249,6 +284,12 @@ static json_t *kh_row_json(const struct kh_top_row *r, double dt)
 			 "aging_granularity", kh_coarse_json(&r->coarse));
 }
 
+/* Seconds between scans: --scan-interval, or every interval. */
+static double kh_top_scan_s(const struct kh_top *t)
+{
+	return t->scan.interval > t->delay ? t->scan.interval : t->delay;
+}
+
 static int kh_top_print_batch(struct kh_top *t)
 {
 	double dt = t->dt > 0 ? t->dt : 1;
@@ -271,8 +312,16 @@ static int kh_top_print_batch(struct kh_top *t)
 				kh_source_available(&t->s.probe, src), "hooks", t->src_desc[src],
 				"events", (json_int_t)d[KH_STAT_EVENTS]));
 		}
-		for (size_t i = 0; i < t->nrows; i++)
-			json_array_append_new(vms, kh_row_json(&t->rows[i], dt));
+		for (size_t i = 0; i < t->nrows; i++) {
+			json_t *row = kh_row_json(&t->rows[i], dt);
+			const struct kh_idle_sum *sum = kh_scan_sum(&t->scan, t->rows[i].pid);
+
+			/* only asked for (--age-driver); null: no ages for this VM yet */
+			if (kh_scan_on(&t->scan))
+				json_object_set_new(row, "idle", sum ? kh_idle_sum_json(sum,
+						    kh_top_scan_s(t)) : json_null());
+			json_array_append_new(vms, row);
+		}
 		root = json_pack("{s:I, s:f, s:I, s:s, s:s, s:o, s:f, s:I, s:I, s:{s:b, s:I, s:I},"
 				 " s:o}",
 				 "time", (json_int_t)now, "interval_s", t->dt, "iteration",
@@ -302,6 +351,12 @@ static int kh_top_print_batch(struct kh_top *t)
 				printf("VM %u", t->rows[i].pid);
 				kh_coarse_print(stdout, &t->rows[i].coarse, t->rows[i].mem_bytes);
 			}
+		for (size_t i = 0; i < t->nrows; i++) {
+			const struct kh_idle_sum *sum = kh_scan_sum(&t->scan, t->rows[i].pid);
+
+			if (sum)
+				kh_idle_sum_print(stdout, t->rows[i].pid, sum, kh_top_scan_s(t));
+		}
 		putchar('\n');
 	}
 	/* a reader that went away (top -b | head) ends the run quietly */
@@ -992,6 +1047,7 @@ static int kh_top_batch(struct kh_top *t)
 static const char kh_top_help[] =
 	"Usage: kvmheat top [-b] [-n ITERATIONS] [-d SECONDS] [-p PID] [-j]\n"
 	"                   [-e SOURCES] [-m SOURCE=METHOD]\n"
+	"                   [--age-driver auto|page_idle|mglru|damon|none] [--scan-interval S]\n"
 	"Live per-VM view: accesses, writes, working set, idle share and page-track\n"
 	"and SPP rates per interval; Enter on a VM shows its hottest gfn ranges, a heat\n"
 	"strip over its memory and sub-page write masks.  h inside shows the keys.\n"
@@ -1002,11 +1058,16 @@ static const char kh_top_help[] =
 	"  -e, --sources LIST   aging,track,spp,walk (default all; --events LIST too)\n"
 	"  -m, --method S=M     force source S to attach method M\n"
 	"  -j, --json           one JSON object per line per interval (implies -b)\n"
+	"      --age-driver D   make the kernel age each VM's memory (auto: the best one\n"
+	"                       kvmheat probe lists); IDLE%% then comes from idle ages.\n"
+	"                       Default none: only aging something else does.  auto with\n"
+	"                       no usable driver warns and carries on passively\n"
+	"      --scan-interval S  seconds between scans (default: every interval)\n"
 	"\n"
 	"Examples:\n"
 	"  kvmheat top\n"
-	"  kvmheat top -b -n 5 -d 2\n"
-	"  kvmheat top -j -n 10 -p $(pidof qemu-system-x86_64)\n";
+	"  kvmheat top -b -j -n 8 --age-driver auto --scan-interval 5\n"
+	"  kvmheat top -b -n 5 -d 2\n";
 
 /* What `top` was asked: kh_top_parse() fills it, kh_top_run() takes it. */
 struct kh_top_args {
@@ -1015,6 +1076,7 @@ struct kh_top_args {
 	double delay;
 	uint32_t pid;
 	struct kh_session_opts so;
+	struct kh_scan scan;		/* want and interval only */
 };
 
 /* Options into @a; a return >= 0 is the exit code (help, bad usage). */
@@ -1027,13 +1089,14 @@ static int kh_top_parse(int argc, char **argv, struct kh_opts *o, struct kh_top_
 		{ "pid", required_argument, NULL, 'p' },
 		KH_LONGOPT_SOURCES, KH_LONGOPT_EVENTS_ALIAS,
 		{ "method", required_argument, NULL, 'm' },
+		KH_LONGOPTS_AGING,
 		KH_LONGOPTS_END,
 	};
 	/* -d is the interval here, not a duration: top parses it */
 	struct kh_cmdline cl = {
 		.cmd = "top", .o = o, .help = kh_top_help, .shortopts = "bn:d:p:e:m:jvh",
 		.longopts = longopts, .pid = &a->pid, .sources = &a->so.sources,
-		.force = a->so.force,
+		.force = a->so.force, .scan = &a->scan,
 	};
 	uint64_t v;
 	int opt;
@@ -1068,6 +1131,13 @@ static int kh_top_parse(int argc, char **argv, struct kh_opts *o, struct kh_top_
 	return -1;
 }
 
+static void kh_top_note(void *ctx, const char *msg)
+{
+	struct kh_top *t = ctx;
+
+	snprintf(t->msg, sizeof(t->msg), "%s", msg);
+}
+
 /* Open and attach, then start the first interval empty. */
 static int kh_top_start(struct kh_top *t)
 {
@@ -1087,6 +1157,13 @@ static int kh_top_start(struct kh_top *t)
 		return err;
 	for (int src = 0; src < KH_SRC_MAX; src++)
 		kh_source_desc(&t->s.probe, src, t->src_desc[src], sizeof(t->src_desc[src]));
+	if (!t->batch) {	/* stderr is under the screen: notes go to the message line */
+		t->scan.note = kh_top_note;
+		t->scan.note_ctx = t;
+	}
+	err = kh_cli_scan_start(&t->scan, &t->s.vms, "top", t->o);
+	if (err)
+		return err;
 	kh_install_signals();
 	/* a closed pipe must not kill us mid-print: fflush reports it instead */
 	signal(SIGPIPE, SIG_IGN);
@@ -1113,9 +1190,12 @@ static int kh_top_run(const struct kh_top_args *a, struct kh_opts *o)
 	t->delay = a->delay;
 	t->pid = a->pid;
 	t->so = a->so;
+	t->scan = a->scan;
+	t->scan.pid = a->pid;
 	err = kh_top_start(t);
 	if (!err)
 		err = t->batch ? kh_top_batch(t) : kh_top_tui(t);
+	kh_scan_free(&t->scan);	/* kernel state (a kdamond) first */
 	kh_session_close(&t->s);
 	if (t->re_set)
 		regfree(&t->re);
@@ -1128,7 +1208,8 @@ static int kh_top_run(const struct kh_top_args *a, struct kh_opts *o)
 
 int kh_cmd_top(int argc, char **argv, struct kh_opts *o)
 {
-	struct kh_top_args a = { .delay = 1, .so = { .sources = KH_ALL_SOURCES } };
+	struct kh_top_args a = { .delay = 1, .so = { .sources = KH_ALL_SOURCES },
+				 .scan = { .want = KH_SCAN_NONE } };
 	int rc = kh_top_parse(argc, argv, o, &a);
 
 	return rc >= 0 ? rc : kh_top_run(&a, o);

@@ -478,6 +478,65 @@ static void kh_exp_render_vms(const struct kh_exp_out *w, const struct kh_exp_sn
 		kh_exp_render_hist(w, &s->vms[i]);
 }
 
+/*
+ * Idle ages (--age-driver): only VMs a driver scanned get series, and
+ * without one no family is written at all, so a dashboard tells "not
+ * measured" from "nothing idle".
+ */
+static void kh_exp_render_idle(const struct kh_exp_out *w, const struct kh_exp_snap *s)
+{
+	size_t any = 0;
+
+	for (size_t i = 0; i < s->n; i++)
+		any += s->vms[i].idle.valid;
+	if (!any)
+		return;
+	kh_exp_family(w, "kvmheat_idle_scan_interval_seconds", "gauge", "Seconds between "
+		      "active aging scans (--age-driver): the unit of every idle age.");
+	kh_exp_dbl(w, "kvmheat_idle_scan_interval_seconds", "", NULL, s->scan_interval);
+	kh_exp_family(w, "kvmheat_idle_driver_info", "gauge", "The aging driver that scans the "
+		      "VM (page_idle, mglru, damon: sampled, not per page); always 1.");
+	for (size_t i = 0; i < s->n; i++) {
+		const char *lab[] = { "domain", s->vms[i].domain, "driver",
+				      kh_agedrv_name(s->vms[i].idle.driver), NULL };
+
+		if (s->vms[i].idle.valid)
+			kh_exp_u64(w, "kvmheat_idle_driver_info", "", lab, 1);
+	}
+	kh_exp_family(w, "kvmheat_idle_scans", "counter", "Aging scans of the VM since the "
+		      "exporter started scanning it: the window of its idle figures.");
+	for (size_t i = 0; i < s->n; i++) {
+		const char *lab[] = { "domain", s->vms[i].domain, NULL };
+
+		if (s->vms[i].idle.valid)
+			kh_exp_u64(w, "kvmheat_idle_scans", "_total", lab, s->vms[i].idle.scans);
+	}
+	kh_exp_family(w, "kvmheat_idle_ratio", "gauge", "Share of the VM's pages with an idle "
+		      "age that the last scan found idle (age >= 1: not accessed for at least one "
+		      "scan interval); pages never aged are not counted.");
+	for (size_t i = 0; i < s->n; i++) {
+		const char *lab[] = { "domain", s->vms[i].domain, NULL };
+		double pct = kh_idle_sum_pct(&s->vms[i].idle);
+
+		if (pct >= 0)
+			kh_exp_dbl(w, "kvmheat_idle_ratio", "", lab, pct / 100);
+	}
+	kh_exp_family(w, "kvmheat_cold_bytes", "gauge", "Bytes of guest pages not accessed for "
+		      "at least min_age consecutive scans (window: min_age times "
+		      "kvmheat_idle_scan_interval_seconds).");
+	for (size_t i = 0; i < s->n; i++) {
+		char age[8];
+		const char *lab[] = { "domain", s->vms[i].domain, "min_age", age, NULL };
+
+		if (!s->vms[i].idle.valid)
+			continue;
+		for (int k = 0; k < KH_IDLE_NCOLD; k++) {
+			snprintf(age, sizeof(age), "%u", kh_idle_cold_age(k));
+			kh_exp_u64(w, "kvmheat_cold_bytes", "", lab, s->vms[i].idle.cold_bytes[k]);
+		}
+	}
+}
+
 int kh_exp_render(const struct kh_exp_snap *s, enum kh_exp_fmt fmt, char **out, size_t *len)
 {
 	struct kh_exp_out w = { .fmt = fmt };
@@ -491,6 +550,7 @@ int kh_exp_render(const struct kh_exp_snap *s, enum kh_exp_fmt fmt, char **out, 
 	kh_exp_render_self(&w, s);
 	kh_exp_render_sources(&w, s);
 	kh_exp_render_vms(&w, s);
+	kh_exp_render_idle(&w, s);
 	if (fmt == KH_EXP_OPENMETRICS)
 		fputs("# EOF\n", w.f);
 	if (ferror(w.f))

@@ -15,6 +15,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include "view.h"
+#include "scan.h"
 
 /* The default listen address: loopback, outside the 9100-9999 exporter range. */
 #define KH_EXP_ADDR		"127.0.0.1"
@@ -44,6 +45,8 @@ struct kh_exp_vm {
 	uint64_t hist_sum, hist_count;
 	/* gauges over the last interval */
 	uint64_t wset_pages;
+	/* --age-driver: idle ages over the scans so far (idle.valid false: none, no series) */
+	struct kh_idle_sum idle;
 };
 
 struct kh_exp_src {
@@ -57,6 +60,7 @@ struct kh_exp_snap {
 	char version[16], kernel[65];
 	bool up;			/* the last interval read the BPF maps */
 	double interval;		/* seconds between samples (-i) */
+	double scan_interval;		/* seconds between aging scans (--age-driver) */
 	double sample_seconds;		/* how long the last sample took */
 	uint64_t samples;
 	uint64_t map_bytes;

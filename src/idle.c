@@ -175,6 +175,25 @@ int kh_idle_update(struct kh_idle *st, const struct kh_key *gk, const struct kh_
 	return 0;
 }
 
+/*
+ * Between scans: an access seen by any source resets the page's age, but
+ * no scan is counted and passive aging results add no age (they are not
+ * this VM's scan).
+ */
+void kh_idle_touch(struct kh_idle *st, const struct kh_key *gk, const struct kh_counts *gv,
+		   size_t ng)
+{
+	for (size_t i = 0; i < ng; i++) {
+		struct kh_idle_slot *s;
+
+		if (gk[i].pid != st->pid || !gv[i].accesses)
+			continue;
+		s = kh_idle_slot_of(st, gk[i].idx);
+		if (s)
+			s->age[gk[i].idx - s->base_gfn] = 0;
+	}
+}
+
 uint64_t kh_idle_bits_layout(struct kh_idle *st, struct kh_idle_slot_desc *d, size_t *nd)
 {
 	uint64_t words = 0;

@@ -57,6 +57,9 @@ void kh_idle_free(struct kh_idle *st);
 int kh_idle_update(struct kh_idle *st, const struct kh_key *gk, const struct kh_counts *gv,
 		   size_t ng, const struct kh_key *rk, const struct kh_region *rv, size_t nr,
 		   struct kh_idle_scan *out);
+/* Between scans: reset the ages of accessed pages, count no scan. */
+void kh_idle_touch(struct kh_idle *st, const struct kh_key *gk, const struct kh_counts *gv,
+		   size_t ng);
 /*
  * Kernel-side idle bits: lay the slots out (at most KH_IDLE_SLOTS, into @d)
  * and return the words the idle_bits map needs; *nd gets the slot count.

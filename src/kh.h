@@ -14,6 +14,8 @@
  *   vms.h      VM and memslot discovery by BPF iterator (vms.c)
  *   session.h  the main BPF object's lifecycle (session.c)
  *   maps.h     map reads, per-interval drains, histogram printers (maps.c)
+ *   scan.h     active aging for live commands: a driver per VM, idle ages,
+ *              their summary (scan.c)
  *   datafile.h the recording format: writer and reader (datafile.c);
  *   canvas.h   the drawing surface, PNG through cairo or SVG (canvas.c)
  *   view.h     hot ranges, heat strips and levels, per-VM rows, JSON (view.c);
@@ -38,6 +40,7 @@
 #include "vms.h"
 #include "session.h"
 #include "maps.h"
+#include "scan.h"
 #include "datafile.h"
 #include "canvas.h"
 #include "view.h"

@@ -260,6 +260,59 @@ static void test_formats_eof_and_total(void **state)
 		KH_SKIP(NO_PROMTOOL);
 }
 
+/*
+ * Idle ages (--age-driver): series only for VMs a driver scanned, none of
+ * the families without any, the fixed min_age set, the ratio from the
+ * summary; both formats still lint.
+ */
+static void test_idle_metrics(void **state)
+{
+	struct kh_exp_snap *s = snap_new(3);
+	char *t = render(s, KH_EXP_TEXT), *om;
+	bool linted;
+
+	(void)state;
+	/* no driver: absent, not zero */
+	assert_null(strstr(t, "kvmheat_idle"));
+	assert_null(strstr(t, "kvmheat_cold_bytes"));
+	free(t);
+	s->scan_interval = 5;
+	/* VM 100: scanned 4 times, 1000 pages known, 250 idle; VM 101 scanned, no known age */
+	s->vms[0].idle = (struct kh_idle_sum){ .valid = true, .driver = KH_AD_MGLRU, .scans = 4,
+		.known_pages = 1000, .idle_pages = 250,
+		.cold_bytes = { 250 * 4096, 100 * 4096, 10 * 4096, 0 } };
+	s->vms[1].idle = (struct kh_idle_sum){ .valid = true, .driver = KH_AD_DAMON, .scans = 1 };
+	t = render(s, KH_EXP_TEXT);
+	om = render(s, KH_EXP_OPENMETRICS);
+	assert_non_null(strstr(t, "\nkvmheat_idle_scan_interval_seconds 5\n"));
+	assert_non_null(strstr(t, "\nkvmheat_idle_ratio{domain=\"pid-100\"} 0.25\n"));
+	/* no known age: no ratio, but its scans and driver are there */
+	assert_null(strstr(t, "kvmheat_idle_ratio{domain=\"pid-101\"}"));
+	assert_non_null(strstr(t, "\nkvmheat_idle_scans_total{domain=\"pid-101\"} 1\n"));
+	assert_non_null(strstr(t, "\nkvmheat_idle_driver_info{domain=\"pid-101\",driver=\"damon\"} 1\n"));
+	assert_non_null(strstr(t, "\nkvmheat_idle_driver_info{domain=\"pid-100\",driver=\"mglru\"} 1\n"));
+	assert_non_null(strstr(t, "\nkvmheat_idle_scans_total{domain=\"pid-100\"} 4\n"));
+	assert_non_null(strstr(t, "\nkvmheat_cold_bytes{domain=\"pid-100\",min_age=\"1\"} 1024000\n"));
+	assert_non_null(strstr(t, "\nkvmheat_cold_bytes{domain=\"pid-100\",min_age=\"2\"} 409600\n"));
+	assert_non_null(strstr(t, "\nkvmheat_cold_bytes{domain=\"pid-100\",min_age=\"4\"} 40960\n"));
+	assert_non_null(strstr(t, "\nkvmheat_cold_bytes{domain=\"pid-100\",min_age=\"8\"} 0\n"));
+	assert_null(strstr(t, "min_age=\"16\""));
+	/* the passive VM 102 has no idle series at all */
+	assert_null(strstr(t, "kvmheat_idle_scans_total{domain=\"pid-102\"}"));
+	assert_null(strstr(t, "kvmheat_cold_bytes{domain=\"pid-102\""));
+	/* HELP says the window */
+	assert_non_null(strstr(t, "# HELP kvmheat_cold_bytes Bytes of guest pages not accessed for "
+			       "at least min_age consecutive scans (window: min_age times "
+			       "kvmheat_idle_scan_interval_seconds).\n"));
+	assert_non_null(strstr(om, "# TYPE kvmheat_idle_scans counter\n"));
+	linted = lint(t, om);
+	free(t);
+	free(om);
+	snap_drop(s);
+	if (!linted)
+		KH_SKIP(NO_PROMTOOL);
+}
+
 static void test_bucket_bounds(void **state)
 {
 	/* bucket i holds counts in (2^(i-1), 2^i] */
@@ -1173,6 +1226,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_label_escaping),
 		cmocka_unit_test(test_formats_eof_and_total),
+		cmocka_unit_test(test_idle_metrics),
 		cmocka_unit_test(test_bucket_bounds),
 		cmocka_unit_test(test_histogram_cumulative),
 		cmocka_unit_test(test_fold_carry_vanish),

@@ -4,7 +4,8 @@
  * driver (the project's machine: no page_idle, no MGLRU, a DAMON that is
  * not ours) it carries on passively and says so, or fails with every
  * driver's reason when nothing aged the VM at all; a forced driver that
- * refuses fails with its reason; bad options get one-line errors.
+ * refuses fails with its reason; bad options get one-line errors.  top
+ * and export with --age-driver auto carry on passively after one line.
  */
 #define _GNU_SOURCE
 #include "khlive.h"
@@ -127,10 +128,129 @@ static void test_idle_bad_options(void **state)
 	free(kh);
 }
 
+/* Occurrences of @needle in @s. */
+static int count_of(const char *s, const char *needle)
+{
+	int n = 0;
+
+	for (const char *p = s; (p = strstr(p, needle)); p += strlen(needle))
+		n++;
+	return n;
+}
+
+/*
+ * top and export with --age-driver auto on a host where no driver works:
+ * they carry on passively after one warning line naming every driver's
+ * reason, and show no idle figures (top's rows get no "idle" object,
+ * export no idle series); a named driver that refuses is exit 4.  On a
+ * host with a driver, the driver must show up in both.
+ */
+static void test_views_auto(void **state)
+{
+	char guest[256], pidstr[16], prom[512], *kh, *out, *err, *drv, *txt;
+	char *gargs[] = { guest, "--mem", "4", "--hot", "64", "--cold", "64", "--rounds", "40",
+			  "--hot-phases", "39", "--pause-ms", "500", NULL };
+	bool passive;
+	struct proc g, e;
+	int rc;
+
+	need_kvm();
+	drv = chosen_driver();
+	assert_non_null(drv);
+	passive = !strcmp(drv, "passive");
+	path_of(guest, sizeof(guest), "khguest");
+	spawn(&g, gargs);
+	live_track(state, g.pid);
+	assert_true(wait_for(g.err, "ready", 10));
+	snprintf(pidstr, sizeof(pidstr), "%d", g.pid);
+	kh = bin("kvmheat");
+	{
+		char *args[] = { kh, "top", "-b", "-j", "-n", "3", "-d", "0.5", "-p", pidstr,
+				 "--age-driver", "auto", NULL };
+		char *save = NULL, *line;
+		int rows = 0;
+
+		rc = run(&out, &err, 60, args);
+		printf("# top --age-driver auto (probe: %s): exit %d\n", drv, rc);
+		print_lines(err);
+		assert_int_equal(rc, 0);
+		assert_int_equal(count_of(err, "no aging driver usable"), passive ? 1 : 0);
+		for (line = strtok_r(out, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+			json_t *j = json_loads(line, 0, NULL), *vm;
+
+			assert_non_null(j);
+			vm = vm_of(j, g.pid);
+			assert_non_null(vm);
+			if (passive) {
+				assert_null(json_object_get(vm, "idle"));
+			} else {
+				json_t *idle = json_object_get(vm, "idle");
+
+				/* null until the first scan is folded, then the driver's */
+				if (json_is_object(idle))
+					assert_string_equal(json_string_value(json_object_get(idle,
+							    "age_driver")), drv);
+			}
+			rows++;
+			json_decref(j);
+		}
+		assert_int_equal(rows, 3);
+		free(out);
+		free(err);
+	}
+	if (passive) {
+		char *args[] = { kh, "top", "-b", "-n", "1", "-p", pidstr, "--age-driver", "mglru",
+				 NULL };
+
+		rc = run(&out, &err, 60, args);
+		printf("# top --age-driver mglru: exit %d: %s", rc, err);
+		assert_int_equal(rc, 4);
+		assert_non_null(strstr(err, "kvmheat: error: top: aging driver mglru refused"));
+		free(out);
+		free(err);
+	}
+	/* export: the textfile after a few intervals, then SIGTERM */
+	tpath(prom, sizeof(prom), "idle.prom");
+	{
+		char *args[] = { kh, "export", "--textfile", prom, "-i", "0.5", "-p", pidstr,
+				 "--age-driver", "auto", NULL };
+
+		unlink(prom);
+		spawn(&e, args);
+		live_track(state, e.pid);
+		assert_true(wait_for(e.err, "writing", 30));
+		usleep(2000000);
+		kill(e.pid, SIGTERM);
+		rc = wait_exit(e.pid, 15);
+		err = slurp(e.err);
+		printf("# export --age-driver auto: exit %d\n", rc);
+		print_lines(err);
+		assert_int_equal(rc, 0);
+		assert_int_equal(count_of(err, "no aging driver usable"), passive ? 1 : 0);
+		txt = slurp(prom);
+		assert_non_null(txt);
+		assert_non_null(strstr(txt, "kvmheat_page_accesses_total{domain="));
+		if (passive) {
+			assert_null(strstr(txt, "kvmheat_idle"));
+			assert_null(strstr(txt, "kvmheat_cold_bytes"));
+		} else {
+			assert_non_null(strstr(txt, "kvmheat_idle_scans_total{domain="));
+		}
+		free(txt);
+		free(err);
+		proc_cleanup(&e);
+	}
+	kill(g.pid, SIGTERM);
+	wait_exit(g.pid, 10);
+	free(kh);
+	free(drv);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		LIVE_TEST(test_idle_passive),
+		LIVE_TEST(test_views_auto),
 		cmocka_unit_test(test_idle_bad_options),
 	};
 

@@ -18,7 +18,7 @@
 /* Layer of each src/ file (by base name); commands are KH_CMD_LAYER. */
 static const struct { const char *name; int layer; } kh_layers[] = {
 	{ "util", 0 }, { "parse", 0 }, { "names", 0 }, { "counts", 0 }, { "base", 0 },
-	{ "probe", 1 }, { "vmname", 1 }, { "coarse", 1 }, { "idle", 3 }, { "agedrv", 3 }, { "vms", 2 }, { "session", 3 }, { "maps", 4 }, { "datafile", 5 },
+	{ "probe", 1 }, { "vmname", 1 }, { "coarse", 1 }, { "idle", 3 }, { "agedrv", 3 }, { "vms", 2 }, { "session", 3 }, { "maps", 4 }, { "scan", 4 }, { "datafile", 5 },
 	{ "canvas", 5 }, { "view", 6 }, { "hmap", 7 }, { "draw", 7 }, { "chart", 7 },
 	{ "report", 8 }, { "report_html", 8 }, { "export", 8 }, { "kh", KH_UMBRELLA },
 	{ "cli", KH_CMD_LAYER }, { "main", KH_CMD_LAYER },

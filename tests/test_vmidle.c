@@ -48,6 +48,7 @@ static char *slurp(const char *path)
 static const char *const files[] = {
 	"probe.json", "mglru.json", "mglru.err", "vmstat.before", "vmstat.after", "rss.before",
 	"rss.after", "damon.json", "damon.err", "truth.json", "guest.err", "exit.json", "exit.err",
+	"top.json", "top.err",
 };
 
 /* Cut each "KHIDLE file NAME" section out of the console and unpack it. */
@@ -330,6 +331,57 @@ static void test_mglru_hot_pr(void **state)
 	pages_free(&p);
 }
 
+/*
+ * top -b -j --age-driver mglru on the same guest (after the idle runs): its
+ * last row's summary counts every hot page of the data slot at age 0 and
+ * every cold one at age >= 4 after >= 6 scans.  top prints no per-gfn ages,
+ * so this is judged on counts: hot pages found idle, or cold pages found
+ * young, would each break one of the two bounds.
+ */
+static void test_top_mglru(void **state)
+{
+	char path[700], *s, *line, *last = NULL, *save = NULL;
+	uint64_t hot = 0, cold = 0, age0, idle4;
+	struct pages p;
+	json_t *j, *vm, *idle;
+
+	(void)state;
+	need_rig();
+	assert_int_equal(file_num("top.err", "status"), 0);
+	snprintf(path, sizeof(path), "%s/top.json", rig.out);
+	s = slurp(path);
+	assert_non_null(s);
+	for (line = strtok_r(s, "\n", &save); line; line = strtok_r(NULL, "\n", &save))
+		last = line;
+	assert_non_null(last);
+	j = json_loads(last, 0, NULL);
+	assert_non_null(j);
+	vm = json_array_get(json_object_get(j, "vms"), 0);
+	idle = json_object_get(vm, "idle");
+	assert_true(json_is_object(idle));
+	assert_string_equal(json_string_value(json_object_get(idle, "age_driver")), "mglru");
+	pages_load(&p, "mglru.json");	/* for khguest's truth of the data slot */
+	for (uint64_t i = 0; i < p.n; i++) {
+		hot += p.hot[i] == 1;
+		cold += p.hot[i] == 0;
+	}
+	age0 = json_integer_value(json_array_get(json_object_get(idle, "idle_age_hist"), 0));
+	idle4 = json_integer_value(json_object_get(json_object_get(idle, "idle_bytes"), "4")) /
+		4096;
+	printf("# top: %" PRId64 " scans, %" PRId64 " pages aged, IDLE%% %.1f; %" PRIu64
+	       " pages at age 0 (hot set %" PRIu64 "), %" PRIu64 " at age >= 4 (cold set %" PRIu64
+	       ")\n", (int64_t)json_integer_value(json_object_get(idle, "scans")),
+	       (int64_t)json_integer_value(json_object_get(idle, "pages_aged")),
+	       json_real_value(json_object_get(vm, "idle_pct")), age0, hot, idle4, cold);
+	assert_true(json_integer_value(json_object_get(idle, "scans")) >= 6);
+	assert_true(hot > 0 && cold > 0);
+	assert_true(age0 >= hot);
+	assert_true(idle4 >= cold);
+	pages_free(&p);
+	json_decref(j);
+	free(s);
+}
+
 /* Aging, not reclaim: nothing swapped, no refaults, nothing stolen, RSS kept. */
 static void test_mglru_no_reclaim(void **state)
 {
@@ -489,6 +541,7 @@ int main(void)
 		cmocka_unit_test(test_mglru_ages),
 		cmocka_unit_test(test_mglru_hot_pr),
 		cmocka_unit_test(test_mglru_no_reclaim),
+		cmocka_unit_test(test_top_mglru),
 		cmocka_unit_test(test_json_contract),
 		cmocka_unit_test(test_damon_accuracy),
 		cmocka_unit_test(test_damon_cleanup),

@@ -2,7 +2,7 @@
 # Runs inside the nested-kernel rig (tools/vmtest/run.sh --file THIS -- sh
 # idle-rig.sh), on Debian 6.12 with kvm_amd npt=1: kvmheat idle against
 # khguest with a hot and a cold set, no memory pressure, through the MGLRU
-# and DAMON drivers, and the cleanup cases.  It judges nothing about ages
+# and DAMON drivers, kvmheat top --age-driver mglru, and the cleanup cases.  It judges nothing about ages
 # itself: it hands the files to tests/test_vmidle.c (one section each,
 # gzip + base64), which compares them with khguest's truth.  Only the
 # cleanup checks, which need the guest's live state, print
@@ -78,6 +78,12 @@ kvmheat idle -j -p $gp --scans $K --interval 1 --min-age 0 --age-driver damon \
 echo "status $?" >> $T/damon.err
 emit damon.json $T/damon.json
 emit damon.err $T/damon.err
+
+# ---- top with the MGLRU driver on the same guest: its per-VM summary ------
+kvmheat top -b -j -n 7 -d 1 -p $gp --age-driver mglru > $T/top.json 2> $T/top.err
+echo "status $?" >> $T/top.err
+emit top.json $T/top.json
+emit top.err $T/top.err
 wait $gp
 echo "guest status $?" >> $T/guest.err
 emit truth.json $T/truth.json

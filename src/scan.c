@@ -1,0 +1,298 @@
+// SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
+/*
+ * Active aging for live commands (top, export, heat): per watched VM an
+ * aging driver, idle ages and their summary.  The command drains the BPF
+ * maps once per sample; scans run just before a drain (page_idle and MGLRU
+ * age inside our write(), so the scan's results are in that drain; DAMON
+ * ages by itself and a scan only checks it), at the first sample at or
+ * after each --scan-interval.  Samples between scans only reset the ages
+ * of pages some source saw accessed.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <jansson.h>
+#include "scan.h"
+
+void kh_idle_summarize(const struct kh_idle *st, struct kh_idle_sum *out)
+{
+	uint64_t known, cum[10] = { 0 };
+
+	/* cum[b]: bytes idle for >= 2^b scans; ages saturate below 2^8 */
+	kh_idle_hist(st, &known, cum);
+	out->known_pages = known;
+	out->idle_pages = cum[0] / KH_PAGE_SIZE;
+	out->scans = st->scans;
+	for (int i = 0; i < KH_IDLE_NCOLD; i++)
+		out->cold_bytes[i] = cum[i];
+	out->hist[0] = known - cum[0] / KH_PAGE_SIZE;
+	for (int b = 1; b < KH_IDLE_NHIST; b++)
+		out->hist[b] = (cum[b - 1] - cum[b]) / KH_PAGE_SIZE;
+}
+
+double kh_idle_sum_pct(const struct kh_idle_sum *s)
+{
+	if (!s || !s->valid || !s->known_pages)
+		return -1;
+	return 100.0 * (double)s->idle_pages / (double)s->known_pages;
+}
+
+json_t *kh_idle_sum_json(const struct kh_idle_sum *s, double interval_s)
+{
+	json_t *cold = json_object(), *hist = json_array();
+	double pct = kh_idle_sum_pct(s);
+	char k[8];
+
+	for (int i = 0; i < KH_IDLE_NCOLD; i++) {
+		snprintf(k, sizeof(k), "%u", kh_idle_cold_age(i));
+		json_object_set_new(cold, k, json_integer((json_int_t)s->cold_bytes[i]));
+	}
+	for (int b = 0; b < KH_IDLE_NHIST; b++)
+		json_array_append_new(hist, json_integer((json_int_t)s->hist[b]));
+	return json_pack("{s:s, s:I, s:f, s:I, s:o, s:o, s:o}", "age_driver",
+			 kh_agedrv_name(s->driver), "scans", (json_int_t)s->scans,
+			 "scan_interval_s", interval_s, "pages_aged", (json_int_t)s->known_pages,
+			 "idle_pct", pct < 0 ? json_null() : json_real(pct), "idle_bytes", cold,
+			 "idle_age_hist", hist);
+}
+
+void kh_idle_sum_print(FILE *f, uint32_t pid, const struct kh_idle_sum *s, double interval_s)
+{
+	char b[32];
+
+	fprintf(f, "VM %u idle: driver %s, %" PRIu64 " scan(s) %.3g s apart, %" PRIu64
+		" pages with an idle age, %.1f%% of them idle\n", pid, kh_agedrv_name(s->driver),
+		s->scans, interval_s, s->known_pages, s->known_pages ? kh_idle_sum_pct(s) : 0.0);
+	fprintf(f, "  idle bytes:");
+	for (int i = 0; i < KH_IDLE_NCOLD; i++)
+		fprintf(f, " >=%u scans (%.3g s) %s%s", kh_idle_cold_age(i),
+			kh_idle_cold_age(i) * interval_s, kh_fmt_bytes(s->cold_bytes[i], b, sizeof(b)),
+			i + 1 < KH_IDLE_NCOLD ? "," : "\n");
+	fprintf(f, "  idle age (scans) histogram, pages:");
+	for (int k = 0; k < KH_IDLE_NHIST; k++) {
+		unsigned int lo = kh_idle_hist_lo(k), hi = k < 2 ? lo : (1U << k) - 1;
+
+		if (lo == hi)
+			fprintf(f, " %u:%" PRIu64, lo, s->hist[k]);
+		else
+			fprintf(f, " %u-%u:%" PRIu64, lo, hi > KH_IDLE_MAX ? KH_IDLE_MAX : hi, s->hist[k]);
+	}
+	fputc('\n', f);
+}
+
+int kh_scan_driver_open(struct kh_ager *a, struct kh_agedrv_probe *p, uint32_t pid, int want,
+			char *why, size_t whylen)
+{
+	char err_why[320];
+	int err;
+
+	kh_agedrv_probe(p, NULL, pid, want >= 0 ? want : -1);
+	if (want >= 0 && p->chosen < 0) {
+		snprintf(why, whylen, "aging driver %s refused: %s", kh_agedrv_name(want),
+			 p->res[want].why);
+		return -ENODEV;
+	}
+	if (p->chosen < 0) {
+		snprintf(why, whylen, "no aging driver usable (page_idle: %s; mglru: %s; damon: "
+			 "%s): passive aging only", p->res[KH_AD_PAGE_IDLE].why,
+			 p->res[KH_AD_MGLRU].why, p->res[KH_AD_DAMON].why);
+		return 0;
+	}
+	err = kh_ager_open(a, p->chosen, pid, NULL, err_why, sizeof(err_why));
+	if (err && want >= 0) {
+		snprintf(why, whylen, "%s: %s", kh_agedrv_name(p->chosen), err_why);
+		return err;
+	}
+	if (err) {
+		snprintf(why, whylen, "aging driver %s failed (%s): passive aging only",
+			 kh_agedrv_name(p->chosen), err_why);
+		return 0;
+	}
+	return 1;
+}
+
+int kh_scan_start(struct kh_scan *sc, char *why, size_t whylen)
+{
+	struct kh_agedrv_probe p;
+
+	if (!kh_scan_on(sc))
+		return 0;
+	/* what needs no VM first: a host where nothing can work says so once */
+	kh_agedrv_probe(&p, NULL, 0, sc->want >= 0 ? sc->want : -1);
+	if (sc->want >= 0 && !p.res[sc->want].ok) {
+		snprintf(why, whylen, "aging driver %s refused: %s", kh_agedrv_name(sc->want),
+			 p.res[sc->want].why);
+		return -ENODEV;
+	}
+	for (int i = 0; i < KH_AD_MAX; i++)
+		if (p.res[i].ok)
+			return 0;
+	snprintf(why, whylen, "no aging driver usable (page_idle: %s; mglru: %s; damon: %s): "
+		 "passive aging only", p.res[KH_AD_PAGE_IDLE].why, p.res[KH_AD_MGLRU].why,
+		 p.res[KH_AD_DAMON].why);
+	sc->want = KH_SCAN_NONE;
+	return 1;
+}
+
+static void kh_scan_note(const struct kh_scan *sc, const char *fmt, uint32_t pid, const char *m)
+{
+	char line[1400];
+
+	if (!sc->note)
+		return;
+	snprintf(line, sizeof(line), fmt, pid, m);
+	sc->note(sc->note_ctx, line);
+}
+
+static void kh_scan_vm_free(struct kh_scan_vm *v)
+{
+	if (v->open)
+		kh_ager_close(&v->ager);
+	kh_idle_free(&v->st);
+	memset(v, 0, sizeof(*v));
+}
+
+/* A VM seen for the first time: its driver and its ages. */
+static int kh_scan_add(struct kh_scan *sc, const struct kh_vm *vm, char *why, size_t whylen)
+{
+	struct kh_agedrv_probe p;
+	struct kh_scan_vm *v;
+	char m[1200];
+	int rc;
+
+	if (kh_grow(&sc->vms, &sc->cap, sc->n + 1, sizeof(*sc->vms)))
+		return -ENOMEM;
+	v = &sc->vms[sc->n];
+	memset(v, 0, sizeof(*v));
+	v->pid = vm->pid;
+	v->kvm = vm->kvm;
+	v->seen = true;
+	rc = kh_scan_driver_open(&v->ager, &p, vm->pid, sc->want, m, sizeof(m));
+	if (p.notes[0])
+		kh_scan_note(sc, "VM %u: %s", vm->pid, p.notes);
+	if (rc > 0 && kh_idle_init(&v->st, vm)) {
+		kh_ager_close(&v->ager);
+		return -ENOMEM;
+	}
+	sc->n++;
+	if (rc < 0) {
+		snprintf(why, whylen, "VM %u: %s", vm->pid, m);
+		return rc;
+	}
+	if (!rc) {
+		kh_scan_note(sc, "VM %u: %s", vm->pid, m);
+		return 0;
+	}
+	v->open = true;
+	v->sum.driver = v->ager.id;
+	if (v->ager.note[0])
+		kh_scan_note(sc, "VM %u: %s", vm->pid, v->ager.note);
+	return 0;
+}
+
+int kh_scan_sync(struct kh_scan *sc, const struct kh_vmset *vms, char *why, size_t whylen)
+{
+	int ret = 0;
+	size_t w = 0;
+
+	if (!kh_scan_on(sc))
+		return 0;
+	for (size_t i = 0; i < sc->n; i++)
+		sc->vms[i].seen = false;
+	for (size_t i = 0; i < vms->n; i++) {
+		const struct kh_vm *vm = &vms->vms[i];
+		size_t k;
+		int err;
+
+		if (sc->pid && vm->pid != sc->pid)
+			continue;	/* never age a VM the user did not ask about */
+		for (k = 0; k < sc->n; k++)
+			if (sc->vms[k].pid == vm->pid && sc->vms[k].kvm == vm->kvm)
+				break;
+		if (k < sc->n) {
+			sc->vms[k].seen = true;
+			continue;
+		}
+		err = kh_scan_add(sc, vm, why, whylen);
+		if (err == -ENOMEM)
+			return err;
+		if (err && !ret)
+			ret = err;
+	}
+	/* gone VMs: kernel state first (kdamond off), then the ages */
+	for (size_t i = 0; i < sc->n; i++) {
+		if (!sc->vms[i].seen)
+			kh_scan_vm_free(&sc->vms[i]);
+		else
+			sc->vms[w++] = sc->vms[i];
+	}
+	sc->n = w;
+	return ret;
+}
+
+void kh_scan_tick(struct kh_scan *sc, const struct kh_vmset *vms, double now)
+{
+	char why[320];
+
+	if (!kh_scan_on(sc) || now < sc->next)
+		return;
+	for (size_t i = 0; i < sc->n; i++) {
+		struct kh_scan_vm *v = &sc->vms[i];
+		const struct kh_vm *vm = kh_vms_find((struct kh_vmset *)vms, v->pid);
+
+		if (!v->open || !vm)
+			continue;
+		if (kh_ager_scan(&v->ager, vm, why, sizeof(why))) {
+			/* ages stay as they were; the summary says how many scans made them */
+			kh_scan_note(sc, "VM %u: scan failed, passive aging from now on: %s",
+				     v->pid, why);
+			kh_ager_close(&v->ager);
+			v->open = false;
+		}
+	}
+	sc->pending = true;
+	sc->next = sc->interval > 0 && sc->next + sc->interval > now ? sc->next + sc->interval
+								      : now + sc->interval;
+}
+
+int kh_scan_fold(struct kh_scan *sc, const struct kh_key *gk, const struct kh_counts *gv,
+		 size_t ng, const struct kh_key *rk, const struct kh_region *rv, size_t nr)
+{
+	struct kh_idle_scan out;
+
+	for (size_t i = 0; i < sc->n; i++) {
+		struct kh_scan_vm *v = &sc->vms[i];
+
+		if (!v->st.slots)
+			continue;	/* passive VM: no ages */
+		if (sc->pending && v->open) {
+			if (kh_idle_update(&v->st, gk, gv, ng, rk, rv, nr, &out))
+				return -ENOMEM;
+		} else {
+			kh_idle_touch(&v->st, gk, gv, ng);
+		}
+		kh_idle_summarize(&v->st, &v->sum);
+		v->sum.valid = v->st.scans > 0;
+	}
+	sc->pending = false;
+	return 0;
+}
+
+const struct kh_idle_sum *kh_scan_sum(const struct kh_scan *sc, uint32_t pid)
+{
+	for (size_t i = 0; i < sc->n; i++)
+		if (sc->vms[i].pid == pid)
+			return sc->vms[i].sum.valid ? &sc->vms[i].sum : NULL;
+	return NULL;
+}
+
+void kh_scan_free(struct kh_scan *sc)
+{
+	for (size_t i = 0; i < sc->n; i++)
+		kh_scan_vm_free(&sc->vms[i]);
+	free(sc->vms);
+	sc->vms = NULL;
+	sc->n = sc->cap = 0;
+}
