@@ -47,8 +47,16 @@ struct kh_vm *kh_vms_find_kvm(struct kh_vmset *set, uint64_t kvm, uint32_t pid)
 int kh_vms_put(struct kh_vmset *set, const struct kh_vm *vm)
 {
 	struct kh_vm *dst = kh_vms_find_kvm(set, vm->kvm, vm->pid);
+	struct kh_vm_ident keep = {};
 
 	if (dst) {
+		/*
+		 * A VMM that is exiting has no mm left, so /proc/PID/cmdline reads
+		 * empty and the name falls back to the comm: never let a worse
+		 * source replace a better one for the same VM instance.
+		 */
+		if (dst->ident.source > vm->ident.source)
+			keep = dst->ident;
 		free(dst->slots);
 	} else {
 		if (kh_grow(&set->vms, &set->cap, set->n + 1, sizeof(*set->vms)))
@@ -56,6 +64,8 @@ int kh_vms_put(struct kh_vmset *set, const struct kh_vm *vm)
 		dst = &set->vms[set->n++];
 	}
 	*dst = *vm;
+	if (keep.source)
+		dst->ident = keep;
 	dst->slots_cap = vm->nr_slots ? vm->nr_slots : 1;
 	dst->slots = malloc((vm->nr_slots ? vm->nr_slots : 1) * sizeof(*dst->slots));
 	if (!dst->slots) {

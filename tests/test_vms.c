@@ -378,9 +378,29 @@ static void test_vms_put(void **state)
 	kh_vms_free(&set);
 }
 
+/* An exiting VMM reads as its comm: a rediscovery then must not lose its name. */
+static void test_vms_put_keeps_better_name(void **state)
+{
+	struct kh_vm a = { .pid = 40, .kvm = KVM_A,
+			   .ident = { .name = "web-1", .source = KH_NAME_CMDLINE } };
+	struct kh_vm late = { .pid = 40, .kvm = KVM_A,
+			      .ident = { .name = "qemu-system-x86", .source = KH_NAME_COMM } };
+	struct kh_vm lv = { .pid = 40, .kvm = KVM_A,
+			    .ident = { .name = "db-2", .source = KH_NAME_LIBVIRT } };
+	struct kh_vmset set = { 0 };
+
+	assert_int_equal(kh_vms_put(&set, &a), 0);
+	assert_int_equal(kh_vms_put(&set, &late), 0);
+	assert_string_equal(kh_vms_find_kvm(&set, KVM_A, 40)->ident.name, "web-1");
+	assert_int_equal(kh_vms_put(&set, &lv), 0);	/* a better source still wins */
+	assert_string_equal(kh_vms_find_kvm(&set, KVM_A, 40)->ident.name, "db-2");
+	kh_vms_free(&set);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_vms_put_keeps_better_name),
 		cmocka_unit_test(test_parse_empty),
 		cmocka_unit_test(test_parse_one_vm),
 		cmocka_unit_test(test_parse_dup_fd),
