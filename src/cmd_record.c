@@ -309,8 +309,12 @@ out:
 /* What a VM record holds: an update is written when any of it changes. */
 static bool kh_vm_same(const struct kh_vm *a, const struct kh_vm *b)
 {
+	/* a name read worse than before (an exiting VMM: comm only) is no change */
+	bool renamed = b->ident.source >= a->ident.source &&
+		       (strcmp(a->ident.name, b->ident.name) || strcmp(a->ident.uuid, b->ident.uuid));
+
 	if (a->nr_slots != b->nr_slots || a->nr_vcpus != b->nr_vcpus || strcmp(a->comm, b->comm) ||
-	    strcmp(a->ident.name, b->ident.name) || strcmp(a->ident.uuid, b->ident.uuid))
+	    renamed)
 		return false;
 	for (size_t i = 0; i < a->nr_slots; i++)
 		if (a->slots[i].base_gfn != b->slots[i].base_gfn ||
