@@ -210,11 +210,7 @@ static int kh_recorder_coarse_regions(struct kh_recorder *r)
 		opid[no] = cur[i].pid;
 		out[no++] = d;
 	}
-	for (size_t i = 0, k; !err && i < no; i = k) {
-		for (k = i; k < no && opid[k] == opid[i]; k++)
-			;
-		err = kh_dw_regions(&r->w, opid[i], out + i, k - i);
-	}
+	err = kh_dw_batches(&r->w, KH_DF_REGIONS, opid, out, sizeof(*out), no);
 	free(r->cprev);
 	r->cprev = cur;
 	r->ncprev = m;
@@ -273,16 +269,10 @@ static int kh_recorder_snapshot(struct kh_recorder *r, uint64_t now)
 			spid[ns++] = g[i].pid;
 	}
 	err = kh_dw_epoch(&r->w, r->epoch++, r->t_epoch, now, ng, ns);
-	for (size_t i = 0, k; !err && i < ng; i = k) {
-		for (k = i; k < ng && gpid[k] == gpid[i]; k++)
-			;
-		err = kh_dw_gfns(&r->w, gpid[i], dg + i, k - i);
-	}
-	for (size_t i = 0, k; !err && i < ns; i = k) {
-		for (k = i; k < ns && spid[k] == spid[i]; k++)
-			;
-		err = kh_dw_subpages(&r->w, spid[i], ds + i, k - i);
-	}
+	if (!err)
+		err = kh_dw_batches(&r->w, KH_DF_GFNS, gpid, dg, sizeof(*dg), ng);
+	if (!err)
+		err = kh_dw_batches(&r->w, KH_DF_SUBPAGES, spid, ds, sizeof(*ds), ns);
 	if (!err)
 		err = kh_recorder_coarse_regions(r);
 	if (!err && !kh_read_stats(&r->s, st)) {

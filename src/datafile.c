@@ -376,6 +376,20 @@ static int kh_dw_batch(struct kh_dw *w, uint16_t type, uint32_t pid, const void 
 	return err;
 }
 
+int kh_dw_batches(struct kh_dw *w, uint16_t type, const uint32_t *pids, const void *ents,
+		  size_t ent_size, size_t n)
+{
+	int err = 0;
+
+	for (size_t i = 0, k; !err && i < n; i = k) {
+		for (k = i; k < n && pids[k] == pids[i]; k++)
+			;
+		err = kh_dw_batch(w, type, pids[i], (const uint8_t *)ents + i * ent_size, ent_size,
+				  k - i);
+	}
+	return err;
+}
+
 int kh_dw_gfns(struct kh_dw *w, uint32_t pid, const struct kh_df_gfn *g, size_t n)
 {
 	return kh_dw_batch(w, KH_DF_GFNS, pid, g, sizeof(*g), n);

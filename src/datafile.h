@@ -242,6 +242,12 @@ int kh_dw_vm_id(struct kh_dw *w, uint64_t t_ns, uint64_t kvm, uint32_t pid, uint
 int kh_dw_vm_exit(struct kh_dw *w, uint64_t t_ns, uint64_t kvm, uint32_t pid);
 int kh_dw_epoch(struct kh_dw *w, uint32_t index, uint64_t t0, uint64_t t1, uint64_t nr_gfns,
 		uint64_t nr_subpages);
+/*
+ * Entries of type KH_DF_GFNS, KH_DF_SUBPAGES or KH_DF_REGIONS whose owners
+ * are @pids[i], grouped into one batch record per run of the same pid.
+ */
+int kh_dw_batches(struct kh_dw *w, uint16_t type, const uint32_t *pids, const void *ents,
+		  size_t ent_size, size_t n);
 int kh_dw_gfns(struct kh_dw *w, uint32_t pid, const struct kh_df_gfn *g, size_t n);
 int kh_dw_subpages(struct kh_dw *w, uint32_t pid, const struct kh_df_subpage *s, size_t n);
 int kh_dw_regions(struct kh_dw *w, uint32_t pid, const struct kh_df_region *v, size_t n);
