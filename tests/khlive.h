@@ -52,22 +52,12 @@ static inline void spawn(struct proc *p, char *const argv[])
 	close(fe);
 }
 
+/* kh_slurp, with "" for a file that is not there (output never written). */
 static inline char *slurp(const char *path)
 {
-	FILE *f = fopen(path, "r");
-	char *buf;
-	long n;
+	char *s = kh_slurp(path);
 
-	if (!f)
-		return strdup("");
-	fseek(f, 0, SEEK_END);
-	n = ftell(f);
-	fseek(f, 0, SEEK_SET);
-	buf = calloc(1, n + 1);
-	if (fread(buf, 1, n, f) != (size_t)n)
-		buf[0] = 0;
-	fclose(f);
-	return buf;
+	return s ? s : strdup("");
 }
 
 /* Wait until @needle shows up in @path (a child's stderr). */

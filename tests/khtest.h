@@ -58,6 +58,25 @@ static inline const char *kh_src_dir(void)
 	return r && *r ? r : ".";
 }
 
+/* A whole file, NUL-terminated (malloc'd), or NULL when it cannot be read. */
+static inline char *kh_slurp(const char *path)
+{
+	FILE *f = fopen(path, "r");
+	char *buf;
+	long n;
+
+	if (!f)
+		return NULL;
+	fseek(f, 0, SEEK_END);
+	n = ftell(f);
+	fseek(f, 0, SEEK_SET);
+	buf = n >= 0 ? calloc(1, n + 1) : NULL;
+	if (buf && fread(buf, 1, n, f) != (size_t)n)
+		buf[0] = 0;
+	fclose(f);
+	return buf;
+}
+
 static inline int kh_is_root(void)
 {
 	return geteuid() == 0;

@@ -27,23 +27,6 @@ struct rig {
 
 static struct rig rig;
 
-static char *slurp(const char *path)
-{
-	FILE *f = fopen(path, "r");
-	char *buf;
-	long n;
-
-	if (!f)
-		return NULL;
-	fseek(f, 0, SEEK_END);
-	n = ftell(f);
-	fseek(f, 0, SEEK_SET);
-	buf = calloc(1, n + 1);
-	if (buf && fread(buf, 1, n, f) != (size_t)n)
-		buf[0] = 0;
-	fclose(f);
-	return buf;
-}
 
 static const char *const files[] = {
 	"probe.json", "mglru.json", "mglru.err", "vmstat.before", "vmstat.after", "rss.before",
@@ -93,7 +76,7 @@ static int setup(void **state)
 		rc = system(cmd);
 		snprintf(path, sizeof(path), "%s/err.txt", rig.out);
 		if (WIFEXITED(rc) && WEXITSTATUS(rc) == 125) {
-			char *e = slurp(path);
+			char *e = kh_slurp(path);
 
 			/* the rig itself could not run (no QEMU, no kernels): a skip */
 			snprintf(strstr(e ? e : "", "rig skipped") ? rig.skip : rig.fail,
@@ -103,7 +86,7 @@ static int setup(void **state)
 		}
 	}
 	snprintf(path, sizeof(path), "%s/out.txt", rig.out);
-	rig.console = slurp(path);
+	rig.console = kh_slurp(path);
 	if (!rig.console || !strstr(rig.console, "KHIDLE done"))
 		snprintf(rig.fail, sizeof(rig.fail), "idle-rig.sh did not reach its end (see %s)",
 			 path);
@@ -114,7 +97,7 @@ static int setup(void **state)
 		char *e;
 
 		snprintf(path, sizeof(path), "%s/%s", rig.out, i ? "damon.err" : "mglru.err");
-		e = slurp(path);
+		e = kh_slurp(path);
 		for (const char *p = e; p && (p = strstr(p, "kvmheat: idle cost:")); p++)
 			printf("# %.*s\n", (int)strcspn(p, "\n"), p);
 		free(e);
@@ -156,7 +139,7 @@ static long file_num(const char *name, const char *key)
 	long v = -1;
 
 	snprintf(path, sizeof(path), "%s/%s", rig.out, name);
-	s = slurp(path);
+	s = kh_slurp(path);
 	if (!s)
 		return -1;
 	for (p = s; (p = strstr(p, key)); p++)
@@ -349,7 +332,7 @@ static void test_top_mglru(void **state)
 	need_rig();
 	assert_int_equal(file_num("top.err", "status"), 0);
 	snprintf(path, sizeof(path), "%s/top.json", rig.out);
-	s = slurp(path);
+	s = kh_slurp(path);
 	assert_non_null(s);
 	for (line = strtok_r(s, "\n", &save); line; line = strtok_r(NULL, "\n", &save))
 		last = line;

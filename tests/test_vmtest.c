@@ -79,28 +79,11 @@ struct one {
 	char name[96];
 };
 
-static char *slurp(const char *path)
-{
-	FILE *f = fopen(path, "r");
-	char *buf;
-	long n;
-
-	if (!f)
-		return NULL;
-	fseek(f, 0, SEEK_END);
-	n = ftell(f);
-	fseek(f, 0, SEEK_SET);
-	buf = calloc(1, n + 1);
-	if (buf && fread(buf, 1, n, f) != (size_t)n)
-		buf[0] = 0;
-	fclose(f);
-	return buf;
-}
 
 /* Copy @path into the TAP log as comments. */
 static void show_file(const char *path, const char *prefix)
 {
-	char *s = slurp(path), *save = NULL;
+	char *s = kh_slurp(path), *save = NULL;
 
 	if (!s)
 		return;
@@ -145,7 +128,7 @@ static void run_rig(struct rig *rig)
 		}
 	}
 	snprintf(path, sizeof(path), "%s/skip", rig->out);
-	s = slurp(path);
+	s = kh_slurp(path);
 	if (s) {
 		s[strcspn(s, "\n")] = 0;
 		snprintf(rig->skip, sizeof(rig->skip), "%s", s);
@@ -163,7 +146,7 @@ static void qemu_skip_reason(const struct rig *rig, const char *boot, char *why,
 
 	why[0] = 0;
 	snprintf(path, sizeof(path), "%s/%.*s-qemu-skip", rig->out, n, boot);
-	s = slurp(path);
+	s = kh_slurp(path);
 	if (s) {
 		s[strcspn(s, "\n")] = 0;
 		snprintf(why, len, "real-guest stage: %s", s);
@@ -223,7 +206,7 @@ static void check_exit_status(const struct rig *rig, const char *boot, const cha
 	bool any_fail;
 
 	snprintf(path, sizeof(path), "%s/%s.rc", rig->out, boot);
-	rcs = slurp(path);
+	rcs = kh_slurp(path);
 	if (!rcs)
 		fail_msg("no QEMU status for %s: the boot did not run", boot);
 	rc = atoi(rcs);
@@ -267,7 +250,7 @@ static void test_one(void **state)
 			KH_SKIP("%s", why);
 	}
 	snprintf(path, sizeof(path), "%s/%s.log", rig->out, t->boot);
-	log = slurp(path);
+	log = kh_slurp(path);
 	if (!log)
 		fail_msg("no console log %s: the boot did not run", path);
 	if (!strcmp(t->check, "exit_status")) {
