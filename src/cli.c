@@ -27,6 +27,44 @@ int kh_bad_option(const struct kh_opts *o, const char *cmd, char **argv)
 		      "(see kvmheat %s -h)", cmd, bad, cmd);
 }
 
+/* The active-aging options: --age-driver, --scan-interval, --ws-scans. */
+static int kh_opt_aging(const struct kh_cmdline *cl, int opt)
+{
+	const char *cmd = cl->cmd;
+	uint64_t v;
+
+	switch (opt) {
+	case KH_OPT_AGE_DRIVER:
+		if (!cl->scan)
+			return KH_OPT_OWN;
+		if (!strcmp(optarg, "auto"))
+			cl->scan->want = KH_SCAN_AUTO;
+		else if (!strcmp(optarg, "none"))
+			cl->scan->want = KH_SCAN_NONE;
+		else if (kh_agedrv_parse(optarg, &cl->scan->want))
+			return kh_err(cl->o, KH_EXIT_USAGE, "%s: unknown --age-driver '%s' (auto, "
+				      "page_idle, mglru, damon or none)", cmd, optarg);
+		return KH_OPT_PARSED;
+	case KH_OPT_SCAN_INTERVAL:
+		if (!cl->scan)
+			return KH_OPT_OWN;
+		if (kh_parse_seconds(optarg, &cl->scan->interval) || cl->scan->interval < 0 ||
+		    cl->scan->interval > 86400)
+			return kh_err(cl->o, KH_EXIT_USAGE, "%s: bad --scan-interval '%s' (0 to 86400 "
+				      "seconds)", cmd, optarg);
+		return KH_OPT_PARSED;
+	case KH_OPT_WS_SCANS:
+		if (!cl->ws_scans)
+			return KH_OPT_OWN;
+		if (kh_parse_u64(optarg, &v) || !v || v > KH_IDLE_MAX)
+			return kh_err(cl->o, KH_EXIT_USAGE, "%s: bad --ws-scans '%s' (1 to %d scans)",
+				      cmd, optarg, KH_IDLE_MAX);
+		*cl->ws_scans = (unsigned int)v;
+		return KH_OPT_PARSED;
+	}
+	return KH_OPT_OWN;
+}
+
 static int kh_opt_shared(const struct kh_cmdline *cl, int opt, char **argv)
 {
 	const char *cmd = cl->cmd;
@@ -34,6 +72,8 @@ static int kh_opt_shared(const struct kh_cmdline *cl, int opt, char **argv)
 
 	if (opt > 0 && opt < 256 && cl->own && strchr(cl->own, opt))
 		return KH_OPT_OWN;
+	if (opt >= KH_OPT_AGE_DRIVER && opt <= KH_OPT_WS_SCANS)
+		return kh_opt_aging(cl, opt);
 	switch (opt) {
 	case '?':
 		return kh_bad_option(o, cmd, argv);
@@ -90,25 +130,6 @@ static int kh_opt_shared(const struct kh_cmdline *cl, int opt, char **argv)
 		else
 			return kh_err(o, KH_EXIT_USAGE, "%s: bad --color '%s' (auto, always or "
 				      "never)", cmd, optarg);
-		return KH_OPT_PARSED;
-	case KH_OPT_AGE_DRIVER:
-		if (!cl->scan)
-			return KH_OPT_OWN;
-		if (!strcmp(optarg, "auto"))
-			cl->scan->want = KH_SCAN_AUTO;
-		else if (!strcmp(optarg, "none"))
-			cl->scan->want = KH_SCAN_NONE;
-		else if (kh_agedrv_parse(optarg, &cl->scan->want))
-			return kh_err(o, KH_EXIT_USAGE, "%s: unknown --age-driver '%s' (auto, "
-				      "page_idle, mglru, damon or none)", cmd, optarg);
-		return KH_OPT_PARSED;
-	case KH_OPT_SCAN_INTERVAL:
-		if (!cl->scan)
-			return KH_OPT_OWN;
-		if (kh_parse_seconds(optarg, &cl->scan->interval) || cl->scan->interval < 0 ||
-		    cl->scan->interval > 86400)
-			return kh_err(o, KH_EXIT_USAGE, "%s: bad --scan-interval '%s' (0 to 86400 "
-				      "seconds)", cmd, optarg);
 		return KH_OPT_PARSED;
 	case 'j':
 		o->json = true;

@@ -14,10 +14,14 @@
 #define KH_OPT_COLOR	0x200	/* --color (long only); commands' own start at 0x100 */
 #define KH_OPT_AGE_DRIVER	0x201	/* --age-driver NAME|auto|none (long only) */
 #define KH_OPT_SCAN_INTERVAL	0x202	/* --scan-interval S (long only) */
+#define KH_OPT_WS_SCANS		0x203	/* --ws-scans N (long only) */
 /* Active aging in live commands (scan.h): opt-in, a driver changes accessed bits. */
 #define KH_LONGOPTS_AGING							\
 	{ "age-driver", required_argument, NULL, KH_OPT_AGE_DRIVER },		\
 	{ "scan-interval", required_argument, NULL, KH_OPT_SCAN_INTERVAL }
+/* Where idle ages are shown: the working set is the pages young within N scans. */
+#define KH_LONGOPT_WS_SCANS							\
+	{ "ws-scans", required_argument, NULL, KH_OPT_WS_SCANS }
 /* --json, --verbose, --help and the terminator: every command's table ends so. */
 #define KH_LONGOPTS_END								\
 	{ "json", no_argument, NULL, 'j' }, { "verbose", no_argument, NULL, 'v' },	\
@@ -48,6 +52,7 @@ struct kh_cmdline {
 	enum kh_method *force;		/* -m SOURCE=METHOD, KH_SRC_MAX entries */
 	int *color;			/* --color WHEN: -1 auto, 0 never, 1 always */
 	struct kh_scan *scan;		/* --age-driver, --scan-interval into want, interval */
+	unsigned int *ws_scans;		/* --ws-scans N (1..254) */
 	int rc;				/* after KH_OPT_STOP: the exit code */
 };
 /* The next option the command parses itself, KH_OPT_END or KH_OPT_STOP. */

@@ -23,6 +23,7 @@
 #include <sys/uio.h>
 #include <zlib.h>
 #include "datafile.h"
+#include "idle.h"
 
 _Static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__, "the format is little-endian");
 
@@ -405,6 +406,48 @@ int kh_dw_regions(struct kh_dw *w, uint32_t pid, const struct kh_df_region *v, s
 	return kh_dw_batch(w, KH_DF_REGIONS, pid, v, sizeof(*v), n);
 }
 
+struct kh_dw_runs {
+	struct kh_df_idle_run *v;
+	size_t n, cap;
+};
+
+static int kh_dw_run_add(void *ctx, uint64_t gfn, uint64_t hva, uint64_t npages,
+			 unsigned int age)
+{
+	struct kh_dw_runs *c = ctx;
+
+	(void)hva;
+	while (npages) {	/* npages is 32-bit in the file: 16 TiB runs split */
+		uint32_t k = npages > UINT32_MAX ? UINT32_MAX : (uint32_t)npages;
+
+		if (kh_grow(&c->v, &c->cap, c->n + 1, sizeof(*c->v)))
+			return -ENOMEM;
+		c->v[c->n++] = (struct kh_df_idle_run){ .gfn = gfn, .npages = k,
+							.age = (uint8_t)age };
+		gfn += k;
+		npages -= k;
+	}
+	return 0;
+}
+
+int kh_dw_idle(struct kh_dw *w, uint64_t t_ns, const struct kh_idle *st, int driver,
+	       uint16_t flags, uint32_t interval_ms)
+{
+	struct kh_dw_runs c = {};
+	struct kh_df_idle_scan r = { .t_ns = t_ns, .pid = st->pid, .scan = (uint32_t)st->scans,
+				     .driver = (uint16_t)driver, .flags = flags,
+				     .interval_ms = interval_ms };
+	int err = kh_idle_walk(st, kh_dw_run_add, &c);
+
+	r.nr_runs = c.n;
+	if (!err)
+		err = kh_dw_add(w, KH_DF_IDLE_SCAN, &r, sizeof(r));
+	if (!err)
+		err = kh_dw_batch(w, KH_DF_IDLE_RUNS, st->pid, c.v, sizeof(*c.v), c.n);
+	free(c.v);
+	return err;
+}
+
 int kh_dw_event(struct kh_dw *w, const struct kh_event *e)
 {
 	w->nr_events++;
@@ -472,6 +515,7 @@ struct kh_rd_ctx {
 	struct kh_recording *r;
 	unsigned int flags;
 	size_t cap_vms, cap_epochs, cap_gfns, cap_subs, cap_events, cap_lost, cap_regions;
+	size_t cap_idle, cap_idle_runs;
 	uint64_t unknown_first;		/* type of the first unknown record */
 	uint64_t orphans;		/* GFNS/SUBPAGES before any EPOCH */
 	uint64_t malformed;
@@ -655,6 +699,67 @@ static int kh_rd_regions(struct kh_rd_ctx *c, const uint8_t *p, size_t size)
 	return 0;
 }
 
+/* IDLE_SCAN (1.2): belongs to the epoch read last; its runs follow. */
+static int kh_rd_idle_scan(struct kh_rd_ctx *c, const uint8_t *p)
+{
+	struct kh_recording *r = c->r;
+	struct kh_df_idle_scan v;
+	struct kh_rd_idle *o;
+
+	memcpy(&v, p, sizeof(v));
+	if (!r->nr_epochs) {
+		c->orphans++;
+		return 0;
+	}
+	if (!v.scan) {	/* a driver id this kvmheat does not know is kept: named "unknown" */
+		c->malformed++;
+		return 0;
+	}
+	if (kh_grow(&r->idle, &c->cap_idle, r->nr_idle + 1, sizeof(*r->idle)))
+		return -ENOMEM;
+	o = &r->idle[r->nr_idle++];
+	*o = (struct kh_rd_idle){ .pid = v.pid, .epoch = (uint32_t)(r->nr_epochs - 1),
+				  .t_ns = v.t_ns, .scan = v.scan, .driver = v.driver,
+				  .flags = v.flags, .interval_ms = v.interval_ms,
+				  .want_runs = v.nr_runs, .first_run = r->nr_idle_runs };
+	return 0;
+}
+
+/* IDLE_RUNS: only after its own VM's IDLE_SCAN, ascending, within its count. */
+static int kh_rd_idle_runs(struct kh_rd_ctx *c, const uint8_t *p, size_t size)
+{
+	struct kh_recording *r = c->r;
+	struct kh_rd_idle *s = r->nr_idle ? &r->idle[r->nr_idle - 1] : NULL;
+	struct kh_df_batch b;
+
+	memcpy(&b, p, sizeof(b));
+	if (b.ent_size < sizeof(struct kh_df_idle_run) || (size - sizeof(b)) / b.ent_size < b.n ||
+	    !s || s->pid != b.pid || s->first_run + s->nr_runs != r->nr_idle_runs ||
+	    s->nr_runs + b.n > s->want_runs) {
+		c->malformed++;
+		return 0;
+	}
+	if (kh_grow(&r->idle_runs, &c->cap_idle_runs, r->nr_idle_runs + b.n,
+		    sizeof(*r->idle_runs)))
+		return -ENOMEM;
+	for (size_t i = 0; i < b.n; i++) {
+		struct kh_df_idle_run e;
+		const struct kh_df_idle_run *prev = s->nr_runs ? &r->idle_runs[r->nr_idle_runs - 1]
+							       : NULL;
+
+		memcpy(&e, p + sizeof(b) + i * b.ent_size, sizeof(e));
+		/* a run past 52-bit gfns, empty, over another or of an impossible age */
+		if (!e.npages || e.gfn >> KH_GFN_BITS || (e.gfn + e.npages) >> KH_GFN_BITS ||
+		    e.age > KH_IDLE_MAX || (prev && e.gfn < prev->gfn + prev->npages)) {
+			c->bad_entries++;
+			continue;
+		}
+		r->idle_runs[r->nr_idle_runs++] = e;
+		s->nr_runs++;
+	}
+	return 0;
+}
+
 static int kh_rd_batch(struct kh_rd_ctx *c, uint16_t type, const uint8_t *p, size_t size)
 {
 	struct kh_recording *r = c->r;
@@ -731,7 +836,10 @@ static size_t kh_rd_min_size(uint16_t type)
 	case KH_DF_GFNS:
 	case KH_DF_SUBPAGES:
 	case KH_DF_REGIONS:
+	case KH_DF_IDLE_RUNS:
 		return sizeof(struct kh_df_batch);
+	case KH_DF_IDLE_SCAN:
+		return sizeof(struct kh_df_idle_scan);
 	case KH_DF_STATS:
 		return sizeof(struct kh_df_stats);
 	case KH_DF_LOST:
@@ -887,6 +995,10 @@ static int kh_rd_record(struct kh_rd_ctx *c, uint16_t type, const uint8_t *p, si
 		return kh_rd_batch(c, type, p, size);
 	case KH_DF_REGIONS:
 		return kh_rd_regions(c, p, size);
+	case KH_DF_IDLE_SCAN:
+		return kh_rd_idle_scan(c, p);
+	case KH_DF_IDLE_RUNS:
+		return kh_rd_idle_runs(c, p, size);
 	case KH_DF_NOTE:
 		return kh_rd_note(c, p, size);
 	case KH_DF_STATS:
@@ -1108,6 +1220,11 @@ static void kh_rd_notes(const struct kh_rd_ctx *c, size_t len)
 				"%zu of %" PRIu64 " sub-page entries", e->index, e->nr_gfns,
 				e->want_gfns, e->nr_subs, e->want_subpages);
 	}
+	for (size_t i = 0; i < r->nr_idle; i++)
+		if (r->idle[i].nr_runs < r->idle[i].want_runs)
+			kh_note(r, "idle scan %u of VM %u is incomplete: %zu of %" PRIu64 " runs",
+				r->idle[i].scan, r->idle[i].pid, r->idle[i].nr_runs,
+				r->idle[i].want_runs);
 	if (r->unknown_records)
 		kh_note(r, "skipped %" PRIu64 " record%s of types this kvmheat does not know "
 			"(first 0x%" PRIx64 "; written by format %u.%u)", r->unknown_records,
@@ -1196,6 +1313,8 @@ void kh_rd_free(struct kh_recording *r)
 	free(r->gfns);
 	free(r->subs);
 	free(r->regions);
+	free(r->idle);
+	free(r->idle_runs);
 	free(r->events);
 	free(r->lost);
 	for (size_t i = 0; i < r->nr_notes; i++)
@@ -1427,4 +1546,34 @@ void kh_rd_coarse(const struct kh_recording *r, const struct kh_rd_filter *f, ui
 		kh_coarse_add(c, t.aged, t.coarse_aged, t.coarse_young, t.coarse_pages);
 	}
 	free(v);
+}
+
+const struct kh_rd_idle *kh_rd_idle_last(const struct kh_recording *r, const struct kh_rd_filter *f,
+					 uint32_t pid)
+{
+	for (size_t i = r->nr_idle; i-- > 0;) {
+		const struct kh_rd_idle *s = &r->idle[i];
+
+		if ((pid && s->pid != pid) || (f->pid && s->pid != f->pid))
+			continue;
+		if (kh_rd_epoch_wanted(r, f, s->epoch))
+			return s;
+	}
+	return NULL;
+}
+
+uint64_t kh_rd_idle_clip(const struct kh_recording *r, const struct kh_rd_filter *f,
+			 const struct kh_rd_idle *s, size_t i, uint64_t *first)
+{
+	const struct kh_df_idle_run *e = &r->idle_runs[s->first_run + i];
+	uint64_t lo = e->gfn, hi = e->gfn + e->npages - 1;
+
+	if (f->gfn_lo > f->gfn_hi)
+		return 0;
+	if (lo < f->gfn_lo)
+		lo = f->gfn_lo;
+	if (hi > f->gfn_hi)
+		hi = f->gfn_hi;
+	*first = lo;
+	return lo <= hi ? hi - lo + 1 : 0;
 }

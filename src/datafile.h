@@ -21,7 +21,7 @@
 
 #define KH_DF_MAGIC		"KVMHEAT\x1a"
 #define KH_DF_MAJOR		1
-#define KH_DF_MINOR		1
+#define KH_DF_MINOR		2
 #define KH_DF_CHUNK_MAGIC	0x4b43484bU	/* "KHCK" */
 /* Bounds the reader enforces before allocating anything. */
 #define KH_DF_MAX_RAW		(16U << 20)
@@ -60,6 +60,8 @@ enum kh_df_type {
 	KH_DF_LOST = 0x121,	/* events lost by one source since its last LOST */
 	KH_DF_NOTE = 0x130,	/* 1.1: text the recorder wants every reader to show */
 	KH_DF_REGIONS = 0x113,	/* 1.1: per-region coarse (huge-range) aging deltas */
+	KH_DF_IDLE_SCAN = 0x114,	/* 1.2: one VM's idle ages after an active-aging scan */
+	KH_DF_IDLE_RUNS = 0x115,	/* 1.2: runs of equal idle age of that scan */
 	KH_DF_FOOTER = 0x1ff,	/* clean finish */
 };
 
@@ -163,6 +165,34 @@ struct kh_df_region {
 };
 _Static_assert(sizeof(struct kh_df_region) == 40, "kh_df_region layout");
 
+/*
+ * IDLE_SCAN (1.2): after scan @scan of VM @pid by an aging driver, the
+ * IDLE_RUNS records that follow (same pid) hold its pages of known idle
+ * age, @nr_runs runs in all.  Unknown pages (never aged) are not written.
+ */
+#define KH_DFI_SAMPLED	(1U << 0)	/* the driver samples (DAMON): not every page aged */
+
+struct kh_df_idle_scan {
+	struct kh_rec_hdr hdr;
+	uint64_t t_ns;
+	uint32_t pid;
+	uint32_t scan;		/* this VM's scans so far: 1, 2, ... */
+	uint16_t driver;	/* 0 page_idle, 1 mglru, 2 damon (enum kh_agedrv_id) */
+	uint16_t flags;		/* KH_DFI_* */
+	uint32_t interval_ms;	/* between scans: the unit of an age */
+	uint64_t nr_runs;
+};
+_Static_assert(sizeof(struct kh_df_idle_scan) == 40, "kh_df_idle_scan layout");
+
+/* Entry of an IDLE_RUNS record (a kh_df_batch): ascending, never overlapping. */
+struct kh_df_idle_run {
+	uint64_t gfn;		/* first page */
+	uint32_t npages;
+	uint8_t age;		/* scans in a row found not young, 0..254 */
+	uint8_t _pad[3];
+};
+_Static_assert(sizeof(struct kh_df_idle_run) == 16, "kh_df_idle_run layout");
+
 struct kh_df_stats {
 	struct kh_rec_hdr hdr;
 	uint64_t t_ns;
@@ -251,6 +281,10 @@ int kh_dw_batches(struct kh_dw *w, uint16_t type, const uint32_t *pids, const vo
 int kh_dw_gfns(struct kh_dw *w, uint32_t pid, const struct kh_df_gfn *g, size_t n);
 int kh_dw_subpages(struct kh_dw *w, uint32_t pid, const struct kh_df_subpage *s, size_t n);
 int kh_dw_regions(struct kh_dw *w, uint32_t pid, const struct kh_df_region *v, size_t n);
+/* One scan's idle ages: an IDLE_SCAN and the runs of @st (idle.h). */
+struct kh_idle;
+int kh_dw_idle(struct kh_dw *w, uint64_t t_ns, const struct kh_idle *st, int driver,
+	       uint16_t flags, uint32_t interval_ms);
 int kh_dw_event(struct kh_dw *w, const struct kh_event *e);
 int kh_dw_stats(struct kh_dw *w, uint64_t t_ns, const uint64_t v[KH_NR_STATS]);
 int kh_dw_lost(struct kh_dw *w, uint64_t t_ns, int src, int stat, uint64_t lost,
@@ -300,6 +334,17 @@ struct kh_rd_region {
 	struct kh_df_region d;
 };
 
+struct kh_rd_idle {
+	uint32_t pid;
+	uint32_t epoch;		/* the epoch it was taken in */
+	uint64_t t_ns;
+	uint32_t scan;
+	uint16_t driver, flags;
+	uint32_t interval_ms;
+	uint64_t want_runs;
+	size_t first_run, nr_runs;	/* into kh_recording.idle_runs */
+};
+
 struct kh_rd_source {
 	bool present;
 	uint16_t flags;		/* KH_DFS_* */
@@ -329,6 +374,10 @@ struct kh_recording {
 	size_t nr_subs;
 	struct kh_rd_region *regions;	/* coarse aging (1.1 REGIONS records) */
 	size_t nr_regions;
+	struct kh_rd_idle *idle;	/* active-aging scans (1.2), in file order */
+	size_t nr_idle;
+	struct kh_df_idle_run *idle_runs;
+	size_t nr_idle_runs;
 	struct kh_event *events;	/* only with KH_RD_EVENTS */
 	size_t nr_events;		/* counted either way */
 	struct kh_rd_lost *lost;
@@ -376,5 +425,15 @@ int kh_rd_region_cmp(const void *a, const void *b);
 /* Coarse aging of @pid (0: all) over the wanted epochs (coarse.h). */
 void kh_rd_coarse(const struct kh_recording *r, const struct kh_rd_filter *f, uint32_t pid,
 		   struct kh_coarse *c);
+
+/*
+ * The last idle scan of @pid (0: any VM) that the filter's epochs hold, or
+ * NULL.  @pid 0 picks the VM of the file's last scan.
+ */
+const struct kh_rd_idle *kh_rd_idle_last(const struct kh_recording *r, const struct kh_rd_filter *f,
+					 uint32_t pid);
+/* Pages of run @i of scan @s inside the filter's gfn range (0: none). */
+uint64_t kh_rd_idle_clip(const struct kh_recording *r, const struct kh_rd_filter *f,
+			 const struct kh_rd_idle *s, size_t i, uint64_t *first);
 
 #endif /* KH_DATAFILE_H */

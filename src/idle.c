@@ -258,48 +258,64 @@ unsigned int kh_idle_age(const struct kh_idle *st, uint64_t gfn)
 	return s ? kh_idle_slot_age(s, gfn - s->base_gfn) : KH_IDLE_UNKNOWN;
 }
 
+int kh_idle_walk(const struct kh_idle *st, kh_idle_run_fn fn, void *ctx)
+{
+	for (size_t k = 0; k < st->nslots; k++) {
+		const struct kh_idle_slot *s = &st->slots[k];
+		uint64_t i = 0;
+
+		while (i < s->npages) {
+			unsigned int a = kh_idle_slot_age(s, i);
+			uint64_t j = i + 1;
+			int rc;
+
+			while (j < s->npages && kh_idle_slot_age(s, j) == a)
+				j++;
+			if (a != KH_IDLE_UNKNOWN) {
+				rc = fn(ctx, s->base_gfn + i, s->hva + (i << KH_PAGE_SHIFT), j - i, a);
+				if (rc)
+					return rc;
+			}
+			i = j;
+		}
+	}
+	return 0;
+}
+
+struct kh_idle_rcol {
+	unsigned int min_age;
+	struct kh_idle_range *r;
+	size_t n, cap;
+};
+
+static int kh_idle_range_add(void *ctx, uint64_t gfn, uint64_t hva, uint64_t npages,
+			     unsigned int age)
+{
+	struct kh_idle_rcol *c = ctx;
+
+	if (age < c->min_age)
+		return 0;
+	if (kh_grow(&c->r, &c->cap, c->n + 1, sizeof(*c->r)))
+		return -ENOMEM;
+	c->r[c->n++] = (struct kh_idle_range){
+		.gfn_start = gfn, .gfn_end = gfn + npages - 1,
+		.hva_start = hva, .hva_end = hva + (npages << KH_PAGE_SHIFT) - 1, .age = age,
+	};
+	return 0;
+}
+
 int kh_idle_ranges(const struct kh_idle *st, unsigned int min_age, struct kh_idle_range **out,
 		   size_t *n)
 {
-	struct kh_idle_range *r = NULL;
-	size_t cnt = 0, cap = 0;
+	struct kh_idle_rcol c = { .min_age = min_age };
+	int err = kh_idle_walk(st, kh_idle_range_add, &c);
 
-	for (size_t k = 0; k < st->nslots; k++) {
-		const struct kh_idle_slot *s = &st->slots[k];
-
-		for (uint64_t i = 0; i < s->npages; i++) {
-			unsigned int a = kh_idle_slot_age(s, i);
-			uint64_t gfn = s->base_gfn + i;
-
-			if (a == KH_IDLE_UNKNOWN || a < min_age)
-				continue;
-			/* merge only with the page just before, in this slot, of equal age */
-			if (cnt && r[cnt - 1].age == a && r[cnt - 1].gfn_end + 1 == gfn &&
-			    r[cnt - 1].hva_end + 1 == s->hva + (i << KH_PAGE_SHIFT)) {
-				r[cnt - 1].gfn_end = gfn;
-				r[cnt - 1].hva_end += KH_PAGE_SIZE;
-				continue;
-			}
-			if (cnt == cap) {
-				struct kh_idle_range *nr = realloc(r, (cap ? cap * 2 : 64) * sizeof(*r));
-
-				if (!nr) {
-					free(r);
-					return -ENOMEM;
-				}
-				r = nr;
-				cap = cap ? cap * 2 : 64;
-			}
-			r[cnt++] = (struct kh_idle_range){
-				.gfn_start = gfn, .gfn_end = gfn,
-				.hva_start = s->hva + (i << KH_PAGE_SHIFT),
-				.hva_end = s->hva + (i << KH_PAGE_SHIFT) + KH_PAGE_SIZE - 1,
-				.age = a,
-			};
-		}
+	if (err) {
+		free(c.r);
+		return err;
 	}
-	*out = r;
-	*n = cnt;
+	*out = c.r;
+	*n = c.n;
 	return 0;
 }
 

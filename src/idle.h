@@ -70,6 +70,14 @@ void kh_idle_update_bits(struct kh_idle *st, uint64_t *words, uint64_t nwords,
 			 struct kh_idle_scan *out);
 /* Age of @gfn (KH_IDLE_UNKNOWN when never aged or outside every slot). */
 unsigned int kh_idle_age(const struct kh_idle *st, uint64_t gfn);
+/*
+ * Every run of known age in ascending gfn: neighbours of equal age in one
+ * memslot (gfn and hva both contiguous) are one call.  @fn returns non-zero
+ * to stop; kh_idle_walk returns that value.
+ */
+typedef int (*kh_idle_run_fn)(void *ctx, uint64_t gfn, uint64_t hva, uint64_t npages,
+			      unsigned int age);
+int kh_idle_walk(const struct kh_idle *st, kh_idle_run_fn fn, void *ctx);
 /* Ranges of age >= @min_age, equal-age neighbours merged, ascending gfn. */
 int kh_idle_ranges(const struct kh_idle *st, unsigned int min_age, struct kh_idle_range **out,
 		   size_t *n);

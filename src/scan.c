@@ -16,20 +16,46 @@
 #include <jansson.h>
 #include "scan.h"
 
-void kh_idle_summarize(const struct kh_idle *st, struct kh_idle_sum *out)
+void kh_idle_sum_reset(struct kh_idle_sum *s, unsigned int ws_scans)
 {
-	uint64_t known, cum[10] = { 0 };
+	s->known_pages = s->idle_pages = s->ws_pages = 0;
+	memset(s->cold_bytes, 0, sizeof(s->cold_bytes));
+	memset(s->hist, 0, sizeof(s->hist));
+	s->ws_scans = ws_scans ? ws_scans : 1;
+}
 
-	/* cum[b]: bytes idle for >= 2^b scans; ages saturate below 2^8 */
-	kh_idle_hist(st, &known, cum);
-	out->known_pages = known;
-	out->idle_pages = cum[0] / KH_PAGE_SIZE;
-	out->scans = st->scans;
+void kh_idle_sum_add(struct kh_idle_sum *s, uint64_t npages, unsigned int age)
+{
+	int b = 0;
+
+	s->known_pages += npages;
+	if (age >= 1)
+		s->idle_pages += npages;
+	if (age < s->ws_scans)
+		s->ws_pages += npages;
 	for (int i = 0; i < KH_IDLE_NCOLD; i++)
-		out->cold_bytes[i] = cum[i];
-	out->hist[0] = known - cum[0] / KH_PAGE_SIZE;
-	for (int b = 1; b < KH_IDLE_NHIST; b++)
-		out->hist[b] = (cum[b - 1] - cum[b]) / KH_PAGE_SIZE;
+		if (age >= kh_idle_cold_age(i))
+			s->cold_bytes[i] += npages << KH_PAGE_SHIFT;
+	/* bucket b >= 1 holds [2^(b-1), 2^b): the highest one holds the rest */
+	while (b < KH_IDLE_NHIST - 1 && age >= (1U << b))
+		b++;
+	s->hist[b] += npages;
+}
+
+static int kh_idle_sum_run(void *ctx, uint64_t gfn, uint64_t hva, uint64_t npages,
+			   unsigned int age)
+{
+	(void)gfn;
+	(void)hva;
+	kh_idle_sum_add(ctx, npages, age);
+	return 0;
+}
+
+int kh_idle_summarize(const struct kh_idle *st, unsigned int ws_scans, struct kh_idle_sum *out)
+{
+	kh_idle_sum_reset(out, ws_scans);
+	out->scans = st->scans;
+	return kh_idle_walk(st, kh_idle_sum_run, out);
 }
 
 double kh_idle_sum_pct(const struct kh_idle_sum *s)
@@ -51,11 +77,12 @@ json_t *kh_idle_sum_json(const struct kh_idle_sum *s, double interval_s)
 	}
 	for (int b = 0; b < KH_IDLE_NHIST; b++)
 		json_array_append_new(hist, json_integer((json_int_t)s->hist[b]));
-	return json_pack("{s:s, s:I, s:f, s:I, s:o, s:o, s:o}", "age_driver",
+	return json_pack("{s:s, s:I, s:f, s:I, s:o, s:o, s:o, s:i, s:I}", "age_driver",
 			 kh_agedrv_name(s->driver), "scans", (json_int_t)s->scans,
 			 "scan_interval_s", interval_s, "pages_aged", (json_int_t)s->known_pages,
 			 "idle_pct", pct < 0 ? json_null() : json_real(pct), "idle_bytes", cold,
-			 "idle_age_hist", hist);
+			 "idle_age_hist", hist, "working_set_scans", (int)s->ws_scans,
+			 "working_set_bytes", (json_int_t)(s->ws_pages << KH_PAGE_SHIFT));
 }
 
 void kh_idle_sum_print(FILE *f, uint32_t pid, const struct kh_idle_sum *s, double interval_s)
@@ -79,7 +106,9 @@ void kh_idle_sum_print(FILE *f, uint32_t pid, const struct kh_idle_sum *s, doubl
 		else
 			fprintf(f, " %u-%u:%" PRIu64, lo, hi > KH_IDLE_MAX ? KH_IDLE_MAX : hi, s->hist[k]);
 	}
-	fputc('\n', f);
+	fprintf(f, "\n  working set (young within the last %u scan%s, %.3g s): %s\n", s->ws_scans,
+		s->ws_scans == 1 ? "" : "s", s->ws_scans * interval_s,
+		kh_fmt_bytes(s->ws_pages << KH_PAGE_SHIFT, b, sizeof(b)));
 }
 
 int kh_scan_driver_open(struct kh_ager *a, struct kh_agedrv_probe *p, uint32_t pid, int want,
@@ -273,7 +302,8 @@ int kh_scan_fold(struct kh_scan *sc, const struct kh_key *gk, const struct kh_co
 		} else {
 			kh_idle_touch(&v->st, gk, gv, ng);
 		}
-		kh_idle_summarize(&v->st, &v->sum);
+		if (kh_idle_summarize(&v->st, sc->ws_scans, &v->sum))
+			return -ENOMEM;
 		v->sum.valid = v->st.scans > 0;
 	}
 	sc->pending = false;

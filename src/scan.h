@@ -33,6 +33,8 @@ struct kh_idle_sum {
 	uint64_t idle_pages;		/* of which age >= 1 */
 	uint64_t cold_bytes[KH_IDLE_NCOLD];
 	uint64_t hist[KH_IDLE_NHIST];	/* pages per age bucket: 0, 1, [2^(b-1), 2^b) */
+	unsigned int ws_scans;		/* N of the working set (--ws-scans, default 1) */
+	uint64_t ws_pages;		/* pages young within the last N scans: age < N */
 };
 
 /* The min_age of cold_bytes[i]: 1, 2, 4, 8. */
@@ -40,7 +42,12 @@ static inline unsigned int kh_idle_cold_age(int i) { return 1U << i; }
 /* Lower bound of age bucket @b of hist[] (0, 1, 2, 4, ...). */
 static inline unsigned int kh_idle_hist_lo(int b) { return b ? 1U << (b - 1) : 0; }
 
-void kh_idle_summarize(const struct kh_idle *st, struct kh_idle_sum *out);
+/* Zero @s's page figures and set the working set's N (0 means the default, 1). */
+void kh_idle_sum_reset(struct kh_idle_sum *s, unsigned int ws_scans);
+/* Count @npages pages of idle age @age (a run of kh_idle_walk, or of a recording). */
+void kh_idle_sum_add(struct kh_idle_sum *s, uint64_t npages, unsigned int age);
+/* Reset, then every known age of @st; scans from @st. */
+int kh_idle_summarize(const struct kh_idle *st, unsigned int ws_scans, struct kh_idle_sum *out);
 /* idle_pages / known_pages as a percentage, or -1 without a known age. */
 double kh_idle_sum_pct(const struct kh_idle_sum *s);
 /* Two or three lines: the driver, idle bytes per min age, the age histogram. */
@@ -74,6 +81,7 @@ struct kh_scan {
 	int want;			/* KH_SCAN_NONE, KH_SCAN_AUTO or a driver id */
 	uint32_t pid;			/* only this VM (-p); 0: every VM in the set */
 	double interval;		/* seconds between scans; 0: every sample */
+	unsigned int ws_scans;		/* --ws-scans: working set = young within N scans */
 	double next;			/* when the next scan is due */
 	bool pending;			/* a scan ran since the last fold */
 	size_t n, cap;

@@ -35,8 +35,11 @@ static void test_summary(void **state)
 
 	(void)state;
 	hand_ages(&st);
-	kh_idle_summarize(&st, &s);
+	assert_int_equal(kh_idle_summarize(&st, 0, &s), 0);
 	assert_int_equal(s.known_pages, 216);
+	/* working set, default N = 1: young in the last scan (age 0) */
+	assert_int_equal(s.ws_scans, 1);
+	assert_int_equal(s.ws_pages, 100);
 	assert_int_equal(s.idle_pages, 116);
 	assert_int_equal(s.scans, 9);
 	assert_int_equal(s.cold_bytes[0], 116 * 4096);	/* age >= 1 */
@@ -51,10 +54,16 @@ static void test_summary(void **state)
 	assert_int_equal(kh_idle_hist_lo(1), 1);
 	assert_int_equal(kh_idle_hist_lo(2), 2);
 	assert_int_equal(kh_idle_hist_lo(8), 128);
+	/* N = 3: young within the last 3 scans is age 0, 1 or 2 */
+	assert_int_equal(kh_idle_summarize(&st, 3, &s), 0);
+	assert_int_equal(s.ws_pages, 180);
+	assert_int_equal(s.known_pages, 216);	/* a second summary starts from zero */
+	assert_int_equal(kh_idle_summarize(&st, 201, &s), 0);
+	assert_int_equal(s.ws_pages, 216);
 	/* no known age, or no driver: n/a */
 	kh_idle_free(&st);
 	assert_int_equal(kh_idle_init(&st, &vm), 0);
-	kh_idle_summarize(&st, &s);
+	kh_idle_summarize(&st, 1, &s);
 	assert_int_equal(s.known_pages, 0);
 	assert_true(kh_idle_sum_pct(&s) < 0);
 	s.known_pages = 5;
@@ -72,8 +81,10 @@ static void test_summary_json(void **state)
 
 	(void)state;
 	hand_ages(&st);
-	kh_idle_summarize(&st, &s);
+	kh_idle_summarize(&st, 2, &s);
 	j = kh_idle_sum_json(&s, 2.5);
+	assert_int_equal(json_integer_value(json_object_get(j, "working_set_scans")), 2);
+	assert_int_equal(json_integer_value(json_object_get(j, "working_set_bytes")), 150 * 4096);
 	assert_string_equal(json_string_value(json_object_get(j, "age_driver")), "damon");
 	assert_int_equal(json_integer_value(json_object_get(j, "scans")), 9);
 	assert_int_equal(json_integer_value(json_object_get(j, "pages_aged")), 216);
