@@ -67,6 +67,7 @@ static const char kh_export_help[] =
 	"Usage: kvmheat export [-l ADDR:PORT] [--textfile PATH] [-i SECONDS] [-p PID,..]\n"
 	"                      [-e SOURCES] [-m SOURCE=METHOD]\n"
 	"                      [--age-driver auto|page_idle|mglru|damon|none] [--scan-interval S]\n"
+	"                      [--ws-scans N]\n"
 	"Serve per-VM access and write rates, working set, a per-page access histogram,\n"
 	"losses and kvmheat's own BPF cost to Prometheus: GET /metrics in the text format\n"
 	"0.0.4, or OpenMetrics 1.0.0 when the Accept header asks for it (or\n"
@@ -86,6 +87,8 @@ static const char kh_export_help[] =
 	"                          those series are absent.  auto with no usable driver\n"
 	"                          warns and carries on passively\n"
 	"      --scan-interval S   seconds between scans (default: every interval)\n"
+	"      --ws-scans N        kvmheat_idle_working_set_bytes: pages young within the\n"
+	"                          last N scans (default 1)\n"
 	"  -j, --json              errors as JSON\n"
 	"\n"
 	"Examples:\n"
@@ -128,13 +131,14 @@ static int kh_export_parse(int argc, char **argv, struct kh_opts *o, struct kh_e
 		{ "pid", required_argument, NULL, 'p' },
 		KH_LONGOPT_SOURCES,
 		{ "method", required_argument, NULL, 'm' },
-		KH_LONGOPTS_AGING,
+		KH_LONGOPTS_AGING, KH_LONGOPT_WS_SCANS,
 		KH_LONGOPTS_END,
 	};
 	struct kh_cmdline cl = {
 		.cmd = "export", .o = o, .help = kh_export_help, .shortopts = "l:i:p:e:m:jvh",
 		.longopts = longopts, .sources = &a->so.sources, .force = a->so.force,
 		.scan = &a->scan,
+		.ws_scans = &a->scan.ws_scans,
 	};
 	bool listen_set = false;
 	int opt;

@@ -37,6 +37,7 @@ struct kh_record_args {
 	int argc;			/* the command line, for the file's header */
 	char **argv;
 	struct kh_session_opts so;
+	struct kh_scan scan;		/* --age-driver, --scan-interval: want and interval */
 };
 
 struct kh_recorder {
@@ -64,6 +65,7 @@ struct kh_recorder {
 	uint64_t vms_written;		/* VM records of distinct VMs */
 	struct kh_rd_region *cprev;	/* regions with coarse aging, as last written */
 	size_t ncprev;
+	struct kh_scan scan;		/* --age-driver: idle ages of the recorded VMs */
 	bool lost_warned;
 };
 
@@ -165,7 +167,8 @@ static void kh_recorder_lost(struct kh_recorder *r, uint64_t now, const uint64_t
  * Regions without any are not written: a VM without huge pages costs
  * nothing here.
  */
-static int kh_recorder_coarse_regions(struct kh_recorder *r)
+static int kh_recorder_coarse_regions(struct kh_recorder *r, struct kh_df_region **outp,
+				      uint32_t **opidp, size_t *nout)
 {
 	struct kh_rd_region *cur = NULL, *p;
 	struct kh_df_region *out = NULL;
@@ -215,6 +218,11 @@ static int kh_recorder_coarse_regions(struct kh_recorder *r)
 	r->cprev = cur;
 	r->ncprev = m;
 	cur = NULL;
+	*outp = out;	/* the epoch's deltas, for the idle ages */
+	*opidp = opid;
+	*nout = no;
+	out = NULL;
+	opid = NULL;
 out:
 	free(cur);
 	free(out);
@@ -224,17 +232,111 @@ out:
 	return err;
 }
 
+/*
+ * The idle fold's view of a region delta: its aging checks, and as
+ * accesses the gfn-level accesses of its pages (@gk/@gv, sorted) plus the
+ * young long-range checks, which is what the region map itself counts.
+ */
+static void kh_recorder_region_vals(const struct kh_key *gk, const struct kh_counts *gv, size_t ng,
+				    const struct kh_df_region *rd, const uint32_t *rpid, size_t nr,
+				    struct kh_key *rk, struct kh_region *rv)
+{
+	for (size_t i = 0, j = 0; i < nr; i++) {
+		uint64_t acc = 0;
+
+		while (j < ng && (gk[j].pid < rpid[i] || (gk[j].pid == rpid[i] &&
+		       gk[j].idx >> KH_REGION_SHIFT < rd[i].idx)))
+			j++;
+		for (size_t k = j; k < ng && gk[k].pid == rpid[i] &&
+		     gk[k].idx >> KH_REGION_SHIFT == rd[i].idx; k++)
+			acc += gv[k].accesses;
+		memset(&rv[i], 0, sizeof(rv[i]));
+		rk[i] = (struct kh_key){ .pid = rpid[i], .idx = rd[i].idx };
+		rv[i].c.aged = rd[i].aged;
+		rv[i].c.accesses = acc + rd[i].coarse_young;
+		rv[i].c.flags = KH_F_RANGE_AGED;
+	}
+}
+
+/* Each VM a scan aged since the last epoch: its ages into the file. */
+static int kh_recorder_idle_write(struct kh_recorder *r, uint64_t now, const uint64_t *before)
+{
+	double ivl = r->scan.interval > r->a->interval_ms / 1e3 ? r->scan.interval
+							       : r->a->interval_ms / 1e3;
+	int err = 0;
+
+	for (size_t i = 0; i < r->scan.n && !err; i++) {
+		const struct kh_scan_vm *v = &r->scan.vms[i];
+
+		if (!v->st.slots || v->st.scans == before[i])
+			continue;
+		err = kh_dw_idle(&r->w, now, &v->st, v->ager.id,
+				 v->ager.id == KH_AD_DAMON ? KH_DFI_SAMPLED : 0,
+				 (uint32_t)(ivl * 1000 + 0.5));
+	}
+	return err;
+}
+
+/*
+ * --age-driver: fold the epoch's deltas into the idle ages (a scan when one
+ * ran since the last epoch; otherwise accesses only reset ages), write the
+ * ages of every VM a scan aged, and follow the VMs that came and went.
+ */
+static int kh_recorder_idle(struct kh_recorder *r, uint64_t now, const struct kh_df_gfn *dg,
+			    const uint32_t *gpid, size_t ng, const struct kh_df_region *rd,
+			    const uint32_t *rpid, size_t nr)
+{
+	struct kh_key *gk = malloc((ng ? ng : 1) * sizeof(*gk));
+	struct kh_counts *gv = malloc((ng ? ng : 1) * sizeof(*gv));
+	struct kh_key *rk = malloc((nr ? nr : 1) * sizeof(*rk));
+	struct kh_region *rv = malloc((nr ? nr : 1) * sizeof(*rv));
+	uint64_t *before = malloc((r->scan.n ? r->scan.n : 1) * sizeof(*before));
+	char why[1400];
+	int err = -ENOMEM;
+
+	if (!gk || !gv || !rk || !rv || !before)
+		goto out;
+	for (size_t i = 0; i < ng; i++) {
+		gk[i] = (struct kh_key){ .pid = gpid[i], .idx = dg[i].gfn };
+		gv[i] = dg[i].d;
+	}
+	kh_recorder_region_vals(gk, gv, ng, rd, rpid, nr, rk, rv);
+	for (size_t i = 0; i < r->scan.n; i++)
+		before[i] = r->scan.vms[i].st.scans;
+	err = kh_scan_fold(&r->scan, gk, gv, ng, rk, rv, nr);
+	if (!err)
+		err = kh_recorder_idle_write(r, now, before);
+	if (!err) {
+		int e = kh_scan_sync(&r->scan, &r->known, why, sizeof(why));
+
+		if (e == -ENOMEM)
+			err = e;
+		else if (e && r->scan.note)	/* a VM that came later stays passive */
+			r->scan.note(r->scan.note_ctx, why);
+	}
+out:
+	free(gk);
+	free(gv);
+	free(rk);
+	free(rv);
+	free(before);
+	return err;
+}
+
 /* One epoch: the deltas of every wanted gfn, then counters and losses. */
 static int kh_recorder_snapshot(struct kh_recorder *r, uint64_t now)
 {
 	struct kh_gfn_stat *g = NULL;
 	struct kh_df_gfn *dg = NULL;
 	struct kh_df_subpage *ds = NULL;
-	uint32_t *gpid = NULL, *spid = NULL;
+	struct kh_df_region *rd = NULL;
+	uint32_t *gpid = NULL, *spid = NULL, *rpid = NULL;
 	uint64_t st[KH_NR_STATS];
-	size_t n = 0, m = 0, ng = 0, ns = 0, j = 0;
+	size_t n = 0, m = 0, ng = 0, ns = 0, nr = 0, j = 0;
 	int err;
 
+	/* a due scan ages first, so this epoch's deltas hold its results */
+	kh_scan_tick(&r->scan, &r->s.vms, kh_now());
 	err = kh_read_gfns(bpf_map__fd(r->s.skel->maps.gfns), bpf_map__fd(r->s.skel->maps.subpages),
 			   r->a->so.follow ? 0 : r->a->so.pid, &g, &n);
 	if (err)
@@ -274,7 +376,9 @@ static int kh_recorder_snapshot(struct kh_recorder *r, uint64_t now)
 	if (!err)
 		err = kh_dw_batches(&r->w, KH_DF_SUBPAGES, spid, ds, sizeof(*ds), ns);
 	if (!err)
-		err = kh_recorder_coarse_regions(r);
+		err = kh_recorder_coarse_regions(r, &rd, &rpid, &nr);
+	if (!err && kh_scan_on(&r->scan))
+		err = kh_recorder_idle(r, now, dg, gpid, ng, rd, rpid, nr);
 	if (!err && !kh_read_stats(&r->s, st)) {
 		kh_recorder_lost(r, now, st);
 		err = kh_dw_stats(&r->w, now, st);
@@ -293,6 +397,8 @@ out:
 	free(ds);
 	free(gpid);
 	free(spid);
+	free(rd);
+	free(rpid);
 	return err;
 }
 
@@ -531,7 +637,9 @@ static int kh_recorder_fork(struct kh_recorder *r, int *go_fd, int *err_fd)
 static const char kh_record_help[] =
 	"Usage: kvmheat record [-o FILE] [-p PID[,PID..]] [-e SOURCES] [-d SECONDS]\n"
 	"                      [-F INTERVAL_MS] [--events] [--fsync] [-j]\n"
-	"                      [--method SOURCE=METHOD] [--max-gfns N] [-- COMMAND ARGS]\n"
+	"                      [--method SOURCE=METHOD] [--max-gfns N]\n"
+	"                      [--age-driver auto|page_idle|mglru|damon|none] [--scan-interval S]\n"
+	"                      [-- COMMAND ARGS]\n"
 	"Record per-gfn heat every INTERVAL_MS, VM metadata and (with --events) every\n"
 	"event to FILE, until SECONDS pass, Ctrl-C, the VMs given by -p exit or\n"
 	"COMMAND exits.  With COMMAND, it is started held until the recorder is\n"
@@ -546,6 +654,10 @@ static const char kh_record_help[] =
 	"  -m, --method S=M     force source S to attach method M\n"
 	"      --max-gfns N     per-gfn table entries\n"
 	"      --ringbuf SIZE   event ring buffer bytes, k/m/g suffixes (default 4m)\n"
+	"      --age-driver D   make the kernel age the VMs' memory (auto, page_idle,\n"
+	"                       mglru, damon; default none) and record their idle ages\n"
+	"                       after every scan, for report and heatmap --metric idle\n"
+	"      --scan-interval S  seconds between scans (default: every epoch)\n"
 	"  -j, --json           summary as JSON\n"
 	"\n"
 	"Examples:\n"
@@ -664,13 +776,14 @@ static int kh_record_parse(int argc, char **argv, struct kh_opts *o, struct kh_r
 		{ "method", required_argument, NULL, 'm' },
 		{ "max-gfns", required_argument, NULL, 'G' },
 		{ "ringbuf", required_argument, NULL, 'R' },
+		KH_LONGOPTS_AGING,
 		KH_LONGOPTS_END,
 	};
 	/* "+": stop at the first non-option, so COMMAND keeps its own options */
 	struct kh_cmdline cl = {
 		.cmd = "record", .o = o, .help = kh_record_help, .shortopts = "+o:p:e:d:F:m:jvh",
 		.longopts = longopts, .operands = true, .duration = &a->duration,
-		.sources = &a->so.sources, .force = a->so.force,
+		.sources = &a->so.sources, .force = a->so.force, .scan = &a->scan,
 	};
 	char why[256];
 	uint64_t v;
@@ -805,7 +918,12 @@ static int kh_recorder_open(struct kh_recorder *r)
 			return kh_err(o, KH_EXIT_ERROR, "record: ring buffer: %s",
 				      kh_errstr(-errno, eb, sizeof(eb)));
 	}
-	return kh_cli_attach(&r->s, o);
+	err = kh_cli_attach(&r->s, o);
+	if (!err) {
+		r->scan = a->scan;
+		err = kh_cli_scan_start(&r->scan, &r->known, "record", o);
+	}
+	return err;
 }
 
 /* Release COMMAND; EOF on the error pipe means its exec succeeded. */
@@ -898,6 +1016,7 @@ static void kh_recorder_free(struct kh_recorder *r)
 	if (r->err_fd >= 0)
 		close(r->err_fd);
 	ring_buffer__free(r->rb);
+	kh_scan_free(&r->scan);	/* kernel state (a kdamond) before the session */
 	kh_session_close(&r->s);
 	kh_vms_free(&r->known);
 	free(r->prev);
@@ -944,7 +1063,7 @@ int kh_cmd_record(int argc, char **argv, struct kh_opts *o)
 {
 	struct kh_record_args a = {
 		.out = "kvmheat.data", .interval_ms = 1000,
-		.so = { .sources = KH_ALL_SOURCES },
+		.so = { .sources = KH_ALL_SOURCES }, .scan = { .want = KH_SCAN_NONE },
 	};
 	int rc = kh_record_parse(argc, argv, o, &a);
 

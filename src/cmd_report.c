@@ -22,8 +22,10 @@ static const char kh_report_help[] =
 	"                      [--gfn START-END] [--time T0-T1]\n"
 	"                      [--format text|json|csv|html]\n"
 	"                      [-n TOP] [--subpages] [--events] [--max-trace N] [-o OUT]\n"
+	"                      [--ws-scans N]\n"
 	"Report a recording: per VM the hottest gfn ranges, totals, working set per\n"
-	"epoch, idle fraction, and per source the attach method and lost events.\n"
+	"epoch, idle fraction, idle ages at the last scan (a recording made with\n"
+	"--age-driver), and per source the attach method and lost events.\n"
 	"  -i, --input FILE     default kvmheat.data\n"
 	"  -s, --sort KEY       accesses (default), writes or gfn\n"
 	"  -p, --pid P          only this VM: pid, or its recorded name or uuid\n"
@@ -38,6 +40,8 @@ static const char kh_report_help[] =
 	"      --max-trace N    writes shown in the text trace (default 200)\n"
 	"  -o, --output OUT     write the selected part as a new recording instead\n"
 	"                       (with --format html: the page's file)\n"
+	"      --ws-scans N     idle view's working set: pages young within the last N\n"
+	"                       scans (default 1)\n"
 	"  -j, --json           the same as --format json\n"
 	"\n"
 	"Examples:\n"
@@ -89,11 +93,13 @@ static int kh_report_parse(int argc, char **argv, struct kh_opts *o, struct kh_r
 		{ "events", no_argument, NULL, 'E' },
 		{ "max-trace", required_argument, NULL, 'M' },
 		{ "output", required_argument, NULL, 'o' },
+		KH_LONGOPT_WS_SCANS,
 		KH_LONGOPTS_END,
 	};
 	struct kh_cmdline cl = {
 		.cmd = "report", .o = o, .help = kh_report_help, .shortopts = "i:s:p:f:n:o:jvh",
 		.longopts = longopts, .own = "j", .pid = &a->f.pid, .pid_name = &a->pid_name,
+		.ws_scans = &a->ws_scans,
 	};
 	uint64_t v;
 	int opt;

@@ -1048,6 +1048,7 @@ static const char kh_top_help[] =
 	"Usage: kvmheat top [-b] [-n ITERATIONS] [-d SECONDS] [-p PID] [-j]\n"
 	"                   [-e SOURCES] [-m SOURCE=METHOD]\n"
 	"                   [--age-driver auto|page_idle|mglru|damon|none] [--scan-interval S]\n"
+	"                   [--ws-scans N]\n"
 	"Live per-VM view: accesses, writes, working set, idle share and page-track\n"
 	"and SPP rates per interval; Enter on a VM shows its hottest gfn ranges, a heat\n"
 	"strip over its memory and sub-page write masks.  h inside shows the keys.\n"
@@ -1063,6 +1064,8 @@ static const char kh_top_help[] =
 	"                       Default none: only aging something else does.  auto with\n"
 	"                       no usable driver warns and carries on passively\n"
 	"      --scan-interval S  seconds between scans (default: every interval)\n"
+	"      --ws-scans N     the working set of the idle view: pages young within the\n"
+	"                       last N scans (default 1)\n"
 	"\n"
 	"Examples:\n"
 	"  kvmheat top\n"
@@ -1089,7 +1092,7 @@ static int kh_top_parse(int argc, char **argv, struct kh_opts *o, struct kh_top_
 		{ "pid", required_argument, NULL, 'p' },
 		KH_LONGOPT_SOURCES, KH_LONGOPT_EVENTS_ALIAS,
 		{ "method", required_argument, NULL, 'm' },
-		KH_LONGOPTS_AGING,
+		KH_LONGOPTS_AGING, KH_LONGOPT_WS_SCANS,
 		KH_LONGOPTS_END,
 	};
 	/* -d is the interval here, not a duration: top parses it */
@@ -1097,6 +1100,7 @@ static int kh_top_parse(int argc, char **argv, struct kh_opts *o, struct kh_top_
 		.cmd = "top", .o = o, .help = kh_top_help, .shortopts = "bn:d:p:e:m:jvh",
 		.longopts = longopts, .pid = &a->pid, .sources = &a->so.sources,
 		.force = a->so.force, .scan = &a->scan,
+		.ws_scans = &a->scan.ws_scans,
 	};
 	uint64_t v;
 	int opt;

@@ -430,20 +430,28 @@ static int kh_dw_run_add(void *ctx, uint64_t gfn, uint64_t hva, uint64_t npages,
 	return 0;
 }
 
+int kh_dw_idle_scan(struct kh_dw *w, const struct kh_rd_idle *s, const struct kh_df_idle_run *runs,
+		    size_t n)
+{
+	struct kh_df_idle_scan r = { .t_ns = s->t_ns, .pid = s->pid, .scan = s->scan,
+				     .driver = s->driver, .flags = s->flags,
+				     .interval_ms = s->interval_ms, .nr_runs = n };
+	int err = kh_dw_add(w, KH_DF_IDLE_SCAN, &r, sizeof(r));
+
+	return err ? err : kh_dw_batch(w, KH_DF_IDLE_RUNS, s->pid, runs, sizeof(*runs), n);
+}
+
 int kh_dw_idle(struct kh_dw *w, uint64_t t_ns, const struct kh_idle *st, int driver,
 	       uint16_t flags, uint32_t interval_ms)
 {
 	struct kh_dw_runs c = {};
-	struct kh_df_idle_scan r = { .t_ns = t_ns, .pid = st->pid, .scan = (uint32_t)st->scans,
-				     .driver = (uint16_t)driver, .flags = flags,
-				     .interval_ms = interval_ms };
+	struct kh_rd_idle s = { .t_ns = t_ns, .pid = st->pid, .scan = (uint32_t)st->scans,
+				.driver = (uint16_t)driver, .flags = flags,
+				.interval_ms = interval_ms };
 	int err = kh_idle_walk(st, kh_dw_run_add, &c);
 
-	r.nr_runs = c.n;
 	if (!err)
-		err = kh_dw_add(w, KH_DF_IDLE_SCAN, &r, sizeof(r));
-	if (!err)
-		err = kh_dw_batch(w, KH_DF_IDLE_RUNS, st->pid, c.v, sizeof(*c.v), c.n);
+		err = kh_dw_idle_scan(w, &s, c.v, c.n);
 	free(c.v);
 	return err;
 }

@@ -285,6 +285,10 @@ int kh_dw_regions(struct kh_dw *w, uint32_t pid, const struct kh_df_region *v, s
 struct kh_idle;
 int kh_dw_idle(struct kh_dw *w, uint64_t t_ns, const struct kh_idle *st, int driver,
 	       uint16_t flags, uint32_t interval_ms);
+struct kh_rd_idle;
+/* A scan as read (@s: pid, time, scan, driver, flags, interval) with @n runs. */
+int kh_dw_idle_scan(struct kh_dw *w, const struct kh_rd_idle *s, const struct kh_df_idle_run *runs,
+		    size_t n);
 int kh_dw_event(struct kh_dw *w, const struct kh_event *e);
 int kh_dw_stats(struct kh_dw *w, uint64_t t_ns, const uint64_t v[KH_NR_STATS]);
 int kh_dw_lost(struct kh_dw *w, uint64_t t_ns, int src, int stat, uint64_t lost,

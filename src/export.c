@@ -535,6 +535,18 @@ static void kh_exp_render_idle(const struct kh_exp_out *w, const struct kh_exp_s
 			kh_exp_u64(w, "kvmheat_cold_bytes", "", lab, s->vms[i].idle.cold_bytes[k]);
 		}
 	}
+	kh_exp_family(w, "kvmheat_idle_working_set_bytes", "gauge", "Bytes of guest pages "
+		      "found young in at least one of the last within_scans scans (--ws-scans).");
+	for (size_t i = 0; i < s->n; i++) {
+		char n[8];
+		const char *lab[] = { "domain", s->vms[i].domain, "within_scans", n, NULL };
+
+		if (!s->vms[i].idle.valid)
+			continue;
+		snprintf(n, sizeof(n), "%u", s->vms[i].idle.ws_scans);
+		kh_exp_u64(w, "kvmheat_idle_working_set_bytes", "", lab,
+			   s->vms[i].idle.ws_pages << KH_PAGE_SHIFT);
+	}
 }
 
 int kh_exp_render(const struct kh_exp_snap *s, enum kh_exp_fmt fmt, char **out, size_t *len)

@@ -327,6 +327,41 @@ static void kh_text_losses(const struct kh_recording *r)
 		printf("  lost events: none recorded\n");
 }
 
+bool kh_report_idle(const struct kh_report *rp, uint32_t pid, struct kh_idle_sum *s,
+		    const struct kh_rd_idle **scan)
+{
+	const struct kh_rd_idle *sc = kh_rd_idle_last(&rp->rec, &rp->a->f, pid);
+
+	memset(s, 0, sizeof(*s));
+	*scan = sc;
+	if (!sc)
+		return false;
+	kh_idle_sum_reset(s, rp->a->ws_scans);
+	s->valid = true;
+	s->driver = sc->driver;
+	s->scans = sc->scan;
+	for (size_t i = 0; i < sc->nr_runs; i++) {
+		uint64_t first, n = kh_rd_idle_clip(&rp->rec, &rp->a->f, sc, i, &first);
+
+		if (n)
+			kh_idle_sum_add(s, n, rp->rec.idle_runs[sc->first_run + i].age);
+	}
+	return true;
+}
+
+/* Active aging's view, when the recording has it: the VM's last scan. */
+static void kh_text_idle(const struct kh_report *rp, uint32_t pid)
+{
+	const struct kh_rd_idle *sc;
+	struct kh_idle_sum s;
+
+	if (!kh_report_idle(rp, pid, &s, &sc))
+		return;
+	printf("  idle ages at %.2f s (scan %u%s):\n", kh_rd_secs(&rp->rec, sc->t_ns), sc->scan,
+	       sc->flags & KH_DFI_SAMPLED ? ", sampled: not every page was aged" : "");
+	kh_idle_sum_print(stdout, pid, &s, sc->interval_ms / 1e3);
+}
+
 static void kh_text_vm(struct kh_report *rp, const struct kh_vm_view *v)
 {
 	const struct kh_rd_vm *vm = v->vm;
@@ -364,6 +399,7 @@ static void kh_text_vm(struct kh_report *rp, const struct kh_vm_view *v)
 		       v->aged_gfns);
 	else
 		printf("  idle fraction: n/a (no aging data for this VM)\n");
+	kh_text_idle(rp, v->pid);
 	printf("  %-27s %6s %10s %10s %9s  %s\n", "GFN RANGE", "PAGES", "ACCESSES", "WRITES",
 	       "ACC/PAGE", "SUB-PAGE WRITES (128 B each, low offsets left)");
 	for (size_t i = 0; i < v->nr; i++) {
@@ -543,6 +579,19 @@ static json_t *kh_json_vm(struct kh_report *rp, const struct kh_vm_view *v)
 		kh_rd_coarse(&rp->rec, &rp->a->f, v->pid, &co);
 		json_object_set_new(j, "aging_granularity", kh_coarse_json(&co));
 	}
+	{
+		const struct kh_rd_idle *sc;
+		struct kh_idle_sum is;
+		json_t *ij = NULL;
+
+		if (kh_report_idle(rp, v->pid, &is, &sc)) {
+			ij = kh_idle_sum_json(&is, sc->interval_ms / 1e3);
+			json_object_set_new(ij, "t_s", json_real(kh_rd_secs(&rp->rec, sc->t_ns)));
+			json_object_set_new(ij, "sampled", json_boolean(sc->flags & KH_DFI_SAMPLED));
+		}
+		/* null: no idle ages recorded (record without --age-driver) */
+		json_object_set_new(j, "idle", ij ? ij : json_null());
+	}
 	return j;
 }
 
@@ -708,6 +757,29 @@ void kh_report_json(struct kh_report *rp, const uint32_t *pids, size_t np)
 /* ---- subset export ---- */
 
 /* One wanted epoch of the subset: its record, then its gfn and sub-page batches. */
+/* One idle scan, its runs clipped to the selected gfns. */
+static int kh_export_idle(struct kh_report *rp, struct kh_dw *w, const struct kh_rd_idle *s)
+{
+	struct kh_df_idle_run *v = malloc((s->nr_runs ? s->nr_runs : 1) * sizeof(*v));
+	size_t n = 0;
+	int err;
+
+	if (!v)
+		return -ENOMEM;
+	for (size_t i = 0; i < s->nr_runs; i++) {
+		uint64_t first, k = kh_rd_idle_clip(&rp->rec, &rp->a->f, s, i, &first);
+
+		if (!k)
+			continue;
+		v[n] = rp->rec.idle_runs[s->first_run + i];
+		v[n].gfn = first;
+		v[n++].npages = (uint32_t)k;
+	}
+	err = kh_dw_idle_scan(w, s, v, n);
+	free(v);
+	return err;
+}
+
 static int kh_export_epoch(struct kh_report *rp, struct kh_dw *w, const struct kh_rd_epoch *ep,
 			   struct kh_df_gfn *dg, struct kh_df_subpage *ds, uint64_t *ngfn)
 {
@@ -749,6 +821,10 @@ static int kh_export_epoch(struct kh_report *rp, struct kh_dw *w, const struct k
 		if (r->regions[i].epoch == (size_t)(ep - r->epochs) &&
 		    (!rp->a->f.pid || r->regions[i].pid == rp->a->f.pid))
 			err = kh_dw_regions(w, r->regions[i].pid, &r->regions[i].d, 1);
+	for (size_t i = 0; !err && i < r->nr_idle; i++)
+		if (r->idle[i].epoch == (size_t)(ep - r->epochs) &&
+		    (!rp->a->f.pid || r->idle[i].pid == rp->a->f.pid))
+			err = kh_export_idle(rp, w, &r->idle[i]);
 	return err;
 }
 

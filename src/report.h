@@ -10,6 +10,7 @@
 
 #include "hmap.h"
 #include "chart.h"
+#include "scan.h"
 
 enum kh_sort { KH_SORT_ACCESSES, KH_SORT_WRITES, KH_SORT_GFN };
 enum kh_fmt { KH_FMT_TEXT, KH_FMT_JSON, KH_FMT_CSV, KH_FMT_HTML };
@@ -26,6 +27,7 @@ struct kh_report_args {
 	size_t max_trace;
 	struct kh_rd_filter f;
 	const char *pid_name;		/* -p NAME: matched against the recording */
+	unsigned int ws_scans;		/* --ws-scans: working set of the idle view */
 };
 
 /* A recording read for reporting, with its per (pid, gfn) totals. */
@@ -59,6 +61,12 @@ size_t kh_most_written(const struct kh_vm_view *v, size_t top, struct kh_gfn_sta
 void kh_subpage_row(const uint32_t cnt[KH_SUBPAGES], char out[KH_SUBPAGES + 1]);
 void kh_gfn_subpage_row(const struct kh_gfn_stat *g, char out[KH_SUBPAGES + 1]);
 double kh_rd_duration(const struct kh_recording *r);
+/*
+ * The idle ages of @pid at its last recorded scan in the selection (gfn
+ * range clipped): false when the recording has none (no --age-driver).
+ */
+bool kh_report_idle(const struct kh_report *rp, uint32_t pid, struct kh_idle_sum *s,
+		    const struct kh_rd_idle **scan);
 
 void kh_report_text(struct kh_report *rp, const uint32_t *pids, size_t np);
 void kh_report_json(struct kh_report *rp, const uint32_t *pids, size_t np);

@@ -280,7 +280,8 @@ static void test_idle_metrics(void **state)
 	/* VM 100: scanned 4 times, 1000 pages known, 250 idle; VM 101 scanned, no known age */
 	s->vms[0].idle = (struct kh_idle_sum){ .valid = true, .driver = KH_AD_MGLRU, .scans = 4,
 		.known_pages = 1000, .idle_pages = 250,
-		.cold_bytes = { 250 * 4096, 100 * 4096, 10 * 4096, 0 } };
+		.cold_bytes = { 250 * 4096, 100 * 4096, 10 * 4096, 0 }, .ws_scans = 2,
+		.ws_pages = 900 };
 	s->vms[1].idle = (struct kh_idle_sum){ .valid = true, .driver = KH_AD_DAMON, .scans = 1 };
 	t = render(s, KH_EXP_TEXT);
 	om = render(s, KH_EXP_OPENMETRICS);
@@ -297,6 +298,8 @@ static void test_idle_metrics(void **state)
 	assert_non_null(strstr(t, "\nkvmheat_cold_bytes{domain=\"pid-100\",min_age=\"4\"} 40960\n"));
 	assert_non_null(strstr(t, "\nkvmheat_cold_bytes{domain=\"pid-100\",min_age=\"8\"} 0\n"));
 	assert_null(strstr(t, "min_age=\"16\""));
+	assert_non_null(strstr(t, "\nkvmheat_idle_working_set_bytes{domain=\"pid-100\","
+			       "within_scans=\"2\"} 3686400\n"));
 	/* the passive VM 102 has no idle series at all */
 	assert_null(strstr(t, "kvmheat_idle_scans_total{domain=\"pid-102\"}"));
 	assert_null(strstr(t, "kvmheat_cold_bytes{domain=\"pid-102\""));
