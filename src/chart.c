@@ -77,9 +77,45 @@ static struct kh_series *kh_chart_series(struct kh_chart *c, const struct kh_rec
 		s->y = calloc(c->n ? c->n : 1, sizeof(double));
 		if (!s->y)
 			return NULL;
+		for (size_t p = 0; c->kind == KH_CHART_COLD && p < c->n; p++)
+			s->y[p] = NAN;	/* no scan here yet: filled from the one before */
 	}
 	c->ns += per;
 	return &c->s[c->ns - per];
+}
+
+/* The idle scans taken in epoch @e into point @p: MiB idle for >= 1 scan. */
+static int kh_chart_cold(struct kh_chart *c, const struct kh_recording *r,
+			 const struct kh_rd_filter *f, size_t e, size_t p)
+{
+	for (size_t i = 0; i < r->nr_idle; i++) {
+		const struct kh_rd_idle *sc = &r->idle[i];
+		struct kh_series *s;
+		uint64_t pages = 0;
+
+		if (sc->epoch != e || (f->pid && sc->pid != f->pid))
+			continue;
+		for (size_t k = 0; k < sc->nr_runs; k++) {
+			uint64_t first, n = kh_rd_idle_clip(r, f, sc, k, &first);
+
+			if (r->idle_runs[sc->first_run + k].age >= 1)
+				pages += n;
+		}
+		s = kh_chart_series(c, r, sc->pid);
+		if (!s)
+			return -ENOMEM;
+		s->y[p] = (double)pages * KH_PAGE_SIZE / (1 << 20);	/* the epoch's last scan */
+	}
+	return 0;
+}
+
+/* Between scans a cold line holds its last value; before its first, 0. */
+static void kh_chart_hold(struct kh_chart *c)
+{
+	for (size_t i = 0; c->kind == KH_CHART_COLD && i < c->ns; i++)
+		for (size_t p = 0; p < c->n; p++)
+			if (isnan(c->s[i].y[p]))
+				c->s[i].y[p] = p ? c->s[i].y[p - 1] : 0;
 }
 
 /* Each wanted epoch's gfn entries into the series' point @p. */
@@ -95,7 +131,9 @@ static int kh_chart_fill(struct kh_chart *c, const struct kh_recording *r, const
 		if (!p)
 			c->t0 = kh_rd_secs(r, ep->t0);
 		c->t1 = kh_rd_secs(r, ep->t1);
-		for (size_t i = ep->first_gfn; i < ep->first_gfn + ep->nr_gfns; i++) {
+		if (c->kind == KH_CHART_COLD && kh_chart_cold(c, r, f, e, p))
+			return -ENOMEM;
+		for (size_t i = ep->first_gfn; c->kind != KH_CHART_COLD && i < ep->first_gfn + ep->nr_gfns; i++) {
 			const struct kh_rd_gfn *g = &r->gfns[i];
 			struct kh_series *s;
 
@@ -123,12 +161,9 @@ int kh_chart_build(struct kh_chart *c, const struct kh_recording *r, const struc
 
 	memset(c, 0, sizeof(*c));
 	c->kind = kind;
-	if (kind == KH_CHART_COLD) {
-		snprintf(why, whylen, "the recording holds no idle-age data (recordings do not "
-			 "carry active-aging ages yet), so there is no cold memory to draw");
-		return -ENODATA;
-	}
 	c->ylabel = kind == KH_CHART_WSS ? "working set (MiB touched per epoch)" :
+		    kind == KH_CHART_COLD ? "MiB idle for at least one scan (at each epoch's "
+					    "last scan)" :
 		    "accesses/s (solid), writes/s (dashed)";
 	for (size_t e = 0; e < r->nr_epochs; e++)
 		c->n += kh_rd_epoch_wanted(r, f, e);
@@ -138,12 +173,20 @@ int kh_chart_build(struct kh_chart *c, const struct kh_recording *r, const struc
 	err = kh_chart_fill(c, r, f);
 	if (err)
 		return err;
+	kh_chart_hold(c);
+	if (kind == KH_CHART_COLD && !c->ns) {
+		snprintf(why, whylen, "the selected part of the recording holds no idle ages "
+			 "(record with --age-driver to get them)");
+		return -ENODATA;
+	}
 	for (size_t i = 0; i < c->ns; i++)
 		for (size_t p = 0; p < c->n; p++)
 			c->ymax = c->s[i].y[p] > c->ymax ? c->s[i].y[p] : c->ymax;
 	if (!c->n || !c->ns || c->ymax <= 0) {
 		snprintf(why, whylen, "%s", !c->n ? "no epochs in the selected part of the "
-			 "recording" : "no accesses in the selected part of the recording");
+			 "recording" : kind == KH_CHART_COLD ? "no idle memory in the selected "
+			 "part of the recording" : "no accesses in the selected part of the "
+			 "recording");
 		return -ENODATA;
 	}
 	return 0;

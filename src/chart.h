@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause */
 /*
  * Lines per VM over a recording (`heatmap --chart`, the HTML report):
- * the working set or the access and write rates per epoch.  A view of a
+ * the working set, the access and write rates per epoch, or the memory idle
+ * at each epoch's last idle scan.  A view of a
  * recording, drawn through the canvas (src/canvas.c) like the heatmap.
  */
 #ifndef KH_CHART_H
@@ -36,7 +37,7 @@ struct kh_chart {
 int kh_chart_kind_parse(const char *s, enum kh_chart_kind *k);
 /*
  * -ENODATA when there is nothing to draw, @why says why in one line (a cold
- * chart always: recordings hold no idle-age data yet).
+ * chart of a recording made without --age-driver: no idle ages).
  */
 int kh_chart_build(struct kh_chart *c, const struct kh_recording *r, const struct kh_rd_filter *f,
 		   enum kh_chart_kind kind, char *why, size_t whylen);

@@ -22,6 +22,7 @@ struct kh_heatmap_args {
 	const char *in, *out;
 	bool term;		/* -o -: the terminal */
 	bool writes;
+	bool idle;		/* --metric idle: idle ages (a recording made with --age-driver) */
 	bool gfn_axis;		/* --axis gfn */
 	int color;		/* --color: -1 auto, 0 never, 1 always */
 	const char *pid_name;	/* -p NAME: matched against the recording */
@@ -35,7 +36,8 @@ struct kh_heatmap_args {
 #define KH_ARGS_OK	(-1)
 
 static const char kh_heatmap_help[] =
-	"Usage: kvmheat heatmap [-i FILE] [-o OUT] [--pid P] [--writes] [--rows N]\n"
+	"Usage: kvmheat heatmap [-i FILE] [-o OUT] [--pid P] [--writes]\n"
+	"                       [--metric accesses|writes|idle] [--rows N]\n"
 	"                       [--cols N] [--time T0-T1] [--gfn A-B] [--axis gpa|gfn]\n"
 	"                       [--color WHEN] [--chart wss|rates|cold]\n"
 	"Draw a recording: x = time (epochs), y = guest physical address (memslot\n"
@@ -44,7 +46,9 @@ static const char kh_heatmap_help[] =
 	"  -i, --input FILE  default kvmheat.data\n"
 	"  -o, --output OUT  NAME.svg, NAME.png, or - for the terminal (default)\n"
 	"  -p, --pid P       the VM to draw, pid or recorded name (default: most accesses)\n"
-	"  -w, --writes      colour by writes instead\n"
+	"  -w, --writes      colour by writes instead (--metric writes)\n"
+	"      --metric M    accesses (default), writes, or idle: each column the idle\n"
+	"                    ages at its last scan (record --age-driver), linear scale\n"
 	"      --rows N      address rows (default 256; terminal: its height)\n"
 	"      --cols N      time columns (default 480; terminal: its width)\n"
 	"      --time T0-T1  only epochs overlapping T0..T1 s\n"
@@ -96,6 +100,7 @@ static int kh_heatmap_parse(int argc, char **argv, struct kh_opts *o, struct kh_
 		{ "output", required_argument, NULL, 'o' },
 		{ "pid", required_argument, NULL, 'p' },
 		{ "writes", no_argument, NULL, 'w' },
+		{ "metric", required_argument, NULL, 'M' },
 		{ "rows", required_argument, NULL, 'R' },
 		{ "cols", required_argument, NULL, 'C' },
 		{ "time", required_argument, NULL, 't' },
@@ -125,6 +130,13 @@ static int kh_heatmap_parse(int argc, char **argv, struct kh_opts *o, struct kh_
 			break;
 		case 'w':
 			a->writes = true;
+			break;
+		case 'M':
+			a->writes = !strcmp(optarg, "writes");
+			a->idle = !strcmp(optarg, "idle");
+			if (!a->writes && !a->idle && strcmp(optarg, "accesses"))
+				return kh_err(o, KH_EXIT_USAGE, "heatmap: bad --metric '%s' (accesses, "
+					      "writes or idle)", optarg);
 			break;
 		case 'R':
 		case 'C':
@@ -173,21 +185,28 @@ static int kh_heatmap_parse(int argc, char **argv, struct kh_opts *o, struct kh_
 static int kh_heatmap_vm(const struct kh_heatmap_args *a, struct kh_opts *o,
 			 const struct kh_recording *rec, uint32_t *pid)
 {
-	const char *what = a->writes ? "writes" : "accesses";
+	const char *what = a->idle ? "idle ages" : a->writes ? "writes" : "accesses";
+	const struct kh_rd_idle *last;
 	char eb[128];
-	int err;
+	int err = 0;
 
 	*pid = a->f.pid;
 	if (*pid)
 		return KH_EXIT_OK;
-	err = kh_hm_pick_vm(rec, &a->f, a->writes, pid);
+	if (a->idle) {	/* the VM of the last scan in the selection */
+		last = kh_rd_idle_last(rec, &a->f, 0);
+		*pid = last ? last->pid : 0;
+	} else {
+		err = kh_hm_pick_vm(rec, &a->f, a->writes, pid);
+	}
 	if (err)
 		return kh_err(o, KH_EXIT_ERROR, "heatmap: %s", kh_errstr(err, eb, sizeof(eb)));
 	if (!*pid)
-		return kh_err(o, KH_EXIT_ERROR, "heatmap: %s has no %s to draw", a->in, what);
+		return kh_err(o, KH_EXIT_ERROR, "heatmap: %s has no %s to draw%s", a->in, what,
+			      a->idle ? " (record with --age-driver to get them)" : "");
 	if (rec->nr_vms > 1)
-		fprintf(stderr, "kvmheat: drawing VM %u, the one with most %s (--pid picks "
-			"another)\n", *pid, what);
+		fprintf(stderr, "kvmheat: drawing VM %u, the one with %s %s (--pid picks "
+			"another)\n", *pid, a->idle ? "the last" : "most", what);
 	return KH_EXIT_OK;
 }
 
@@ -243,11 +262,11 @@ static int kh_heatmap_write(const struct kh_heatmap_args *a, struct kh_opts *o,
 			      kh_errstr(err, eb, sizeof(eb)));
 	if (o->json) {
 		json_t *j = json_pack("{s:s, s:i, s:s, s:I, s:I, s:I, s:I, s:I}", "output", a->out,
-				      "pid", (int)h->pid, "metric", h->writes ? "writes" : "accesses",
+				      "pid", (int)h->pid, "metric", kh_hm_metric_name(h),
 				      "rows", (json_int_t)h->rows, "cols", (json_int_t)h->cols,
 				      "gfn_lo", (json_int_t)kh_hm_gfn(h, h->lo),
 				      "gfn_hi", (json_int_t)kh_hm_gfn(h, h->hi),
-				      "max", (json_int_t)h->max);
+				      "max", (json_int_t)kh_hm_shown(h, h->max));
 
 		kh_json_print(j, JSON_INDENT(1));
 	} else {
@@ -291,10 +310,12 @@ static int kh_heatmap_draw(const struct kh_heatmap_args *a, struct kh_opts *o,
 	ret = kh_heatmap_vm(a, o, rec, &h.pid);
 	if (ret)
 		return ret;
-	err = kh_hm_build(&h, rec, &a->f, a->rows, a->cols);
+	err = a->idle ? kh_hm_build_idle(&h, rec, &a->f, a->rows, a->cols)
+		      : kh_hm_build(&h, rec, &a->f, a->rows, a->cols);
 	if (err == -ENODATA)
-		ret = kh_err(o, KH_EXIT_ERROR, "heatmap: VM %u has no %s in the selected part of %s",
-			     h.pid, h.writes ? "writes" : "accesses", a->in);
+		ret = kh_err(o, KH_EXIT_ERROR, "heatmap: VM %u has no %s in the selected part of %s%s",
+			     h.pid, a->idle ? "idle ages" : h.writes ? "writes" : "accesses", a->in,
+			     a->idle ? " (record with --age-driver to get them)" : "");
 	else if (err)
 		ret = kh_err(o, KH_EXIT_ERROR, "heatmap: %s", kh_errstr(err, eb, sizeof(eb)));
 	else if (a->term)

@@ -64,7 +64,7 @@ static void kh_hm_layout(const struct kh_hmap *h, const struct kh_rd_vm *vm,
 	l->pw = h->cols * l->cw;
 	l->ph = h->rows * l->rh;
 	snprintf(l->title, sizeof(l->title), "VM %u (%s): %s per %s, %.2f-%.2f s", h->pid,
-		 vm ? vm->comm : "?", h->writes ? "writes" : "accesses",
+		 vm ? vm->comm : "?", kh_hm_metric_name(h),
 		 h->cols < h->nep ? "column of epochs" : "epoch", h->ct0[0], h->ct1[h->cols - 1]);
 	l->lw = 14;
 	l->lh = l->ph;
@@ -98,7 +98,8 @@ static void kh_hm_cells(struct kh_canvas *cv, const struct kh_hmap *h,
 					 " (gpa %s-%s), %.2f-%.2f s, %s %" PRIu64, g0, g1,
 					 kh_fmt_bytes(g0 << KH_PAGE_SHIFT, b1, sizeof(b1)),
 					 kh_fmt_bytes((g1 + 1) << KH_PAGE_SHIFT, b2, sizeof(b2)),
-					 h->ct0[c], h->ct1[c], h->writes ? "writes" : "accesses", v);
+					 h->ct0[c], h->ct1[c], kh_hm_metric_name(h),
+					 kh_hm_shown(h, v));
 			kh_cv_rect(cv, l->x0 + c * l->cw, l->y0 + r * l->rh, l->cw, l->rh, rgb,
 				   tips ? tip : NULL);
 		}
@@ -168,13 +169,16 @@ static void kh_hm_legend(struct kh_canvas *cv, const struct kh_hmap *h,
 	for (unsigned int y = 0; y < l->lh; y++) {
 		uint8_t rgb[3];
 
-		kh_ramp_rgb(1.0 - (double)y / (l->lh - 1), rgb);
+		kh_hm_ramp(h, 1.0 - (double)y / (l->lh - 1), rgb);
 		kh_cv_rect(cv, l->lx, l->ly + y, l->lw, 1, rgb, NULL);
 	}
-	snprintf(b, sizeof(b), "%" PRIu64, h->max);
+	snprintf(b, sizeof(b), "%" PRIu64, kh_hm_shown(h, h->max));
 	kh_cv_text(cv, l->lx + l->lw + 4, l->ly + 9, &num, kh_ink, b);
-	kh_cv_text(cv, l->lx + l->lw + 4, l->ly + l->lh, &num, kh_ink, "1");
-	snprintf(b, sizeof(b), "%s per cell (log scale)", h->writes ? "writes" : "accesses");
+	kh_cv_text(cv, l->lx + l->lw + 4, l->ly + l->lh, &num, kh_ink, h->idle ? "0" : "1");
+	if (h->idle)
+		snprintf(b, sizeof(b), "mean idle age per cell (scans)");
+	else
+		snprintf(b, sizeof(b), "%s per cell (log scale)", kh_hm_metric_name(h));
 	kh_cv_text(cv, l->lx + l->lw + 84, l->ly + l->lh / 2.0, &name_up, kh_ink, b);
 }
 
@@ -229,7 +233,7 @@ int kh_hm_png(const struct kh_hmap *h, const struct kh_rd_vm *vm, FILE *f)
 	snprintf(geo, sizeof(geo), "pid=%u metric=%s rows=%zu cols=%zu cell_w=%u cell_h=%u "
 		 "x0=%u lo=%" PRIu64 " hi=%" PRIu64 " y0=%u width=%u height=%u "
 		 "title=0,0,%u,%u yticks=0,%u,%u,%u xticks=%u,%u,%u,%u legend=%u,%u,%u,%u "
-		 "gutter=%u,%u,%u,%u", h->pid, h->writes ? "writes" : "accesses", h->rows,
+		 "gutter=%u,%u,%u,%u", h->pid, kh_hm_metric_name(h), h->rows,
 		 h->cols, l.cw, l.rh, l.x0, h->lo, h->hi, l.y0, l.w, l.h, l.w, l.y0 - 12,
 		 l.y0 - 8, l.x0 - KH_GUTTER, l.ph + 16, l.x0 - 40, l.y0 + l.ph, l.pw + 80,
 		 KH_M_BOTTOM, l.x0 + l.pw + 20, l.y0 - 8, l.w - (l.x0 + l.pw + 20), l.lh + 16,
@@ -270,7 +274,7 @@ static char kh_ramp_char(const struct kh_hmap *h, uint64_t v)
 
 	if (!v)
 		return ' ';
-	t = h->max > 1 ? log((double)v) / log((double)h->max) : 1;
+	t = kh_hm_pos(h, v);
 	return kh_ramp_chars[t >= 1 ? KH_NRAMP - 1 : (size_t)(t * KH_NRAMP)];
 }
 
@@ -302,7 +306,8 @@ static void kh_term_line(const struct kh_hmap *h, size_t r, FILE *f, bool color)
 /* The one-line scale: 1 .. max on the same log ramp as the cells. */
 static void kh_term_scale(const struct kh_hmap *h, FILE *f, bool color)
 {
-	fprintf(f, "  scale (log, %s per cell): 1 ", h->writes ? "writes" : "accesses");
+	fprintf(f, "  scale (%s, %s per cell): %d ", h->idle ? "linear" : "log",
+		kh_hm_metric_name(h), h->idle ? 0 : 1);
 	for (size_t i = 0; i < KH_NRAMP; i++) {
 		uint8_t rgb[3];
 
@@ -310,10 +315,10 @@ static void kh_term_scale(const struct kh_hmap *h, FILE *f, bool color)
 			fputc(kh_ramp_chars[i], f);
 			continue;
 		}
-		kh_ramp_rgb((double)i / (KH_NRAMP - 1), rgb);
+		kh_hm_ramp(h, (double)i / (KH_NRAMP - 1), rgb);
 		fprintf(f, "\033[48;5;%dm  ", kh_ansi256(rgb));
 	}
-	fprintf(f, "%s %" PRIu64 "%s\n", color ? "\033[0m" : "", h->max,
+	fprintf(f, "%s %" PRIu64 "%s\n", color ? "\033[0m" : "", kh_hm_shown(h, h->max),
 		color ? "" : ", blank: none");
 }
 
@@ -325,7 +330,7 @@ void kh_hm_term(const struct kh_hmap *h, const struct kh_rd_vm *vm, FILE *f, boo
 
 	nh = kh_hm_holes(h, hrows, glo, ghi, 64);
 	fprintf(f, "VM %u (%s): %s, %.2f-%.2f s, %s %s-%s, %zu rows x %zu columns\n", h->pid,
-		vm ? vm->comm : "?", h->writes ? "writes" : "accesses", h->ct0[0],
+		vm ? vm->comm : "?", kh_hm_metric_name(h), h->ct0[0],
 		h->ct1[h->cols - 1], h->gfn_axis ? "gfn" : "gpa",
 		kh_hm_label(h, kh_hm_gfn(h, h->lo), b1, sizeof(b1)),
 		kh_hm_label(h, kh_hm_gfn(h, h->hi) + 1, b2, sizeof(b2)), h->rows, h->cols);

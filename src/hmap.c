@@ -79,6 +79,10 @@ uint64_t kh_hm_row_first(const struct kh_hmap *h, size_t r)
 	return h->lo + ((unsigned __int128)r * kh_hm_span(h) + h->rows - 1) / h->rows;
 }
 
+static int kh_hm_columns(struct kh_hmap *h, const struct kh_recording *r,
+			 const struct kh_rd_filter *f, size_t **ecolp);
+static void kh_stops_rgb(const uint8_t (*stops)[3], size_t n, double t, uint8_t rgb[3]);
+
 static size_t kh_hm_row(const struct kh_hmap *h, uint64_t idx)
 {
 	return (unsigned __int128)(idx - h->lo) * h->rows / kh_hm_span(h);
@@ -86,7 +90,19 @@ static size_t kh_hm_row(const struct kh_hmap *h, uint64_t idx)
 
 uint64_t kh_hm_metric(const struct kh_hmap *h, const struct kh_counts *c)
 {
+	if (h->idle)
+		return 0;	/* ages come from idle scans, not from counts */
 	return h->writes ? c->writes : c->accesses;
+}
+
+const char *kh_hm_metric_name(const struct kh_hmap *h)
+{
+	return h->idle ? "idle" : h->writes ? "writes" : "accesses";
+}
+
+uint64_t kh_hm_shown(const struct kh_hmap *h, uint64_t v)
+{
+	return h->idle && v ? v - 1 : v;
 }
 
 /*
@@ -179,7 +195,7 @@ static int kh_hm_segments(struct kh_hmap *h, const struct kh_recording *r, const
 int kh_hm_build(struct kh_hmap *h, const struct kh_recording *r, const struct kh_rd_filter *f,
 		       size_t want_rows, size_t want_cols)
 {
-	size_t *ecol, k = 0;
+	size_t *ecol;
 	bool any = false;
 	int err;
 
@@ -215,26 +231,11 @@ int kh_hm_build(struct kh_hmap *h, const struct kh_recording *r, const struct kh
 	h->rows = kh_hm_span(h) < want_rows ? kh_hm_span(h) : want_rows;
 	h->cols = h->nep < want_cols ? h->nep : want_cols;
 	h->cell = calloc(h->rows * h->cols, sizeof(*h->cell));
-	h->ct0 = calloc(h->cols, sizeof(double));
-	h->ct1 = calloc(h->cols, sizeof(double));
-	ecol = calloc(r->nr_epochs ? r->nr_epochs : 1, sizeof(*ecol));
-	if (!h->cell || !h->ct0 || !h->ct1 || !ecol) {
-		free(ecol);
+	if (!h->cell)
 		return -ENOMEM;
-	}
-	for (size_t e = 0; e < r->nr_epochs; e++) {
-		size_t c;
-
-		if (!kh_rd_epoch_wanted(r, f, e)) {
-			ecol[e] = SIZE_MAX;
-			continue;
-		}
-		c = k++ * h->cols / h->nep;
-		ecol[e] = c;
-		if (!h->ct1[c])
-			h->ct0[c] = kh_rd_secs(r, r->epochs[e].t0);
-		h->ct1[c] = kh_rd_secs(r, r->epochs[e].t1);
-	}
+	err = kh_hm_columns(h, r, f, &ecol);
+	if (err)
+		return err;
 	for (size_t e = 0; e < r->nr_epochs; e++) {
 		const struct kh_rd_epoch *ep = &r->epochs[e];
 
@@ -254,6 +255,134 @@ int kh_hm_build(struct kh_hmap *h, const struct kh_recording *r, const struct kh
 	}
 	free(ecol);
 	return 0;
+}
+
+/* Columns of the wanted epochs: @ecol[e] (SIZE_MAX: not wanted) and their times. */
+static int kh_hm_columns(struct kh_hmap *h, const struct kh_recording *r,
+			 const struct kh_rd_filter *f, size_t **ecolp)
+{
+	size_t *ecol = calloc(r->nr_epochs ? r->nr_epochs : 1, sizeof(*ecol)), k = 0;
+
+	h->ct0 = calloc(h->cols, sizeof(double));
+	h->ct1 = calloc(h->cols, sizeof(double));
+	if (!ecol || !h->ct0 || !h->ct1) {
+		free(ecol);
+		return -ENOMEM;
+	}
+	for (size_t e = 0; e < r->nr_epochs; e++) {
+		size_t c;
+
+		if (!kh_rd_epoch_wanted(r, f, e)) {
+			ecol[e] = SIZE_MAX;
+			continue;
+		}
+		c = k++ * h->cols / h->nep;
+		ecol[e] = c;
+		if (!h->ct1[c])
+			h->ct0[c] = kh_rd_secs(r, r->epochs[e].t0);
+		h->ct1[c] = kh_rd_secs(r, r->epochs[e].t1);
+	}
+	*ecolp = ecol;
+	return 0;
+}
+
+/* First squeezed index of row @row: idx is in row (idx - lo) * rows / span. */
+static uint64_t kh_hm_row_lo(const struct kh_hmap *h, size_t row)
+{
+	return h->lo + ((unsigned __int128)row * kh_hm_span(h) + h->rows - 1) / h->rows;
+}
+
+/* Pages [idx, idx + n) of age @age into column @c's per-row sums. */
+static void kh_hm_idle_add(struct kh_hmap *h, uint64_t *sum, uint64_t *cnt, size_t c,
+			   uint64_t idx, uint64_t n, unsigned int age)
+{
+	uint64_t a = idx < h->lo ? h->lo : idx, b = idx + n - 1 > h->hi ? h->hi : idx + n - 1;
+
+	for (size_t row = a <= b ? kh_hm_row(h, a) : h->rows; row < h->rows; row++) {
+		uint64_t lo = kh_hm_row_lo(h, row), hi = kh_hm_row_lo(h, row + 1) - 1;
+		uint64_t k;
+
+		if (lo > b)
+			break;
+		k = (hi < b ? hi : b) - (lo > a ? lo : a) + 1;
+		sum[row * h->cols + c] += k * age;
+		cnt[row * h->cols + c] += k;
+	}
+}
+
+/* The extent of @pid's idle runs in the selection; false if it has none. */
+static bool kh_hm_idle_extent(struct kh_hmap *h, const struct kh_recording *r,
+			      const struct kh_rd_filter *f)
+{
+	h->lo = UINT64_MAX;
+	h->hi = 0;
+	for (size_t i = 0; i < r->nr_idle; i++) {
+		const struct kh_rd_idle *s = &r->idle[i];
+
+		if (s->pid != h->pid || !kh_rd_epoch_wanted(r, f, s->epoch))
+			continue;
+		for (size_t k = 0; k < s->nr_runs; k++) {
+			uint64_t g, n = kh_rd_idle_clip(r, f, s, k, &g), idx = kh_hm_index(h, g);
+
+			if (!n || idx == UINT64_MAX)
+				continue;	/* outside every memslot the file names */
+			h->lo = idx < h->lo ? idx : h->lo;
+			h->hi = idx + n - 1 > h->hi ? idx + n - 1 : h->hi;
+		}
+	}
+	return h->lo <= h->hi;
+}
+
+int kh_hm_build_idle(struct kh_hmap *h, const struct kh_recording *r, const struct kh_rd_filter *f,
+		     size_t want_rows, size_t want_cols)
+{
+	uint64_t *sum = NULL, *cnt = NULL;
+	size_t *ecol = NULL, *last = NULL;
+	int err;
+
+	h->idle = true;
+	err = kh_hm_segments(h, r, f);
+	if (err)
+		return err;
+	if (!kh_hm_idle_extent(h, r, f))
+		return -ENODATA;
+	for (size_t e = 0; e < r->nr_epochs; e++)
+		h->nep += kh_rd_epoch_wanted(r, f, e);
+	h->rows = kh_hm_span(h) < want_rows ? kh_hm_span(h) : want_rows;
+	h->cols = h->nep < want_cols ? h->nep : want_cols;
+	h->cell = calloc(h->rows * h->cols, sizeof(*h->cell));
+	sum = calloc(h->rows * h->cols, sizeof(*sum));
+	cnt = calloc(h->rows * h->cols, sizeof(*cnt));
+	last = calloc(h->cols, sizeof(*last));
+	err = h->cell && sum && cnt && last ? kh_hm_columns(h, r, f, &ecol) : -ENOMEM;
+	/* each column shows its last scan: a later scan in the column starts it again */
+	for (size_t i = 0; !err && i < r->nr_idle; i++) {
+		const struct kh_rd_idle *s = &r->idle[i];
+		size_t c = s->pid == h->pid ? ecol[s->epoch] : SIZE_MAX;
+
+		if (c == SIZE_MAX)
+			continue;
+		for (size_t row = 0; last[c] && row < h->rows; row++)
+			sum[row * h->cols + c] = cnt[row * h->cols + c] = 0;
+		last[c] = i + 1;
+		for (size_t k = 0; k < s->nr_runs; k++) {
+			uint64_t g, n = kh_rd_idle_clip(r, f, s, k, &g), idx = kh_hm_index(h, g);
+
+			if (n && idx != UINT64_MAX)
+				kh_hm_idle_add(h, sum, cnt, c, idx, n,
+					       r->idle_runs[s->first_run + k].age);
+		}
+	}
+	for (size_t i = 0; !err && i < h->rows * h->cols; i++) {
+		/* +1: a known age of 0 is drawn, unlike a cell nothing aged */
+		h->cell[i] = cnt[i] ? (sum[i] + cnt[i] / 2) / cnt[i] + 1 : 0;
+		h->max = h->cell[i] > h->max ? h->cell[i] : h->max;
+	}
+	free(sum);
+	free(cnt);
+	free(last);
+	free(ecol);
+	return err;
 }
 
 void kh_hm_free(struct kh_hmap *h)
@@ -280,19 +409,47 @@ static const uint8_t kh_stops[][3] = {
 
 void kh_ramp_rgb(double t, uint8_t rgb[3])
 {
-	double x = (t < 0 ? 0 : t) * (KH_NSTOPS - 1);
+	kh_stops_rgb(kh_stops, KH_NSTOPS, t, rgb);
+}
+
+/*
+ * Idle ramp (linear in age, 0 up to the oldest cell): pale yellow for
+ * pages young at the scan, through green and teal, to deep blue for the
+ * coldest.  R+G+B falls along it, so darker is colder; distinct from the
+ * heat ramp, so an idle map is never read as a heat map.
+ */
+static const uint8_t kh_idle_stops[][3] = {
+	{ 255, 250, 200 }, { 160, 220, 120 }, { 40, 170, 150 }, { 30, 100, 180 }, { 20, 30, 120 },
+};
+#define KH_NIDLE_STOPS (sizeof(kh_idle_stops) / sizeof(kh_idle_stops[0]))
+
+static void kh_stops_rgb(const uint8_t (*stops)[3], size_t n, double t, uint8_t rgb[3])
+{
+	double x = (t < 0 ? 0 : t) * (n - 1);
 	size_t i = (size_t)x;
 
-	if (i >= KH_NSTOPS - 1) {
-		memcpy(rgb, kh_stops[KH_NSTOPS - 1], 3);
+	if (i >= n - 1) {
+		memcpy(rgb, stops[n - 1], 3);
 		return;
 	}
 	x -= i;
-	for (int c = 0; c < 3; c++) {
-		double a = kh_stops[i][c], b = kh_stops[i + 1][c];
+	for (int c = 0; c < 3; c++)
+		rgb[c] = (uint8_t)(stops[i][c] + (stops[i + 1][c] - stops[i][c]) * x + 0.5);
+}
 
-		rgb[c] = (uint8_t)(a + (b - a) * x + 0.5);
-	}
+void kh_hm_ramp(const struct kh_hmap *h, double t, uint8_t rgb[3])
+{
+	if (h->idle)
+		kh_stops_rgb(kh_idle_stops, KH_NIDLE_STOPS, t, rgb);
+	else
+		kh_ramp_rgb(t, rgb);
+}
+
+double kh_hm_pos(const struct kh_hmap *h, uint64_t v)
+{
+	if (h->idle)
+		return h->max > 1 ? (double)(v - 1) / (double)(h->max - 1) : 0;
+	return h->max > 1 ? log((double)v) / log((double)h->max) : 1;
 }
 
 void kh_hm_rgb(const struct kh_hmap *h, uint64_t v, uint8_t rgb[3])
@@ -301,7 +458,7 @@ void kh_hm_rgb(const struct kh_hmap *h, uint64_t v, uint8_t rgb[3])
 		memcpy(rgb, kh_bg, 3);
 		return;
 	}
-	kh_ramp_rgb(h->max > 1 ? log((double)v) / log((double)h->max) : 1, rgb);
+	kh_hm_ramp(h, kh_hm_pos(h, v), rgb);
 }
 
 /* Rows at which a squeezed hole lies (the first row of the next segment). */

@@ -961,7 +961,7 @@ static void test_heatmap_charts(void **state)
 	free(im.px);
 	assert_int_equal(kvmheat(&out, &err, (char *[]){ "heatmap", "-i", "ch.data", "--chart",
 							"cold", "-o", "cold.svg", NULL }), 1);
-	assert_non_null(strstr(err, "no idle-age data"));
+	assert_non_null(strstr(err, "holds no idle ages (record with --age-driver"));
 	assert_null(strchr(strchr(err, '\n') + 1, '\n'));	/* one line */
 	tpath(p, sizeof(p), "cold.svg");
 	assert_int_equal(access(p, F_OK), -1);		/* no empty picture left behind */

@@ -286,6 +286,76 @@ static void test_subset(void **state)
 	unlink(path);
 }
 
+static size_t count(const char *hay, const char *needle)
+{
+	size_t n = 0;
+
+	for (const char *p = hay; (p = strstr(p, needle)); p += strlen(needle))
+		n++;
+	return n;
+}
+
+/*
+ * heatmap --metric idle: 610 pages drawn (0-609, the extent of the ages) in
+ * 61 rows of 10 pages; column 0 is scan 1, column 1 scan 2.  Each cell's
+ * hover title carries its mean age.
+ */
+static void test_heatmap_idle(void **state)
+{
+	char svg[] = "/tmp/kh-recidle-svg-XXXXXX.svg", *out, *pic;
+	json_error_t je;
+	json_t *j;
+	int rc, fd;
+
+	(void)state;
+	write_recording(true);
+	fd = mkstemps(svg, 4);
+	assert_true(fd >= 0);
+	close(fd);
+	out = run_kvmheat((char *[]){ "kvmheat", "heatmap", "-i", path, "--metric", "idle",
+				      "--rows", "61", "--cols", "2", "-o", svg, "-j", NULL }, &rc);
+	assert_int_equal(rc, 0);
+	j = json_loads(out, 0, &je);
+	assert_non_null(j);
+	assert_string_equal(json_string_value(json_object_get(j, "metric")), "idle");
+	assert_int_equal(jint(j, "rows"), 61);
+	assert_int_equal(jint(j, "max"), 2);
+	assert_int_equal(jint(j, "gfn_lo"), BASE);
+	assert_int_equal(jint(j, "gfn_hi"), BASE + 609);
+	json_decref(j);
+	free(out);
+	pic = kh_slurp(svg);
+	assert_non_null(pic);
+	assert_int_equal(count(pic, ", idle 0<"), 10 + 10 + 1);
+	assert_int_equal(count(pic, ", idle 1<"), 20 + 5);
+	assert_int_equal(count(pic, ", idle 2<"), 20);
+	assert_non_null(strstr(pic, "mean idle age per cell (scans)"));
+	free(pic);
+	/* cold memory over time: one line, two points */
+	out = run_kvmheat((char *[]){ "kvmheat", "heatmap", "-i", path, "--chart", "cold", "-o",
+				      svg, "-j", NULL }, &rc);
+	assert_int_equal(rc, 0);
+	j = json_loads(out, 0, &je);
+	assert_non_null(j);
+	assert_int_equal(jint(j, "series"), 1);
+	assert_int_equal(jint(j, "points"), 2);
+	json_decref(j);
+	free(out);
+	unlink(path);
+	/* without idle ages: one line saying how to get them, exit 1 */
+	write_recording(false);
+	out = run_kvmheat((char *[]){ "kvmheat", "heatmap", "-i", path, "--metric", "idle",
+				      "-o", svg, NULL }, &rc);
+	assert_int_equal(rc, 1);
+	free(out);
+	out = run_kvmheat((char *[]){ "kvmheat", "heatmap", "-i", path, "--metric", "hot",
+				      "-o", svg, NULL }, &rc);
+	assert_int_equal(rc, 2);
+	free(out);
+	unlink(svg);
+	unlink(path);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -293,6 +363,7 @@ int main(void)
 		cmocka_unit_test(test_bad_records),
 		cmocka_unit_test(test_report),
 		cmocka_unit_test(test_subset),
+		cmocka_unit_test(test_heatmap_idle),
 	};
 
 	return cmocka_run_group_tests_name("idle ages in recordings", tests, NULL, NULL);
