@@ -162,8 +162,7 @@ int kh_chart_build(struct kh_chart *c, const struct kh_recording *r, const struc
 	memset(c, 0, sizeof(*c));
 	c->kind = kind;
 	c->ylabel = kind == KH_CHART_WSS ? "working set (MiB touched per epoch)" :
-		    kind == KH_CHART_COLD ? "MiB idle for at least one scan (at each epoch's "
-					    "last scan)" :
+		    kind == KH_CHART_COLD ? "MiB idle >= 1 scan (last scan)" :
 		    "accesses/s (solid), writes/s (dashed)";
 	for (size_t e = 0; e < r->nr_epochs; e++)
 		c->n += kh_rd_epoch_wanted(r, f, e);

@@ -19,6 +19,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include "datafile.h"
+#include "idle.h"
+#include "agedrv.h"
 
 static uint64_t kh_rng(uint64_t *s)
 {
@@ -36,6 +38,25 @@ static int kh_gfn_cmp(const void *a, const void *b)
 	return x->gfn < y->gfn ? -1 : x->gfn > y->gfn;
 }
 
+/* --idle: one scan per epoch that ages every page; this epoch's gfns were young. */
+static int synth_scan(struct kh_dw *w, struct kh_idle *st, const struct kh_df_gfn *g, size_t n,
+		      uint64_t t)
+{
+	for (size_t k = 0; k < st->nslots; k++)
+		for (uint64_t i = 0; i < st->slots[k].npages; i++) {
+			uint8_t *a = &st->slots[k].age[i];
+
+			*a = *a == KH_IDLE_UNKNOWN ? 1 : *a < KH_IDLE_MAX ? *a + 1 : *a;
+		}
+	for (size_t i = 0; i < n; i++)
+		for (size_t k = 0; k < st->nslots; k++)
+			if (g[i].d.accesses && g[i].gfn >= st->slots[k].base_gfn &&
+			    g[i].gfn - st->slots[k].base_gfn < st->slots[k].npages)
+				st->slots[k].age[g[i].gfn - st->slots[k].base_gfn] = 0;
+	st->scans++;
+	return kh_dw_idle(w, t, st, KH_AD_MGLRU, 0, 1000);
+}
+
 int main(int argc, char **argv)
 {
 	static const struct option lo[] = {
@@ -46,6 +67,7 @@ int main(int argc, char **argv)
 		{ "events", required_argument, NULL, 'k' },
 		{ "seed", required_argument, NULL, 's' },
 		{ "working-set", required_argument, NULL, 'w' },
+		{ "idle", no_argument, NULL, 'I' },
 		{},
 	};
 	uint64_t gib = 1024, epochs = 60, per = 200000, events = 0, seed = 1, ws = 2000000, v;
@@ -55,12 +77,17 @@ int main(int argc, char **argv)
 	struct kh_df_subpage *sp;
 	uint64_t pages, t0 = 1000000000ULL, ivl = 1000000000ULL, st[KH_NR_STATS] = {};
 	struct kh_dw w;
+	struct kh_idle ages = {};
+	bool idle = false;
 	json_t *h;
 	int opt, err;
 
 	while ((opt = getopt_long(argc, argv, "o:", lo, NULL)) != -1) {
-		if (opt == 'o') {
-			out = optarg;
+		if (opt == 'o' || opt == 'I') {
+			if (opt == 'o')
+				out = optarg;
+			else
+				idle = true;
 			continue;
 		}
 		if (kh_parse_u64(optarg, &v) || !v) {
@@ -79,7 +106,7 @@ int main(int argc, char **argv)
 	}
 	if (!out || gib < 4 || ws > (gib << (30 - KH_PAGE_SHIFT))) {
 		fprintf(stderr, "usage: synthrec -o FILE [--gib N>=4] [--epochs E] [--gfns G] "
-			"[--working-set W<=pages] [--events K] [--seed S]\n");
+			"[--working-set W<=pages] [--events K] [--seed S] [--idle]\n");
 		return 2;
 	}
 	pages = gib << (30 - KH_PAGE_SHIFT);
@@ -89,6 +116,9 @@ int main(int argc, char **argv)
 	g = calloc(per, sizeof(*g));
 	sp = calloc(per, sizeof(*sp));
 	if (!g || !sp)
+		return 1;
+	if (idle && kh_idle_init(&ages, &(struct kh_vm){ .pid = 4242, .nr_slots = 2,
+							  .slots = slots }))
 		return 1;
 	err = kh_dw_create(&w, out);
 	if (err) {
@@ -144,6 +174,8 @@ int main(int argc, char **argv)
 		err = kh_dw_epoch(&w, e, t0 + e * ivl, t0 + (e + 1) * ivl, per, ns);
 		if (!err)
 			err = kh_dw_gfns(&w, 4242, g, per);
+		if (!err && idle)
+			err = synth_scan(&w, &ages, g, per, t0 + (e + 1) * ivl);
 		if (!err)
 			err = kh_dw_subpages(&w, 4242, sp, ns);
 		for (uint64_t k = 0; k < events / epochs && !err; k++) {
@@ -179,6 +211,7 @@ int main(int argc, char **argv)
 	printf("synthrec: %s: %" PRIu64 " GiB guest, %" PRIu64 " epochs x %" PRIu64
 	       " gfn entries, %" PRIu64 " events\n", out, gib, epochs, per,
 	       events / epochs * epochs);
+	kh_idle_free(&ages);
 	free(g);
 	free(sp);
 	return 0;
