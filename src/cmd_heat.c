@@ -26,6 +26,7 @@ struct kh_heat_args {
 	size_t width;
 	int color;		/* -1 auto, 0 never, 1 always */
 	struct kh_session_opts so;
+	struct kh_scan scan;	/* --age-driver, --scan-interval, --ws-scans */
 };
 
 /* What the maps held at the end, read once for every view. */
@@ -285,8 +286,10 @@ static void kh_heat_text_tail(const struct kh_heat_data *d)
 
 /* One VM's section, text or JSON (appended to @vms); false if it is skipped. */
 static bool kh_heat_vm(const struct kh_vm *vm, const struct kh_heat_args *a,
-		       struct kh_heat_data *d, json_t *vms, bool color)
+		       struct kh_heat_data *d, json_t *vms, bool color, const struct kh_scan *sc)
 {
+	const struct kh_idle_sum *sum = kh_scan_sum(sc, vm->pid);
+	double ivl = sc->interval > 1 ? sc->interval : 1;	/* heat samples every second */
 	struct kh_coarse coarse = {};
 	size_t nr = 0, vn = 0;
 	uint64_t touched;
@@ -310,16 +313,21 @@ static bool kh_heat_vm(const struct kh_vm *vm, const struct kh_heat_args *a,
 		json_object_set_new(vj, "aging_granularity", kh_coarse_json(&coarse));
 		json_object_set_new(vj, "coarse_cells",
 				    kh_coarse_cells_json(d->rk, d->rv, d->nrv, vm->pid));
+		/* null: no --age-driver, or no scan of this VM */
+		json_object_set_new(vj, "idle", sum ? kh_idle_sum_json(sum, ivl) : json_null());
 		json_array_append_new(vms, vj);
 	} else {
 		kh_print_vm(vm, d->g, d->n, d->rg_vm, nr, touched, d->cols, a->width, color);
 		kh_coarse_print(stdout, &coarse, kh_vm_pages(vm) << KH_PAGE_SHIFT);
+		if (sum)
+			kh_idle_sum_print(stdout, vm->pid, sum, ivl);
 	}
 	return true;
 }
 
 static int kh_heat_report(struct kh_session *s, const struct kh_heat_args *a,
-			  struct kh_vmset *seen, double elapsed, const struct kh_opts *o)
+			  struct kh_vmset *seen, double elapsed, const struct kh_opts *o,
+			  const struct kh_scan *sc)
 {
 	struct kh_heat_data d = {};
 	json_t *root = NULL;
@@ -337,7 +345,7 @@ static int kh_heat_report(struct kh_session *s, const struct kh_heat_args *a,
 	kh_vms_add_undiscovered(seen, d.g, d.n);
 	for (size_t i = 0; i < seen->n; i++)
 		kh_heat_vm(&seen->vms[i], a, &d, root ? json_object_get(root, "vms") : NULL,
-			   kh_color_wanted(a->color));
+			   kh_color_wanted(a->color), sc);
 	if (root)
 		kh_json_print(root, JSON_INDENT(1));
 	else
@@ -357,7 +365,8 @@ static void kh_vms_remember(struct kh_vmset *seen, const struct kh_vmset *now)
 static const char kh_heat_help[] =
 	"Usage: kvmheat heat [-p PID] [-d SECONDS] [-n TOP] [-e SOURCES] [-j]\n"
 	"                    [--method SOURCE=METHOD] [--width N] [--color WHEN]\n"
-	"                    [--max-gfns N]\n"
+	"                    [--max-gfns N] [--age-driver auto|page_idle|mglru|damon|none]\n"
+	"                    [--scan-interval S] [--ws-scans N]\n"
 	"Trace guest memory accesses for SECONDS (default 5; ends early when the VM\n"
 	"given by -p exits or on Ctrl-C), then print per VM the hottest gfn ranges\n"
 	"with sub-page write masks and a heat strip across guest memory.\n"
@@ -371,6 +380,10 @@ static const char kh_heat_help[] =
 	"      --width N        heat strip columns (default 64)\n"
 	"      --color WHEN     auto, always or never\n"
 	"      --max-gfns N     per-gfn table entries (default: 4096 per GiB)\n"
+	"      --age-driver D   make the kernel age each VM's memory (auto: the best one\n"
+	"                       kvmheat probe lists) and show idle ages; default none\n"
+	"      --scan-interval S  seconds between scans (default: every second)\n"
+	"      --ws-scans N     idle view's working set: young within N scans (default 1)\n"
 	"\n"
 	"Examples:\n"
 	"  kvmheat heat -d 10\n"
@@ -389,12 +402,14 @@ static int kh_heat_parse(int argc, char **argv, struct kh_opts *o, struct kh_hea
 		{ "width", required_argument, NULL, 'W' },
 		{ "color", required_argument, NULL, KH_OPT_COLOR },
 		{ "max-gfns", required_argument, NULL, 'G' },
+		KH_LONGOPTS_AGING, KH_LONGOPT_WS_SCANS,
 		KH_LONGOPTS_END,
 	};
 	struct kh_cmdline cl = {
 		.cmd = "heat", .o = o, .help = kh_heat_help, .shortopts = "p:d:n:e:m:jvh",
 		.longopts = longopts, .pid = &a->pid, .duration = &a->duration,
 		.sources = &a->so.sources, .force = a->so.force, .color = &a->color,
+		.scan = &a->scan, .ws_scans = &a->scan.ws_scans,
 	};
 	uint64_t v;
 	int opt;
@@ -425,9 +440,45 @@ static int kh_heat_parse(int argc, char **argv, struct kh_opts *o, struct kh_hea
 	return -1;
 }
 
+/*
+ * --age-driver: a due scan, then the maps' change since the last one
+ * folded into the ages (heat's maps stay cumulative for its report).
+ */
+static int kh_heat_idle(struct kh_session *s, struct kh_scan *sc)
+{
+	struct kh_gfn_stat *g = NULL;
+	struct kh_key *rk = NULL;
+	struct kh_region *rv = NULL;
+	size_t n = 0, nr = 0;
+	char why[1400];
+	int err;
+
+	kh_scan_tick(sc, &s->vms, kh_now());
+	if (!sc->pending)
+		return 0;
+	err = kh_read_gfns(bpf_map__fd(s->skel->maps.gfns), -1, sc->pid, &g, &n);
+	if (!err)
+		err = kh_read_regions(bpf_map__fd(s->skel->maps.regions), sc->pid, &rk, &rv, &nr);
+	if (!err)
+		err = kh_scan_fold_totals(sc, g, n, rk, rv, nr);
+	if (!err) {
+		int e = kh_scan_sync(sc, &s->vms, why, sizeof(why));
+
+		if (e == -ENOMEM)
+			err = e;
+		else if (e && sc->note)	/* a VM that came later stays passive */
+			sc->note(sc->note_ctx, why);
+	}
+	free(g);
+	free(rk);
+	free(rv);
+	return err;
+}
+
 /* Trace until the deadline, a signal or the -p VM's exit, rediscovering each second. */
 static void kh_heat_trace(struct kh_session *s, const struct kh_heat_args *a,
-			  struct kh_vmset *seen, const struct kh_opts *o, double start)
+			  struct kh_vmset *seen, const struct kh_opts *o, double start,
+			  struct kh_scan *sc)
 {
 	double deadline = start + a->duration, next_refresh = start + 1;
 
@@ -438,6 +489,8 @@ static void kh_heat_trace(struct kh_session *s, const struct kh_heat_args *a,
 		next_refresh += 1;
 		if (kh_cli_refresh(s, o))
 			continue;
+		if (kh_scan_on(sc) && kh_heat_idle(s, sc))
+			kh_warn(o, "reading maps for idle ages failed: ages stop here");
 		kh_vms_remember(seen, &s->vms);
 		if (a->pid && !kh_vms_find(&s->vms, a->pid)) {
 			fprintf(stderr, "kvmheat: VM %u exited; reporting what was seen\n", a->pid);
@@ -450,10 +503,15 @@ static int kh_heat_run(struct kh_heat_args *a, struct kh_opts *o)
 {
 	struct kh_session s = {};
 	struct kh_vmset seen = {};
+	struct kh_scan sc = a->scan;
 	double start;
 	int err;
 
 	err = kh_cli_start(&s, &a->so, o);
+	if (!err) {
+		sc.pid = a->pid;
+		err = kh_cli_scan_start(&sc, &s.vms, "heat", o);
+	}
 	if (err)
 		goto out;
 	kh_vms_remember(&seen, &s.vms);
@@ -461,14 +519,15 @@ static int kh_heat_run(struct kh_heat_args *a, struct kh_opts *o)
 	fprintf(stderr, "kvmheat: tracing %s for %.1f s; Ctrl-C to stop early\n",
 		a->pid ? "one VM" : "all VMs", a->duration);
 	start = kh_now();
-	kh_heat_trace(&s, a, &seen, o, start);
-	err = kh_heat_report(&s, a, &seen, kh_now() - start, o);
+	kh_heat_trace(&s, a, &seen, o, start, &sc);
+	err = kh_heat_report(&s, a, &seen, kh_now() - start, o, &sc);
 	/* all-VM mode with nothing to show: say so, with its own exit code */
 	if (!err && !seen.n)
 		err = kh_err(o, KH_EXIT_NO_VM, "no KVM VM ran while tracing (%.1f s)",
 			     kh_now() - start);
 out:
 	kh_vms_free(&seen);
+	kh_scan_free(&sc);	/* kernel state (a kdamond) before the session */
 	kh_session_close(&s);
 	return err;
 }
@@ -477,7 +536,7 @@ int kh_cmd_heat(int argc, char **argv, struct kh_opts *o)
 {
 	struct kh_heat_args a = {
 		.duration = 5, .top = 20, .width = 64, .color = -1,
-		.so = { .sources = KH_ALL_SOURCES },
+		.so = { .sources = KH_ALL_SOURCES }, .scan = { .want = KH_SCAN_NONE },
 	};
 	int rc = kh_heat_parse(argc, argv, o, &a);
 

@@ -901,6 +901,15 @@ static int kh_recorder_open(struct kh_recorder *r)
 	for (size_t i = 0; i < a->nr_pids; i++)
 		if (!kh_vms_find(&r->s.vms, a->pids[i]))
 			return kh_err(o, KH_EXIT_NO_VM, KH_MSG_NOT_VM, a->pids[i]);
+	/*
+	 * A driver this host refuses fails before any file exists; the VMs
+	 * join the scan set at the first epoch (kh_recorder_idle), and one the
+	 * driver refuses then stays passive with a warning.
+	 */
+	r->scan = a->scan;
+	err = kh_cli_scan_start(&r->scan, &(struct kh_vmset){ 0 }, "record", o);
+	if (err)
+		return err;
 	err = kh_dw_create(&r->w, a->out);
 	if (err)
 		return kh_err(o, KH_EXIT_ERROR, "record: cannot create %s: %s", a->out,
@@ -918,12 +927,7 @@ static int kh_recorder_open(struct kh_recorder *r)
 			return kh_err(o, KH_EXIT_ERROR, "record: ring buffer: %s",
 				      kh_errstr(-errno, eb, sizeof(eb)));
 	}
-	err = kh_cli_attach(&r->s, o);
-	if (!err) {
-		r->scan = a->scan;
-		err = kh_cli_scan_start(&r->scan, &r->known, "record", o);
-	}
-	return err;
+	return kh_cli_attach(&r->s, o);
 }
 
 /* Release COMMAND; EOF on the error pipe means its exec succeeded. */

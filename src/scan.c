@@ -310,6 +310,87 @@ int kh_scan_fold(struct kh_scan *sc, const struct kh_key *gk, const struct kh_co
 	return 0;
 }
 
+static int kh_prev_cmp(const void *a, const void *b)
+{
+	const struct kh_scan_prev *x = a, *y = b;
+
+	if (x->pid != y->pid)
+		return x->pid < y->pid ? -1 : 1;
+	return x->idx < y->idx ? -1 : x->idx > y->idx;
+}
+
+/* @cur sorted; each entry's change since @prev (sorted) into @k/@c: how many. */
+static size_t kh_prev_delta(const struct kh_scan_prev *cur, size_t n, const struct kh_scan_prev *prev,
+			    size_t np, struct kh_key *k, struct kh_counts *c)
+{
+	size_t m = 0;
+
+	for (size_t i = 0, j = 0; i < n; i++) {
+		uint64_t aged = cur[i].aged, acc = cur[i].accesses;
+
+		while (j < np && kh_prev_cmp(&prev[j], &cur[i]) < 0)
+			j++;
+		if (j < np && !kh_prev_cmp(&prev[j], &cur[i]) && prev[j].aged <= aged &&
+		    prev[j].accesses <= acc) {
+			aged -= prev[j].aged;
+			acc -= prev[j].accesses;
+		}
+		if (!aged && !acc)
+			continue;
+		k[m] = (struct kh_key){ .pid = cur[i].pid, .idx = cur[i].idx };
+		memset(&c[m], 0, sizeof(c[m]));
+		c[m].aged = aged;
+		c[m].flags = cur[i].flags;
+		c[m++].accesses = acc;
+	}
+	return m;
+}
+
+int kh_scan_fold_totals(struct kh_scan *sc, const struct kh_gfn_stat *g, size_t n,
+			const struct kh_key *rk, const struct kh_region *rv, size_t nr)
+{
+	struct kh_scan_prev *cg = malloc((n ? n : 1) * sizeof(*cg));
+	struct kh_scan_prev *cr = malloc((nr ? nr : 1) * sizeof(*cr));
+	struct kh_key *gk = malloc((n ? n : 1) * sizeof(*gk)), *dk = malloc((nr ? nr : 1) * sizeof(*dk));
+	struct kh_counts *gv = malloc((n ? n : 1) * sizeof(*gv));
+	struct kh_region *dv = calloc(nr ? nr : 1, sizeof(*dv));
+	struct kh_counts *tmp = malloc((nr ? nr : 1) * sizeof(*tmp));
+	size_t ng, nd;
+	int err = -ENOMEM;
+
+	if (!cg || !cr || !gk || !dk || !gv || !dv || !tmp)
+		goto out;
+	for (size_t i = 0; i < n; i++)
+		cg[i] = (struct kh_scan_prev){ g[i].pid, g[i].gfn, g[i].c.aged, g[i].c.accesses,
+					      g[i].c.flags };
+	for (size_t i = 0; i < nr; i++)
+		cr[i] = (struct kh_scan_prev){ rk[i].pid, rk[i].idx, rv[i].c.aged, rv[i].c.accesses,
+					      rv[i].c.flags };
+	qsort(cg, n, sizeof(*cg), kh_prev_cmp);
+	qsort(cr, nr, sizeof(*cr), kh_prev_cmp);
+	ng = kh_prev_delta(cg, n, sc->pg, sc->npg, gk, gv);
+	nd = kh_prev_delta(cr, nr, sc->pr, sc->npr, dk, tmp);
+	for (size_t i = 0; i < nd; i++)
+		dv[i].c = tmp[i];	/* with KH_F_RANGE_AGED: the fold needs it */
+	err = kh_scan_fold(sc, gk, gv, ng, dk, dv, nd);
+	free(sc->pg);
+	free(sc->pr);
+	sc->pg = cg;
+	sc->pr = cr;
+	sc->npg = n;
+	sc->npr = nr;
+	cg = cr = NULL;
+out:
+	free(cg);
+	free(cr);
+	free(gk);
+	free(dk);
+	free(gv);
+	free(dv);
+	free(tmp);
+	return err;
+}
+
 const struct kh_idle_sum *kh_scan_sum(const struct kh_scan *sc, uint32_t pid)
 {
 	for (size_t i = 0; i < sc->n; i++)
@@ -323,6 +404,9 @@ void kh_scan_free(struct kh_scan *sc)
 	for (size_t i = 0; i < sc->n; i++)
 		kh_scan_vm_free(&sc->vms[i]);
 	free(sc->vms);
+	free(sc->pg);
+	free(sc->pr);
 	sc->vms = NULL;
-	sc->n = sc->cap = 0;
+	sc->pg = sc->pr = NULL;
+	sc->n = sc->cap = sc->npg = sc->npr = 0;
 }

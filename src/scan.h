@@ -77,6 +77,14 @@ struct kh_scan_vm {
 /* One line for the command to print (kh_warn); the library never prints. */
 typedef void (*kh_scan_note_fn)(void *ctx, const char *msg);
 
+/* A cumulative map entry as last folded (kh_scan_fold_totals). */
+struct kh_scan_prev {
+	uint32_t pid;
+	uint64_t idx;		/* gfn, or region */
+	uint64_t aged, accesses;
+	uint32_t flags;		/* KH_F_*: a region's KH_F_RANGE_AGED */
+};
+
 struct kh_scan {
 	int want;			/* KH_SCAN_NONE, KH_SCAN_AUTO or a driver id */
 	uint32_t pid;			/* only this VM (-p); 0: every VM in the set */
@@ -88,6 +96,8 @@ struct kh_scan {
 	struct kh_scan_vm *vms;
 	kh_scan_note_fn note;
 	void *note_ctx;
+	struct kh_scan_prev *pg, *pr;	/* kh_scan_fold_totals: the last totals folded */
+	size_t npg, npr;
 };
 
 static inline bool kh_scan_on(const struct kh_scan *sc) { return sc->want != KH_SCAN_NONE; }
@@ -113,6 +123,14 @@ void kh_scan_tick(struct kh_scan *sc, const struct kh_vmset *vms, double now);
  */
 int kh_scan_fold(struct kh_scan *sc, const struct kh_key *gk, const struct kh_counts *gv,
 		 size_t ng, const struct kh_key *rk, const struct kh_region *rv, size_t nr);
+/*
+ * kh_scan_fold for a command whose maps stay cumulative (heat): @g, @rk/@rv
+ * are whole reads; what changed since the last call is folded.  A counter
+ * that went down (an LRU eviction) counts whole.  0 or -ENOMEM.
+ */
+struct kh_gfn_stat;
+int kh_scan_fold_totals(struct kh_scan *sc, const struct kh_gfn_stat *g, size_t n,
+			const struct kh_key *rk, const struct kh_region *rv, size_t nr);
 /* The summary of @pid, or NULL (not watched, or passive). */
 const struct kh_idle_sum *kh_scan_sum(const struct kh_scan *sc, uint32_t pid);
 void kh_scan_free(struct kh_scan *sc);

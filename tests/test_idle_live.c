@@ -246,11 +246,104 @@ static void test_views_auto(void **state)
 	free(drv);
 }
 
+/*
+ * heat and record with --age-driver: auto carries on passively after one
+ * line on a host with no usable driver (heat's and report's "idle" are
+ * null), and a named driver the host refuses is exit 4 before record
+ * writes anything.  With a driver, its ages must show in both.
+ */
+static void test_heat_record_auto(void **state)
+{
+	char guest[256], pidstr[16], data[512], *kh, *out, *err, *drv;
+	char *gargs[] = { guest, "--mem", "4", "--hot", "64", "--cold", "64", "--rounds", "40",
+			  "--hot-phases", "39", "--pause-ms", "300", NULL };
+	json_t *j, *idle;
+	bool passive;
+	struct proc g;
+	int rc;
+
+	need_kvm();
+	drv = chosen_driver();
+	assert_non_null(drv);
+	passive = !strcmp(drv, "passive");
+	path_of(guest, sizeof(guest), "khguest");
+	spawn(&g, gargs);
+	live_track(state, g.pid);
+	assert_true(wait_for(g.err, "ready", 10));
+	snprintf(pidstr, sizeof(pidstr), "%d", g.pid);
+	kh = bin("kvmheat");
+	tpath(data, sizeof(data), "idle.data");
+	{
+		char *args[] = { kh, "heat", "-j", "-d", "2", "-p", pidstr, "--age-driver", "auto",
+				 "--ws-scans", "2", NULL };
+
+		rc = run(&out, &err, 60, args);
+		printf("# heat --age-driver auto (probe: %s): exit %d\n", drv, rc);
+		print_lines(err);
+		assert_int_equal(rc, 0);
+		assert_int_equal(count_of(err, "no aging driver usable"), passive ? 1 : 0);
+		j = json_loads(out, 0, NULL);
+		assert_non_null(j);
+		idle = json_object_get(vm_of(j, g.pid), "idle");
+		assert_true(passive ? json_is_null(idle) : json_is_object(idle));
+		json_decref(j);
+		free(out);
+		free(err);
+	}
+	{
+		char *args[] = { kh, "record", "-d", "2", "-F", "250", "-p", pidstr, "-o", data,
+				 "--age-driver", "auto", NULL };
+		char *rargs[] = { kh, "report", "-i", data, "-j", NULL };
+
+		unlink(data);
+		rc = run(&out, &err, 60, args);
+		printf("# record --age-driver auto: exit %d\n", rc);
+		print_lines(err);
+		assert_int_equal(rc, 0);
+		assert_int_equal(count_of(err, "no aging driver usable"), passive ? 1 : 0);
+		free(out);
+		free(err);
+		rc = run(&out, &err, 60, rargs);
+		assert_int_equal(rc, 0);
+		j = json_loads(out, 0, NULL);
+		assert_non_null(j);
+		idle = json_object_get(vm_of(j, g.pid), "idle");
+		assert_true(passive ? json_is_null(idle) : json_is_object(idle));
+		json_decref(j);
+		free(out);
+		free(err);
+	}
+	if (passive) {
+		char *hargs[] = { kh, "heat", "-d", "1", "-p", pidstr, "--age-driver", "mglru", NULL };
+		char *args[] = { kh, "record", "-d", "1", "-p", pidstr, "-o", data, "--age-driver",
+				 "mglru", NULL };
+
+		rc = run(&out, &err, 60, hargs);
+		assert_int_equal(rc, 4);
+		assert_non_null(strstr(err, "kvmheat: error: heat: aging driver mglru refused"));
+		free(out);
+		free(err);
+		unlink(data);
+		rc = run(&out, &err, 60, args);
+		printf("# record --age-driver mglru: exit %d: %s", rc, err);
+		assert_int_equal(rc, 4);
+		assert_non_null(strstr(err, "kvmheat: error: record: aging driver mglru refused"));
+		assert_int_equal(access(data, F_OK), -1);	/* refused before any file */
+		free(out);
+		free(err);
+	}
+	kill(g.pid, SIGTERM);
+	wait_exit(g.pid, 10);
+	free(kh);
+	free(drv);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		LIVE_TEST(test_idle_passive),
 		LIVE_TEST(test_views_auto),
+		LIVE_TEST(test_heat_record_auto),
 		cmocka_unit_test(test_idle_bad_options),
 	};
 

@@ -189,6 +189,37 @@ static void test_fold(void **state)
 	kh_idle_free(&v.st);
 }
 
+/* Cumulative maps (heat): only what changed since the last fold is a scan's result. */
+static void test_fold_totals(void **state)
+{
+	struct kh_scan_vm v = { .pid = 42, .open = true, .seen = true };
+	struct kh_scan sc = { .want = KH_SCAN_AUTO, .n = 1, .cap = 1, .vms = &v };
+	struct kh_gfn_stat g[3] = {
+		{ .pid = 42, .gfn = 1, .c = { .aged = 1 } },
+		{ .pid = 42, .gfn = 2, .c = { .aged = 1, .accesses = 1 } },
+		{ .pid = 42, .gfn = 3, .c = { .aged = 5 } },
+	};
+
+	(void)state;
+	assert_int_equal(kh_idle_init(&v.st, &vm), 0);
+	sc.pending = true;
+	assert_int_equal(kh_scan_fold_totals(&sc, g, 3, NULL, NULL, 0), 0);
+	assert_int_equal(kh_idle_age(&v.st, 1), 1);
+	assert_int_equal(kh_idle_age(&v.st, 2), 0);
+	/* scan 2: gfn 1 not aged again (unchanged totals), gfn 2 aged, not accessed */
+	g[1].c.aged = 2;
+	g[2].c.aged = 1;	/* went down: evicted and counted again, so aged */
+	sc.pending = true;
+	assert_int_equal(kh_scan_fold_totals(&sc, g, 3, NULL, NULL, 0), 0);
+	assert_int_equal(kh_idle_age(&v.st, 1), 1);
+	assert_int_equal(kh_idle_age(&v.st, 2), 1);
+	assert_int_equal(kh_idle_age(&v.st, 3), 2);
+	assert_int_equal(v.st.scans, 2);
+	kh_idle_free(&v.st);
+	free(sc.pg);
+	free(sc.pr);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -196,6 +227,7 @@ int main(void)
 		cmocka_unit_test(test_summary_json),
 		cmocka_unit_test(test_schedule),
 		cmocka_unit_test(test_fold),
+		cmocka_unit_test(test_fold_totals),
 	};
 
 	return cmocka_run_group_tests_name("active aging in live commands (scan.c)", tests, NULL,
