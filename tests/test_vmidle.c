@@ -17,6 +17,8 @@
 #include <sys/stat.h>
 #include <jansson.h>
 #include "khtest.h"
+#include "kh.h"
+#include "datafile.h"
 
 struct rig {
 	char out[512];
@@ -31,7 +33,7 @@ static struct rig rig;
 static const char *const files[] = {
 	"probe.json", "mglru.json", "mglru.err", "vmstat.before", "vmstat.after", "rss.before",
 	"rss.after", "damon.json", "damon.err", "truth.json", "guest.err", "exit.json", "exit.err",
-	"top.json", "top.err",
+	"top.json", "top.err", "rec.data", "rec.json", "rec.err", "heat.json", "heat.err",
 };
 
 /* Cut each "KHIDLE file NAME" section out of the console and unpack it. */
@@ -365,6 +367,110 @@ static void test_top_mglru(void **state)
 	free(s);
 }
 
+/*
+ * record --age-driver mglru on the same guest: the per-gfn ages of the
+ * recording's last scan, read back from its IDLE_RUNS, judged like idle's
+ * (every hot page at 0, every cold one at >= S-1 after S scans, hot-set
+ * precision and recall), and report's summary of the same scan.
+ */
+static void test_record_mglru(void **state)
+{
+	uint64_t cold = 0, cold_ok = 0, hot = 0, hot_ok = 0, tp = 0, fp = 0, known = 0;
+	const struct kh_rd_idle *last;
+	struct kh_recording r;
+	struct kh_rd_filter f;
+	struct pages p;
+	char path[700], why[256];
+	json_t *j, *idle;
+
+	(void)state;
+	need_rig();
+	assert_int_equal(file_num("rec.err", "status"), 0);
+	pages_load(&p, "mglru.json");	/* khguest's truth of the data slot */
+	for (uint64_t i = 0; i < p.n; i++)
+		p.age[i] = -1;
+	snprintf(path, sizeof(path), "%s/rec.data", rig.out);
+	assert_int_equal(kh_df_read_file(path, 0, &r, why, sizeof(why)), 0);
+	kh_rd_filter_init(&f);
+	last = kh_rd_idle_last(&r, &f, 0);
+	assert_non_null(last);
+	assert_int_equal(last->driver, KH_AD_MGLRU);
+	for (size_t k = 0; k < last->nr_runs; k++) {
+		const struct kh_df_idle_run *e = &r.idle_runs[last->first_run + k];
+
+		known += e->npages;
+		for (uint64_t g = e->gfn; g < e->gfn + e->npages; g++)
+			if (g - p.base < p.n)
+				p.age[g - p.base] = e->age;
+	}
+	for (uint64_t i = 0; i < p.n; i++) {
+		if (p.hot[i] == 0) {
+			cold++;
+			cold_ok += p.age[i] >= (int)last->scan - 1;
+			fp += p.age[i] == 0;
+		} else if (p.hot[i] == 1) {
+			hot++;
+			hot_ok += p.age[i] == 0;
+			tp += p.age[i] == 0;
+		}
+	}
+	printf("# recording: %zu scans, the last (scan %u) %zu runs, %" PRIu64 " pages aged; %"
+	       PRIu64 " of %" PRIu64 " cold pages >= S-1, %" PRIu64 " of %" PRIu64 " hot at 0; "
+	       "hot set precision %.4f recall %.4f\n", r.nr_idle, last->scan, last->nr_runs, known,
+	       cold_ok, cold, hot_ok, hot, tp + fp ? (double)tp / (tp + fp) : 0,
+	       hot ? (double)tp / hot : 0);
+	assert_true(last->scan >= 3);
+	assert_true(cold > 0 && hot > 0);
+	assert_int_equal(cold_ok, cold);
+	assert_int_equal(hot_ok, hot);
+	assert_true(tp + fp && (double)tp / (tp + fp) >= 0.99);
+	/* report's view of the same scan */
+	j = load("rec.json");
+	idle = json_object_get(json_array_get(json_object_get(j, "vms"), 0), "idle");
+	assert_true(json_is_object(idle));
+	assert_int_equal(json_integer_value(json_object_get(idle, "pages_aged")), known);
+	assert_int_equal(json_integer_value(json_object_get(idle, "scans")), last->scan);
+	assert_true(json_integer_value(json_object_get(idle, "working_set_bytes")) >= (json_int_t)hot * 4096);
+	json_decref(j);
+	kh_rd_free(&r);
+	pages_free(&p);
+}
+
+/* heat -j --age-driver mglru --ws-scans 2: counts, as for top. */
+static void test_heat_mglru(void **state)
+{
+	uint64_t hot = 0, cold = 0, age0, idle2;
+	struct pages p;
+	json_t *j, *idle;
+
+	(void)state;
+	need_rig();
+	assert_int_equal(file_num("heat.err", "status"), 0);
+	j = load("heat.json");
+	idle = json_object_get(json_array_get(json_object_get(j, "vms"), 0), "idle");
+	assert_true(json_is_object(idle));
+	assert_string_equal(json_string_value(json_object_get(idle, "age_driver")), "mglru");
+	pages_load(&p, "mglru.json");
+	for (uint64_t i = 0; i < p.n; i++) {
+		hot += p.hot[i] == 1;
+		cold += p.hot[i] == 0;
+	}
+	age0 = json_integer_value(json_array_get(json_object_get(idle, "idle_age_hist"), 0));
+	idle2 = json_integer_value(json_object_get(json_object_get(idle, "idle_bytes"), "2")) /
+		4096;
+	printf("# heat: %" PRId64 " scans; %" PRIu64 " pages at age 0 (hot set %" PRIu64 "), %"
+	       PRIu64 " at age >= 2 (cold set %" PRIu64 "), working set within 2 scans %" PRId64
+	       " pages\n", (int64_t)json_integer_value(json_object_get(idle, "scans")), age0, hot,
+	       idle2, cold,
+	       (int64_t)json_integer_value(json_object_get(idle, "working_set_bytes")) / 4096);
+	assert_true(json_integer_value(json_object_get(idle, "scans")) >= 3);
+	assert_int_equal(json_integer_value(json_object_get(idle, "working_set_scans")), 2);
+	assert_true(age0 >= hot);
+	assert_true(idle2 >= cold);
+	pages_free(&p);
+	json_decref(j);
+}
+
 /* Aging, not reclaim: nothing swapped, no refaults, nothing stolen, RSS kept. */
 static void test_mglru_no_reclaim(void **state)
 {
@@ -526,6 +632,8 @@ int main(void)
 		cmocka_unit_test(test_mglru_no_reclaim),
 		cmocka_unit_test(test_top_mglru),
 		cmocka_unit_test(test_json_contract),
+		cmocka_unit_test(test_record_mglru),
+		cmocka_unit_test(test_heat_mglru),
 		cmocka_unit_test(test_damon_accuracy),
 		cmocka_unit_test(test_damon_cleanup),
 		cmocka_unit_test(test_sigint_damon),

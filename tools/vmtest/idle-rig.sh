@@ -2,7 +2,8 @@
 # Runs inside the nested-kernel rig (tools/vmtest/run.sh --file THIS -- sh
 # idle-rig.sh), on Debian 6.12 with kvm_amd npt=1: kvmheat idle against
 # khguest with a hot and a cold set, no memory pressure, through the MGLRU
-# and DAMON drivers, kvmheat top --age-driver mglru, and the cleanup cases.  It judges nothing about ages
+# and DAMON drivers, kvmheat top, record (+ report) and heat with
+# --age-driver mglru, and the cleanup cases.  It judges nothing about ages
 # itself: it hands the files to tests/test_vmidle.c (one section each,
 # gzip + base64), which compares them with khguest's truth.  Only the
 # cleanup checks, which need the guest's live state, print
@@ -49,11 +50,11 @@ echo "scans $K" > $T/params
 kvmheat probe -j > $T/probe.json 2> $T/probe.err
 emit probe.json $T/probe.json
 
-# ---- the guest: hot set touched every 700 ms for ~45 s, cold set once ----
+# ---- the guest: hot set touched every 700 ms for ~77 s, cold set once ----
 # tmpfs-backed data slot: every touched page is a real page (a read of
 # untouched anonymous memory would map the zero page, which is never aged).
 khguest --wait-signal --truth $T/truth.json --file /run/khidle.img --cgroup /khidle \
-	--mem 16 --hot 256 --cold 1024 --layout contiguous --rounds 64 --hot-phases 63 \
+	--mem 16 --hot 256 --cold 1024 --layout contiguous --rounds 110 --hot-phases 109 \
 	--pause-ms 700 --write-frac 0.25 --cold-write-frac 0.25 --seed 7 2> $T/guest.err &
 gp=$!
 wait_for $T/guest.err ready 30 || { cat $T/guest.err; exit 1; }
@@ -84,6 +85,16 @@ kvmheat top -b -j -n 7 -d 1 -p $gp --age-driver mglru > $T/top.json 2> $T/top.er
 echo "status $?" >> $T/top.err
 emit top.json $T/top.json
 emit top.err $T/top.err
+
+# ---- record and heat with the MGLRU driver: ages in a recording, in heat --
+kvmheat record -d 8 -F 1000 -p $gp --age-driver mglru -o $T/rec.data > /dev/null 2> $T/rec.err
+echo "status $?" >> $T/rec.err
+kvmheat report -i $T/rec.data -j > $T/rec.json 2>> $T/rec.err
+kvmheat heat -j -d 8 -p $gp --age-driver mglru --ws-scans 2 > $T/heat.json 2> $T/heat.err
+echo "status $?" >> $T/heat.err
+for f in rec.data rec.json rec.err heat.json heat.err; do
+	emit $f $T/$f
+done
 wait $gp
 echo "guest status $?" >> $T/guest.err
 emit truth.json $T/truth.json
