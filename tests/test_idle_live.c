@@ -139,6 +139,28 @@ static int count_of(const char *s, const char *needle)
 }
 
 /*
+ * A small khguest that runs for a while (40 rounds, @pause_ms apart) and
+ * the driver probe says this host would pick ("passive": none).
+ */
+static bool views_guest(void **state, struct proc *g, const char *pause_ms, char pidstr[16],
+			char **drv)
+{
+	char guest[256];
+	char *gargs[] = { guest, "--mem", "4", "--hot", "64", "--cold", "64", "--rounds", "40",
+			  "--hot-phases", "39", "--pause-ms", (char *)pause_ms, NULL };
+
+	need_kvm();
+	*drv = chosen_driver();
+	assert_non_null(*drv);
+	path_of(guest, sizeof(guest), "khguest");
+	spawn(g, gargs);
+	live_track(state, g->pid);
+	assert_true(wait_for(g->err, "ready", 10));
+	snprintf(pidstr, 16, "%d", g->pid);
+	return !strcmp(*drv, "passive");
+}
+
+/*
  * top and export with --age-driver auto on a host where no driver works:
  * they carry on passively after one warning line naming every driver's
  * reason, and show no idle figures (top's rows get no "idle" object,
@@ -147,22 +169,11 @@ static int count_of(const char *s, const char *needle)
  */
 static void test_views_auto(void **state)
 {
-	char guest[256], pidstr[16], prom[512], *kh, *out, *err, *drv, *txt;
-	char *gargs[] = { guest, "--mem", "4", "--hot", "64", "--cold", "64", "--rounds", "40",
-			  "--hot-phases", "39", "--pause-ms", "500", NULL };
-	bool passive;
+	char pidstr[16], prom[512], *kh, *out, *err, *drv, *txt;
 	struct proc g, e;
+	bool passive = views_guest(state, &g, "500", pidstr, &drv);
 	int rc;
 
-	need_kvm();
-	drv = chosen_driver();
-	assert_non_null(drv);
-	passive = !strcmp(drv, "passive");
-	path_of(guest, sizeof(guest), "khguest");
-	spawn(&g, gargs);
-	live_track(state, g.pid);
-	assert_true(wait_for(g.err, "ready", 10));
-	snprintf(pidstr, sizeof(pidstr), "%d", g.pid);
 	kh = bin("kvmheat");
 	{
 		char *args[] = { kh, "top", "-b", "-j", "-n", "3", "-d", "0.5", "-p", pidstr,
@@ -254,23 +265,12 @@ static void test_views_auto(void **state)
  */
 static void test_heat_record_auto(void **state)
 {
-	char guest[256], pidstr[16], data[512], *kh, *out, *err, *drv;
-	char *gargs[] = { guest, "--mem", "4", "--hot", "64", "--cold", "64", "--rounds", "40",
-			  "--hot-phases", "39", "--pause-ms", "300", NULL };
+	char pidstr[16], data[512], *kh, *out, *err, *drv;
 	json_t *j, *idle;
-	bool passive;
 	struct proc g;
+	bool passive = views_guest(state, &g, "300", pidstr, &drv);
 	int rc;
 
-	need_kvm();
-	drv = chosen_driver();
-	assert_non_null(drv);
-	passive = !strcmp(drv, "passive");
-	path_of(guest, sizeof(guest), "khguest");
-	spawn(&g, gargs);
-	live_track(state, g.pid);
-	assert_true(wait_for(g.err, "ready", 10));
-	snprintf(pidstr, sizeof(pidstr), "%d", g.pid);
 	kh = bin("kvmheat");
 	tpath(data, sizeof(data), "idle.data");
 	{

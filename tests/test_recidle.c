@@ -10,7 +10,7 @@
 #include <fcntl.h>
 #include <sys/wait.h>
 #include <jansson.h>
-#include "khtest.h"
+#include "khrun.h"
 #include "kh.h"
 #include "datafile.h"
 
@@ -145,39 +145,15 @@ static void test_bad_records(void **state)
 	unlink(p);
 }
 
+/* kvmheat @args (args[0] is "kvmheat"): its stdout; stderr is dropped. */
 static char *run_kvmheat(char *const args[], int *rc)
 {
-	char *out = NULL, cmd[64];
-	size_t len = 0;
-	int p[2], st;
-	pid_t pid;
-	FILE *f;
+	struct kh_run r;
 
-	assert_int_equal(pipe(p), 0);
-	pid = fork();
-	assert_true(pid >= 0);
-	if (!pid) {
-		dup2(p[1], 1);
-		close(p[0]);
-		snprintf(cmd, sizeof(cmd), "%s/kvmheat", kh_build_dir());
-		execv(cmd, args);
-		_exit(127);
-	}
-	close(p[1]);
-	f = open_memstream(&out, &len);
-	assert_non_null(f);
-	for (char b[4096];;) {
-		ssize_t n = read(p[0], b, sizeof(b));
-
-		if (n <= 0)
-			break;
-		fwrite(b, 1, n, f);
-	}
-	fclose(f);
-	close(p[0]);
-	waitpid(pid, &st, 0);
-	*rc = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-	return out;
+	kh_run_kvmheat(&r, args + 1);
+	*rc = r.rc;
+	free(r.err);
+	return r.out;
 }
 
 /* report -j's "idle" object of the only VM, for extra arguments @more. */

@@ -50,11 +50,11 @@ echo "scans $K" > $T/params
 kvmheat probe -j > $T/probe.json 2> $T/probe.err
 emit probe.json $T/probe.json
 
-# ---- the guest: hot set touched every 700 ms for ~77 s, cold set once ----
+# ---- the guest: hot set touched every 700 ms for ~45 s, cold set once ----
 # tmpfs-backed data slot: every touched page is a real page (a read of
 # untouched anonymous memory would map the zero page, which is never aged).
 khguest --wait-signal --truth $T/truth.json --file /run/khidle.img --cgroup /khidle \
-	--mem 16 --hot 256 --cold 1024 --layout contiguous --rounds 110 --hot-phases 109 \
+	--mem 16 --hot 256 --cold 1024 --layout contiguous --rounds 64 --hot-phases 63 \
 	--pause-ms 700 --write-frac 0.25 --cold-write-frac 0.25 --seed 7 2> $T/guest.err &
 gp=$!
 wait_for $T/guest.err ready 30 || { cat $T/guest.err; exit 1; }
@@ -86,19 +86,28 @@ echo "status $?" >> $T/top.err
 emit top.json $T/top.json
 emit top.err $T/top.err
 
-# ---- record and heat with the MGLRU driver: ages in a recording, in heat --
+wait $gp
+echo "guest status $?" >> $T/guest.err
+emit truth.json $T/truth.json
+emit guest.err $T/guest.err
+# ---- record and heat with the MGLRU driver, on a second guest like the first
+khguest --wait-signal --truth $T/truth2.json --file /run/khidle2.img --cgroup /khidle2 \
+	--mem 16 --hot 256 --cold 1024 --layout contiguous --rounds 64 --hot-phases 63 \
+	--pause-ms 700 --write-frac 0.25 --cold-write-frac 0.25 --seed 7 2> $T/guest2.err &
+gp=$!
+wait_for $T/guest2.err ready 30 || { cat $T/guest2.err; exit 1; }
+kill -USR1 $gp
+sleep 1
 kvmheat record -d 8 -F 1000 -p $gp --age-driver mglru -o $T/rec.data > /dev/null 2> $T/rec.err
 echo "status $?" >> $T/rec.err
 kvmheat report -i $T/rec.data -j > $T/rec.json 2>> $T/rec.err
 kvmheat heat -j -d 8 -p $gp --age-driver mglru --ws-scans 2 > $T/heat.json 2> $T/heat.err
 echo "status $?" >> $T/heat.err
-for f in rec.data rec.json rec.err heat.json heat.err; do
+wait $gp
+for f in rec.data rec.json rec.err heat.json heat.err truth2.json; do
 	emit $f $T/$f
 done
-wait $gp
-echo "guest status $?" >> $T/guest.err
-emit truth.json $T/truth.json
-emit guest.err $T/guest.err
+
 n=$(kdamonds)
 [ "$n" = 0 ] && [ ! -e /run/kvmheat/damon.owner ] &&
 	result damon_cleanup pass "after a full run: kdamonds=0, no record" ||
