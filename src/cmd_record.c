@@ -11,6 +11,7 @@
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <math.h>
 #include <fcntl.h>
 #include <getopt.h>
 #include <inttypes.h>
@@ -261,8 +262,8 @@ static void kh_recorder_region_vals(const struct kh_key *gk, const struct kh_cou
 /* Each VM a scan aged since the last epoch: its ages into the file. */
 static int kh_recorder_idle_write(struct kh_recorder *r, uint64_t now, const uint64_t *before)
 {
-	double ivl = r->scan.interval > r->a->interval_ms / 1e3 ? r->scan.interval
-							       : r->a->interval_ms / 1e3;
+	/* scans fall on epochs: the next epoch at or after each interval */
+	double ep = r->a->interval_ms / 1e3, ivl = ep * ceil(r->scan.interval / ep - 0.1);
 	int err = 0;
 
 	for (size_t i = 0; i < r->scan.n && !err; i++) {
@@ -907,6 +908,13 @@ static int kh_recorder_open(struct kh_recorder *r)
 	 * driver refuses then stays passive with a warning.
 	 */
 	r->scan = a->scan;
+	/*
+	 * At most one scan an epoch: the final, partial epoch must not scan
+	 * again just after the last one (a page used every epoch would read
+	 * idle).  0.9: an epoch that starts a little early still scans.
+	 */
+	if (r->scan.interval < 0.9 * a->interval_ms / 1e3)
+		r->scan.interval = 0.9 * a->interval_ms / 1e3;
 	err = kh_cli_scan_start(&r->scan, &(struct kh_vmset){ 0 }, "record", o);
 	if (err)
 		return err;
