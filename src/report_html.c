@@ -222,6 +222,21 @@ static void kh_html_heatmap(struct kh_report *rp, const struct kh_vm_view *v, FI
 	kh_hm_free(&h);
 }
 
+/* Idle ages by time and address, where the recording has them (--age-driver). */
+static void kh_html_idlemap(struct kh_report *rp, const struct kh_vm_view *v, FILE *f)
+{
+	struct kh_hmap h = { .pid = v->pid };
+
+	if (!kh_rd_idle_last(&rp->rec, &rp->a->f, v->pid))
+		return;	/* the cold-memory chart says why there are no ages */
+	fputs("<h3>Idle ages</h3>\n", f);
+	if (!kh_hm_build_idle(&h, &rp->rec, &rp->a->f, KH_HTML_ROWS, KH_HTML_COLS))
+		kh_hm_svg(&h, v->vm, f, true);
+	else
+		kh_html_why(f, "no idle map", "no idle ages in the selected gfns");
+	kh_hm_free(&h);
+}
+
 static void kh_html_chart(struct kh_report *rp, const struct kh_vm_view *v,
 			  enum kh_chart_kind kind, const char *name, FILE *f)
 {
@@ -290,6 +305,7 @@ int kh_report_html(struct kh_report *rp, const uint32_t *pids, size_t np, FILE *
 		kh_html_ranges(&vv, f);
 		kh_html_heatmap(rp, &vv, f);
 		kh_html_chart(rp, &vv, KH_CHART_WSS, "Working set", f);
+		kh_html_idlemap(rp, &vv, f);
 		kh_html_chart(rp, &vv, KH_CHART_COLD, "Cold memory", f);
 		kh_html_written(rp, &vv, f);
 		free(vv.rg);

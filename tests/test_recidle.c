@@ -317,6 +317,16 @@ static void test_heatmap_idle(void **state)
 	assert_int_equal(jint(j, "points"), 2);
 	json_decref(j);
 	free(out);
+	/* the HTML report draws both */
+	out = run_kvmheat((char *[]){ "kvmheat", "report", "-i", path, "--format", "html", "-o",
+				      svg, NULL }, &rc);
+	assert_int_equal(rc, 0);
+	free(out);
+	pic = kh_slurp(svg);
+	assert_non_null(pic);
+	assert_non_null(strstr(pic, "<h3>Idle ages</h3>\n<svg"));
+	assert_null(strstr(pic, "no chart"));	/* cold memory drawn too */
+	free(pic);
 	unlink(path);
 	/* without idle ages: one line saying how to get them, exit 1 */
 	write_recording(false);
