@@ -451,7 +451,10 @@ static void test_top_tui_drilldown(void **state)
 	snprintf(name, sizeof(name), "kh-tui-%d", getpid());
 	spawn(&g, (char *const[]){ guest, "-name", name, "--hot", "128", "--cold", "256",
 				   "--rounds", "3000", "--write-frac", "0.125", "--offset", "640",
-				   "--layout", "contiguous", "--seed", "4", NULL });
+				   "--layout", "contiguous", "--seed", "4",
+				   /* 60 pauses keep it alive >= 18 s on a fast machine too:
+				    * it once exited before the drill-down was read */
+				   "--hot-phases", "60", "--pause-ms", "300", NULL });
 	live_track(state, g.pid);
 	assert_true(wait_for(g.err, "ready", 10));
 	assert_int_equal(sh("tmux -L %s new-session -d -s %s -x 120 -y 45 "
