@@ -8,6 +8,30 @@
 #include <stdlib.h>
 #include "kh.h"
 #include "datafile.h"
+#include "hmap.h"
+#include "chart.h"
+
+/* The views over idle runs: the idle heatmap's row arithmetic, the cold chart. */
+static void kh_fuzz_idle(const struct kh_recording *r)
+{
+	const struct kh_rd_idle *last;
+	struct kh_rd_filter f;
+	struct kh_chart c;
+	char why[256];
+
+	kh_rd_filter_init(&f);
+	last = kh_rd_idle_last(r, &f, 0);
+	if (!last)
+		return;
+	{
+		struct kh_hmap h = { .pid = last->pid };
+
+		kh_hm_build_idle(&h, r, &f, 7, 5);
+		kh_hm_free(&h);
+	}
+	kh_chart_build(&c, r, &f, KH_CHART_COLD, why, sizeof(why));
+	kh_chart_free(&c);
+}
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -37,6 +61,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		g = NULL;
 		if (!kh_rd_totals(&r, &f, &g, &n))
 			free(g);
+		kh_fuzz_idle(&r);
 	}
 	kh_rd_free(&r);
 	return 0;
