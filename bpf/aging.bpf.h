@@ -28,6 +28,21 @@ struct {
 	__type(value, struct kh_age_ctx);
 } age_ctx SEC(".maps");
 
+/*
+ * A bool return value read from the saved return register (fexit's last
+ * argument, kretprobe's PT_REGS_RC).  x86-64's ABI defines only %al for a
+ * bool; the rest of %rax may hold anything, and a cast of the whole u64 to
+ * bool tests all 64 bits.  Seen on Debian 6.12.95: kvm_tdp_mmu_test_age_gfn
+ * builds its result with `setne %dl; or %edx,%r12d` while %edx still holds
+ * bits 8-31 of the SPTE it just read, and kvm_test_age_gfn passes that on:
+ * every present SPTE read "young" to a hook that took the whole register,
+ * which made DAMON's tests (and only they) report cold pages young.
+ */
+static __always_inline bool kh_ret_bool(__u64 rax)
+{
+	return (__u8)rax != 0;
+}
+
 /* One long-range aging check, for the region holding @gfn. */
 static __always_inline void kh_account_coarse(__u32 pid, __u64 gfn, const struct kh_counts *d,
 					      __u64 pages)
@@ -50,11 +65,11 @@ static __always_inline void kh_account_coarse(__u32 pid, __u64 gfn, const struct
 }
 
 static __always_inline void kh_age_pages(__u32 pid, __u64 start, __u64 end, bool young,
-					 bool young_known)
+					 bool young_known, bool test)
 {
 	struct kh_counts d = {
 		.aged = 1,
-		.flags = young_known ? KH_F_YOUNG_KNOWN : KH_F_HVA_AGED,
+		.flags = (young_known ? KH_F_YOUNG_KNOWN : KH_F_HVA_AGED) | (test ? KH_F_TESTED : 0),
 	};
 	__u64 i;
 
@@ -65,7 +80,7 @@ static __always_inline void kh_age_pages(__u32 pid, __u64 start, __u64 end, bool
 	kh_emit(KH_SRC_AGING, young ? KH_EV_YOUNG : KH_EV_AGED, pid, start << KH_PAGE_SHIFT,
 		end - start, KH_VCPU_UNKNOWN, false);
 	/* kvmheat idle: two bits per page instead of hash entries */
-	if (kh_idle_mark(pid, start, end, true, young)) {
+	if (kh_idle_mark(pid, start, end, true, young, test)) {
 		kh_stat(KH_SRC_AGING, KH_STAT_COUNTED);
 		return;
 	}
@@ -95,12 +110,13 @@ static __always_inline void kh_age_pages(__u32 pid, __u64 start, __u64 end, bool
 }
 
 /*
- * kvm_age_gfn / kvm_test_age_gfn: VM by struct kvm *, exact result.  Ranges
- * of address space 1 (SMM: an alias of the same RAM) are not counted, as the
- * HVA and TDP paths already skip them, so a page is aged once per pass.
+ * kvm_age_gfn (@test false: the accessed bit is cleared) / kvm_test_age_gfn
+ * (@test: only read): VM by struct kvm *, exact result.  Ranges of address
+ * space 1 (SMM: an alias of the same RAM) are not counted, as the HVA and
+ * TDP paths already skip them, so a page is aged once per pass.
  */
 static __always_inline void kh_age_gfn_range(__u64 kvm, __u64 start, __u64 end, bool young,
-					     __u16 as_id)
+					     __u16 as_id, bool test)
 {
 	__u32 pid;
 
@@ -114,7 +130,7 @@ static __always_inline void kh_age_gfn_range(__u64 kvm, __u64 start, __u64 end, 
 	}
 	if (!kh_pid_wanted(KH_SRC_AGING, pid))
 		return;
-	kh_age_pages(pid, start, end, young, true);
+	kh_age_pages(pid, start, end, young, true, test);
 }
 
 /*
@@ -162,7 +178,7 @@ static __always_inline void kh_age_hva(__u64 kvm, __u64 start, __u64 end, bool y
 	hi = end < s->hva_end ? end : s->hva_end;
 	kh_age_pages(s->pid, s->base_gfn + ((lo - s->hva_start) >> KH_PAGE_SHIFT),
 		     s->base_gfn + ((hi - s->hva_start + KH_PAGE_SIZE - 1) >> KH_PAGE_SHIFT),
-		     young, young_known);
+		     young, young_known, false);
 }
 
 /*
@@ -188,7 +204,7 @@ static __always_inline void kh_tdp_spte_changed(int as_id, __u64 gfn, __u64 old_
 	}
 	if (as_id != 0 || !kh_pid_wanted(KH_SRC_AGING, ac->pid))
 		return;
-	if (!kh_idle_mark(ac->pid, gfn, gfn + 1, false, true))
+	if (!kh_idle_mark(ac->pid, gfn, gfn + 1, false, true, false))
 		kh_account(KH_SRC_AGING, ac->pid, gfn, &d, -1, true);
 	kh_emit(KH_SRC_AGING, KH_EV_YOUNG, ac->pid, gfn << KH_PAGE_SHIFT, 1, KH_VCPU_UNKNOWN,
 		false);
@@ -215,6 +231,7 @@ struct kh_age_stash {
 	__u64 start;
 	__u64 end;
 	__u64 as_id;
+	__u64 test;	/* kvm_test_age_gfn */
 };
 
 struct {
@@ -224,13 +241,15 @@ struct {
 	__type(value, struct kh_age_stash);
 } age_stash SEC(".maps");
 
-static __always_inline int kh_age_entry(struct kvm *kvm, struct kvm_gfn_range *range)
+static __always_inline int kh_age_entry(struct kvm *kvm, struct kvm_gfn_range *range,
+					bool test)
 {
 	struct kh_age_stash s = {
 		.kvm = (__u64)kvm,
 		.start = BPF_CORE_READ(range, start),
 		.end = BPF_CORE_READ(range, end),
 		.as_id = kh_range_as_id(range),
+		.test = test,
 	};
 	__u64 id = bpf_get_current_pid_tgid();
 
@@ -238,14 +257,15 @@ static __always_inline int kh_age_entry(struct kvm *kvm, struct kvm_gfn_range *r
 	return 0;
 }
 
-static __always_inline int kh_age_return(bool young)
+static __always_inline int kh_age_return(__u64 rc)
 {
+	bool young = kh_ret_bool(rc);
 	__u64 id = bpf_get_current_pid_tgid();
 	struct kh_age_stash *s = bpf_map_lookup_elem(&age_stash, &id);
 
 	if (!s)
 		return 0;
-	kh_age_gfn_range(s->kvm, s->start, s->end, young, s->as_id);
+	kh_age_gfn_range(s->kvm, s->start, s->end, young, s->as_id, s->test);
 	bpf_map_delete_elem(&age_stash, &id);
 	return 0;
 }

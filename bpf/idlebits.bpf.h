@@ -2,8 +2,9 @@
 /*
  * Idle bits for `kvmheat idle`: instead of a hash entry per aged gfn
  * (about 100 bytes each), an "aged" and a "young" bit per page of the one
- * VM being scanned, in an array userspace maps and reads-and-clears once
- * per scan: 64 KiB per GiB of guest memory.  Off (idle_pid 0) for every
+ * VM being scanned (and, in words of their own, a "tested" and a
+ * "tested young" bit: kvmheat.h KH_IDLE_W_*), in an array userspace maps
+ * and reads-and-clears once per scan: 128 KiB per GiB of guest memory.  Off (idle_pid 0) for every
  * other command.  Ranges longer than KH_AGE_GFN_MAX (huge mappings) are
  * not spread into bits: they stay one region entry (aging.bpf.h).
  */
@@ -19,7 +20,7 @@ struct {
 	__type(value, struct kh_idle_slot_desc);
 } idle_slots SEC(".maps");
 
-/* Size set by userspace: two words per 64 pages of every described slot. */
+/* Size set by userspace: KH_IDLE_WORDS words per 64 pages of every described slot. */
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
 	__uint(map_flags, BPF_F_MMAPABLE);
@@ -41,13 +42,16 @@ static __always_inline void kh_idle_set(__u32 idx, __u64 m)
 }
 
 /*
- * Pages [start, end) of VM @pid were aged (@aged) and found young (@young).
- * Returns true when they were recorded here, so the caller need not make
- * per-gfn hash entries for them.
+ * Pages [start, end) of VM @pid were aged (@aged) and found young (@young),
+ * by a test (@test: kvm_test_age_gfn, the accessed bit left as it was) or
+ * a clear.  Returns true when they were recorded here, so the caller need
+ * not make per-gfn hash entries for them.
  */
 static __always_inline bool kh_idle_mark(__u32 pid, __u64 start, __u64 end, bool aged,
-					 bool young)
+					 bool young, bool test)
 {
+	__u32 wa = test ? KH_IDLE_W_TESTED : KH_IDLE_W_AGED;
+	__u32 wy = test ? KH_IDLE_W_TYOUNG : KH_IDLE_W_YOUNG;
 	__u32 i, j;
 
 	if (!idle_pid || pid != idle_pid || end <= start || end - start > KH_AGE_GFN_MAX)
@@ -65,14 +69,14 @@ static __always_inline bool kh_idle_mark(__u32 pid, __u64 start, __u64 end, bool
 			continue;
 		for (j = 0; j < KH_AGE_GFN_MAX; j++) {
 			__u64 off = start + j - d->base_gfn;
-			__u32 w = (__u32)(d->word_off + (off / 64) * 2);
+			__u32 w = (__u32)(d->word_off + (off / 64) * KH_IDLE_WORDS);
 
 			if (start + j >= end || off >= d->npages)
 				break;
 			if (aged)
-				kh_idle_set(w, 1ULL << (off & 63));
+				kh_idle_set(w + wa, 1ULL << (off & 63));
 			if (young)
-				kh_idle_set(w + 1, 1ULL << (off & 63));
+				kh_idle_set(w + wy, 1ULL << (off & 63));
 		}
 		return true;
 	}

@@ -39,44 +39,49 @@ int BPF_PROG(tp_btf_sched_process_fork, struct task_struct *parent, struct task_
 
 /* ---- aging ------------------------------------------------------------ */
 
-/* fexit kvm_age_gfn(kvm, range) -> bool young (5.13+). */
+/*
+ * fexit kvm_age_gfn(kvm, range) -> bool young (5.13+).  The return value is
+ * taken as the raw register and read by its low byte (kh_ret_bool).
+ */
 SEC("fexit/kvm_age_gfn")
-int BPF_PROG(fexit_kvm_age_gfn, struct kvm *kvm, struct kvm_gfn_range *range, bool young)
+int BPF_PROG(fexit_kvm_age_gfn, struct kvm *kvm, struct kvm_gfn_range *range, u64 ret)
 {
-	kh_age_gfn_range((__u64)kvm, range->start, range->end, young, kh_range_as_id(range));
+	kh_age_gfn_range((__u64)kvm, range->start, range->end, kh_ret_bool(ret),
+			 kh_range_as_id(range), false);
 	return 0;
 }
 
 /* fexit kvm_test_age_gfn(kvm, range) -> bool young; test only, no clear. */
 SEC("fexit/kvm_test_age_gfn")
-int BPF_PROG(fexit_kvm_test_age_gfn, struct kvm *kvm, struct kvm_gfn_range *range, bool young)
+int BPF_PROG(fexit_kvm_test_age_gfn, struct kvm *kvm, struct kvm_gfn_range *range, u64 ret)
 {
-	kh_age_gfn_range((__u64)kvm, range->start, range->end, young, kh_range_as_id(range));
+	kh_age_gfn_range((__u64)kvm, range->start, range->end, kh_ret_bool(ret),
+			 kh_range_as_id(range), true);
 	return 0;
 }
 
 SEC("kprobe/kvm_age_gfn")
 int BPF_KPROBE(kprobe_kvm_age_gfn, struct kvm *kvm, struct kvm_gfn_range *range)
 {
-	return kh_age_entry(kvm, range);
+	return kh_age_entry(kvm, range, false);
 }
 
 SEC("kretprobe/kvm_age_gfn")
-int BPF_KRETPROBE(kretprobe_kvm_age_gfn, bool young)
+int BPF_KRETPROBE(kretprobe_kvm_age_gfn, unsigned long rc)
 {
-	return kh_age_return(young);
+	return kh_age_return(rc);
 }
 
 SEC("kprobe/kvm_test_age_gfn")
 int BPF_KPROBE(kprobe_kvm_test_age_gfn, struct kvm *kvm, struct kvm_gfn_range *range)
 {
-	return kh_age_entry(kvm, range);
+	return kh_age_entry(kvm, range, true);
 }
 
 SEC("kretprobe/kvm_test_age_gfn")
-int BPF_KRETPROBE(kretprobe_kvm_test_age_gfn, bool young)
+int BPF_KRETPROBE(kretprobe_kvm_test_age_gfn, unsigned long rc)
 {
-	return kh_age_return(young);
+	return kh_age_return(rc);
 }
 
 /* Before 5.13 x86 aged by HVA: kvm_age_hva(kvm, start, end) -> int young. */
@@ -303,16 +308,23 @@ int raw_tp_kvm_page_fault(u64 *ctx)
 /* Arguments arrive as u64 ctx[]; each shim calls exactly one handler. */
 
 SEC("raw_tp")
-int shim_age_gfn(u64 *ctx)	/* kvm, start, end, young */
+int shim_age_gfn(u64 *ctx)	/* kvm, start, end, young (a raw return register) */
 {
-	kh_age_gfn_range(ctx[0], ctx[1], ctx[2], ctx[3], 0);
+	kh_age_gfn_range(ctx[0], ctx[1], ctx[2], kh_ret_bool(ctx[3]), 0, false);
 	return 0;
 }
 
 SEC("raw_tp")
 int shim_age_gfn_as(u64 *ctx)	/* kvm, start, end, young, as_id */
 {
-	kh_age_gfn_range(ctx[0], ctx[1], ctx[2], ctx[3], ctx[4]);
+	kh_age_gfn_range(ctx[0], ctx[1], ctx[2], kh_ret_bool(ctx[3]), ctx[4], false);
+	return 0;
+}
+
+SEC("raw_tp")
+int shim_test_age_gfn(u64 *ctx)	/* kvm, start, end, young (raw register): kvm_test_age_gfn */
+{
+	kh_age_gfn_range(ctx[0], ctx[1], ctx[2], kh_ret_bool(ctx[3]), 0, true);
 	return 0;
 }
 

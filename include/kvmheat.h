@@ -82,6 +82,8 @@ _Static_assert(sizeof(struct kh_key) == 16, "kh_key layout");
 #define KH_F_HVA_AGED		(1U << 1)	/* aged via HVA tracepoint (no result) */
 #define KH_F_RANGE_AGED		(1U << 2)	/* region: a range too long for per-gfn
 						 * entries (a huge mapping) was aged here */
+#define KH_F_TESTED		(1U << 3)	/* aged by a test (kvm_test_age_gfn), which
+						 * does not clear the accessed bit */
 
 /*
  * Counters per gfn and per region.  "accesses" sums every access signal
@@ -135,11 +137,20 @@ struct kh_hva_slot {
 _Static_assert(sizeof(struct kh_hva_slot) == 40, "kh_hva_slot layout");
 
 /*
- * Idle bits (kvmheat idle): per memslot of the one VM being scanned, two
- * words per 64 pages in the idle_bits array, word_off + 2k "aged" and
- * word_off + 2k + 1 "young" for pages 64k..64k+63 of the slot: 2 bits per
- * 4 KiB page, 64 KiB per GiB.
+ * Idle bits (kvmheat idle): per memslot of the one VM being scanned,
+ * KH_IDLE_WORDS words per 64 pages in the idle_bits array; for pages
+ * 64k..64k+63 of the slot, word word_off + KH_IDLE_WORDS * k + KH_IDLE_W_*:
+ * 4 bits per 4 KiB page, 128 KiB per GiB.  A clear (kvm_age_gfn: "accessed
+ * since this page's accessed bit was last cleared", which for a page never
+ * cleared means "since its SPTE was made") and a test (kvm_test_age_gfn:
+ * the bit is read, not cleared) say different things, so they get their
+ * own words: DAMON clears a page and tests the same page one sample later.
  */
+#define KH_IDLE_W_AGED		0	/* a clear (or an HVA-only aging) ran */
+#define KH_IDLE_W_YOUNG		1	/* a clear found it young (or spte-changed) */
+#define KH_IDLE_W_TESTED	2	/* a test ran */
+#define KH_IDLE_W_TYOUNG	3	/* a test found it young */
+#define KH_IDLE_WORDS		4
 #define KH_IDLE_SLOTS		32
 struct kh_idle_slot_desc {
 	__u64 base_gfn;

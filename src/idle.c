@@ -66,7 +66,7 @@ static void kh_idle_step(uint8_t *a, bool accessed)
 {
 	if (accessed)
 		*a = 0;
-	else if (*a == KH_IDLE_UNKNOWN)
+	else if (*a == KH_IDLE_UNKNOWN || *a == KH_IDLE_PRIMED)
 		*a = 1;
 	else if (*a < KH_IDLE_MAX)
 		(*a)++;
@@ -205,9 +205,43 @@ uint64_t kh_idle_bits_layout(struct kh_idle *st, struct kh_idle_slot_desc *d, si
 		s->word_off = words;
 		s->has_bits = true;
 		d[(*nd)++] = (struct kh_idle_slot_desc){ s->base_gfn, s->npages, words };
-		words += (s->npages + 63) / 64 * 2;	/* an aged and a young word per 64 pages */
+		words += (s->npages + 63) / 64 * KH_IDLE_WORDS;	/* kvmheat.h KH_IDLE_W_* */
 	}
 	return words;
+}
+
+/*
+ * One page's scan from its four bits.  A young clear (kvm_age_gfn) means
+ * "accessed since the accessed bit was last cleared"; for a page we never
+ * cleared that is "since its SPTE was made" (or since someone else's
+ * clear), which says nothing about this session: such a page is only
+ * primed.  A young test (kvm_test_age_gfn) reads the same bit without
+ * clearing it, so it is evidence only after a clear of ours (an earlier
+ * scan's, or this scan's: DAMON clears a page and tests it 5 ms later).
+ * Returns whether the page counted as accessed.
+ */
+static bool kh_idle_bits_step(uint8_t *a, bool clr, bool cy, bool tst, bool ty)
+{
+	bool ours = *a != KH_IDLE_UNKNOWN;	/* cleared by us before this scan */
+
+	if ((cy && ours) || (ty && (ours || clr))) {
+		*a = 0;
+		return true;
+	}
+	if (cy) {
+		*a = KH_IDLE_PRIMED;
+		return false;
+	}
+	if (ty)
+		return false;	/* stale for all we know; no clear of ours to compare with */
+	if (clr || tst)
+		kh_idle_step(a, false);
+	return false;
+}
+
+static uint64_t kh_xchg0(uint64_t *w)
+{
+	return __atomic_exchange_n(w, 0, __ATOMIC_RELAXED);
 }
 
 void kh_idle_update_bits(struct kh_idle *st, uint64_t *words, uint64_t nwords,
@@ -220,23 +254,29 @@ void kh_idle_update_bits(struct kh_idle *st, uint64_t *words, uint64_t nwords,
 		if (!s->has_bits)
 			continue;
 		for (uint64_t g = 0; g < (s->npages + 63) / 64; g++) {
-			uint64_t wi = s->word_off + g * 2, aged, young, any;
+			uint64_t wi = s->word_off + g * KH_IDLE_WORDS, w[KH_IDLE_WORDS], any;
 
-			if (wi + 1 >= nwords)
+			if (wi + KH_IDLE_WORDS > nwords)
 				break;
 			/* one exchange per word: a bit BPF sets meanwhile is kept for the next scan */
-			aged = __atomic_exchange_n(&words[wi], 0, __ATOMIC_RELAXED);
-			young = __atomic_exchange_n(&words[wi + 1], 0, __ATOMIC_RELAXED);
-			for (any = aged | young; any; any &= any - 1) {
+			for (int j = 0; j < KH_IDLE_WORDS; j++)
+				w[j] = kh_xchg0(&words[wi + j]);
+			any = w[KH_IDLE_W_AGED] | w[KH_IDLE_W_YOUNG] | w[KH_IDLE_W_TESTED] |
+			      w[KH_IDLE_W_TYOUNG];
+			for (; any; any &= any - 1) {
 				int b = __builtin_ctzll(any);
 				uint64_t i = g * 64 + b;
+				bool acc;
 
 				if (i >= s->npages)
 					break;
-				/* young alone (a later accessed-bit clear): an access */
-				kh_idle_step(&s->age[i], (young >> b) & 1);
-				out->aged += (aged >> b) & 1;
-				out->young += (young >> b) & 1;
+				/* young alone (a later accessed-bit clear, spte-changed): a clear */
+				acc = kh_idle_bits_step(&s->age[i], (w[KH_IDLE_W_AGED] >> b) & 1,
+							(w[KH_IDLE_W_YOUNG] >> b) & 1,
+							(w[KH_IDLE_W_TESTED] >> b) & 1,
+							(w[KH_IDLE_W_TYOUNG] >> b) & 1);
+				out->aged += 1;
+				out->young += acc;
 			}
 		}
 	}
@@ -245,7 +285,7 @@ void kh_idle_update_bits(struct kh_idle *st, uint64_t *words, uint64_t nwords,
 /* A page's own age, or its region's range-aged entry, whichever is younger. */
 static unsigned int kh_idle_slot_age(const struct kh_idle_slot *s, uint64_t i)
 {
-	uint8_t a = s->age[i];
+	uint8_t a = s->age[i] == KH_IDLE_PRIMED ? KH_IDLE_UNKNOWN : s->age[i];
 	uint8_t h = s->huge[((s->base_gfn + i) >> KH_REGION_SHIFT) - s->region0];
 
 	return a < h ? a : h;

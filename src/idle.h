@@ -18,7 +18,8 @@ struct kh_vm;
 struct json_t;
 
 #define KH_IDLE_UNKNOWN	0xff	/* never aged while we watched */
-#define KH_IDLE_MAX	254	/* ages saturate here */
+#define KH_IDLE_PRIMED	0xfe	/* first cleared by us, young: no age yet (idle.c) */
+#define KH_IDLE_MAX	253	/* ages saturate here */
 
 struct kh_idle_slot {
 	uint64_t base_gfn, npages, hva;

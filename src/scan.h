@@ -22,7 +22,7 @@
 #define KH_SCAN_AUTO	(-1)	/* --age-driver auto: the best probed driver */
 
 #define KH_IDLE_NCOLD	4	/* cold bytes for idle age >= 1, 2, 4, 8 scans */
-#define KH_IDLE_NHIST	9	/* log2 ages: 0, 1, 2-3, 4-7, ..., 128-254 (pages) */
+#define KH_IDLE_NHIST	9	/* log2 ages: 0, 1, 2-3, 4-7, ..., 128-253 (pages) */
 
 /* What the ages of one VM say; all zero (valid false) without a driver. */
 struct kh_idle_sum {

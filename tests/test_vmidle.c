@@ -591,6 +591,9 @@ static void test_damon_accuracy(void **state)
 	assert_true(p.scans >= 5);
 	assert_true(aged > 0);
 	assert_true(rec >= 0.9);
+	/* measured 0.9961 once kvm_test_age_gfn's bool is read by its low byte
+	 * (aging.bpf.h kh_ret_bool); 0.21-0.37 before, when every test read young */
+	assert_true(prec >= 0.9);
 	pages_free(&p);
 }
 
