@@ -52,7 +52,7 @@ struct kh_cmdline {
 	enum kh_method *force;		/* -m SOURCE=METHOD, KH_SRC_MAX entries */
 	int *color;			/* --color WHEN: -1 auto, 0 never, 1 always */
 	struct kh_scan *scan;		/* --age-driver, --scan-interval into want, interval */
-	unsigned int *ws_scans;		/* --ws-scans N (1..254) */
+	unsigned int *ws_scans;		/* --ws-scans N (1..KH_IDLE_MAX) */
 	int rc;				/* after KH_OPT_STOP: the exit code */
 };
 /* The next option the command parses itself, KH_OPT_END or KH_OPT_STOP. */

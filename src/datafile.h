@@ -188,7 +188,7 @@ _Static_assert(sizeof(struct kh_df_idle_scan) == 40, "kh_df_idle_scan layout");
 struct kh_df_idle_run {
 	uint64_t gfn;		/* first page */
 	uint32_t npages;
-	uint8_t age;		/* scans in a row found not young, 0..254 */
+	uint8_t age;		/* scans in a row found not young, 0..253 (KH_IDLE_MAX) */
 	uint8_t _pad[3];
 };
 _Static_assert(sizeof(struct kh_df_idle_run) == 16, "kh_df_idle_run layout");

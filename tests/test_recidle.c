@@ -113,7 +113,7 @@ static void test_bad_records(void **state)
 	} runs = { .b = { .pid = 9, .n = 3, .ent_size = sizeof(struct kh_df_idle_run) },
 		   .e = { { .gfn = 10, .npages = 5, .age = 1 },
 			  { .gfn = 12, .npages = 5, .age = 2 },		/* overlaps */
-			  { .gfn = 20, .npages = 1, .age = 255 } } };	/* impossible age */
+			  { .gfn = 20, .npages = 1, .age = 254 } } };	/* impossible: 254 is the in-memory "primed" mark */
 	struct kh_df_batch orphan = { .pid = 4, .n = 0, .ent_size = 16 };
 	struct kh_recording r;
 	struct kh_dw w;
