@@ -135,18 +135,25 @@ struct kh_hva_slot {
 _Static_assert(sizeof(struct kh_hva_slot) == 40, "kh_hva_slot layout");
 
 /*
- * Idle bits (kvmheat idle): per memslot of the one VM being scanned, two
- * words per 64 pages in the idle_bits array, word_off + 2k "aged" and
- * word_off + 2k + 1 "young" for pages 64k..64k+63 of the slot: 2 bits per
- * 4 KiB page, 64 KiB per GiB.
+ * Idle bits (kvmheat idle, and top/export with an aging driver): per memslot
+ * of a scanned VM, two words per 64 pages in the idle_bits array,
+ * word_off + 2k "aged" and word_off + 2k + 1 "young" for pages 64k..64k+63
+ * of the slot: 2 bits per 4 KiB page, 64 KiB per GiB.  @pid says whose slot
+ * it is: top and export scan several VMs at once, so one global pid (as
+ * `idle` had) cannot tell their slots apart; npages 0 marks a free entry.
+ * 64 entries: a QEMU VM has 2-4 RAM memslots, so about 16 VMs get bits; the
+ * BPF side walks the entries linearly per aging range, so more would cost
+ * every aging event more.
  */
-#define KH_IDLE_SLOTS		32
+#define KH_IDLE_SLOTS		64
 struct kh_idle_slot_desc {
 	__u64 base_gfn;
 	__u64 npages;
 	__u64 word_off;
+	__u32 pid;
+	__u32 _pad;
 };
-_Static_assert(sizeof(struct kh_idle_slot_desc) == 24, "kh_idle_slot_desc layout");
+_Static_assert(sizeof(struct kh_idle_slot_desc) == 32, "kh_idle_slot_desc layout");
 
 /* Stash between kvm_mmu_pagetable_walk and its kvm_mmu_paging_element(s). */
 struct kh_walk_state {

@@ -29,7 +29,7 @@ struct kh_session_opts {
 	bool pid_pending;		/* @pid need not be a VM yet (record -- CMD) */
 	bool follow;			/* @pid and every process it starts (-- CMD) */
 	uint64_t expect_pages;		/* size maps for this much memory; 0: from VMs */
-	uint32_t idle_words;		/* kvmheat idle: idle_bits words for @pid; 0: off */
+	uint32_t idle_words;		/* idle_bits words (idle, top/export with a driver); 0: off */
 };
 #define KH_ALL_SOURCES	((1U << KH_SRC_MAX) - 1)
 
