@@ -146,8 +146,141 @@ static void kh_scan_note(const struct kh_scan *sc, const char *fmt, uint32_t pid
 	sc->note(sc->note_ctx, line);
 }
 
-static void kh_scan_vm_free(struct kh_scan_vm *v)
+
+/* Words a descriptor's pages take: an aged and a young word per 64 pages. */
+static uint64_t kh_bits_words(uint64_t npages)
 {
+	return (npages + 63) / 64 * 2;
+}
+
+uint64_t kh_scan_bits_plan(const struct kh_vmset *vms, uint32_t pid)
+{
+	uint64_t words = 0;
+
+	for (size_t i = 0; i < vms->n; i++) {
+		const struct kh_vm *vm = &vms->vms[i];
+
+		if (pid && vm->pid != pid)
+			continue;
+		for (size_t k = 0; k < vm->nr_slots; k++)
+			words += kh_bits_words(vm->slots[k].npages);
+	}
+	/*
+	 * Headroom for VMs that start later: the array cannot grow once
+	 * loaded, and one that does not fit only loses the budget, not data
+	 * (hash entries, with a note).  1 GiB of guest memory costs 64 KiB.
+	 */
+	return words + words / 4 + kh_bits_words(1ULL << (30 - KH_PAGE_SHIFT));
+}
+
+/* First word of a free run of @w words, or nwords when none is long enough. */
+static uint64_t kh_bits_fit(const struct kh_scan_bits *b, uint64_t w)
+{
+	uint64_t at = 0;
+	bool moved = true;
+
+	/* first fit over the taken ranges (at most KH_IDLE_SLOTS of them) */
+	while (moved && at + w <= b->nwords) {
+		moved = false;
+		for (uint32_t i = 0; i < KH_IDLE_SLOTS; i++) {
+			const struct kh_idle_slot_desc *d = &b->desc[i];
+			uint64_t end = d->word_off + kh_bits_words(d->npages);
+
+			if (d->npages && d->word_off < at + w && end > at) {
+				at = end;
+				moved = true;
+			}
+		}
+	}
+	return at + w <= b->nwords ? at : b->nwords;
+}
+
+static uint32_t kh_bits_in_use(const struct kh_scan_bits *b)
+{
+	uint32_t nr = 0;
+
+	for (uint32_t i = 0; i < KH_IDLE_SLOTS; i++)
+		if (b->desc[i].npages)
+			nr = i + 1;
+	return nr;
+}
+
+static void kh_bits_noslots(struct kh_idle *st)
+{
+	for (size_t k = 0; k < st->nslots; k++)
+		st->slots[k].has_bits = false;
+}
+
+/*
+ * Give @v's memslots idle bits: a free run of words and free descriptors.
+ * 1 when they were given, 0 when they do not fit (@m says so: the VM's
+ * aging results then take hash entries, never silently), -errno when
+ * publishing failed (the VM keeps hash entries too).
+ */
+int kh_scan_bits_get(struct kh_scan *sc, struct kh_scan_vm *v, char *m, size_t mlen)
+{
+	struct kh_scan_bits *b = &sc->bits;
+	struct kh_idle_slot_desc d[KH_IDLE_SLOTS];
+	uint32_t idx[KH_IDLE_SLOTS], nfree = 0;
+	uint64_t w, at;
+	size_t nd;
+	int err;
+
+	w = kh_idle_bits_layout(&v->st, d, &nd);
+	for (uint32_t i = 0; i < KH_IDLE_SLOTS && nfree < nd; i++)
+		if (!b->desc[i].npages)
+			idx[nfree++] = i;
+	at = kh_bits_fit(b, w);
+	if (nfree < nd || at == b->nwords) {
+		kh_bits_noslots(&v->st);
+		snprintf(m, mlen, "idle bits full (%zu memslots and %" PRIu64 " words needed, %u "
+			 "descriptors free, array of %" PRIu64 " words): its aging results take "
+			 "per-gfn hash entries", nd, w, nfree, b->nwords);
+		return 0;
+	}
+	/* a freed run may hold bits BPF set after it was cleared: zero before publishing */
+	memset(b->words + at, 0, w * sizeof(*b->words));
+	for (size_t k = 0; k < v->st.nslots; k++)
+		v->st.slots[k].word_off += at;
+	for (size_t j = 0; j < nd; j++) {
+		d[j].word_off += at;
+		b->desc[idx[j]] = d[j];
+		v->bit_descs |= 1ULL << idx[j];
+	}
+	for (size_t j = 0; j < nd; j++) {
+		err = b->publish(b->ctx, idx[j], &b->desc[idx[j]], kh_bits_in_use(b));
+		if (err) {
+			snprintf(m, mlen, "publishing its idle bits: %s: aging results take per-gfn "
+				 "hash entries", strerror(-err));
+			return err;
+		}
+	}
+	return 1;
+}
+
+/* A VM that goes away (or whose bits failed): its descriptors and words are free again. */
+void kh_scan_bits_put(struct kh_scan *sc, struct kh_scan_vm *v)
+{
+	struct kh_scan_bits *b = &sc->bits;
+
+	for (uint32_t i = 0; i < KH_IDLE_SLOTS; i++) {
+		struct kh_idle_slot_desc *d = &b->desc[i];
+
+		if (!(v->bit_descs & (1ULL << i)))
+			continue;
+		/* BPF stops writing first; the words are zeroed again when reused */
+		memset(b->words + d->word_off, 0, kh_bits_words(d->npages) * sizeof(*b->words));
+		memset(d, 0, sizeof(*d));
+		b->publish(b->ctx, i, d, kh_bits_in_use(b));
+	}
+	v->bit_descs = 0;
+	if (v->st.slots)
+		kh_bits_noslots(&v->st);
+}
+
+static void kh_scan_vm_free(struct kh_scan *sc, struct kh_scan_vm *v)
+{
+	kh_scan_bits_put(sc, v);
 	if (v->open)
 		kh_ager_close(&v->ager);
 	kh_idle_free(&v->st);
@@ -189,6 +322,11 @@ static int kh_scan_add(struct kh_scan *sc, const struct kh_vm *vm, char *why, si
 	v->sum.driver = v->ager.id;
 	if (v->ager.note[0])
 		kh_scan_note(sc, "VM %u: %s", vm->pid, v->ager.note);
+	/* only VMs with an open driver get bits: nothing else scans them */
+	if (sc->bits.words && kh_scan_bits_get(sc, v, m, sizeof(m)) <= 0) {
+		kh_scan_bits_put(sc, v);
+		kh_scan_note(sc, "VM %u: %s", vm->pid, m);
+	}
 	return 0;
 }
 
@@ -224,7 +362,7 @@ int kh_scan_sync(struct kh_scan *sc, const struct kh_vmset *vms, char *why, size
 	/* gone VMs: kernel state first (kdamond off), then the ages */
 	for (size_t i = 0; i < sc->n; i++) {
 		if (!sc->vms[i].seen)
-			kh_scan_vm_free(&sc->vms[i]);
+			kh_scan_vm_free(sc, &sc->vms[i]);
 		else
 			sc->vms[w++] = sc->vms[i];
 	}
@@ -250,11 +388,41 @@ void kh_scan_tick(struct kh_scan *sc, const struct kh_vmset *vms, double now)
 				     v->pid, why);
 			kh_ager_close(&v->ager);
 			v->open = false;
+			kh_scan_bits_put(sc, v);	/* nothing scans it now: hash entries */
 		}
 	}
 	sc->pending = true;
 	sc->next = sc->interval > 0 && sc->next + sc->interval > now ? sc->next + sc->interval
 								      : now + sc->interval;
+}
+
+/*
+ * Between scans: read and clear @v's bits; a young bit is an access (age 0),
+ * an aged one is someone else's aging and adds no age, as kh_idle_touch
+ * treats hash entries.
+ */
+static void kh_scan_bits_touch(struct kh_scan *sc, struct kh_scan_vm *v)
+{
+	for (size_t k = 0; k < v->st.nslots; k++) {
+		struct kh_idle_slot *s = &v->st.slots[k];
+
+		for (uint64_t g = 0; s->has_bits && g < (s->npages + 63) / 64; g++) {
+			uint64_t wi = s->word_off + g * 2, aged, young;
+
+			if (wi + 1 >= sc->bits.nwords)
+				break;
+			aged = __atomic_exchange_n(&sc->bits.words[wi], 0, __ATOMIC_RELAXED);
+			young = __atomic_exchange_n(&sc->bits.words[wi + 1], 0, __ATOMIC_RELAXED);
+			v->bits_aged += (uint64_t)__builtin_popcountll(aged);
+			v->bits_young += (uint64_t)__builtin_popcountll(young);
+			for (; young; young &= young - 1) {
+				uint64_t i = g * 64 + (uint64_t)__builtin_ctzll(young);
+
+				if (i < s->npages)
+					s->age[i] = 0;
+			}
+		}
+	}
 }
 
 int kh_scan_fold(struct kh_scan *sc, const struct kh_key *gk, const struct kh_counts *gv,
@@ -265,19 +433,41 @@ int kh_scan_fold(struct kh_scan *sc, const struct kh_key *gk, const struct kh_co
 	for (size_t i = 0; i < sc->n; i++) {
 		struct kh_scan_vm *v = &sc->vms[i];
 
+		v->bits_aged = v->bits_young = 0;
 		if (!v->st.slots)
 			continue;	/* passive VM: no ages */
 		if (sc->pending && v->open) {
 			if (kh_idle_update(&v->st, gk, gv, ng, rk, rv, nr, &out))
 				return -ENOMEM;
+			if (v->bit_descs) {
+				/* the scan was counted above: the bits only add ages */
+				kh_idle_update_bits(&v->st, sc->bits.words, sc->bits.nwords, &out);
+				v->bits_aged = out.aged;
+				v->bits_young = out.young;
+			}
 		} else {
 			kh_idle_touch(&v->st, gk, gv, ng);
+			if (v->bit_descs)
+				kh_scan_bits_touch(sc, v);
 		}
 		kh_idle_summarize(&v->st, &v->sum);
 		v->sum.valid = v->st.scans > 0;
 	}
 	sc->pending = false;
 	return 0;
+}
+
+bool kh_scan_bits_counts(const struct kh_scan *sc, uint32_t pid, uint64_t *aged,
+			 uint64_t *young)
+{
+	for (size_t i = 0; i < sc->n; i++)
+		if (sc->vms[i].pid == pid && sc->vms[i].bit_descs) {
+			*aged = sc->vms[i].bits_aged;
+			*young = sc->vms[i].bits_young;
+			return true;
+		}
+	*aged = *young = 0;
+	return false;
 }
 
 const struct kh_idle_sum *kh_scan_sum(const struct kh_scan *sc, uint32_t pid)
@@ -291,7 +481,7 @@ const struct kh_idle_sum *kh_scan_sum(const struct kh_scan *sc, uint32_t pid)
 void kh_scan_free(struct kh_scan *sc)
 {
 	for (size_t i = 0; i < sc->n; i++)
-		kh_scan_vm_free(&sc->vms[i]);
+		kh_scan_vm_free(sc, &sc->vms[i]);
 	free(sc->vms);
 	sc->vms = NULL;
 	sc->n = sc->cap = 0;
