@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <jansson.h>
 #include "scan.h"
 
@@ -485,4 +486,7 @@ void kh_scan_free(struct kh_scan *sc)
 	free(sc->vms);
 	sc->vms = NULL;
 	sc->n = sc->cap = 0;
+	if (sc->bits.map_len)
+		munmap(sc->bits.words, sc->bits.map_len);
+	memset(&sc->bits, 0, sizeof(sc->bits));
 }

@@ -82,6 +82,7 @@ typedef void (*kh_scan_note_fn)(void *ctx, const char *msg);
 struct kh_scan_bits {
 	uint64_t *words;		/* the mapped idle_bits array; NULL: hash entries only */
 	uint64_t nwords;
+	size_t map_len;			/* unmapped by kh_scan_free, after the VMs' put */
 	struct kh_idle_slot_desc desc[KH_IDLE_SLOTS];	/* npages 0: free */
 	int (*publish)(void *ctx, uint32_t i, const struct kh_idle_slot_desc *d, uint32_t nr);
 	void *ctx;
