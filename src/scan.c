@@ -156,7 +156,7 @@ static uint64_t kh_bits_words(uint64_t npages)
 
 uint64_t kh_scan_bits_plan(const struct kh_vmset *vms, uint32_t pid)
 {
-	uint64_t words = 0;
+	uint64_t words = 0, head;
 
 	for (size_t i = 0; i < vms->n; i++) {
 		const struct kh_vm *vm = &vms->vms[i];
@@ -169,9 +169,14 @@ uint64_t kh_scan_bits_plan(const struct kh_vmset *vms, uint32_t pid)
 	/*
 	 * Headroom for VMs that start later: the array cannot grow once
 	 * loaded, and one that does not fit only loses the budget, not data
-	 * (hash entries, with a note).  1 GiB of guest memory costs 64 KiB.
+	 * (hash entries, with a note).  A quarter, at least 256 MiB of guest
+	 * memory (16 KiB): 80 KiB per GiB of the VMs present until later VMs
+	 * use it, 64 KiB per GiB of what is scanned.
 	 */
-	return words + words / 4 + kh_bits_words(1ULL << (30 - KH_PAGE_SHIFT));
+	head = words / 4;
+	if (head < kh_bits_words(1ULL << (28 - KH_PAGE_SHIFT)))
+		head = kh_bits_words(1ULL << (28 - KH_PAGE_SHIFT));
+	return words + head;
 }
 
 /* First word of a free run of @w words, or nwords when none is long enough. */

@@ -103,8 +103,8 @@ struct kh_scan {
 
 /*
  * Words of idle bits to size the array with, before load: the VMs of @vms
- * (only @pid if set) plus headroom for VMs that start later, a quarter of
- * that plus 1 GiB of guest memory (64 KiB).
+ * (only @pid if set) plus headroom for VMs that start later: a quarter,
+ * at least 256 MiB of guest memory (16 KiB).
  */
 uint64_t kh_scan_bits_plan(const struct kh_vmset *vms, uint32_t pid);
 /*
