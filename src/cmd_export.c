@@ -267,12 +267,13 @@ static int kh_export_idle(struct kh_exporter *x, struct kh_exp_snap *n,
 	n->scan_interval = x->scan.interval > x->a->interval ? x->scan.interval : x->a->interval;
 	for (size_t i = 0; i < n->n; i++) {
 		const struct kh_idle_sum *sum = kh_scan_sum(&x->scan, n->vms[i].pid);
-		uint64_t aged, young;
+		uint64_t aged, young, wset;
 
 		if (sum)
 			n->vms[i].idle = *sum;
 		/* checks kept in idle bits made no region entry: the counters still count them */
-		if (kh_scan_bits_counts(&x->scan, n->vms[i].pid, &aged, &young)) {
+		if (kh_scan_bits_counts(&x->scan, n->vms[i].pid, &aged, &young, &wset)) {
+			n->vms[i].wset_pages += wset;
 			n->vms[i].tot.aged += aged;
 			n->vms[i].tot.young += young;
 			n->vms[i].tot.accesses += young;

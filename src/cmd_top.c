@@ -109,12 +109,13 @@ static int kh_top_idle(struct kh_top *t)
 	for (size_t i = 0; i < t->nrows; i++) {
 		const struct kh_idle_sum *sum = kh_scan_sum(&t->scan, t->rows[i].pid);
 
-		uint64_t aged, young;
+		uint64_t aged, young, wset;
 
 		t->rows[i].aged_gfns = sum ? sum->known_pages : 0;
 		t->rows[i].idle_gfns = sum ? sum->idle_pages : 0;
 		/* checks kept in idle bits made no region entry: count them as those would */
-		if (kh_scan_bits_counts(&t->scan, t->rows[i].pid, &aged, &young)) {
+		if (kh_scan_bits_counts(&t->scan, t->rows[i].pid, &aged, &young, &wset)) {
+			t->rows[i].wset += wset;
 			t->rows[i].c.aged += aged;
 			t->rows[i].c.young += young;
 			t->rows[i].c.accesses += young;

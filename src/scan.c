@@ -431,20 +431,94 @@ static void kh_scan_bits_touch(struct kh_scan *sc, struct kh_scan_vm *v)
 	}
 }
 
+/* A drained region key and its position, sorted for kh_scan_bits_wset. */
+struct kh_rkey {
+	struct kh_key k;
+	size_t i;
+};
+
+static int kh_rkey_cmp(const void *a, const void *b)
+{
+	const struct kh_key *x = a, *y = b;	/* k is the first member */
+
+	if (x->pid != y->pid)
+		return x->pid < y->pid ? -1 : 1;
+	return x->idx < y->idx ? -1 : x->idx > y->idx;
+}
+
+/*
+ * Young pages in @v's bits that no region entry marks touched: with hash
+ * entries a young result set its region's touched bit, which the rows'
+ * working set counts; bits set none.  Read before the bits are consumed
+ * (a bit BPF sets in between is counted at the next fold).
+ */
+static uint64_t kh_scan_bits_wset(const struct kh_scan *sc, const struct kh_scan_vm *v,
+				  const struct kh_rkey *sorted, size_t nr,
+				  const struct kh_region *rv)
+{
+	uint64_t n = 0;
+
+	for (size_t k = 0; k < v->st.nslots; k++) {
+		const struct kh_idle_slot *s = &v->st.slots[k];
+
+		for (uint64_t g = 0; s->has_bits && g < (s->npages + 63) / 64; g++) {
+			uint64_t wi = s->word_off + g * 2 + 1, young;
+
+			if (wi >= sc->bits.nwords)
+				break;
+			young = __atomic_load_n(&sc->bits.words[wi], __ATOMIC_RELAXED);
+			for (; young; young &= young - 1) {
+				uint64_t i = g * 64 + (uint64_t)__builtin_ctzll(young);
+				uint64_t p = s->base_gfn + i;
+				struct kh_key key = { .pid = v->pid, .idx = p >> KH_REGION_SHIFT };
+				const struct kh_rkey *h = nr ? bsearch(&key, sorted, nr, sizeof(*sorted),
+								       kh_rkey_cmp) : NULL;
+				const __u64 *t = h ? rv[h->i].touched : NULL;
+				uint64_t in = p & (KH_REGION_GFNS - 1);
+
+				if (i < s->npages && !(t && (t[in / 64] >> (in & 63) & 1)))
+					n++;
+			}
+		}
+	}
+	return n;
+}
+
+/* The interval's region keys, sorted; NULL with *n 0 when there are none or no memory. */
+static struct kh_rkey *kh_rkeys(const struct kh_key *rk, size_t nr, size_t *n)
+{
+	struct kh_rkey *r = nr ? malloc(nr * sizeof(*r)) : NULL;
+
+	*n = r ? nr : 0;
+	for (size_t i = 0; r && i < nr; i++)
+		r[i] = (struct kh_rkey){ rk[i], i };
+	if (r)
+		qsort(r, nr, sizeof(*r), kh_rkey_cmp);
+	return r;
+}
+
 int kh_scan_fold(struct kh_scan *sc, const struct kh_key *gk, const struct kh_counts *gv,
 		 size_t ng, const struct kh_key *rk, const struct kh_region *rv, size_t nr)
 {
 	struct kh_idle_scan out;
+	struct kh_rkey *sorted = NULL;
+	size_t ns = 0;
 
+	for (size_t i = 0; i < sc->n && !sorted; i++)
+		if (sc->vms[i].bit_descs)
+			sorted = kh_rkeys(rk, nr, &ns);
 	for (size_t i = 0; i < sc->n; i++) {
 		struct kh_scan_vm *v = &sc->vms[i];
 
 		v->bits_aged = v->bits_young = 0;
+		v->bits_wset = v->bit_descs ? kh_scan_bits_wset(sc, v, sorted, ns, rv) : 0;
 		if (!v->st.slots)
 			continue;	/* passive VM: no ages */
 		if (sc->pending && v->open) {
-			if (kh_idle_update(&v->st, gk, gv, ng, rk, rv, nr, &out))
+			if (kh_idle_update(&v->st, gk, gv, ng, rk, rv, nr, &out)) {
+				free(sorted);
 				return -ENOMEM;
+			}
 			if (v->bit_descs) {
 				/* the scan was counted above: the bits only add ages */
 				kh_idle_update_bits(&v->st, sc->bits.words, sc->bits.nwords, &out);
@@ -459,20 +533,22 @@ int kh_scan_fold(struct kh_scan *sc, const struct kh_key *gk, const struct kh_co
 		kh_idle_summarize(&v->st, &v->sum);
 		v->sum.valid = v->st.scans > 0;
 	}
+	free(sorted);
 	sc->pending = false;
 	return 0;
 }
 
 bool kh_scan_bits_counts(const struct kh_scan *sc, uint32_t pid, uint64_t *aged,
-			 uint64_t *young)
+			 uint64_t *young, uint64_t *wset)
 {
 	for (size_t i = 0; i < sc->n; i++)
 		if (sc->vms[i].pid == pid && sc->vms[i].bit_descs) {
 			*aged = sc->vms[i].bits_aged;
 			*young = sc->vms[i].bits_young;
+			*wset = sc->vms[i].bits_wset;
 			return true;
 		}
-	*aged = *young = 0;
+	*aged = *young = *wset = 0;
 	return false;
 }
 

@@ -64,6 +64,7 @@ struct kh_scan_vm {
 	bool open, seen;
 	uint64_t bit_descs;		/* idle bits: the descriptors (bit i: desc[i]) it holds */
 	uint64_t bits_aged, bits_young;	/* what the last fold read from its bits */
+	uint64_t bits_wset;		/* of the young ones, pages no region marks touched */
 	struct kh_ager ager;
 	struct kh_idle st;
 	struct kh_idle_sum sum;
@@ -141,11 +142,12 @@ int kh_scan_fold(struct kh_scan *sc, const struct kh_key *gk, const struct kh_co
 		 size_t ng, const struct kh_key *rk, const struct kh_region *rv, size_t nr);
 /*
  * Aging checks and young results the last fold read from @pid's idle bits
- * (they made no hash entry, so the rows' counters lack them): true when
- * the VM has bits.
+ * (they made no hash entry, so the rows' counters lack them), and @wset the
+ * young pages no drained region marks touched (the rows' working set lacks
+ * them): true when the VM has bits.
  */
 bool kh_scan_bits_counts(const struct kh_scan *sc, uint32_t pid, uint64_t *aged,
-			 uint64_t *young);
+			 uint64_t *young, uint64_t *wset);
 /* The summary of @pid, or NULL (not watched, or passive). */
 const struct kh_idle_sum *kh_scan_sum(const struct kh_scan *sc, uint32_t pid);
 void kh_scan_free(struct kh_scan *sc);

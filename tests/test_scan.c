@@ -212,7 +212,9 @@ static void test_bits_share(void **state)
 				   { .pid = 44, .open = true } };
 	struct kh_scan sc = { .want = KH_SCAN_AUTO, .n = 3, .cap = 3, .vms = v };
 	struct fake_pub pub = {};
-	uint64_t words[40] = {}, aged, young;
+	uint64_t words[40] = {}, aged, young, wset;
+	struct kh_key rk = { .pid = 42, .idx = 0 };
+	struct kh_region rv = { .touched = { [4] = 1ULL << 1 } };	/* gfn 0x101: walked */
 	char m[256];
 
 	(void)state;
@@ -242,9 +244,16 @@ static void test_bits_share(void **state)
 	words[34] = 0x1;
 	sc.pending = true;
 	v[2].open = false;
+	words[1] = 0x3;	/* pages 0 and 1 young; 1 also walked (its region's touched bit) */
+	assert_int_equal(kh_scan_fold(&sc, NULL, NULL, 0, &rk, &rv, 1), 0);
+	assert_true(kh_scan_bits_counts(&sc, 42, &aged, &young, &wset));
+	assert_true(aged == 2 && young == 2 && wset == 1);
+	words[0] = 0x3;
+	words[1] = 0x1;
+	sc.pending = true;
 	assert_int_equal(kh_scan_fold(&sc, NULL, NULL, 0, NULL, NULL, 0), 0);
-	assert_true(kh_scan_bits_counts(&sc, 42, &aged, &young));
-	assert_true(aged == 2 && young == 1);
+	assert_true(kh_scan_bits_counts(&sc, 42, &aged, &young, &wset));
+	assert_true(aged == 2 && young == 1 && wset == 1);
 	assert_true(words[0] == 0 && words[1] == 0);
 	assert_int_equal(kh_idle_age(&v[0].st, 0x101), 1);
 	assert_int_equal(kh_idle_age(&v[0].st, 0x100), 0);
@@ -254,12 +263,13 @@ static void test_bits_share(void **state)
 	assert_int_equal(kh_scan_fold(&sc, NULL, NULL, 0, NULL, NULL, 0), 0);
 	assert_int_equal(kh_idle_age(&v[0].st, 0x101), 0);
 	assert_int_equal(kh_idle_age(&v[0].st, 0x102), KH_IDLE_UNKNOWN);
-	assert_true(kh_scan_bits_counts(&sc, 42, &aged, &young) && aged == 1 && young == 1);
+	assert_true(kh_scan_bits_counts(&sc, 42, &aged, &young, &wset) && aged == 1 &&
+		    young == 1 && wset == 1);
 	/* A goes: its words are free (zeroed) and the third VM fits at word 0 */
 	words[5] = 0xff;
 	kh_scan_bits_put(&sc, &v[0]);
 	assert_true(words[5] == 0 && !v[0].bit_descs);
-	assert_false(kh_scan_bits_counts(&sc, 42, &aged, &young));
+	assert_false(kh_scan_bits_counts(&sc, 42, &aged, &young, &wset));
 	v[2].open = true;
 	assert_int_equal(kh_scan_bits_get(&sc, &v[2], m, sizeof(m)), 1);
 	assert_true(sc.bits.desc[0].pid == 44 && sc.bits.desc[0].word_off == 0);
