@@ -1,12 +1,16 @@
 /* SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause */
 /*
- * Idle bits for `kvmheat idle`: instead of a hash entry per aged gfn
- * (about 100 bytes each), an "aged" and a "young" bit per page of the one
- * VM being scanned (and, in words of their own, a "tested" and a
- * "tested young" bit: kvmheat.h KH_IDLE_W_*), in an array userspace maps
- * and reads-and-clears once per scan: 128 KiB per GiB of guest memory.  Off (idle_pid 0) for every
- * other command.  Ranges longer than KH_AGE_GFN_MAX (huge mappings) are
- * not spread into bits: they stay one region entry (aging.bpf.h).
+ * Idle bits for `kvmheat idle` and for the live commands with an aging
+ * driver: instead of a hash entry per aged gfn (about 100 bytes each), an
+ * "aged" and a "young" bit per page of every VM with an open driver (and,
+ * in words of their own, a "tested" and a "tested young" bit: kvmheat.h
+ * KH_IDLE_W_*), in an array userspace maps and reads-and-clears once per
+ * scan: 128 KiB per GiB of guest memory.  Each slot descriptor names its VM
+ * (pid), since top and export scan several; a VM without descriptors (no
+ * driver, or the array was full) keeps hash entries.  Off (idle_bits_on 0)
+ * for every other command.  Ranges longer than KH_AGE_GFN_MAX (huge
+ * mappings) are not spread into bits: they stay one region entry
+ * (aging.bpf.h).
  */
 #ifndef KVMHEAT_IDLEBITS_BPF_H
 #define KVMHEAT_IDLEBITS_BPF_H
@@ -29,8 +33,8 @@ struct {
 	__type(value, __u64);
 } idle_bits SEC(".maps");
 
-const volatile __u32 idle_pid = 0;	/* the VM whose pages get bits; 0: off */
-__u32 nr_idle_slots = 0;		/* idle_slots entries userspace filled */
+const volatile __u32 idle_bits_on = 0;	/* idle_bits sized and mapped by userspace */
+__u32 nr_idle_slots = 0;		/* idle_slots entries in use (free ones: npages 0) */
 
 /* Set bit @m of word @idx unless set (a plain OR: no BPF atomics before 5.12). */
 static __always_inline void kh_idle_set(__u32 idx, __u64 m)
@@ -54,7 +58,7 @@ static __always_inline bool kh_idle_mark(__u32 pid, __u64 start, __u64 end, bool
 	__u32 wy = test ? KH_IDLE_W_TYOUNG : KH_IDLE_W_YOUNG;
 	__u32 i, j;
 
-	if (!idle_pid || pid != idle_pid || end <= start || end - start > KH_AGE_GFN_MAX)
+	if (!idle_bits_on || !pid || end <= start || end - start > KH_AGE_GFN_MAX)
 		return false;
 	for (i = 0; i < KH_IDLE_SLOTS; i++) {
 		struct kh_idle_slot_desc *d;
@@ -65,7 +69,7 @@ static __always_inline bool kh_idle_mark(__u32 pid, __u64 start, __u64 end, bool
 		d = bpf_map_lookup_elem(&idle_slots, &k);
 		if (!d)
 			break;
-		if (start < d->base_gfn || start - d->base_gfn >= d->npages)
+		if (d->pid != pid || start < d->base_gfn || start - d->base_gfn >= d->npages)
 			continue;
 		for (j = 0; j < KH_AGE_GFN_MAX; j++) {
 			__u64 off = start + j - d->base_gfn;

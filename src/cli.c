@@ -12,7 +12,11 @@
 #include <getopt.h>
 #include <string.h>
 #include <unistd.h>
+#include <sys/mman.h>
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
 #include "cli.h"
+#include "kvmheat.skel.h"
 
 /* kh_opt_shared(): parsed, go on; the command's own letter; else an exit code. */
 #define KH_OPT_PARSED	(-2)
@@ -220,6 +224,38 @@ int kh_cli_refresh(struct kh_session *s, const struct kh_opts *o)
 static void kh_cli_scan_note(void *ctx, const char *msg)
 {
 	kh_warn(ctx, "%s", msg);
+}
+
+/* Descriptor @i of the shared idle bits into BPF, then the count that publishes it. */
+static int kh_cli_bits_publish(void *ctx, uint32_t i, const struct kh_idle_slot_desc *d,
+			       uint32_t nr)
+{
+	struct kvmheat_bpf *sk = ctx;
+
+	if (bpf_map_update_elem(bpf_map__fd(sk->maps.idle_slots), &i, d, BPF_ANY))
+		return -errno;
+	sk->bss->nr_idle_slots = nr;
+	return 0;
+}
+
+int kh_cli_scan_bits(struct kh_scan *sc, struct kh_session *s, const char *cmd,
+		     const struct kh_opts *o)
+{
+	long pg = sysconf(_SC_PAGESIZE);
+	size_t len;
+	void *p;
+
+	if (!kh_scan_on(sc) || !s->idle_words)
+		return KH_EXIT_OK;
+	len = (s->idle_words * 8 + (uint64_t)pg - 1) / (uint64_t)pg * (uint64_t)pg;
+	p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED,
+		 bpf_map__fd(s->skel->maps.idle_bits), 0);
+	if (p == MAP_FAILED)
+		return kh_err(o, KH_EXIT_ERROR, "%s: mapping the idle bits: %s", cmd,
+			      strerror(errno));
+	sc->bits = (struct kh_scan_bits){ .words = p, .nwords = s->idle_words, .map_len = len,
+					  .publish = kh_cli_bits_publish, .ctx = s->skel };
+	return KH_EXIT_OK;
 }
 
 int kh_cli_scan_start(struct kh_scan *sc, const struct kh_vmset *vms, const char *cmd,

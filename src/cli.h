@@ -63,6 +63,13 @@ int kh_bad_option(const struct kh_opts *o, const char *cmd, char **argv);
  * Start active aging for a session's VMs (after kh_cli_start): notes go
  * through kh_warn; a forced driver that refuses is an error (exit code).
  */
+/*
+ * After kh_cli_start, before kh_cli_scan_start: map the idle bits the
+ * session sized (so.idle_plan) so VMs with a driver keep their aging
+ * results there instead of in hash entries.  An exit code.
+ */
+int kh_cli_scan_bits(struct kh_scan *sc, struct kh_session *s, const char *cmd,
+		     const struct kh_opts *o);
 int kh_cli_scan_start(struct kh_scan *sc, const struct kh_vmset *vms, const char *cmd,
 		      const struct kh_opts *o);
 /* --color WHEN: auto means only when stdout is a terminal. */

@@ -271,9 +271,17 @@ static int kh_export_idle(struct kh_exporter *x, struct kh_exp_snap *n,
 	n->scan_interval = x->scan.interval > x->a->interval ? x->scan.interval : x->a->interval;
 	for (size_t i = 0; i < n->n; i++) {
 		const struct kh_idle_sum *sum = kh_scan_sum(&x->scan, n->vms[i].pid);
+		uint64_t aged, young, wset;
 
 		if (sum)
 			n->vms[i].idle = *sum;
+		/* checks kept in idle bits made no region entry: the counters still count them */
+		if (kh_scan_bits_counts(&x->scan, n->vms[i].pid, &aged, &young, &wset)) {
+			n->vms[i].wset_pages += wset;
+			n->vms[i].tot.aged += aged;
+			n->vms[i].tot.young += young;
+			n->vms[i].tot.accesses += young;
+		}
 	}
 	return 0;
 }
@@ -512,6 +520,7 @@ static int kh_export_check_pids(struct kh_exporter *x)
 
 static int kh_export_run(struct kh_exporter *x)
 {
+	struct kh_session_opts so;
 	struct utsname un;
 	int fd = -1, err;
 	void *d = NULL;
@@ -533,17 +542,22 @@ static int kh_export_run(struct kh_exporter *x)
 	}
 #endif
 	err = kh_export_check_pids(x);
+	/* with a driver, aging results go to idle bits sized at load (scan.h) */
+	so = x->a->so;
+	if (kh_scan_on(&x->a->scan))
+		so.idle_plan = kh_scan_bits_plan;
 	if (!err)
-		err = kh_cli_start(&x->s, &x->a->so, x->o);
+		err = kh_cli_start(&x->s, &so, x->o);
 	if (!err) {
 		struct kh_vmset want = {};
 
 		/* only the VMs asked for (-p) get a driver */
 		x->scan = x->a->scan;
 		x->scan.next = 0;
-		if (kh_export_filter(x->a, &x->s.vms, &want))
+		err = kh_cli_scan_bits(&x->scan, &x->s, "export", x->o);
+		if (!err && kh_export_filter(x->a, &x->s.vms, &want))
 			err = kh_err(x->o, KH_EXIT_ERROR, "export: out of memory");
-		else
+		else if (!err)
 			err = kh_cli_scan_start(&x->scan, &want, "export", x->o);
 		free(want.vms);
 	}

@@ -109,8 +109,17 @@ static int kh_top_idle(struct kh_top *t)
 	for (size_t i = 0; i < t->nrows; i++) {
 		const struct kh_idle_sum *sum = kh_scan_sum(&t->scan, t->rows[i].pid);
 
+		uint64_t aged, young, wset;
+
 		t->rows[i].aged_gfns = sum ? sum->known_pages : 0;
 		t->rows[i].idle_gfns = sum ? sum->idle_pages : 0;
+		/* checks kept in idle bits made no region entry: count them as those would */
+		if (kh_scan_bits_counts(&t->scan, t->rows[i].pid, &aged, &young, &wset)) {
+			t->rows[i].wset += wset;
+			t->rows[i].c.aged += aged;
+			t->rows[i].c.young += young;
+			t->rows[i].c.accesses += young;
+		}
 	}
 	return 0;
 }
@@ -1156,7 +1165,12 @@ static int kh_top_start(struct kh_top *t)
 		snprintf(t->host, sizeof(t->host), "%s", un.nodename);
 		snprintf(t->kernel, sizeof(t->kernel), "%s", un.release);
 	}
+	/* with a driver, aging results go to idle bits sized at load (scan.h) */
+	if (kh_scan_on(&t->scan))
+		t->so.idle_plan = kh_scan_bits_plan;
 	err = kh_cli_start(&t->s, &t->so, t->o);
+	if (!err)
+		err = kh_cli_scan_bits(&t->scan, &t->s, "top", t->o);
 	if (err)
 		return err;
 	for (int src = 0; src < KH_SRC_MAX; src++)

@@ -204,7 +204,7 @@ uint64_t kh_idle_bits_layout(struct kh_idle *st, struct kh_idle_slot_desc *d, si
 
 		s->word_off = words;
 		s->has_bits = true;
-		d[(*nd)++] = (struct kh_idle_slot_desc){ s->base_gfn, s->npages, words };
+		d[(*nd)++] = (struct kh_idle_slot_desc){ s->base_gfn, s->npages, words, st->pid, 0 };
 		words += (s->npages + 63) / 64 * KH_IDLE_WORDS;	/* kvmheat.h KH_IDLE_W_* */
 	}
 	return words;

@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <jansson.h>
 #include "scan.h"
 
@@ -175,8 +176,146 @@ static void kh_scan_note(const struct kh_scan *sc, const char *fmt, uint32_t pid
 	sc->note(sc->note_ctx, line);
 }
 
-static void kh_scan_vm_free(struct kh_scan_vm *v)
+
+/* Words a descriptor's pages take: KH_IDLE_WORDS per 64 pages. */
+static uint64_t kh_bits_words(uint64_t npages)
 {
+	return (npages + 63) / 64 * KH_IDLE_WORDS;	/* kvmheat.h KH_IDLE_W_* */
+}
+
+uint64_t kh_scan_bits_plan(const struct kh_vmset *vms, uint32_t pid)
+{
+	uint64_t words = 0, head;
+
+	for (size_t i = 0; i < vms->n; i++) {
+		const struct kh_vm *vm = &vms->vms[i];
+
+		if (pid && vm->pid != pid)
+			continue;
+		for (size_t k = 0; k < vm->nr_slots; k++)
+			words += kh_bits_words(vm->slots[k].npages);
+	}
+	/*
+	 * Headroom for VMs that start later: the array cannot grow once
+	 * loaded, and one that does not fit only loses the budget, not data
+	 * (hash entries, with a note).  A quarter, at least 256 MiB of guest
+	 * memory (32 KiB): 160 KiB per GiB of the VMs present until later VMs
+	 * use it, 128 KiB per GiB of what is scanned.
+	 */
+	head = words / 4;
+	if (head < kh_bits_words(1ULL << (28 - KH_PAGE_SHIFT)))
+		head = kh_bits_words(1ULL << (28 - KH_PAGE_SHIFT));
+	return words + head;
+}
+
+/* First word of a free run of @w words, or nwords when none is long enough. */
+static uint64_t kh_bits_fit(const struct kh_scan_bits *b, uint64_t w)
+{
+	uint64_t at = 0;
+	bool moved = true;
+
+	/* first fit over the taken ranges (at most KH_IDLE_SLOTS of them) */
+	while (moved && at + w <= b->nwords) {
+		moved = false;
+		for (uint32_t i = 0; i < KH_IDLE_SLOTS; i++) {
+			const struct kh_idle_slot_desc *d = &b->desc[i];
+			uint64_t end = d->word_off + kh_bits_words(d->npages);
+
+			if (d->npages && d->word_off < at + w && end > at) {
+				at = end;
+				moved = true;
+			}
+		}
+	}
+	return at + w <= b->nwords ? at : b->nwords;
+}
+
+static uint32_t kh_bits_in_use(const struct kh_scan_bits *b)
+{
+	uint32_t nr = 0;
+
+	for (uint32_t i = 0; i < KH_IDLE_SLOTS; i++)
+		if (b->desc[i].npages)
+			nr = i + 1;
+	return nr;
+}
+
+static void kh_bits_noslots(struct kh_idle *st)
+{
+	for (size_t k = 0; k < st->nslots; k++)
+		st->slots[k].has_bits = false;
+}
+
+/*
+ * Give @v's memslots idle bits: a free run of words and free descriptors.
+ * 1 when they were given, 0 when they do not fit (@m says so: the VM's
+ * aging results then take hash entries, never silently), -errno when
+ * publishing failed (the VM keeps hash entries too).
+ */
+int kh_scan_bits_get(struct kh_scan *sc, struct kh_scan_vm *v, char *m, size_t mlen)
+{
+	struct kh_scan_bits *b = &sc->bits;
+	struct kh_idle_slot_desc d[KH_IDLE_SLOTS];
+	uint32_t idx[KH_IDLE_SLOTS], nfree = 0;
+	uint64_t w, at;
+	size_t nd;
+	int err;
+
+	w = kh_idle_bits_layout(&v->st, d, &nd);
+	for (uint32_t i = 0; i < KH_IDLE_SLOTS && nfree < nd; i++)
+		if (!b->desc[i].npages)
+			idx[nfree++] = i;
+	at = kh_bits_fit(b, w);
+	if (nfree < nd || at == b->nwords) {
+		kh_bits_noslots(&v->st);
+		snprintf(m, mlen, "idle bits full (%zu memslots and %" PRIu64 " words needed, %u "
+			 "descriptors free, array of %" PRIu64 " words): its aging results take "
+			 "per-gfn hash entries", nd, w, nfree, b->nwords);
+		return 0;
+	}
+	/* a freed run may hold bits BPF set after it was cleared: zero before publishing */
+	memset(b->words + at, 0, w * sizeof(*b->words));
+	for (size_t k = 0; k < v->st.nslots; k++)
+		v->st.slots[k].word_off += at;
+	for (size_t j = 0; j < nd; j++) {
+		d[j].word_off += at;
+		b->desc[idx[j]] = d[j];
+		v->bit_descs |= 1ULL << idx[j];
+	}
+	for (size_t j = 0; j < nd; j++) {
+		err = b->publish(b->ctx, idx[j], &b->desc[idx[j]], kh_bits_in_use(b));
+		if (err) {
+			snprintf(m, mlen, "publishing its idle bits: %s: aging results take per-gfn "
+				 "hash entries", strerror(-err));
+			return err;
+		}
+	}
+	return 1;
+}
+
+/* A VM that goes away (or whose bits failed): its descriptors and words are free again. */
+void kh_scan_bits_put(struct kh_scan *sc, struct kh_scan_vm *v)
+{
+	struct kh_scan_bits *b = &sc->bits;
+
+	for (uint32_t i = 0; i < KH_IDLE_SLOTS; i++) {
+		struct kh_idle_slot_desc *d = &b->desc[i];
+
+		if (!(v->bit_descs & (1ULL << i)))
+			continue;
+		/* BPF stops writing first; the words are zeroed again when reused */
+		memset(b->words + d->word_off, 0, kh_bits_words(d->npages) * sizeof(*b->words));
+		memset(d, 0, sizeof(*d));
+		b->publish(b->ctx, i, d, kh_bits_in_use(b));
+	}
+	v->bit_descs = 0;
+	if (v->st.slots)
+		kh_bits_noslots(&v->st);
+}
+
+static void kh_scan_vm_free(struct kh_scan *sc, struct kh_scan_vm *v)
+{
+	kh_scan_bits_put(sc, v);
 	if (v->open)
 		kh_ager_close(&v->ager);
 	kh_idle_free(&v->st);
@@ -218,6 +357,11 @@ static int kh_scan_add(struct kh_scan *sc, const struct kh_vm *vm, char *why, si
 	v->sum.driver = v->ager.id;
 	if (v->ager.note[0])
 		kh_scan_note(sc, "VM %u: %s", vm->pid, v->ager.note);
+	/* only VMs with an open driver get bits: nothing else scans them */
+	if (sc->bits.words && kh_scan_bits_get(sc, v, m, sizeof(m)) <= 0) {
+		kh_scan_bits_put(sc, v);
+		kh_scan_note(sc, "VM %u: %s", vm->pid, m);
+	}
 	return 0;
 }
 
@@ -253,7 +397,7 @@ int kh_scan_sync(struct kh_scan *sc, const struct kh_vmset *vms, char *why, size
 	/* gone VMs: kernel state first (kdamond off), then the ages */
 	for (size_t i = 0; i < sc->n; i++) {
 		if (!sc->vms[i].seen)
-			kh_scan_vm_free(&sc->vms[i]);
+			kh_scan_vm_free(sc, &sc->vms[i]);
 		else
 			sc->vms[w++] = sc->vms[i];
 	}
@@ -279,6 +423,7 @@ void kh_scan_tick(struct kh_scan *sc, const struct kh_vmset *vms, double now)
 				     v->pid, why);
 			kh_ager_close(&v->ager);
 			v->open = false;
+			kh_scan_bits_put(sc, v);	/* nothing scans it now: hash entries */
 		}
 	}
 	sc->pending = true;
@@ -286,26 +431,149 @@ void kh_scan_tick(struct kh_scan *sc, const struct kh_vmset *vms, double now)
 								      : now + sc->interval;
 }
 
+/*
+ * Between scans: read and clear @v's bits; a young bit is an access (age 0),
+ * an aged one is someone else's aging and adds no age, as kh_idle_touch
+ * treats hash entries.
+ */
+static void kh_scan_bits_touch(struct kh_scan *sc, struct kh_scan_vm *v)
+{
+	for (size_t k = 0; k < v->st.nslots; k++) {
+		struct kh_idle_slot *s = &v->st.slots[k];
+
+		for (uint64_t g = 0; s->has_bits && g < (s->npages + 63) / 64; g++) {
+			uint64_t wi = s->word_off + g * KH_IDLE_WORDS, aged = 0, young = 0;
+			uint64_t *w = &sc->bits.words[wi];
+
+			if (wi + KH_IDLE_WORDS > sc->bits.nwords)
+				break;
+			/* clears and tests alike: between scans any young result is an access */
+			for (int j = 0; j < KH_IDLE_WORDS; j++) {
+				uint64_t x = __atomic_exchange_n(&w[j], 0, __ATOMIC_RELAXED);
+
+				if (j == KH_IDLE_W_YOUNG || j == KH_IDLE_W_TYOUNG)
+					young |= x;
+				else
+					aged |= x;
+			}
+			v->bits_aged += (uint64_t)__builtin_popcountll(aged);
+			v->bits_young += (uint64_t)__builtin_popcountll(young);
+			for (; young; young &= young - 1) {
+				uint64_t i = g * 64 + (uint64_t)__builtin_ctzll(young);
+
+				if (i < s->npages)
+					s->age[i] = 0;
+			}
+		}
+	}
+}
+
+/* A drained region key and its position, sorted for kh_scan_bits_wset. */
+struct kh_rkey {
+	struct kh_key k;
+	size_t i;
+};
+
+static int kh_rkey_cmp(const void *a, const void *b)
+{
+	const struct kh_key *x = a, *y = b;	/* k is the first member */
+
+	if (x->pid != y->pid)
+		return x->pid < y->pid ? -1 : 1;
+	return x->idx < y->idx ? -1 : x->idx > y->idx;
+}
+
+/*
+ * Young pages in @v's bits that no region entry marks touched: with hash
+ * entries a young result set its region's touched bit, which the rows'
+ * working set counts; bits set none.  Read before the bits are consumed
+ * (a bit BPF sets in between is counted at the next fold).
+ */
+static uint64_t kh_scan_bits_wset(const struct kh_scan *sc, const struct kh_scan_vm *v,
+				  const struct kh_rkey *sorted, size_t nr,
+				  const struct kh_region *rv)
+{
+	uint64_t n = 0;
+
+	for (size_t k = 0; k < v->st.nslots; k++) {
+		const struct kh_idle_slot *s = &v->st.slots[k];
+
+		for (uint64_t g = 0; s->has_bits && g < (s->npages + 63) / 64; g++) {
+			uint64_t wi = s->word_off + g * KH_IDLE_WORDS, young;
+
+			if (wi + KH_IDLE_WORDS > sc->bits.nwords)
+				break;
+			/* a clear's or a test's young: either is a page in use */
+			young = __atomic_load_n(&sc->bits.words[wi + KH_IDLE_W_YOUNG], __ATOMIC_RELAXED) |
+				__atomic_load_n(&sc->bits.words[wi + KH_IDLE_W_TYOUNG], __ATOMIC_RELAXED);
+			for (; young; young &= young - 1) {
+				uint64_t i = g * 64 + (uint64_t)__builtin_ctzll(young);
+				uint64_t p = s->base_gfn + i;
+				struct kh_key key = { .pid = v->pid, .idx = p >> KH_REGION_SHIFT };
+				const struct kh_rkey *h = nr ? bsearch(&key, sorted, nr, sizeof(*sorted),
+								       kh_rkey_cmp) : NULL;
+				const __u64 *t = h ? rv[h->i].touched : NULL;
+				uint64_t in = p & (KH_REGION_GFNS - 1);
+
+				if (i < s->npages && !(t && (t[in / 64] >> (in & 63) & 1)))
+					n++;
+			}
+		}
+	}
+	return n;
+}
+
+/* The interval's region keys, sorted; NULL with *n 0 when there are none or no memory. */
+static struct kh_rkey *kh_rkeys(const struct kh_key *rk, size_t nr, size_t *n)
+{
+	struct kh_rkey *r = nr ? malloc(nr * sizeof(*r)) : NULL;
+
+	*n = r ? nr : 0;
+	for (size_t i = 0; r && i < nr; i++)
+		r[i] = (struct kh_rkey){ rk[i], i };
+	if (r)
+		qsort(r, nr, sizeof(*r), kh_rkey_cmp);
+	return r;
+}
+
 int kh_scan_fold(struct kh_scan *sc, const struct kh_key *gk, const struct kh_counts *gv,
 		 size_t ng, const struct kh_key *rk, const struct kh_region *rv, size_t nr)
 {
 	struct kh_idle_scan out;
+	struct kh_rkey *sorted = NULL;
+	size_t ns = 0;
 
+	for (size_t i = 0; i < sc->n && !sorted; i++)
+		if (sc->vms[i].bit_descs)
+			sorted = kh_rkeys(rk, nr, &ns);
 	for (size_t i = 0; i < sc->n; i++) {
 		struct kh_scan_vm *v = &sc->vms[i];
 
+		v->bits_aged = v->bits_young = 0;
+		v->bits_wset = v->bit_descs ? kh_scan_bits_wset(sc, v, sorted, ns, rv) : 0;
 		if (!v->st.slots)
 			continue;	/* passive VM: no ages */
 		if (sc->pending && v->open) {
-			if (kh_idle_update(&v->st, gk, gv, ng, rk, rv, nr, &out))
+			if (kh_idle_update(&v->st, gk, gv, ng, rk, rv, nr, &out)) {
+				free(sorted);
 				return -ENOMEM;
+			}
+			if (v->bit_descs) {
+				/* the scan was counted above: the bits only add ages */
+				kh_idle_update_bits(&v->st, sc->bits.words, sc->bits.nwords, &out);
+				v->bits_aged = out.aged;
+				v->bits_young = out.young;
+			}
 		} else {
 			kh_idle_touch(&v->st, gk, gv, ng);
+			if (v->bit_descs)
+				kh_scan_bits_touch(sc, v);
 		}
 		if (kh_idle_summarize(&v->st, sc->ws_scans, &v->sum))
 			return -ENOMEM;
 		v->sum.valid = v->st.scans > 0;
 	}
+	free(sorted);
 	sc->pending = false;
 	return 0;
 }
@@ -391,6 +659,20 @@ out:
 	return err;
 }
 
+bool kh_scan_bits_counts(const struct kh_scan *sc, uint32_t pid, uint64_t *aged,
+			 uint64_t *young, uint64_t *wset)
+{
+	for (size_t i = 0; i < sc->n; i++)
+		if (sc->vms[i].pid == pid && sc->vms[i].bit_descs) {
+			*aged = sc->vms[i].bits_aged;
+			*young = sc->vms[i].bits_young;
+			*wset = sc->vms[i].bits_wset;
+			return true;
+		}
+	*aged = *young = *wset = 0;
+	return false;
+}
+
 const struct kh_idle_sum *kh_scan_sum(const struct kh_scan *sc, uint32_t pid)
 {
 	for (size_t i = 0; i < sc->n; i++)
@@ -402,11 +684,14 @@ const struct kh_idle_sum *kh_scan_sum(const struct kh_scan *sc, uint32_t pid)
 void kh_scan_free(struct kh_scan *sc)
 {
 	for (size_t i = 0; i < sc->n; i++)
-		kh_scan_vm_free(&sc->vms[i]);
+		kh_scan_vm_free(sc, &sc->vms[i]);
 	free(sc->vms);
 	free(sc->pg);
 	free(sc->pr);
 	sc->vms = NULL;
 	sc->pg = sc->pr = NULL;
 	sc->n = sc->cap = sc->npg = sc->npr = 0;
+	if (sc->bits.map_len)
+		munmap(sc->bits.words, sc->bits.map_len);
+	memset(&sc->bits, 0, sizeof(sc->bits));
 }

@@ -69,6 +69,9 @@ struct kh_scan_vm {
 	uint32_t pid;
 	uint64_t kvm;			/* tells a reused pid apart */
 	bool open, seen;
+	uint64_t bit_descs;		/* idle bits: the descriptors (bit i: desc[i]) it holds */
+	uint64_t bits_aged, bits_young;	/* what the last fold read from its bits */
+	uint64_t bits_wset;		/* of the young ones, pages no region marks touched */
 	struct kh_ager ager;
 	struct kh_idle st;
 	struct kh_idle_sum sum;
@@ -85,6 +88,22 @@ struct kh_scan_prev {
 	uint32_t flags;		/* KH_F_*: a region's KH_F_RANGE_AGED */
 };
 
+/*
+ * Kernel-side idle bits shared by every watched VM with an open driver
+ * (bpf/idlebits.bpf.h): the array is sized once, before load (an mmapable
+ * map cannot grow), so VMs take and give back word ranges of it.  The
+ * library never touches BPF maps: @publish (the command's) writes one
+ * descriptor and the count of entries in use.
+ */
+struct kh_scan_bits {
+	uint64_t *words;		/* the mapped idle_bits array; NULL: hash entries only */
+	uint64_t nwords;
+	size_t map_len;			/* unmapped by kh_scan_free, after the VMs' put */
+	struct kh_idle_slot_desc desc[KH_IDLE_SLOTS];	/* npages 0: free */
+	int (*publish)(void *ctx, uint32_t i, const struct kh_idle_slot_desc *d, uint32_t nr);
+	void *ctx;
+};
+
 struct kh_scan {
 	int want;			/* KH_SCAN_NONE, KH_SCAN_AUTO or a driver id */
 	uint32_t pid;			/* only this VM (-p); 0: every VM in the set */
@@ -98,7 +117,23 @@ struct kh_scan {
 	void *note_ctx;
 	struct kh_scan_prev *pg, *pr;	/* kh_scan_fold_totals: the last totals folded */
 	size_t npg, npr;
+	struct kh_scan_bits bits;
 };
+
+/*
+ * Words of idle bits to size the array with, before load: the VMs of @vms
+ * (only @pid if set) plus headroom for VMs that start later: a quarter,
+ * at least 256 MiB of guest memory (16 KiB).
+ */
+uint64_t kh_scan_bits_plan(const struct kh_vmset *vms, uint32_t pid);
+/*
+ * Give @v (ages initialised) a run of words and descriptors: 1 given; 0
+ * they do not fit (@m: one line saying so; its aging results take hash
+ * entries); -errno publishing failed.  kh_scan_sync calls these; put
+ * frees a VM's words for reuse (also what a failed get left).
+ */
+int kh_scan_bits_get(struct kh_scan *sc, struct kh_scan_vm *v, char *m, size_t mlen);
+void kh_scan_bits_put(struct kh_scan *sc, struct kh_scan_vm *v);
 
 static inline bool kh_scan_on(const struct kh_scan *sc) { return sc->want != KH_SCAN_NONE; }
 /*
@@ -131,6 +166,14 @@ int kh_scan_fold(struct kh_scan *sc, const struct kh_key *gk, const struct kh_co
 struct kh_gfn_stat;
 int kh_scan_fold_totals(struct kh_scan *sc, const struct kh_gfn_stat *g, size_t n,
 			const struct kh_key *rk, const struct kh_region *rv, size_t nr);
+/*
+ * Aging checks and young results the last fold read from @pid's idle bits
+ * (they made no hash entry, so the rows' counters lack them), and @wset the
+ * young pages no drained region marks touched (the rows' working set lacks
+ * them): true when the VM has bits.
+ */
+bool kh_scan_bits_counts(const struct kh_scan *sc, uint32_t pid, uint64_t *aged,
+			 uint64_t *young, uint64_t *wset);
 /* The summary of @pid, or NULL (not watched, or passive). */
 const struct kh_idle_sum *kh_scan_sum(const struct kh_scan *sc, uint32_t pid);
 void kh_scan_free(struct kh_scan *sc);

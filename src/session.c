@@ -225,9 +225,13 @@ static int kh_session_load(struct kh_session *s, char *why, size_t len)
 	s->skel->rodata->gfn_soft_cap = s->gfn_entries - s->gfn_entries / 8;
 	bpf_map__set_max_entries(s->skel->maps.regions, s->region_entries);
 	bpf_map__set_max_entries(s->skel->maps.subpages, s->subpage_entries);
-	if (so->idle_words) {	/* kvmheat idle: bits per page of @pid (idle.c) */
-		bpf_map__set_max_entries(s->skel->maps.idle_bits, so->idle_words);
-		s->skel->rodata->idle_pid = so->pid;
+	/* sized once here: an mmapable array cannot grow after load */
+	s->idle_words = so->idle_plan ? so->idle_plan(&s->vms, so->pid) : so->idle_words;
+	if (s->idle_words > UINT32_MAX)
+		s->idle_words = UINT32_MAX;
+	if (s->idle_words) {	/* bits per page of the VMs the slot descriptors name (idle.c) */
+		bpf_map__set_max_entries(s->skel->maps.idle_bits, (uint32_t)s->idle_words);
+		s->skel->rodata->idle_bits_on = 1;
 	}
 	err = kvmheat_bpf__load(s->skel);
 	if (err)

@@ -29,7 +29,9 @@ struct kh_session_opts {
 	bool pid_pending;		/* @pid need not be a VM yet (record -- CMD) */
 	bool follow;			/* @pid and every process it starts (-- CMD) */
 	uint64_t expect_pages;		/* size maps for this much memory; 0: from VMs */
-	uint32_t idle_words;		/* kvmheat idle: idle_bits words for @pid; 0: off */
+	uint32_t idle_words;		/* idle_bits words (idle, top/export with a driver); 0: off */
+	/* top/export with a driver: idle_bits words for the VMs discovery finds (scan.h) */
+	uint64_t (*idle_plan)(const struct kh_vmset *vms, uint32_t pid);
 };
 #define KH_ALL_SOURCES	((1U << KH_SRC_MAX) - 1)
 
@@ -44,6 +46,7 @@ struct kh_session {
 	struct kh_disc disc;
 	struct kh_session_opts opts;
 	uint64_t gfn_entries, region_entries, subpage_entries;
+	uint64_t idle_words;		/* the idle_bits array's size; 0: none */
 	size_t nr_hva_slots;
 };
 

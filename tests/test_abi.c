@@ -48,6 +48,10 @@ static const struct abi_member kh_hva_slot_m[] = {
 	M(kh_hva_slot, hva_start), M(kh_hva_slot, hva_end), M(kh_hva_slot, base_gfn),
 	M(kh_hva_slot, kvm), M(kh_hva_slot, pid), M(kh_hva_slot, _pad),
 };
+static const struct abi_member kh_idle_slot_desc_m[] = {
+	M(kh_idle_slot_desc, base_gfn), M(kh_idle_slot_desc, npages),
+	M(kh_idle_slot_desc, word_off), M(kh_idle_slot_desc, pid), M(kh_idle_slot_desc, _pad),
+};
 static const struct abi_member kh_walk_state_m[] = {
 	M(kh_walk_state, addr), M(kh_walk_state, pferr), M(kh_walk_state, tid),
 };
@@ -71,7 +75,7 @@ static const struct abi_member kh_iter_err_rec_m[] = {
 
 static const struct abi_struct abi_structs[] = {
 	S(kh_key), S(kh_counts), S(kh_region), S(kh_subpages), S(kh_hva_slot),
-	S(kh_walk_state), S(kh_rec_hdr), S(kh_vm_rec), S(kh_slot_rec), S(kh_iter_err_rec),
+	S(kh_idle_slot_desc), S(kh_walk_state), S(kh_rec_hdr), S(kh_vm_rec), S(kh_slot_rec), S(kh_iter_err_rec),
 };
 
 static const struct abi_struct *abi_find(const char *name)
@@ -140,6 +144,7 @@ static void test_btf_kvmheat_obj(void **state)
 {
 	static const char *const must[] = {
 		"kh_key", "kh_counts", "kh_region", "kh_subpages", "kh_hva_slot", "kh_walk_state",
+		"kh_idle_slot_desc",
 	};
 	struct btf *btf = open_obj_btf("kvmheat.bpf.o");
 	int found = 0;
@@ -230,6 +235,11 @@ static void test_skeleton_maps(void **state)
 	check_map(skel->obj, skel->maps.stats, sizeof(uint32_t), sizeof(uint64_t), NULL);
 	assert_int_equal(bpf_map__max_entries(skel->maps.stats), KH_NR_STATS);
 	assert_int_equal(bpf_map__max_entries(skel->maps.hva_slots), KH_MAX_HVA_SLOTS);
+	/* idle bits: slot descriptors as scan.c and cmd_idle.c write them, words as mmapped */
+	check_map(skel->obj, skel->maps.idle_slots, sizeof(uint32_t),
+		  sizeof(struct kh_idle_slot_desc), "kh_idle_slot_desc");
+	check_map(skel->obj, skel->maps.idle_bits, sizeof(uint32_t), sizeof(uint64_t), NULL);
+	assert_int_equal(bpf_map__max_entries(skel->maps.idle_slots), KH_IDLE_SLOTS);
 	kvmheat_bpf__destroy(skel);
 }
 

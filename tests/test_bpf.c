@@ -392,6 +392,82 @@ static void test_aging_sweep_does_not_evict(void **state)
 	kvmheat_bpf__destroy(small);
 }
 
+/* Idle bits word @i (0 when unreadable, which the asserts then catch). */
+static uint64_t idle_word(struct kvmheat_bpf *skel, uint32_t i)
+{
+	uint64_t w = 0;
+
+	bpf_map_lookup_elem(bpf_map__fd(skel->maps.idle_bits), &i, &w);
+	return w;
+}
+
+/*
+ * top/export with a driver: several VMs' slots in one bits array, told apart
+ * by the descriptor's pid (the same gfns in two VMs land in their own words);
+ * a VM without descriptors keeps hash entries.
+ */
+static void test_idle_bits_per_vm(void **state)
+{
+	struct fx *f = *state;
+	struct kvmheat_bpf *sk;
+	struct kh_counts c;
+	const uint64_t kvm_b = KVM_PTR + 0x1000, kvm_c = KVM_PTR + 0x2000;
+	const uint32_t pid_b = VM_PID + 1, pid_c = VM_PID + 2;
+	struct kh_idle_slot_desc d[2] = {
+		{ .base_gfn = 0x100, .npages = 128, .word_off = 0, .pid = VM_PID },
+		{ .base_gfn = 0x100, .npages = 128, .word_off = 2 * KH_IDLE_WORDS, .pid = pid_b },
+	};
+	uint64_t kvm = KVM_PTR;
+	uint32_t pid = VM_PID;
+
+	NEED_FX(f);
+	sk = kvmheat_bpf__open();
+	assert_non_null(sk);
+	{
+		struct bpf_program *prog;
+
+		bpf_object__for_each_program(prog, sk->obj)
+			bpf_program__set_autoload(prog, !strncmp(bpf_program__name(prog), "shim_", 5));
+	}
+	{
+		struct kh_env env = { .tdp = true, .page_fault_nargs = 3, .accessed_mask = 1ULL << 5 };
+
+		kh_set_rodata(&env, sk, 0);
+	}
+	bpf_map__set_max_entries(sk->maps.idle_bits, 4 * KH_IDLE_WORDS);
+	sk->rodata->idle_bits_on = 1;
+	assert_int_equal(kvmheat_bpf__load(sk), 0);
+	assert_int_equal(bpf_map_update_elem(bpf_map__fd(sk->maps.vm_by_kvm), &kvm, &pid, 0), 0);
+	assert_int_equal(bpf_map_update_elem(bpf_map__fd(sk->maps.vm_by_kvm), &kvm_b, &pid_b, 0), 0);
+	assert_int_equal(bpf_map_update_elem(bpf_map__fd(sk->maps.vm_by_kvm), &kvm_c, &pid_c, 0), 0);
+	for (uint32_t i = 0; i < 2; i++)
+		assert_int_equal(bpf_map_update_elem(bpf_map__fd(sk->maps.idle_slots), &i, &d[i], 0),
+				 0);
+	sk->bss->nr_idle_slots = 2;
+	/* VM A: pages 0x100, 0x101 aged, 0x100 young; VM B: page 0x141 (group 1) aged */
+	RUN(sk->progs.shim_age_gfn, KVM_PTR, 0x100, 0x102, 0);
+	RUN(sk->progs.shim_age_gfn, KVM_PTR, 0x100, 0x101, 1);
+	RUN(sk->progs.shim_age_gfn, kvm_b, 0x141, 0x142, 0);
+	assert_true(idle_word(sk, KH_IDLE_W_AGED) == 0x3 && idle_word(sk, KH_IDLE_W_YOUNG) == 0x1);
+	for (int i = KH_IDLE_WORDS; i < 4 * KH_IDLE_WORDS; i++)	/* VM B: its group 1 only */
+		assert_true(idle_word(sk, i) ==
+			    (i == 3 * KH_IDLE_WORDS + KH_IDLE_W_AGED ? 0x2 : 0));
+	assert_false(gfn_counts(sk, VM_PID, 0x100, &c));
+	assert_false(gfn_counts(sk, pid_b, 0x141, &c));
+	/* VM C has no descriptor: hash entries, as without bits */
+	RUN(sk->progs.shim_age_gfn, kvm_c, 0x100, 0x101, 0);
+	assert_true(gfn_counts(sk, pid_c, 0x100, &c));
+	assert_int_equal(c.aged, 1);
+	/* a freed descriptor (npages 0) takes nothing: VM B falls back to entries */
+	d[1].npages = 0;
+	assert_int_equal(bpf_map_update_elem(bpf_map__fd(sk->maps.idle_slots),
+					     &(uint32_t){ 1 }, &d[1], 0), 0);
+	RUN(sk->progs.shim_age_gfn, kvm_b, 0x142, 0x143, 0);
+	assert_true(gfn_counts(sk, pid_b, 0x142, &c));
+	assert_true(idle_word(sk, 3 * KH_IDLE_WORDS + KH_IDLE_W_AGED) == 0x2);
+	kvmheat_bpf__destroy(sk);
+}
+
 static void test_age_hva_tracepoints(void **state)
 {
 	struct fx *f = *state;
@@ -575,7 +651,7 @@ static struct kvmheat_bpf *ev_load(void (*cfg)(struct kvmheat_bpf *))
 /* idle bits for VM_PID: 2 groups of 64 pages at gfn 0x100 */
 static void idle_cfg(struct kvmheat_bpf *skel)
 {
-	skel->rodata->idle_pid = VM_PID;
+	skel->rodata->idle_bits_on = 1;
 	bpf_map__set_max_entries(skel->maps.idle_bits, 2 * KH_IDLE_WORDS);
 }
 
@@ -587,7 +663,8 @@ static void idle_cfg(struct kvmheat_bpf *skel)
 static void test_idle_bits_clear_and_test_apart(void **state)
 {
 	struct kvmheat_bpf *skel;
-	struct kh_idle_slot_desc d = { .base_gfn = 0x100, .npages = 128, .word_off = 0 };
+	struct kh_idle_slot_desc d = { .base_gfn = 0x100, .npages = 128, .word_off = 0,
+				       .pid = VM_PID };
 	uint64_t kvm = KVM_PTR, w[KH_IDLE_WORDS];
 	uint32_t pid = VM_PID, zero = 0;
 
@@ -769,6 +846,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_walk_stash_of_other_thread_is_not_used, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_age_gfn_by_kvm, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_idle_bits_per_vm, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_age_gfn_smm_address_space_not_mixed, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_age_long_range_is_region_level, setup,

@@ -648,6 +648,8 @@ static void test_idle_bits(void **state)
 	assert_int_equal(words, 68);
 	assert_true(d[0].base_gfn == 0x100 && d[0].npages == 1024 && d[0].word_off == 0);
 	assert_true(d[1].base_gfn == 0x1000 && d[1].word_off == 64);
+	/* each descriptor names its VM: top and export give bits to several */
+	assert_true(d[0].pid == test_vm.pid && d[1].pid == test_vm.pid && !d[0]._pad);
 	/* scan 1: pages 0, 1, 65 of slot 0 cleared, 1 young; page 3 of slot 1 the same */
 	bits[BW(0, 0, KH_IDLE_W_AGED)] = 0x3;
 	bits[BW(0, 0, KH_IDLE_W_YOUNG)] = 0x2;

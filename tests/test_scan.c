@@ -220,6 +220,107 @@ static void test_fold_totals(void **state)
 	free(sc.pr);
 }
 
+struct fake_pub {
+	int calls;
+	uint32_t nr;
+	struct kh_idle_slot_desc last;
+};
+
+static int fake_publish(void *ctx, uint32_t i, const struct kh_idle_slot_desc *d, uint32_t nr)
+{
+	struct fake_pub *p = ctx;
+
+	(void)i;
+	p->calls++;
+	p->nr = nr;
+	p->last = *d;
+	return 0;
+}
+
+/*
+ * top/export: one bits array shared by the VMs with a driver; a VM that
+ * does not fit is said to fall back; a gone VM's words are reused; a
+ * fold reads the VM's bits (ages, and the aged/young counts the rows need).
+ */
+static void test_bits_share(void **state)
+{
+	static struct kh_slot sa[] = { { .base_gfn = 0x100, .npages = 1024 },
+				       { .base_gfn = 0x1000, .npages = 8 } };
+	static struct kh_slot sb[] = { { .base_gfn = 0x100, .npages = 128 } };
+	const struct kh_vm va = { .pid = 42, .nr_slots = 2, .slots = sa };
+	const struct kh_vm vb = { .pid = 43, .nr_slots = 1, .slots = sb };
+	const struct kh_vmset set = { .n = 1, .vms = (struct kh_vm *)&va };
+	struct kh_scan_vm v[3] = { { .pid = 42, .open = true }, { .pid = 43, .open = true },
+				   { .pid = 44, .open = true } };
+	struct kh_scan sc = { .want = KH_SCAN_AUTO, .n = 3, .cap = 3, .vms = v };
+	struct fake_pub pub = {};
+	uint64_t words[80] = {}, aged, young, wset;
+	struct kh_key rk = { .pid = 42, .idx = 0 };
+	struct kh_region rv = { .touched = { [4] = 1ULL << 1 } };	/* gfn 0x101: walked */
+	char m[256];
+
+	(void)state;
+	/* 68 words for A (KH_IDLE_WORDS per 64 pages) and a quarter more, at least 256 MiB */
+	assert_int_equal(kh_scan_bits_plan(&set, 0), 68 + 4096);
+	assert_int_equal(kh_scan_bits_plan(&set, 7), 4096);
+	sc.bits = (struct kh_scan_bits){ .words = words, .nwords = 80, .publish = fake_publish,
+					 .ctx = &pub };
+	assert_int_equal(kh_idle_init(&v[0].st, &va), 0);
+	assert_int_equal(kh_idle_init(&v[1].st, &vb), 0);
+	v[2].pid = 43;
+	assert_int_equal(kh_idle_init(&v[2].st, &vb), 0);
+	v[2].pid = 44;
+	v[2].st.pid = 44;
+	assert_int_equal(kh_scan_bits_get(&sc, &v[0], m, sizeof(m)), 1);
+	assert_int_equal(kh_scan_bits_get(&sc, &v[1], m, sizeof(m)), 1);
+	assert_true(sc.bits.desc[2].pid == 43 && sc.bits.desc[2].word_off == 68);
+	assert_int_equal(pub.nr, 3);
+	/* 8 more words do not fit in 80: said, and the VM keeps hash entries */
+	assert_int_equal(kh_scan_bits_get(&sc, &v[2], m, sizeof(m)), 0);
+	assert_non_null(strstr(m, "idle bits full"));
+	assert_false(v[2].st.slots[0].has_bits);
+	kh_scan_bits_put(&sc, &v[2]);
+	/* a scan of A: pages 0 and 1 aged, 0 young; B's words untouched */
+	words[KH_IDLE_W_AGED] = 0x3;
+	words[KH_IDLE_W_YOUNG] = 0x1;
+	words[68] = 0x1;
+	sc.pending = true;
+	v[2].open = false;
+	words[KH_IDLE_W_YOUNG] = 0x3;	/* pages 0 and 1 young; 1 also walked (its region's touched bit) */
+	assert_int_equal(kh_scan_fold(&sc, NULL, NULL, 0, &rk, &rv, 1), 0);
+	assert_true(kh_scan_bits_counts(&sc, 42, &aged, &young, &wset));
+	/* first clears of ours: young only primes (idle.c), so no young result yet */
+	assert_true(aged == 2 && young == 0 && wset == 1);
+	words[KH_IDLE_W_AGED] = 0x3;
+	words[KH_IDLE_W_YOUNG] = 0x1;
+	sc.pending = true;
+	assert_int_equal(kh_scan_fold(&sc, NULL, NULL, 0, NULL, NULL, 0), 0);
+	assert_true(kh_scan_bits_counts(&sc, 42, &aged, &young, &wset));
+	assert_true(aged == 2 && young == 1 && wset == 1);
+	assert_true(words[KH_IDLE_W_AGED] == 0 && words[KH_IDLE_W_YOUNG] == 0);
+	assert_int_equal(kh_idle_age(&v[0].st, 0x101), 1);
+	assert_int_equal(kh_idle_age(&v[0].st, 0x100), 0);
+	/* between scans: a young bit resets the age, an aged one (someone's reclaim) adds none */
+	words[KH_IDLE_W_AGED] = 0x4;
+	words[KH_IDLE_W_YOUNG] = 0x2;
+	assert_int_equal(kh_scan_fold(&sc, NULL, NULL, 0, NULL, NULL, 0), 0);
+	assert_int_equal(kh_idle_age(&v[0].st, 0x101), 0);
+	assert_int_equal(kh_idle_age(&v[0].st, 0x102), KH_IDLE_UNKNOWN);
+	assert_true(kh_scan_bits_counts(&sc, 42, &aged, &young, &wset) && aged == 1 &&
+		    young == 1 && wset == 1);
+	/* A goes: its words are free (zeroed) and the third VM fits at word 0 */
+	words[5] = 0xff;
+	kh_scan_bits_put(&sc, &v[0]);
+	assert_true(words[5] == 0 && !v[0].bit_descs);
+	assert_false(kh_scan_bits_counts(&sc, 42, &aged, &young, &wset));
+	v[2].open = true;
+	assert_int_equal(kh_scan_bits_get(&sc, &v[2], m, sizeof(m)), 1);
+	assert_true(sc.bits.desc[0].pid == 44 && sc.bits.desc[0].word_off == 0);
+	assert_true(v[2].st.slots[0].has_bits && v[2].st.slots[0].word_off == 0);
+	for (int i = 0; i < 3; i++)
+		kh_idle_free(&v[i].st);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -228,6 +329,7 @@ int main(void)
 		cmocka_unit_test(test_schedule),
 		cmocka_unit_test(test_fold),
 		cmocka_unit_test(test_fold_totals),
+		cmocka_unit_test(test_bits_share),
 	};
 
 	return cmocka_run_group_tests_name("active aging in live commands (scan.c)", tests, NULL,
