@@ -130,6 +130,8 @@ bool kh_counts_sub(const struct kh_counts *cur, const struct kh_counts *prev,
 bool kh_counts_any(const struct kh_counts *c);
 /* qsort/bsearch order of struct kh_gfn_stat: by pid, then gfn. */
 int kh_pidgfn_cmp(const void *a, const void *b);
+/* qsort/bsearch order of struct kh_key (or a struct that starts with one): pid, idx. */
+int kh_key_cmp(const void *a, const void *b);
 /*
  * Make *@arr (of *@cap elements of @elem bytes) hold at least @need,
  * doubling: growing one element at a time made loops quadratic.

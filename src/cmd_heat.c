@@ -450,7 +450,6 @@ static int kh_heat_idle(struct kh_session *s, struct kh_scan *sc)
 	struct kh_key *rk = NULL;
 	struct kh_region *rv = NULL;
 	size_t n = 0, nr = 0;
-	char why[1400];
 	int err;
 
 	kh_scan_tick(sc, &s->vms, kh_now());
@@ -461,14 +460,8 @@ static int kh_heat_idle(struct kh_session *s, struct kh_scan *sc)
 		err = kh_read_regions(bpf_map__fd(s->skel->maps.regions), sc->pid, &rk, &rv, &nr);
 	if (!err)
 		err = kh_scan_fold_totals(sc, g, n, rk, rv, nr);
-	if (!err) {
-		int e = kh_scan_sync(sc, &s->vms, why, sizeof(why));
-
-		if (e == -ENOMEM)
-			err = e;
-		else if (e && sc->note)	/* a VM that came later stays passive */
-			sc->note(sc->note_ctx, why);
-	}
+	if (!err)
+		err = kh_scan_follow(sc, &s->vms);
 	free(g);
 	free(rk);
 	free(rv);

@@ -93,7 +93,6 @@ struct kh_top {
  */
 static int kh_top_idle(struct kh_top *t)
 {
-	char why[1400];
 	int err;
 
 	if (!kh_scan_on(&t->scan))
@@ -101,11 +100,9 @@ static int kh_top_idle(struct kh_top *t)
 	err = kh_scan_fold(&t->scan, t->iv.gd.keys, t->iv.gd.vals, t->iv.gd.n, t->iv.rd.keys,
 			   t->iv.rd.vals, t->iv.rd.n);
 	if (!err)
-		err = kh_scan_sync(&t->scan, &t->s.vms, why, sizeof(why));
-	if (err == -ENOMEM)
+		err = kh_scan_follow(&t->scan, &t->s.vms);
+	if (err)
 		return err;
-	if (err && t->scan.note)	/* a VM that came later: it stays passive */
-		t->scan.note(t->scan.note_ctx, why);
 	for (size_t i = 0; i < t->nrows; i++) {
 		const struct kh_idle_sum *sum = kh_scan_sum(&t->scan, t->rows[i].pid);
 

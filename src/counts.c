@@ -69,6 +69,15 @@ int kh_pidgfn_cmp(const void *a, const void *b)
 	return x->gfn < y->gfn ? -1 : x->gfn > y->gfn;
 }
 
+int kh_key_cmp(const void *a, const void *b)
+{
+	const struct kh_key *x = a, *y = b;
+
+	if (x->pid != y->pid)
+		return x->pid < y->pid ? -1 : 1;
+	return x->idx < y->idx ? -1 : x->idx > y->idx;
+}
+
 int kh_grow(void *arr, size_t *cap, size_t need, size_t elem)
 {
 	void **p = arr;

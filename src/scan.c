@@ -474,15 +474,6 @@ struct kh_rkey {
 	size_t i;
 };
 
-static int kh_rkey_cmp(const void *a, const void *b)
-{
-	const struct kh_key *x = a, *y = b;	/* k is the first member */
-
-	if (x->pid != y->pid)
-		return x->pid < y->pid ? -1 : 1;
-	return x->idx < y->idx ? -1 : x->idx > y->idx;
-}
-
 /*
  * Young pages in @v's bits that no region entry marks touched: with hash
  * entries a young result set its region's touched bit, which the rows'
@@ -511,7 +502,7 @@ static uint64_t kh_scan_bits_wset(const struct kh_scan *sc, const struct kh_scan
 				uint64_t p = s->base_gfn + i;
 				struct kh_key key = { .pid = v->pid, .idx = p >> KH_REGION_SHIFT };
 				const struct kh_rkey *h = nr ? bsearch(&key, sorted, nr, sizeof(*sorted),
-								       kh_rkey_cmp) : NULL;
+								       kh_key_cmp) : NULL;
 				const __u64 *t = h ? rv[h->i].touched : NULL;
 				uint64_t in = p & (KH_REGION_GFNS - 1);
 
@@ -532,7 +523,7 @@ static struct kh_rkey *kh_rkeys(const struct kh_key *rk, size_t nr, size_t *n)
 	for (size_t i = 0; r && i < nr; i++)
 		r[i] = (struct kh_rkey){ rk[i], i };
 	if (r)
-		qsort(r, nr, sizeof(*r), kh_rkey_cmp);
+		qsort(r, nr, sizeof(*r), kh_key_cmp);
 	return r;
 }
 
@@ -578,15 +569,6 @@ int kh_scan_fold(struct kh_scan *sc, const struct kh_key *gk, const struct kh_co
 	return 0;
 }
 
-static int kh_prev_cmp(const void *a, const void *b)
-{
-	const struct kh_scan_prev *x = a, *y = b;
-
-	if (x->pid != y->pid)
-		return x->pid < y->pid ? -1 : 1;
-	return x->idx < y->idx ? -1 : x->idx > y->idx;
-}
-
 /* @cur sorted; each entry's change since @prev (sorted) into @k/@c: how many. */
 static size_t kh_prev_delta(const struct kh_scan_prev *cur, size_t n, const struct kh_scan_prev *prev,
 			    size_t np, struct kh_key *k, struct kh_counts *c)
@@ -596,16 +578,16 @@ static size_t kh_prev_delta(const struct kh_scan_prev *cur, size_t n, const stru
 	for (size_t i = 0, j = 0; i < n; i++) {
 		uint64_t aged = cur[i].aged, acc = cur[i].accesses;
 
-		while (j < np && kh_prev_cmp(&prev[j], &cur[i]) < 0)
+		while (j < np && kh_key_cmp(&prev[j], &cur[i]) < 0)
 			j++;
-		if (j < np && !kh_prev_cmp(&prev[j], &cur[i]) && prev[j].aged <= aged &&
+		if (j < np && !kh_key_cmp(&prev[j], &cur[i]) && prev[j].aged <= aged &&
 		    prev[j].accesses <= acc) {
 			aged -= prev[j].aged;
 			acc -= prev[j].accesses;
 		}
 		if (!aged && !acc)
 			continue;
-		k[m] = (struct kh_key){ .pid = cur[i].pid, .idx = cur[i].idx };
+		k[m] = cur[i].k;
 		memset(&c[m], 0, sizeof(c[m]));
 		c[m].aged = aged;
 		c[m].flags = cur[i].flags;
@@ -629,13 +611,14 @@ int kh_scan_fold_totals(struct kh_scan *sc, const struct kh_gfn_stat *g, size_t 
 	if (!cg || !cr || !gk || !dk || !gv || !dv || !tmp)
 		goto out;
 	for (size_t i = 0; i < n; i++)
-		cg[i] = (struct kh_scan_prev){ g[i].pid, g[i].gfn, g[i].c.aged, g[i].c.accesses,
+		cg[i] = (struct kh_scan_prev){ { .pid = g[i].pid, .idx = g[i].gfn }, g[i].c.aged,
+					       g[i].c.accesses,
 					      g[i].c.flags };
 	for (size_t i = 0; i < nr; i++)
-		cr[i] = (struct kh_scan_prev){ rk[i].pid, rk[i].idx, rv[i].c.aged, rv[i].c.accesses,
+		cr[i] = (struct kh_scan_prev){ rk[i], rv[i].c.aged, rv[i].c.accesses,
 					      rv[i].c.flags };
-	qsort(cg, n, sizeof(*cg), kh_prev_cmp);
-	qsort(cr, nr, sizeof(*cr), kh_prev_cmp);
+	qsort(cg, n, sizeof(*cg), kh_key_cmp);
+	qsort(cr, nr, sizeof(*cr), kh_key_cmp);
 	ng = kh_prev_delta(cg, n, sc->pg, sc->npg, gk, gv);
 	nd = kh_prev_delta(cr, nr, sc->pr, sc->npr, dk, tmp);
 	for (size_t i = 0; i < nd; i++)
@@ -671,6 +654,16 @@ bool kh_scan_bits_counts(const struct kh_scan *sc, uint32_t pid, uint64_t *aged,
 		}
 	*aged = *young = *wset = 0;
 	return false;
+}
+
+int kh_scan_follow(struct kh_scan *sc, const struct kh_vmset *vms)
+{
+	char why[1400];
+	int err = kh_scan_sync(sc, vms, why, sizeof(why));
+
+	if (err && err != -ENOMEM && sc->note)
+		sc->note(sc->note_ctx, why);
+	return err == -ENOMEM ? err : 0;
 }
 
 const struct kh_idle_sum *kh_scan_sum(const struct kh_scan *sc, uint32_t pid)

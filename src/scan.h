@@ -82,8 +82,7 @@ typedef void (*kh_scan_note_fn)(void *ctx, const char *msg);
 
 /* A cumulative map entry as last folded (kh_scan_fold_totals). */
 struct kh_scan_prev {
-	uint32_t pid;
-	uint64_t idx;		/* gfn, or region */
+	struct kh_key k;	/* idx: gfn, or region; first, for kh_key_cmp */
 	uint64_t aged, accesses;
 	uint32_t flags;		/* KH_F_*: a region's KH_F_RANGE_AGED */
 };
@@ -174,6 +173,11 @@ int kh_scan_fold_totals(struct kh_scan *sc, const struct kh_gfn_stat *g, size_t 
  */
 bool kh_scan_bits_counts(const struct kh_scan *sc, uint32_t pid, uint64_t *aged,
 			 uint64_t *young, uint64_t *wset);
+/*
+ * kh_scan_sync after a fold: a VM that came later and refuses the driver
+ * stays passive, said through sc->note; only -ENOMEM is returned.
+ */
+int kh_scan_follow(struct kh_scan *sc, const struct kh_vmset *vms);
 /* The summary of @pid, or NULL (not watched, or passive). */
 const struct kh_idle_sum *kh_scan_sum(const struct kh_scan *sc, uint32_t pid);
 void kh_scan_free(struct kh_scan *sc);
