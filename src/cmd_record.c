@@ -168,21 +168,15 @@ static void kh_recorder_lost(struct kh_recorder *r, uint64_t now, const uint64_t
  * Regions without any are not written: a VM without huge pages costs
  * nothing here.
  */
-static int kh_recorder_coarse_regions(struct kh_recorder *r, struct kh_df_region **outp,
-				      uint32_t **opidp, size_t *nout)
+static int kh_recorder_coarse_regions(struct kh_recorder *r, const struct kh_key *rk,
+				      const struct kh_region *rv, size_t n)
 {
 	struct kh_rd_region *cur = NULL, *p;
 	struct kh_df_region *out = NULL;
 	uint32_t *opid = NULL;
-	struct kh_key *rk = NULL;
-	struct kh_region *rv = NULL;
-	size_t n = 0, m = 0, no = 0;
+	size_t m = 0, no = 0;
 	int err;
 
-	err = kh_read_regions(bpf_map__fd(r->s.skel->maps.regions),
-			      r->a->so.follow ? 0 : r->a->so.pid, &rk, &rv, &n);
-	if (err)
-		return err;
 	cur = malloc((n ? n : 1) * sizeof(*cur));
 	out = malloc((n ? n : 1) * sizeof(*out));
 	opid = malloc((n ? n : 1) * sizeof(*opid));
@@ -219,44 +213,11 @@ static int kh_recorder_coarse_regions(struct kh_recorder *r, struct kh_df_region
 	r->cprev = cur;
 	r->ncprev = m;
 	cur = NULL;
-	*outp = out;	/* the epoch's deltas, for the idle ages */
-	*opidp = opid;
-	*nout = no;
-	out = NULL;
-	opid = NULL;
 out:
 	free(cur);
 	free(out);
 	free(opid);
-	free(rk);
-	free(rv);
 	return err;
-}
-
-/*
- * The idle fold's view of a region delta: its aging checks, and as
- * accesses the gfn-level accesses of its pages (@gk/@gv, sorted) plus the
- * young long-range checks, which is what the region map itself counts.
- */
-static void kh_recorder_region_vals(const struct kh_key *gk, const struct kh_counts *gv, size_t ng,
-				    const struct kh_df_region *rd, const uint32_t *rpid, size_t nr,
-				    struct kh_key *rk, struct kh_region *rv)
-{
-	for (size_t i = 0, j = 0; i < nr; i++) {
-		uint64_t acc = 0;
-
-		while (j < ng && (gk[j].pid < rpid[i] || (gk[j].pid == rpid[i] &&
-		       gk[j].idx >> KH_REGION_SHIFT < rd[i].idx)))
-			j++;
-		for (size_t k = j; k < ng && gk[k].pid == rpid[i] &&
-		     gk[k].idx >> KH_REGION_SHIFT == rd[i].idx; k++)
-			acc += gv[k].accesses;
-		memset(&rv[i], 0, sizeof(rv[i]));
-		rk[i] = (struct kh_key){ .pid = rpid[i], .idx = rd[i].idx };
-		rv[i].c.aged = rd[i].aged;
-		rv[i].c.accesses = acc + rd[i].coarse_young;
-		rv[i].c.flags = KH_F_RANGE_AGED;
-	}
 }
 
 /* Each VM a scan aged since the last epoch: its ages into the file. */
@@ -279,47 +240,26 @@ static int kh_recorder_idle_write(struct kh_recorder *r, uint64_t now, const uin
 }
 
 /*
- * --age-driver: fold the epoch's deltas into the idle ages (a scan when one
- * ran since the last epoch; otherwise accesses only reset ages), write the
- * ages of every VM a scan aged, and follow the VMs that came and went.
+ * --age-driver: fold the change in the maps since the last epoch into the
+ * idle ages (a scan when one ran since; otherwise accesses only reset
+ * ages), write the ages of every VM a scan aged, and follow the VMs that
+ * came and went.  @g/@rk/@rv: this epoch's whole reads.
  */
-static int kh_recorder_idle(struct kh_recorder *r, uint64_t now, const struct kh_df_gfn *dg,
-			    const uint32_t *gpid, size_t ng, const struct kh_df_region *rd,
-			    const uint32_t *rpid, size_t nr)
+static int kh_recorder_idle(struct kh_recorder *r, uint64_t now, const struct kh_gfn_stat *g,
+			    size_t n, const struct kh_key *rk, const struct kh_region *rv, size_t nr)
 {
-	struct kh_key *gk = malloc((ng ? ng : 1) * sizeof(*gk));
-	struct kh_counts *gv = malloc((ng ? ng : 1) * sizeof(*gv));
-	struct kh_key *rk = malloc((nr ? nr : 1) * sizeof(*rk));
-	struct kh_region *rv = malloc((nr ? nr : 1) * sizeof(*rv));
 	uint64_t *before = malloc((r->scan.n ? r->scan.n : 1) * sizeof(*before));
-	char why[1400];
-	int err = -ENOMEM;
+	int err;
 
-	if (!gk || !gv || !rk || !rv || !before)
-		goto out;
-	for (size_t i = 0; i < ng; i++) {
-		gk[i] = (struct kh_key){ .pid = gpid[i], .idx = dg[i].gfn };
-		gv[i] = dg[i].d;
-	}
-	kh_recorder_region_vals(gk, gv, ng, rd, rpid, nr, rk, rv);
+	if (!before)
+		return -ENOMEM;
 	for (size_t i = 0; i < r->scan.n; i++)
 		before[i] = r->scan.vms[i].st.scans;
-	err = kh_scan_fold(&r->scan, gk, gv, ng, rk, rv, nr);
+	err = kh_scan_fold_totals(&r->scan, g, n, rk, rv, nr);
 	if (!err)
 		err = kh_recorder_idle_write(r, now, before);
-	if (!err) {
-		int e = kh_scan_sync(&r->scan, &r->known, why, sizeof(why));
-
-		if (e == -ENOMEM)
-			err = e;
-		else if (e && r->scan.note)	/* a VM that came later stays passive */
-			r->scan.note(r->scan.note_ctx, why);
-	}
-out:
-	free(gk);
-	free(gv);
-	free(rk);
-	free(rv);
+	if (!err)
+		err = kh_scan_follow(&r->scan, &r->known);
 	free(before);
 	return err;
 }
@@ -330,8 +270,9 @@ static int kh_recorder_snapshot(struct kh_recorder *r, uint64_t now)
 	struct kh_gfn_stat *g = NULL;
 	struct kh_df_gfn *dg = NULL;
 	struct kh_df_subpage *ds = NULL;
-	struct kh_df_region *rd = NULL;
-	uint32_t *gpid = NULL, *spid = NULL, *rpid = NULL;
+	struct kh_key *rk = NULL;
+	struct kh_region *rv = NULL;
+	uint32_t *gpid = NULL, *spid = NULL;
 	uint64_t st[KH_NR_STATS];
 	size_t n = 0, m = 0, ng = 0, ns = 0, nr = 0, j = 0;
 	int err;
@@ -377,9 +318,12 @@ static int kh_recorder_snapshot(struct kh_recorder *r, uint64_t now)
 	if (!err)
 		err = kh_dw_batches(&r->w, KH_DF_SUBPAGES, spid, ds, sizeof(*ds), ns);
 	if (!err)
-		err = kh_recorder_coarse_regions(r, &rd, &rpid, &nr);
+		err = kh_read_regions(bpf_map__fd(r->s.skel->maps.regions),
+				      r->a->so.follow ? 0 : r->a->so.pid, &rk, &rv, &nr);
+	if (!err)
+		err = kh_recorder_coarse_regions(r, rk, rv, nr);
 	if (!err && kh_scan_on(&r->scan))
-		err = kh_recorder_idle(r, now, dg, gpid, ng, rd, rpid, nr);
+		err = kh_recorder_idle(r, now, g, n, rk, rv, nr);
 	if (!err && !kh_read_stats(&r->s, st)) {
 		kh_recorder_lost(r, now, st);
 		err = kh_dw_stats(&r->w, now, st);
@@ -398,8 +342,8 @@ out:
 	free(ds);
 	free(gpid);
 	free(spid);
-	free(rd);
-	free(rpid);
+	free(rk);
+	free(rv);
 	return err;
 }
 
