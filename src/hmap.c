@@ -286,12 +286,6 @@ static int kh_hm_columns(struct kh_hmap *h, const struct kh_recording *r,
 	return 0;
 }
 
-/* First squeezed index of row @row: idx is in row (idx - lo) * rows / span. */
-static uint64_t kh_hm_row_lo(const struct kh_hmap *h, size_t row)
-{
-	return h->lo + ((unsigned __int128)row * kh_hm_span(h) + h->rows - 1) / h->rows;
-}
-
 /* Pages [idx, idx + n) of age @age into column @c's per-row sums. */
 static void kh_hm_idle_add(struct kh_hmap *h, uint64_t *sum, uint64_t *cnt, size_t c,
 			   uint64_t idx, uint64_t n, unsigned int age)
@@ -299,7 +293,7 @@ static void kh_hm_idle_add(struct kh_hmap *h, uint64_t *sum, uint64_t *cnt, size
 	uint64_t a = idx < h->lo ? h->lo : idx, b = idx + n - 1 > h->hi ? h->hi : idx + n - 1;
 
 	for (size_t row = a <= b ? kh_hm_row(h, a) : h->rows; row < h->rows; row++) {
-		uint64_t lo = kh_hm_row_lo(h, row), hi = kh_hm_row_lo(h, row + 1) - 1;
+		uint64_t lo = kh_hm_row_first(h, row), hi = kh_hm_row_first(h, row + 1) - 1;
 		uint64_t k;
 
 		if (lo > b)
