@@ -2,10 +2,10 @@
 /*
  * Idle bits for `kvmheat idle` and for the live commands with an aging
  * driver: instead of a hash entry per aged gfn (about 100 bytes each), an
- * "aged" and a "young" bit per page of every VM with an open driver (and,
- * in words of their own, a "tested" and a "tested young" bit: kvmheat.h
- * KH_IDLE_W_*), in an array userspace maps and reads-and-clears once per
- * scan: 128 KiB per GiB of guest memory.  Each slot descriptor names its VM
+ * "aged" and a "young" bit per page of every VM with an open driver, for
+ * the aging results of the slot's kind (clears or tests: kvmheat.h
+ * KH_IDLE_KIND_*), in an array userspace maps and reads-and-clears once per
+ * scan: 64 KiB per GiB of guest memory.  Each slot descriptor names its VM
  * (pid), since top and export scan several; a VM without descriptors (no
  * driver, or the array was full) keeps hash entries.  Off (idle_bits_on 0)
  * for every other command.  Ranges longer than KH_AGE_GFN_MAX (huge
@@ -48,14 +48,14 @@ static __always_inline void kh_idle_set(__u32 idx, __u64 m)
 /*
  * Pages [start, end) of VM @pid were aged (@aged) and found young (@young),
  * by a test (@test: kvm_test_age_gfn, the accessed bit left as it was) or
- * a clear.  Returns true when they were recorded here, so the caller need
- * not make per-gfn hash entries for them.
+ * a clear.  Returns true when they were recorded here, or dropped as a
+ * clear on a tests slot (DAMON's own pre-sample clears), so the caller
+ * need not make per-gfn hash entries for them; false for a test on a
+ * clears slot, which keeps its hash entry.
  */
 static __always_inline bool kh_idle_mark(__u32 pid, __u64 start, __u64 end, bool aged,
 					 bool young, bool test)
 {
-	__u32 wa = test ? KH_IDLE_W_TESTED : KH_IDLE_W_AGED;
-	__u32 wy = test ? KH_IDLE_W_TYOUNG : KH_IDLE_W_YOUNG;
 	__u32 i, j;
 
 	if (!idle_bits_on || !pid || end <= start || end - start > KH_AGE_GFN_MAX)
@@ -71,6 +71,8 @@ static __always_inline bool kh_idle_mark(__u32 pid, __u64 start, __u64 end, bool
 			break;
 		if (d->pid != pid || start < d->base_gfn || start - d->base_gfn >= d->npages)
 			continue;
+		if (test != (d->kind == KH_IDLE_KIND_TESTS))
+			return !test;
 		for (j = 0; j < KH_AGE_GFN_MAX; j++) {
 			__u64 off = start + j - d->base_gfn;
 			__u32 w = (__u32)(d->word_off + (off / 64) * KH_IDLE_WORDS);
@@ -78,9 +80,9 @@ static __always_inline bool kh_idle_mark(__u32 pid, __u64 start, __u64 end, bool
 			if (start + j >= end || off >= d->npages)
 				break;
 			if (aged)
-				kh_idle_set(w + wa, 1ULL << (off & 63));
+				kh_idle_set(w + KH_IDLE_W_AGED, 1ULL << (off & 63));
 			if (young)
-				kh_idle_set(w + wy, 1ULL << (off & 63));
+				kh_idle_set(w + KH_IDLE_W_YOUNG, 1ULL << (off & 63));
 		}
 		return true;
 	}

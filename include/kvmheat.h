@@ -137,32 +137,37 @@ struct kh_hva_slot {
 _Static_assert(sizeof(struct kh_hva_slot) == 40, "kh_hva_slot layout");
 
 /*
- * Idle bits (kvmheat idle, and top/export/heat/record with an aging
- * driver): per memslot of a scanned VM, KH_IDLE_WORDS words per 64 pages in
- * the idle_bits array; for pages 64k..64k+63 of the slot, word word_off +
- * KH_IDLE_WORDS * k + KH_IDLE_W_*: 4 bits per 4 KiB page, 128 KiB per GiB.
- * A clear (kvm_age_gfn: "accessed since this page's accessed bit was last
- * cleared", which for a page never cleared means "since its SPTE was made")
- * and a test (kvm_test_age_gfn: the bit is read, not cleared) say different
- * things, so they get their own words: DAMON clears a page and tests the
- * same page one sample later.  @pid says whose slot it is: top and export
- * scan several VMs at once; npages 0 marks a free entry.  64 entries: a
- * QEMU VM has 2-4 RAM memslots, so about 16 VMs get bits; the BPF side
- * walks the entries linearly per aging range, so more would cost every
- * aging event more.
+ * Idle bits (kvmheat idle, and top/export with an aging driver): per
+ * memslot of a scanned VM, KH_IDLE_WORDS words per 64 pages in the
+ * idle_bits array; for pages 64k..64k+63 of the slot, word word_off +
+ * KH_IDLE_WORDS * k + KH_IDLE_W_*: 2 bits per 4 KiB page, 64 KiB per GiB.
+ * @kind says which aging results a slot keeps, since a clear and a test
+ * say different things and two bits cannot hold both:
+ * - KH_IDLE_KIND_CLEARS (MGLRU, page_idle, passive): kvm_age_gfn, "accessed
+ *   since this page's accessed bit was last cleared" (for a page never
+ *   cleared: since its SPTE was made).  A test on such a slot takes a
+ *   per-gfn hash entry instead (khugepaged tests; rare).
+ * - KH_IDLE_KIND_TESTS (DAMON): kvm_test_age_gfn, the bit read and left
+ *   set.  Our kdamond clears each sampled page and tests it one sample
+ *   later, so its tests carry the evidence and its clears are dropped (a
+ *   young clear there dates from before the sample).
+ * @pid says whose slot it is: top and export scan several VMs at once;
+ * npages 0 marks a free entry.  64 entries: a QEMU VM has 2-4 RAM
+ * memslots, so about 16 VMs get bits; the BPF side walks the entries
+ * linearly per aging range, so more would cost every aging event more.
  */
-#define KH_IDLE_W_AGED		0	/* a clear (or an HVA-only aging) ran */
-#define KH_IDLE_W_YOUNG		1	/* a clear found it young (or spte-changed) */
-#define KH_IDLE_W_TESTED	2	/* a test ran */
-#define KH_IDLE_W_TYOUNG	3	/* a test found it young */
-#define KH_IDLE_WORDS		4
+#define KH_IDLE_W_AGED		0	/* a check of the slot's kind ran (or an HVA-only aging) */
+#define KH_IDLE_W_YOUNG		1	/* it found the page young (or spte-changed, a clear) */
+#define KH_IDLE_WORDS		2
 #define KH_IDLE_SLOTS		64
+#define KH_IDLE_KIND_CLEARS	0
+#define KH_IDLE_KIND_TESTS	1
 struct kh_idle_slot_desc {
 	__u64 base_gfn;
 	__u64 npages;
 	__u64 word_off;
 	__u32 pid;
-	__u32 _pad;
+	__u32 kind;		/* KH_IDLE_KIND_* */
 };
 _Static_assert(sizeof(struct kh_idle_slot_desc) == 32, "kh_idle_slot_desc layout");
 

@@ -373,23 +373,39 @@ static int kh_idle_plan(struct kh_idle_run *r, uint32_t pid, struct kh_session_o
 	return err;	/* -ENOMEM only */
 }
 
-/* Describe the slots to BPF and map the bits (after load). */
+/* Map the bits (after load); the slots are described once the driver is known. */
 static int kh_idle_bits_open(struct kh_idle_run *r)
 {
-	struct kvmheat_bpf *sk = r->s.skel;
-	int fd = bpf_map__fd(sk->maps.idle_bits);
+	int fd = bpf_map__fd(r->s.skel->maps.idle_bits);
 	long pg = sysconf(_SC_PAGESIZE);
 
 	if (!r->idle_words)
 		return 0;
-	for (uint32_t i = 0; i < r->ndescs; i++)
-		if (bpf_map_update_elem(bpf_map__fd(sk->maps.idle_slots), &i, &r->descs[i], BPF_ANY))
-			return -errno;
 	r->bits_len = (r->idle_words * 8 + pg - 1) / pg * pg;
 	r->bits = mmap(NULL, r->bits_len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
 	if (r->bits == MAP_FAILED) {
 		r->bits = NULL;
 		return -errno;
+	}
+	return 0;
+}
+
+/*
+ * Describe the slots to BPF, with the kind of aging result the driver
+ * makes (DAMON: tests); until then aging results take hash entries, which
+ * the drain before the first scan discards.
+ */
+static int kh_idle_bits_publish(struct kh_idle_run *r)
+{
+	struct kvmheat_bpf *sk = r->s.skel;
+
+	if (!r->bits)
+		return 0;
+	r->st.bits_kind = kh_agedrv_bits_kind(r->ager_open ? r->ager.id : -1);
+	for (uint32_t i = 0; i < r->ndescs; i++) {
+		r->descs[i].kind = r->st.bits_kind;
+		if (bpf_map_update_elem(bpf_map__fd(sk->maps.idle_slots), &i, &r->descs[i], BPF_ANY))
+			return -errno;
 	}
 	/* the slots are described before the count that publishes them */
 	sk->bss->nr_idle_slots = (uint32_t)r->ndescs;
@@ -424,6 +440,9 @@ static int kh_idle_exec(struct kh_idle_run *r, const struct kh_idle_args *a, str
 	err = kh_idle_driver(r, a, o);
 	if (err)
 		return err;
+	err = kh_idle_bits_publish(r);
+	if (err)
+		return kh_err(o, KH_EXIT_ERROR, "idle: describing the idle bits: %s", strerror(-err));
 	/* what was counted before the first scan belongs to no scan */
 	kh_drain_session(&r->s, &r->iv);
 	if (r->bits)

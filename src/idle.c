@@ -204,37 +204,35 @@ uint64_t kh_idle_bits_layout(struct kh_idle *st, struct kh_idle_slot_desc *d, si
 
 		s->word_off = words;
 		s->has_bits = true;
-		d[(*nd)++] = (struct kh_idle_slot_desc){ s->base_gfn, s->npages, words, st->pid, 0 };
+		d[(*nd)++] = (struct kh_idle_slot_desc){ s->base_gfn, s->npages, words, st->pid,
+							 st->bits_kind };
 		words += (s->npages + 63) / 64 * KH_IDLE_WORDS;	/* kvmheat.h KH_IDLE_W_* */
 	}
 	return words;
 }
 
 /*
- * One page's scan from its four bits.  A young clear (kvm_age_gfn) means
+ * One page's scan from its two bits, @ran and @young, for a slot of @kind
+ * (kvmheat.h KH_IDLE_KIND_*).  A young clear (kvm_age_gfn) means
  * "accessed since the accessed bit was last cleared"; for a page we never
  * cleared that is "since its SPTE was made" (or since someone else's
  * clear), which says nothing about this session: such a page is only
- * primed.  A young test (kvm_test_age_gfn) reads the same bit without
- * clearing it, so it is evidence only after a clear of ours (an earlier
- * scan's, or this scan's: DAMON clears a page and tests it 5 ms later).
+ * primed.  A tests slot holds only the tests of our kdamond, each one
+ * sample after its own clear of that page, so a young test is evidence.
  * Returns whether the page counted as accessed.
  */
-static bool kh_idle_bits_step(uint8_t *a, bool clr, bool cy, bool tst, bool ty)
+static bool kh_idle_bits_step(uint8_t *a, uint32_t kind, bool ran, bool young)
 {
-	bool ours = *a != KH_IDLE_UNKNOWN;	/* cleared by us before this scan */
-
-	if ((cy && ours) || (ty && (ours || clr))) {
+	if (young && (kind == KH_IDLE_KIND_TESTS || *a != KH_IDLE_UNKNOWN)) {
 		*a = 0;
 		return true;
 	}
-	if (cy) {
-		*a = KH_IDLE_PRIMED;
+	if (young) {
+		if (kind != KH_IDLE_KIND_TESTS)
+			*a = KH_IDLE_PRIMED;
 		return false;
 	}
-	if (ty)
-		return false;	/* stale for all we know; no clear of ours to compare with */
-	if (clr || tst)
+	if (ran)
 		kh_idle_step(a, false);
 	return false;
 }
@@ -261,8 +259,7 @@ void kh_idle_update_bits(struct kh_idle *st, uint64_t *words, uint64_t nwords,
 			/* one exchange per word: a bit BPF sets meanwhile is kept for the next scan */
 			for (int j = 0; j < KH_IDLE_WORDS; j++)
 				w[j] = kh_xchg0(&words[wi + j]);
-			any = w[KH_IDLE_W_AGED] | w[KH_IDLE_W_YOUNG] | w[KH_IDLE_W_TESTED] |
-			      w[KH_IDLE_W_TYOUNG];
+			any = w[KH_IDLE_W_AGED] | w[KH_IDLE_W_YOUNG];
 			for (; any; any &= any - 1) {
 				int b = __builtin_ctzll(any);
 				uint64_t i = g * 64 + b;
@@ -271,10 +268,9 @@ void kh_idle_update_bits(struct kh_idle *st, uint64_t *words, uint64_t nwords,
 				if (i >= s->npages)
 					break;
 				/* young alone (a later accessed-bit clear, spte-changed): a clear */
-				acc = kh_idle_bits_step(&s->age[i], (w[KH_IDLE_W_AGED] >> b) & 1,
-							(w[KH_IDLE_W_YOUNG] >> b) & 1,
-							(w[KH_IDLE_W_TESTED] >> b) & 1,
-							(w[KH_IDLE_W_TYOUNG] >> b) & 1);
+				acc = kh_idle_bits_step(&s->age[i], st->bits_kind,
+							(w[KH_IDLE_W_AGED] >> b) & 1,
+							(w[KH_IDLE_W_YOUNG] >> b) & 1);
 				out->aged += 1;
 				out->young += acc;
 			}

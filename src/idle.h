@@ -36,6 +36,7 @@ struct kh_idle {
 	size_t nslots;
 	struct kh_idle_slot *slots;
 	uint64_t scans;
+	uint32_t bits_kind;	/* KH_IDLE_KIND_*: which results the idle bits keep */
 };
 
 /* What one scan's results did. */

@@ -199,8 +199,8 @@ uint64_t kh_scan_bits_plan(const struct kh_vmset *vms, uint32_t pid)
 	 * Headroom for VMs that start later: the array cannot grow once
 	 * loaded, and one that does not fit only loses the budget, not data
 	 * (hash entries, with a note).  A quarter, at least 256 MiB of guest
-	 * memory (32 KiB): 160 KiB per GiB of the VMs present until later VMs
-	 * use it, 128 KiB per GiB of what is scanned.
+	 * memory (16 KiB): 80 KiB per GiB of the VMs present until later VMs
+	 * use it, 64 KiB per GiB of what is scanned.
 	 */
 	head = words / 4;
 	if (head < kh_bits_words(1ULL << (28 - KH_PAGE_SHIFT)))
@@ -261,6 +261,7 @@ int kh_scan_bits_get(struct kh_scan *sc, struct kh_scan_vm *v, char *m, size_t m
 	size_t nd;
 	int err;
 
+	v->st.bits_kind = kh_agedrv_bits_kind(v->ager.id);
 	w = kh_idle_bits_layout(&v->st, d, &nd);
 	for (uint32_t i = 0; i < KH_IDLE_SLOTS && nfree < nd; i++)
 		if (!b->desc[i].npages)
@@ -447,15 +448,9 @@ static void kh_scan_bits_touch(struct kh_scan *sc, struct kh_scan_vm *v)
 
 			if (wi + KH_IDLE_WORDS > sc->bits.nwords)
 				break;
-			/* clears and tests alike: between scans any young result is an access */
-			for (int j = 0; j < KH_IDLE_WORDS; j++) {
-				uint64_t x = __atomic_exchange_n(&w[j], 0, __ATOMIC_RELAXED);
-
-				if (j == KH_IDLE_W_YOUNG || j == KH_IDLE_W_TYOUNG)
-					young |= x;
-				else
-					aged |= x;
-			}
+			/* either kind: between scans any young result is an access */
+			aged = __atomic_exchange_n(&w[KH_IDLE_W_AGED], 0, __ATOMIC_RELAXED);
+			young = __atomic_exchange_n(&w[KH_IDLE_W_YOUNG], 0, __ATOMIC_RELAXED);
 			v->bits_aged += (uint64_t)__builtin_popcountll(aged);
 			v->bits_young += (uint64_t)__builtin_popcountll(young);
 			for (; young; young &= young - 1) {
@@ -495,8 +490,7 @@ static uint64_t kh_scan_bits_wset(const struct kh_scan *sc, const struct kh_scan
 			if (wi + KH_IDLE_WORDS > sc->bits.nwords)
 				break;
 			/* a clear's or a test's young: either is a page in use */
-			young = __atomic_load_n(&sc->bits.words[wi + KH_IDLE_W_YOUNG], __ATOMIC_RELAXED) |
-				__atomic_load_n(&sc->bits.words[wi + KH_IDLE_W_TYOUNG], __ATOMIC_RELAXED);
+			young = __atomic_load_n(&sc->bits.words[wi + KH_IDLE_W_YOUNG], __ATOMIC_RELAXED);
 			for (; young; young &= young - 1) {
 				uint64_t i = g * 64 + (uint64_t)__builtin_ctzll(young);
 				uint64_t p = s->base_gfn + i;

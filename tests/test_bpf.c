@@ -656,17 +656,23 @@ static void idle_cfg(struct kvmheat_bpf *skel)
 }
 
 /*
- * kvm_age_gfn clears the accessed bit, kvm_test_age_gfn only reads it: their
- * results land in words of their own, so userspace can tell DAMON's clear
- * of a page from its test of the same page 5 ms later.
+ * kvm_age_gfn clears the accessed bit, kvm_test_age_gfn only reads it, and
+ * two bits per page hold one of them: a clears slot (MGLRU) keeps clears
+ * and leaves a test to a hash entry; a tests slot (DAMON) keeps tests and
+ * drops clears, which there are our kdamond's own pre-sample clears.
  */
-static void test_idle_bits_clear_and_test_apart(void **state)
+static void test_idle_bits_kinds(void **state)
 {
 	struct kvmheat_bpf *skel;
-	struct kh_idle_slot_desc d = { .base_gfn = 0x100, .npages = 128, .word_off = 0,
-				       .pid = VM_PID };
-	uint64_t kvm = KVM_PTR, w[KH_IDLE_WORDS];
-	uint32_t pid = VM_PID, zero = 0;
+	struct kh_idle_slot_desc d[2] = {
+		{ .base_gfn = 0x100, .npages = 64, .word_off = 0, .pid = VM_PID,
+		  .kind = KH_IDLE_KIND_CLEARS },
+		{ .base_gfn = 0x200, .npages = 64, .word_off = KH_IDLE_WORDS, .pid = VM_PID,
+		  .kind = KH_IDLE_KIND_TESTS },
+	};
+	uint64_t kvm = KVM_PTR, w[2 * KH_IDLE_WORDS];
+	uint32_t pid = VM_PID;
+	struct kh_counts c;
 
 	(void)state;
 	if (!kh_is_root())
@@ -674,23 +680,32 @@ static void test_idle_bits_clear_and_test_apart(void **state)
 	skel = ev_load(idle_cfg);
 	assert_int_equal(bpf_map_update_elem(bpf_map__fd(skel->maps.vm_by_kvm), &kvm, &pid,
 					     BPF_ANY), 0);
-	assert_int_equal(bpf_map_update_elem(bpf_map__fd(skel->maps.idle_slots), &zero, &d,
-					     BPF_ANY), 0);
-	skel->bss->nr_idle_slots = 1;
+	for (uint32_t i = 0; i < 2; i++)
+		assert_int_equal(bpf_map_update_elem(bpf_map__fd(skel->maps.idle_slots), &i, &d[i],
+						     BPF_ANY), 0);
+	skel->bss->nr_idle_slots = 2;
 	RUN(skel->progs.shim_age_gfn, KVM_PTR, 0x101, 0x102, 1);	/* clear, young */
 	RUN(skel->progs.shim_age_gfn, KVM_PTR, 0x104, 0x105, 0);	/* clear, old */
-	RUN(skel->progs.shim_test_age_gfn, KVM_PTR, 0x102, 0x103, 1);	/* test, young */
-	RUN(skel->progs.shim_test_age_gfn, KVM_PTR, 0x103, 0x104, 0);	/* test, old */
+	RUN(skel->progs.shim_test_age_gfn, KVM_PTR, 0x102, 0x103, 1);	/* test: hash entry */
 	/* a bool return is %al only: SPTE bits left above it (Debian 6.12.95's
 	 * kvm_tdp_mmu_test_age_gfn) are not "young" */
-	RUN(skel->progs.shim_test_age_gfn, KVM_PTR, 0x105, 0x106, 0x8b4a00);
 	RUN(skel->progs.shim_age_gfn, KVM_PTR, 0x106, 0x107, 0xffff888000000100ULL);
-	for (uint32_t i = 0; i < KH_IDLE_WORDS; i++)
+	RUN(skel->progs.shim_test_age_gfn, KVM_PTR, 0x202, 0x203, 1);	/* test, young */
+	RUN(skel->progs.shim_test_age_gfn, KVM_PTR, 0x203, 0x204, 0);	/* test, old */
+	RUN(skel->progs.shim_test_age_gfn, KVM_PTR, 0x205, 0x206, 0x8b4a00);
+	RUN(skel->progs.shim_age_gfn, KVM_PTR, 0x201, 0x202, 1);	/* clear: dropped */
+	for (uint32_t i = 0; i < 2 * KH_IDLE_WORDS; i++)
 		assert_int_equal(bpf_map_lookup_elem(bpf_map__fd(skel->maps.idle_bits), &i, &w[i]), 0);
 	assert_true(w[KH_IDLE_W_AGED] == (0x2 | 0x10 | 0x40));
 	assert_true(w[KH_IDLE_W_YOUNG] == 0x2);
-	assert_true(w[KH_IDLE_W_TESTED] == (0x4 | 0x8 | 0x20));
-	assert_true(w[KH_IDLE_W_TYOUNG] == 0x4);
+	assert_true(w[KH_IDLE_WORDS + KH_IDLE_W_AGED] == (0x4 | 0x8 | 0x20));
+	assert_true(w[KH_IDLE_WORDS + KH_IDLE_W_YOUNG] == 0x4);
+	assert_true(gfn_counts(skel, VM_PID, 0x102, &c));
+	assert_int_equal(c.young, 1);
+	assert_true(c.flags & KH_F_TESTED);
+	assert_false(gfn_counts(skel, VM_PID, 0x101, &c));
+	assert_false(gfn_counts(skel, VM_PID, 0x201, &c));
+	assert_false(gfn_counts(skel, VM_PID, 0x202, &c));
 	kvmheat_bpf__destroy(skel);
 }
 
@@ -865,7 +880,7 @@ int main(void)
 		cmocka_unit_test(test_event_filter_drops_in_kernel),
 		cmocka_unit_test(test_event_filter_gfn_zero),
 		cmocka_unit_test(test_lost_events_are_counted),
-		cmocka_unit_test(test_idle_bits_clear_and_test_apart),
+		cmocka_unit_test(test_idle_bits_kinds),
 	};
 	cpu_set_t cpus;
 

@@ -643,22 +643,23 @@ static void test_idle_bits(void **state)
 	(void)state;
 	assert_int_equal(kh_idle_init(&st, &test_vm), 0);
 	words = kh_idle_bits_layout(&st, d, &nd);
-	/* slot 0: 1024 pages = 16 groups of 64 = 64 words; slot 1: 8 pages = 4 words */
+	/* slot 0: 1024 pages = 16 groups of 64 = 32 words; slot 1: 8 pages = 2 words */
 	assert_int_equal(nd, 2);
-	assert_int_equal(words, 68);
+	assert_int_equal(words, 34);
 	assert_true(d[0].base_gfn == 0x100 && d[0].npages == 1024 && d[0].word_off == 0);
-	assert_true(d[1].base_gfn == 0x1000 && d[1].word_off == 64);
-	/* each descriptor names its VM: top and export give bits to several */
-	assert_true(d[0].pid == test_vm.pid && d[1].pid == test_vm.pid && !d[0]._pad);
+	assert_true(d[1].base_gfn == 0x1000 && d[1].word_off == 32);
+	/* each descriptor names its VM (top and export give bits to several) and kind */
+	assert_true(d[0].pid == test_vm.pid && d[1].pid == test_vm.pid);
+	assert_true(d[0].kind == KH_IDLE_KIND_CLEARS && d[1].kind == KH_IDLE_KIND_CLEARS);
 	/* scan 1: pages 0, 1, 65 of slot 0 cleared, 1 young; page 3 of slot 1 the same */
 	bits[BW(0, 0, KH_IDLE_W_AGED)] = 0x3;
 	bits[BW(0, 0, KH_IDLE_W_YOUNG)] = 0x2;
 	bits[BW(0, 1, KH_IDLE_W_AGED)] = 1ULL << 1;
-	bits[BW(64, 0, KH_IDLE_W_AGED)] = 1ULL << 3;
-	bits[BW(64, 0, KH_IDLE_W_YOUNG)] = 1ULL << 3;
+	bits[BW(32, 0, KH_IDLE_W_AGED)] = 1ULL << 3;
+	bits[BW(32, 0, KH_IDLE_W_YOUNG)] = 1ULL << 3;
 	kh_idle_update_bits(&st, bits, words, &sc);
 	assert_int_equal(sc.aged, 4);
-	for (int i = 0; i < 68; i++)
+	for (int i = 0; i < 34; i++)
 		assert_true(bits[i] == 0);	/* read and cleared */
 	assert_int_equal(kh_idle_age(&st, 0x100), 1);
 	assert_int_equal(kh_idle_age(&st, 0x141), 1);
@@ -675,18 +676,20 @@ static void test_idle_bits(void **state)
 	assert_int_equal(kh_idle_age(&st, 0x101), 0);
 	assert_int_equal(sc.young, 1);
 	/* a map shorter than the layout: nothing read past its end */
-	bits[64] = 1;
-	kh_idle_update_bits(&st, bits, 64, &sc);
-	assert_true(bits[64] == 1);
+	bits[32] = 1;
+	kh_idle_update_bits(&st, bits, 32, &sc);
+	assert_true(bits[32] == 1);
 	kh_idle_free(&st);
 }
 
 /*
- * A clear's young result on a page we never cleared says "accessed since
- * the SPTE was made", a test's young result counts only after a clear of
- * ours: DAMON's pattern (clear, then test 5 ms later) and MGLRU's (clears).
+ * The two kinds of slot.  Tests (DAMON): our kdamond clears each sample
+ * and tests it one sample later, so a young test is an access even on a
+ * page no earlier scan of ours saw.  Clears (MGLRU): a young first clear
+ * only primes (the bit dates from before us); K clears leave a cold page
+ * young only at the first at K-1 and a hot one at 0.
  */
-static void test_idle_bits_clear_test(void **state)
+static void test_idle_bits_kinds(void **state)
 {
 	struct kh_idle_slot_desc d[KH_IDLE_SLOTS];
 	struct kh_idle_scan sc;
@@ -696,29 +699,27 @@ static void test_idle_bits_clear_test(void **state)
 
 	(void)state;
 	assert_int_equal(kh_idle_init(&st, &test_vm), 0);
+	st.bits_kind = KH_IDLE_KIND_TESTS;
 	words = kh_idle_bits_layout(&st, d, &nd);
-	/* scan 1, pages 0-3: 0 first clear young; 1 test young alone; 2 clear young then
-	 * test young (accessed after our clear); 3 clear not young, test not young */
-	bits[BW(0, 0, KH_IDLE_W_AGED)] = 0x1 | 0x4 | 0x8;
+	assert_true(d[0].kind == KH_IDLE_KIND_TESTS && d[1].kind == KH_IDLE_KIND_TESTS);
+	/* scan 1, pages 0-2: 0 tested young; 1 tested, not young; 2 young alone */
+	bits[BW(0, 0, KH_IDLE_W_AGED)] = 0x1 | 0x2;
 	bits[BW(0, 0, KH_IDLE_W_YOUNG)] = 0x1 | 0x4;
-	bits[BW(0, 0, KH_IDLE_W_TESTED)] = 0x2 | 0x4 | 0x8;
-	bits[BW(0, 0, KH_IDLE_W_TYOUNG)] = 0x2 | 0x4;
-	kh_idle_update_bits(&st, bits, words, &sc);
-	assert_int_equal(kh_idle_age(&st, 0x100), KH_IDLE_UNKNOWN);
-	assert_int_equal(kh_idle_age(&st, 0x101), KH_IDLE_UNKNOWN);
-	assert_int_equal(kh_idle_age(&st, 0x102), 0);
-	assert_int_equal(kh_idle_age(&st, 0x103), 1);
-	assert_int_equal(sc.young, 1);
-	/* scan 2: page 0 (primed) tested young: real; page 1 cleared, not young: 1;
-	 * page 3 tested young after our clear of scan 1: real */
-	bits[BW(0, 0, KH_IDLE_W_AGED)] = 0x2;
-	bits[BW(0, 0, KH_IDLE_W_TESTED)] = 0x1 | 0x8;
-	bits[BW(0, 0, KH_IDLE_W_TYOUNG)] = 0x1 | 0x8;
 	kh_idle_update_bits(&st, bits, words, &sc);
 	assert_int_equal(kh_idle_age(&st, 0x100), 0);
 	assert_int_equal(kh_idle_age(&st, 0x101), 1);
-	assert_int_equal(kh_idle_age(&st, 0x103), 0);
-	/* MGLRU: K clears; a cold page young only at the first ends at K-1, a hot one at 0 */
+	assert_int_equal(kh_idle_age(&st, 0x102), 0);
+	assert_int_equal(sc.young, 2);
+	/* scan 2: page 1 tested young, page 0 tested not young */
+	bits[BW(0, 0, KH_IDLE_W_AGED)] = 0x1 | 0x2;
+	bits[BW(0, 0, KH_IDLE_W_YOUNG)] = 0x2;
+	kh_idle_update_bits(&st, bits, words, &sc);
+	assert_int_equal(kh_idle_age(&st, 0x100), 1);
+	assert_int_equal(kh_idle_age(&st, 0x101), 0);
+	kh_idle_free(&st);
+
+	assert_int_equal(kh_idle_init(&st, &test_vm), 0);
+	words = kh_idle_bits_layout(&st, d, &nd);
 	for (int k = 0; k < 6; k++) {
 		bits[BW(0, 1, KH_IDLE_W_AGED)] = 0x3;
 		bits[BW(0, 1, KH_IDLE_W_YOUNG)] = k ? 0x2 : 0x3;
@@ -809,7 +810,7 @@ int main(void)
 		cmocka_unit_test(test_idle_huge),
 		cmocka_unit_test(test_idle_ranges_merge),
 		cmocka_unit_test(test_idle_bits),
-		cmocka_unit_test(test_idle_bits_clear_test),
+		cmocka_unit_test(test_idle_bits_kinds),
 		cmocka_unit_test(test_idle_range_json),
 		cmocka_unit_test(test_probe_lists_drivers),
 	};
