@@ -80,7 +80,7 @@ static __always_inline void kh_age_pages(__u32 pid, __u64 start, __u64 end, bool
 	kh_emit(KH_SRC_AGING, young ? KH_EV_YOUNG : KH_EV_AGED, pid, start << KH_PAGE_SHIFT,
 		end - start, KH_VCPU_UNKNOWN, false);
 	/* kvmheat idle: two bits per page instead of hash entries */
-	if (kh_idle_mark(pid, start, end, true, young, test)) {
+	if (kh_idle_mark(pid, start, end, true, young)) {
 		kh_stat(KH_SRC_AGING, KH_STAT_COUNTED);
 		return;
 	}
@@ -204,7 +204,7 @@ static __always_inline void kh_tdp_spte_changed(int as_id, __u64 gfn, __u64 old_
 	}
 	if (as_id != 0 || !kh_pid_wanted(KH_SRC_AGING, ac->pid))
 		return;
-	if (!kh_idle_mark(ac->pid, gfn, gfn + 1, false, true, false))
+	if (!kh_idle_mark(ac->pid, gfn, gfn + 1, false, true))
 		kh_account(KH_SRC_AGING, ac->pid, gfn, &d, -1, true);
 	kh_emit(KH_SRC_AGING, KH_EV_YOUNG, ac->pid, gfn << KH_PAGE_SHIFT, 1, KH_VCPU_UNKNOWN,
 		false);

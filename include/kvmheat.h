@@ -137,37 +137,35 @@ struct kh_hva_slot {
 _Static_assert(sizeof(struct kh_hva_slot) == 40, "kh_hva_slot layout");
 
 /*
- * Idle bits (kvmheat idle, and top/export with an aging driver): per
- * memslot of a scanned VM, KH_IDLE_WORDS words per 64 pages in the
- * idle_bits array; for pages 64k..64k+63 of the slot, word word_off +
- * KH_IDLE_WORDS * k + KH_IDLE_W_*: 2 bits per 4 KiB page, 64 KiB per GiB.
- * @kind says which aging results a slot keeps, since a clear and a test
- * say different things and two bits cannot hold both:
- * - KH_IDLE_KIND_CLEARS (MGLRU, page_idle, passive): kvm_age_gfn, "accessed
- *   since this page's accessed bit was last cleared" (for a page never
- *   cleared: since its SPTE was made).  A test on such a slot takes a
- *   per-gfn hash entry instead (khugepaged tests; rare).
- * - KH_IDLE_KIND_TESTS (DAMON): kvm_test_age_gfn, the bit read and left
- *   set.  Our kdamond clears each sampled page and tests it one sample
- *   later, so its tests carry the evidence and its clears are dropped (a
- *   young clear there dates from before the sample).
+ * Idle bits (kvmheat idle, and top/export with an aging driver): every
+ * scanned VM has an array of its own, idle_bits[@map] (created at the size
+ * it needs when its driver opens, so nothing is reserved for VMs that may
+ * come later); per memslot KH_IDLE_WORDS words per 64 pages: for pages
+ * 64k..64k+63 of the slot, word word_off + KH_IDLE_WORDS * k + KH_IDLE_W_*
+ * of that array: 2 bits per 4 KiB page, 64 KiB per GiB.
+ * Clears (kvm_age_gfn: "accessed since this page's accessed bit was last
+ * cleared"; for a page never cleared, since its SPTE was made) and tests
+ * (kvm_test_age_gfn: the bit read and left set) share the two bits: a
+ * young result of either counts only on a page a scan of ours has cleared
+ * before (idle.c), so neither a page's first clear nor a test of a page we
+ * never cleared can make it hot (DAMON clears a sample and tests it one
+ * sample later: the clear's stale young and the test's old land together).
  * @pid says whose slot it is: top and export scan several VMs at once;
  * npages 0 marks a free entry.  64 entries: a QEMU VM has 2-4 RAM
  * memslots, so about 16 VMs get bits; the BPF side walks the entries
  * linearly per aging range, so more would cost every aging event more.
  */
-#define KH_IDLE_W_AGED		0	/* a check of the slot's kind ran (or an HVA-only aging) */
-#define KH_IDLE_W_YOUNG		1	/* it found the page young (or spte-changed, a clear) */
+#define KH_IDLE_W_AGED		0	/* a clear or test ran (or an HVA-only aging) */
+#define KH_IDLE_W_YOUNG		1	/* one found the page young (or spte-changed) */
 #define KH_IDLE_WORDS		2
 #define KH_IDLE_SLOTS		64
-#define KH_IDLE_KIND_CLEARS	0
-#define KH_IDLE_KIND_TESTS	1
 struct kh_idle_slot_desc {
 	__u64 base_gfn;
 	__u64 npages;
-	__u64 word_off;
+	__u32 word_off;		/* in its VM's array: 2^32 words cover 512 TiB */
+	__u32 map;		/* idle_bits index of that array */
 	__u32 pid;
-	__u32 kind;		/* KH_IDLE_KIND_* */
+	__u32 _pad;
 };
 _Static_assert(sizeof(struct kh_idle_slot_desc) == 32, "kh_idle_slot_desc layout");
 

@@ -35,12 +35,6 @@ const char *kh_agedrv_name(int id)
 	return id >= 0 && id < KH_AD_MAX ? kh_agedrv_names[id] : "passive";
 }
 
-uint32_t kh_agedrv_bits_kind(int id)
-{
-	/* DAMON clears a sample and tests it later; the others (and passive aging) clear */
-	return id == KH_AD_DAMON ? KH_IDLE_KIND_TESTS : KH_IDLE_KIND_CLEARS;
-}
-
 int kh_agedrv_parse(const char *s, int *id)
 {
 	for (int i = 0; i < KH_AD_MAX; i++)

@@ -54,8 +54,6 @@ struct kh_agedrv_probe {
 };
 
 const char *kh_agedrv_name(int id);
-/* Which aging results the idle bits keep for driver @id (kvmheat.h KH_IDLE_KIND_*). */
-uint32_t kh_agedrv_bits_kind(int id);
 int kh_agedrv_parse(const char *s, int *id);
 /*
  * Probe every driver for @pid (0: only what needs no VM), pick the best

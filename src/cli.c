@@ -226,36 +226,35 @@ static void kh_cli_scan_note(void *ctx, const char *msg)
 	kh_warn(ctx, "%s", msg);
 }
 
-/* Descriptor @i of the shared idle bits into BPF, then the count that publishes it. */
+/* Descriptor @i of the idle bits into BPF, then the count that publishes it. */
 static int kh_cli_bits_publish(void *ctx, uint32_t i, const struct kh_idle_slot_desc *d,
 			       uint32_t nr)
 {
-	struct kvmheat_bpf *sk = ctx;
+	struct kh_session *s = ctx;
 
-	if (bpf_map_update_elem(bpf_map__fd(sk->maps.idle_slots), &i, d, BPF_ANY))
+	if (bpf_map_update_elem(bpf_map__fd(s->skel->maps.idle_slots), &i, d, BPF_ANY))
 		return -errno;
-	sk->bss->nr_idle_slots = nr;
+	s->skel->bss->nr_idle_slots = nr;
 	return 0;
 }
 
-int kh_cli_scan_bits(struct kh_scan *sc, struct kh_session *s, const char *cmd,
-		     const struct kh_opts *o)
+static int kh_cli_bits_map(void *ctx, uint32_t i, uint64_t nwords, struct kh_idle_map *m)
 {
-	long pg = sysconf(_SC_PAGESIZE);
-	size_t len;
-	void *p;
+	return kh_session_bits_map(ctx, i, nwords, m);
+}
 
-	if (!kh_scan_on(sc) || !s->idle_words)
-		return KH_EXIT_OK;
-	len = (s->idle_words * 8 + (uint64_t)pg - 1) / (uint64_t)pg * (uint64_t)pg;
-	p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED,
-		 bpf_map__fd(s->skel->maps.idle_bits), 0);
-	if (p == MAP_FAILED)
-		return kh_err(o, KH_EXIT_ERROR, "%s: mapping the idle bits: %s", cmd,
-			      strerror(errno));
-	sc->bits = (struct kh_scan_bits){ .words = p, .nwords = s->idle_words, .map_len = len,
-					  .publish = kh_cli_bits_publish, .ctx = s->skel };
-	return KH_EXIT_OK;
+static void kh_cli_bits_unmap(void *ctx, uint32_t i, struct kh_idle_map *m)
+{
+	kh_session_bits_unmap(ctx, i, m);
+}
+
+void kh_cli_scan_bits(struct kh_scan *sc, struct kh_session *s)
+{
+	if (!kh_scan_on(sc) || !s->opts.idle_bits)
+		return;
+	sc->bits = (struct kh_scan_bits){ .on = true, .publish = kh_cli_bits_publish,
+					  .map = kh_cli_bits_map, .unmap = kh_cli_bits_unmap,
+					  .ctx = s };
 }
 
 int kh_cli_scan_start(struct kh_scan *sc, const struct kh_vmset *vms, const char *cmd,

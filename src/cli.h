@@ -64,12 +64,11 @@ int kh_bad_option(const struct kh_opts *o, const char *cmd, char **argv);
  * through kh_warn; a forced driver that refuses is an error (exit code).
  */
 /*
- * After kh_cli_start, before kh_cli_scan_start: map the idle bits the
- * session sized (so.idle_plan) so VMs with a driver keep their aging
- * results there instead of in hash entries.  An exit code.
+ * After kh_cli_start (with so.idle_bits), before kh_cli_scan_start: VMs
+ * with a driver get idle bits of their own (kh_session_bits_map) and keep
+ * their aging results there instead of in hash entries.
  */
-int kh_cli_scan_bits(struct kh_scan *sc, struct kh_session *s, const char *cmd,
-		     const struct kh_opts *o);
+void kh_cli_scan_bits(struct kh_scan *sc, struct kh_session *s);
 int kh_cli_scan_start(struct kh_scan *sc, const struct kh_vmset *vms, const char *cmd,
 		      const struct kh_opts *o);
 /* --color WHEN: auto means only when stdout is a terminal. */

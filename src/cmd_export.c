@@ -542,10 +542,9 @@ static int kh_export_run(struct kh_exporter *x)
 	}
 #endif
 	err = kh_export_check_pids(x);
-	/* with a driver, aging results go to idle bits sized at load (scan.h) */
+	/* with a driver, aging results go to each VM's idle bits (scan.h) */
 	so = x->a->so;
-	if (kh_scan_on(&x->a->scan))
-		so.idle_plan = kh_scan_bits_plan;
+	so.idle_bits = kh_scan_on(&x->a->scan);
 	if (!err)
 		err = kh_cli_start(&x->s, &so, x->o);
 	if (!err) {
@@ -554,8 +553,8 @@ static int kh_export_run(struct kh_exporter *x)
 		/* only the VMs asked for (-p) get a driver */
 		x->scan = x->a->scan;
 		x->scan.next = 0;
-		err = kh_cli_scan_bits(&x->scan, &x->s, "export", x->o);
-		if (!err && kh_export_filter(x->a, &x->s.vms, &want))
+		kh_cli_scan_bits(&x->scan, &x->s);
+		if (kh_export_filter(x->a, &x->s.vms, &want))
 			err = kh_err(x->o, KH_EXIT_ERROR, "export: out of memory");
 		else if (!err)
 			err = kh_cli_scan_start(&x->scan, &want, "export", x->o);

@@ -47,9 +47,8 @@ struct kh_idle_run {
 	struct kh_interval iv;		/* the scan's drained maps */
 	struct kh_idle_slot_desc descs[KH_IDLE_SLOTS];
 	size_t ndescs;
-	uint64_t idle_words;		/* kernel-side bits: the mapped idle_bits array */
-	uint64_t *bits;
-	size_t bits_len;
+	uint64_t idle_words;		/* kernel-side bits: the words the VM's slots take */
+	struct kh_idle_map bits;	/* its array, idle_bits[0] */
 	char name[KH_NAME_MAX + 1];	/* the VM's name, else its comm */
 	uint64_t scans_done, aged_total, young_total, huge_total, lost;
 	double drv_cpu_s, drv_kernel_cpu_s;
@@ -158,9 +157,9 @@ static int kh_idle_collect(struct kh_idle_run *r)
 	r->aged_total += sc.aged;
 	r->young_total += sc.young;
 	r->huge_total += sc.huge;
-	if (r->bits) {
+	if (r->bits.words) {
 		/* st->scans counted this scan already: the bits only add ages */
-		kh_idle_update_bits(&r->st, r->bits, r->idle_words, &sc);
+		kh_idle_update_bits(&r->st, r->bits.words, r->bits.nwords, &sc);
 		r->aged_total += sc.aged;
 		r->young_total += sc.young;
 	}
@@ -316,7 +315,7 @@ static void kh_idle_cost(const struct kh_idle_run *r, const struct kh_vm *vm)
 		r->bpf_ns1 ? "" : " (kernel.bpf_stats_enabled=0: not counted)", gib,
 		gib > 0 ? (drv + bpf) / gib : 0, r->aged_total, r->young_total, r->huge_total,
 		kh_session_map_bytes((struct kh_session *)&r->s),
-		kh_fd_memlock(bpf_map__fd(r->s.skel->maps.idle_bits)));
+		r->bits.words ? kh_fd_memlock(r->bits.fd) : 0);
 }
 
 /* Pick and open the driver; with none, carry on passively (or fail if forced). */
@@ -366,44 +365,30 @@ static int kh_idle_plan(struct kh_idle_run *r, uint32_t pid, struct kh_session_o
 		r->idle_words = kh_idle_bits_layout(&r->st, r->descs, &r->ndescs);
 		for (size_t k = 0; k < r->st.nslots; k++)
 			uncovered += r->st.slots[k].has_bits ? 0 : r->st.slots[k].npages;
-		so->idle_words = (uint32_t)r->idle_words;
+		so->idle_bits = r->idle_words > 0;
 		so->max_gfns = 1024 + uncovered + uncovered / 4;
 	}
 	kh_vms_free(&set);
 	return err;	/* -ENOMEM only */
 }
 
-/* Map the bits (after load); the slots are described once the driver is known. */
+/* The VM's array of bits (after load); the slots are described once the driver is known. */
 static int kh_idle_bits_open(struct kh_idle_run *r)
 {
-	int fd = bpf_map__fd(r->s.skel->maps.idle_bits);
-	long pg = sysconf(_SC_PAGESIZE);
-
 	if (!r->idle_words)
 		return 0;
-	r->bits_len = (r->idle_words * 8 + pg - 1) / pg * pg;
-	r->bits = mmap(NULL, r->bits_len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-	if (r->bits == MAP_FAILED) {
-		r->bits = NULL;
-		return -errno;
-	}
-	return 0;
+	return kh_session_bits_map(&r->s, 0, r->idle_words, &r->bits);
 }
 
-/*
- * Describe the slots to BPF, with the kind of aging result the driver
- * makes (DAMON: tests); until then aging results take hash entries, which
- * the drain before the first scan discards.
- */
+/* Describe the slots to BPF: from here on aging results go to the bits. */
 static int kh_idle_bits_publish(struct kh_idle_run *r)
 {
 	struct kvmheat_bpf *sk = r->s.skel;
 
-	if (!r->bits)
+	if (!r->bits.words)
 		return 0;
-	r->st.bits_kind = kh_agedrv_bits_kind(r->ager_open ? r->ager.id : -1);
 	for (uint32_t i = 0; i < r->ndescs; i++) {
-		r->descs[i].kind = r->st.bits_kind;
+		r->descs[i].map = 0;
 		if (bpf_map_update_elem(bpf_map__fd(sk->maps.idle_slots), &i, &r->descs[i], BPF_ANY))
 			return -errno;
 	}
@@ -445,8 +430,8 @@ static int kh_idle_exec(struct kh_idle_run *r, const struct kh_idle_args *a, str
 		return kh_err(o, KH_EXIT_ERROR, "idle: describing the idle bits: %s", strerror(-err));
 	/* what was counted before the first scan belongs to no scan */
 	kh_drain_session(&r->s, &r->iv);
-	if (r->bits)
-		memset(r->bits, 0, r->idle_words * 8);
+	if (r->bits.words)
+		memset(r->bits.words, 0, r->bits.nwords * sizeof(*r->bits.words));
 	fprintf(stderr, "kvmheat: idle: %" PRIu64 " scan(s) of VM %u, %.3g s apart, driver %s\n",
 		a->scans, a->pid, a->interval, kh_agedrv_name(r->ager_open ? r->ager.id : -1));
 	kh_idle_loop(r, a, o);
@@ -488,8 +473,7 @@ int kh_cmd_idle(int argc, char **argv, struct kh_opts *o)
 		kh_ager_close(&r->ager);
 	kh_idle_free(&r->st);
 	kh_interval_free(&r->iv);
-	if (r->bits)
-		munmap(r->bits, r->bits_len);
+	kh_session_bits_unmap(&r->s, 0, &r->bits);
 	kh_session_close(&r->s);
 	free(r);
 	return rc;

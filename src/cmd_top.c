@@ -1162,14 +1162,12 @@ static int kh_top_start(struct kh_top *t)
 		snprintf(t->host, sizeof(t->host), "%s", un.nodename);
 		snprintf(t->kernel, sizeof(t->kernel), "%s", un.release);
 	}
-	/* with a driver, aging results go to idle bits sized at load (scan.h) */
-	if (kh_scan_on(&t->scan))
-		t->so.idle_plan = kh_scan_bits_plan;
+	/* with a driver, aging results go to each VM's idle bits (scan.h) */
+	t->so.idle_bits = kh_scan_on(&t->scan);
 	err = kh_cli_start(&t->s, &t->so, t->o);
-	if (!err)
-		err = kh_cli_scan_bits(&t->scan, &t->s, "top", t->o);
 	if (err)
 		return err;
+	kh_cli_scan_bits(&t->scan, &t->s);
 	for (int src = 0; src < KH_SRC_MAX; src++)
 		kh_source_desc(&t->s.probe, src, t->src_desc[src], sizeof(t->src_desc[src]));
 	if (!t->batch) {	/* stderr is under the screen: notes go to the message line */

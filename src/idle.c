@@ -201,35 +201,38 @@ uint64_t kh_idle_bits_layout(struct kh_idle *st, struct kh_idle_slot_desc *d, si
 	*nd = 0;
 	for (size_t k = 0; k < st->nslots && *nd < KH_IDLE_SLOTS; k++) {
 		struct kh_idle_slot *s = &st->slots[k];
+		uint64_t w = (s->npages + 63) / 64 * KH_IDLE_WORDS;	/* kvmheat.h KH_IDLE_W_* */
 
+		if (words + w > UINT32_MAX)	/* desc.word_off: past 512 TiB, hash entries */
+			break;
 		s->word_off = words;
 		s->has_bits = true;
-		d[(*nd)++] = (struct kh_idle_slot_desc){ s->base_gfn, s->npages, words, st->pid,
-							 st->bits_kind };
-		words += (s->npages + 63) / 64 * KH_IDLE_WORDS;	/* kvmheat.h KH_IDLE_W_* */
+		d[(*nd)++] = (struct kh_idle_slot_desc){ .base_gfn = s->base_gfn,
+			.npages = s->npages, .word_off = (uint32_t)words, .pid = st->pid };
+		words += w;
 	}
 	return words;
 }
 
 /*
- * One page's scan from its two bits, @ran and @young, for a slot of @kind
- * (kvmheat.h KH_IDLE_KIND_*).  A young clear (kvm_age_gfn) means
- * "accessed since the accessed bit was last cleared"; for a page we never
- * cleared that is "since its SPTE was made" (or since someone else's
- * clear), which says nothing about this session: such a page is only
- * primed.  A tests slot holds only the tests of our kdamond, each one
- * sample after its own clear of that page, so a young test is evidence.
- * Returns whether the page counted as accessed.
+ * One page's scan from its two bits, @ran and @young (a clear's or a
+ * test's).  A young clear (kvm_age_gfn) means "accessed since the accessed
+ * bit was last cleared"; for a page we never cleared that is "since its
+ * SPTE was made" (or since someone else's clear), and a test reads the
+ * same bit without clearing it: on a page no scan of ours cleared, either
+ * says nothing about this session, and the page is only primed.  DAMON's
+ * first sample of a page (a clear whose young is stale, then a test 5 ms
+ * later) is such a case: it must not read hot.  Returns whether the page
+ * counted as accessed.
  */
-static bool kh_idle_bits_step(uint8_t *a, uint32_t kind, bool ran, bool young)
+static bool kh_idle_bits_step(uint8_t *a, bool ran, bool young)
 {
-	if (young && (kind == KH_IDLE_KIND_TESTS || *a != KH_IDLE_UNKNOWN)) {
+	if (young && *a != KH_IDLE_UNKNOWN) {
 		*a = 0;
 		return true;
 	}
 	if (young) {
-		if (kind != KH_IDLE_KIND_TESTS)
-			*a = KH_IDLE_PRIMED;
+		*a = KH_IDLE_PRIMED;
 		return false;
 	}
 	if (ran)
@@ -267,9 +270,8 @@ void kh_idle_update_bits(struct kh_idle *st, uint64_t *words, uint64_t nwords,
 
 				if (i >= s->npages)
 					break;
-				/* young alone (a later accessed-bit clear, spte-changed): a clear */
-				acc = kh_idle_bits_step(&s->age[i], st->bits_kind,
-							(w[KH_IDLE_W_AGED] >> b) & 1,
+				/* young alone (a later accessed-bit clear, spte-changed): the same */
+				acc = kh_idle_bits_step(&s->age[i], (w[KH_IDLE_W_AGED] >> b) & 1,
 							(w[KH_IDLE_W_YOUNG] >> b) & 1);
 				out->aged += 1;
 				out->young += acc;

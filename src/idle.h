@@ -36,7 +36,6 @@ struct kh_idle {
 	size_t nslots;
 	struct kh_idle_slot *slots;
 	uint64_t scans;
-	uint32_t bits_kind;	/* KH_IDLE_KIND_*: which results the idle bits keep */
 };
 
 /* What one scan's results did. */
@@ -51,6 +50,14 @@ struct kh_idle_range {
 	uint64_t gfn_start, gfn_end;	/* inclusive */
 	uint64_t hva_start, hva_end;	/* inclusive: last byte */
 	unsigned int age;
+};
+
+/* One VM's kernel-side idle bits, mapped (kvmheat.h: idle_bits[map]). */
+struct kh_idle_map {
+	uint64_t *words;
+	uint64_t nwords;
+	size_t len;		/* of the mapping */
+	int fd;			/* the array; -1 or 0 words: none */
 };
 
 int kh_idle_init(struct kh_idle *st, const struct kh_vm *vm);

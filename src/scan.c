@@ -13,7 +13,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <jansson.h>
 #include "scan.h"
 
@@ -177,59 +176,6 @@ static void kh_scan_note(const struct kh_scan *sc, const char *fmt, uint32_t pid
 }
 
 
-/* Words a descriptor's pages take: KH_IDLE_WORDS per 64 pages. */
-static uint64_t kh_bits_words(uint64_t npages)
-{
-	return (npages + 63) / 64 * KH_IDLE_WORDS;	/* kvmheat.h KH_IDLE_W_* */
-}
-
-uint64_t kh_scan_bits_plan(const struct kh_vmset *vms, uint32_t pid)
-{
-	uint64_t words = 0, head;
-
-	for (size_t i = 0; i < vms->n; i++) {
-		const struct kh_vm *vm = &vms->vms[i];
-
-		if (pid && vm->pid != pid)
-			continue;
-		for (size_t k = 0; k < vm->nr_slots; k++)
-			words += kh_bits_words(vm->slots[k].npages);
-	}
-	/*
-	 * Headroom for VMs that start later: the array cannot grow once
-	 * loaded, and one that does not fit only loses the budget, not data
-	 * (hash entries, with a note).  A quarter, at least 256 MiB of guest
-	 * memory (16 KiB): 80 KiB per GiB of the VMs present until later VMs
-	 * use it, 64 KiB per GiB of what is scanned.
-	 */
-	head = words / 4;
-	if (head < kh_bits_words(1ULL << (28 - KH_PAGE_SHIFT)))
-		head = kh_bits_words(1ULL << (28 - KH_PAGE_SHIFT));
-	return words + head;
-}
-
-/* First word of a free run of @w words, or nwords when none is long enough. */
-static uint64_t kh_bits_fit(const struct kh_scan_bits *b, uint64_t w)
-{
-	uint64_t at = 0;
-	bool moved = true;
-
-	/* first fit over the taken ranges (at most KH_IDLE_SLOTS of them) */
-	while (moved && at + w <= b->nwords) {
-		moved = false;
-		for (uint32_t i = 0; i < KH_IDLE_SLOTS; i++) {
-			const struct kh_idle_slot_desc *d = &b->desc[i];
-			uint64_t end = d->word_off + kh_bits_words(d->npages);
-
-			if (d->npages && d->word_off < at + w && end > at) {
-				at = end;
-				moved = true;
-			}
-		}
-	}
-	return at + w <= b->nwords ? at : b->nwords;
-}
-
 static uint32_t kh_bits_in_use(const struct kh_scan_bits *b)
 {
 	uint32_t nr = 0;
@@ -257,29 +203,31 @@ int kh_scan_bits_get(struct kh_scan *sc, struct kh_scan_vm *v, char *m, size_t m
 	struct kh_scan_bits *b = &sc->bits;
 	struct kh_idle_slot_desc d[KH_IDLE_SLOTS];
 	uint32_t idx[KH_IDLE_SLOTS], nfree = 0;
-	uint64_t w, at;
+	uint64_t w;
 	size_t nd;
 	int err;
 
-	v->st.bits_kind = kh_agedrv_bits_kind(v->ager.id);
 	w = kh_idle_bits_layout(&v->st, d, &nd);
 	for (uint32_t i = 0; i < KH_IDLE_SLOTS && nfree < nd; i++)
 		if (!b->desc[i].npages)
 			idx[nfree++] = i;
-	at = kh_bits_fit(b, w);
-	if (nfree < nd || at == b->nwords) {
+	if (!nd || nfree < nd) {
 		kh_bits_noslots(&v->st);
-		snprintf(m, mlen, "idle bits full (%zu memslots and %" PRIu64 " words needed, %u "
-			 "descriptors free, array of %" PRIu64 " words): its aging results take "
-			 "per-gfn hash entries", nd, w, nfree, b->nwords);
+		snprintf(m, mlen, "idle bits full (%zu memslots, %u descriptors free): its aging "
+			 "results take per-gfn hash entries", nd, nfree);
 		return 0;
 	}
-	/* a freed run may hold bits BPF set after it was cleared: zero before publishing */
-	memset(b->words + at, 0, w * sizeof(*b->words));
-	for (size_t k = 0; k < v->st.nslots; k++)
-		v->st.slots[k].word_off += at;
+	/* its first descriptor's index names its array: no other VM holds that one */
+	err = b->map(b->ctx, idx[0], w, &v->bits);
+	if (err) {
+		kh_bits_noslots(&v->st);
+		snprintf(m, mlen, "idle bits: an array of %" PRIu64 " words refused (%s): its aging "
+			 "results take per-gfn hash entries", w, strerror(-err));
+		return 0;
+	}
+	v->bits_at = idx[0];
 	for (size_t j = 0; j < nd; j++) {
-		d[j].word_off += at;
+		d[j].map = idx[0];
 		b->desc[idx[j]] = d[j];
 		v->bit_descs |= 1ULL << idx[j];
 	}
@@ -294,7 +242,7 @@ int kh_scan_bits_get(struct kh_scan *sc, struct kh_scan_vm *v, char *m, size_t m
 	return 1;
 }
 
-/* A VM that goes away (or whose bits failed): its descriptors and words are free again. */
+/* A VM that goes away (or whose bits failed): its descriptors and array go. */
 void kh_scan_bits_put(struct kh_scan *sc, struct kh_scan_vm *v)
 {
 	struct kh_scan_bits *b = &sc->bits;
@@ -304,11 +252,12 @@ void kh_scan_bits_put(struct kh_scan *sc, struct kh_scan_vm *v)
 
 		if (!(v->bit_descs & (1ULL << i)))
 			continue;
-		/* BPF stops writing first; the words are zeroed again when reused */
-		memset(b->words + d->word_off, 0, kh_bits_words(d->npages) * sizeof(*b->words));
+		/* BPF stops looking at the descriptor first, then the array goes */
 		memset(d, 0, sizeof(*d));
 		b->publish(b->ctx, i, d, kh_bits_in_use(b));
 	}
+	if (v->bits.words)
+		b->unmap(b->ctx, v->bits_at, &v->bits);
 	v->bit_descs = 0;
 	if (v->st.slots)
 		kh_bits_noslots(&v->st);
@@ -359,7 +308,7 @@ static int kh_scan_add(struct kh_scan *sc, const struct kh_vm *vm, char *why, si
 	if (v->ager.note[0])
 		kh_scan_note(sc, "VM %u: %s", vm->pid, v->ager.note);
 	/* only VMs with an open driver get bits: nothing else scans them */
-	if (sc->bits.words && kh_scan_bits_get(sc, v, m, sizeof(m)) <= 0) {
+	if (sc->bits.on && kh_scan_bits_get(sc, v, m, sizeof(m)) <= 0) {
 		kh_scan_bits_put(sc, v);
 		kh_scan_note(sc, "VM %u: %s", vm->pid, m);
 	}
@@ -444,9 +393,9 @@ static void kh_scan_bits_touch(struct kh_scan *sc, struct kh_scan_vm *v)
 
 		for (uint64_t g = 0; s->has_bits && g < (s->npages + 63) / 64; g++) {
 			uint64_t wi = s->word_off + g * KH_IDLE_WORDS, aged = 0, young = 0;
-			uint64_t *w = &sc->bits.words[wi];
+			uint64_t *w = &v->bits.words[wi];
 
-			if (wi + KH_IDLE_WORDS > sc->bits.nwords)
+			if (wi + KH_IDLE_WORDS > v->bits.nwords)
 				break;
 			/* either kind: between scans any young result is an access */
 			aged = __atomic_exchange_n(&w[KH_IDLE_W_AGED], 0, __ATOMIC_RELAXED);
@@ -487,10 +436,10 @@ static uint64_t kh_scan_bits_wset(const struct kh_scan *sc, const struct kh_scan
 		for (uint64_t g = 0; s->has_bits && g < (s->npages + 63) / 64; g++) {
 			uint64_t wi = s->word_off + g * KH_IDLE_WORDS, young;
 
-			if (wi + KH_IDLE_WORDS > sc->bits.nwords)
+			if (wi + KH_IDLE_WORDS > v->bits.nwords)
 				break;
 			/* a clear's or a test's young: either is a page in use */
-			young = __atomic_load_n(&sc->bits.words[wi + KH_IDLE_W_YOUNG], __ATOMIC_RELAXED);
+			young = __atomic_load_n(&v->bits.words[wi + KH_IDLE_W_YOUNG], __ATOMIC_RELAXED);
 			for (; young; young &= young - 1) {
 				uint64_t i = g * 64 + (uint64_t)__builtin_ctzll(young);
 				uint64_t p = s->base_gfn + i;
@@ -545,7 +494,7 @@ int kh_scan_fold(struct kh_scan *sc, const struct kh_key *gk, const struct kh_co
 			}
 			if (v->bit_descs) {
 				/* the scan was counted above: the bits only add ages */
-				kh_idle_update_bits(&v->st, sc->bits.words, sc->bits.nwords, &out);
+				kh_idle_update_bits(&v->st, v->bits.words, v->bits.nwords, &out);
 				v->bits_aged = out.aged;
 				v->bits_young = out.young;
 			}
@@ -678,7 +627,5 @@ void kh_scan_free(struct kh_scan *sc)
 	sc->vms = NULL;
 	sc->pg = sc->pr = NULL;
 	sc->n = sc->cap = sc->npg = sc->npr = 0;
-	if (sc->bits.map_len)
-		munmap(sc->bits.words, sc->bits.map_len);
 	memset(&sc->bits, 0, sizeof(sc->bits));
 }

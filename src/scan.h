@@ -70,6 +70,8 @@ struct kh_scan_vm {
 	uint64_t kvm;			/* tells a reused pid apart */
 	bool open, seen;
 	uint64_t bit_descs;		/* idle bits: the descriptors (bit i: desc[i]) it holds */
+	struct kh_idle_map bits;	/* its array, idle_bits[bits_at] */
+	uint32_t bits_at;
 	uint64_t bits_aged, bits_young;	/* what the last fold read from its bits */
 	uint64_t bits_wset;		/* of the young ones, pages no region marks touched */
 	struct kh_ager ager;
@@ -88,18 +90,19 @@ struct kh_scan_prev {
 };
 
 /*
- * Kernel-side idle bits shared by every watched VM with an open driver
- * (bpf/idlebits.bpf.h): the array is sized once, before load (an mmapable
- * map cannot grow), so VMs take and give back word ranges of it.  The
- * library never touches BPF maps: @publish (the command's) writes one
- * descriptor and the count of entries in use.
+ * Kernel-side idle bits for every watched VM with an open driver
+ * (bpf/idlebits.bpf.h): each such VM gets an array of its own, made at
+ * the size it needs, and its slot descriptors.  The library never touches
+ * BPF maps: the command's @map makes and maps VM array @i (-errno: the
+ * kernel refused), @unmap takes it away, @publish writes one descriptor
+ * and the count of entries in use.
  */
 struct kh_scan_bits {
-	uint64_t *words;		/* the mapped idle_bits array; NULL: hash entries only */
-	uint64_t nwords;
-	size_t map_len;			/* unmapped by kh_scan_free, after the VMs' put */
+	bool on;			/* false: hash entries only */
 	struct kh_idle_slot_desc desc[KH_IDLE_SLOTS];	/* npages 0: free */
 	int (*publish)(void *ctx, uint32_t i, const struct kh_idle_slot_desc *d, uint32_t nr);
+	int (*map)(void *ctx, uint32_t i, uint64_t nwords, struct kh_idle_map *m);
+	void (*unmap)(void *ctx, uint32_t i, struct kh_idle_map *m);
 	void *ctx;
 };
 
@@ -120,16 +123,11 @@ struct kh_scan {
 };
 
 /*
- * Words of idle bits to size the array with, before load: the VMs of @vms
- * (only @pid if set) plus headroom for VMs that start later: a quarter,
- * at least 256 MiB of guest memory (16 KiB).
- */
-uint64_t kh_scan_bits_plan(const struct kh_vmset *vms, uint32_t pid);
-/*
- * Give @v (ages initialised) a run of words and descriptors: 1 given; 0
- * they do not fit (@m: one line saying so; its aging results take hash
- * entries); -errno publishing failed.  kh_scan_sync calls these; put
- * frees a VM's words for reuse (also what a failed get left).
+ * Give @v (ages initialised) an array of idle bits and descriptors: 1
+ * given; 0 none free or the kernel refused the array (@m: one line saying
+ * so; its aging results take hash entries); -errno publishing failed.
+ * kh_scan_sync calls these; put takes them back (also what a failed get
+ * left).
  */
 int kh_scan_bits_get(struct kh_scan *sc, struct kh_scan_vm *v, char *m, size_t mlen);
 void kh_scan_bits_put(struct kh_scan *sc, struct kh_scan_vm *v);

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <sys/mman.h>
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 #include "session.h"
@@ -225,14 +226,8 @@ static int kh_session_load(struct kh_session *s, char *why, size_t len)
 	s->skel->rodata->gfn_soft_cap = s->gfn_entries - s->gfn_entries / 8;
 	bpf_map__set_max_entries(s->skel->maps.regions, s->region_entries);
 	bpf_map__set_max_entries(s->skel->maps.subpages, s->subpage_entries);
-	/* sized once here: an mmapable array cannot grow after load */
-	s->idle_words = so->idle_plan ? so->idle_plan(&s->vms, so->pid) : so->idle_words;
-	if (s->idle_words > UINT32_MAX)
-		s->idle_words = UINT32_MAX;
-	if (s->idle_words) {	/* bits per page of the VMs the slot descriptors name (idle.c) */
-		bpf_map__set_max_entries(s->skel->maps.idle_bits, (uint32_t)s->idle_words);
-		s->skel->rodata->idle_bits_on = 1;
-	}
+	/* each VM's array is made at its size later (kh_session_bits_map) */
+	s->skel->rodata->idle_bits_on = so->idle_bits;
 	err = kvmheat_bpf__load(s->skel);
 	if (err)
 		return snprintf(why, len, "loading BPF programs: %s (run with -v for the "
@@ -368,6 +363,48 @@ uint64_t kh_fd_memlock(int fd)
 			break;
 	fclose(f);
 	return v;
+}
+
+int kh_session_bits_map(struct kh_session *s, uint32_t i, uint64_t nwords, struct kh_idle_map *m)
+{
+	LIBBPF_OPTS(bpf_map_create_opts, opts, .map_flags = BPF_F_MMAPABLE | BPF_F_INNER_MAP);
+	long pg = sysconf(_SC_PAGESIZE);
+	int err;
+
+	*m = (struct kh_idle_map){ .fd = -1 };
+	if (!nwords || nwords > UINT32_MAX)
+		return -EINVAL;
+	m->fd = bpf_map_create(BPF_MAP_TYPE_ARRAY, "kh_idle_words", sizeof(uint32_t),
+			       sizeof(uint64_t), (uint32_t)nwords, &opts);
+	if (m->fd < 0)
+		return m->fd = -1, -errno;
+	m->len = (nwords * sizeof(uint64_t) + (uint64_t)pg - 1) / (uint64_t)pg * (uint64_t)pg;
+	m->words = mmap(NULL, m->len, PROT_READ | PROT_WRITE, MAP_SHARED, m->fd, 0);
+	if (m->words == MAP_FAILED) {
+		err = -errno;
+		goto fail;
+	}
+	m->nwords = nwords;
+	if (bpf_map_update_elem(bpf_map__fd(s->skel->maps.idle_bits), &i, &m->fd, BPF_ANY)) {
+		err = -errno;
+		munmap(m->words, m->len);
+		goto fail;
+	}
+	return 0;
+fail:
+	close(m->fd);
+	*m = (struct kh_idle_map){ .fd = -1 };
+	return err;
+}
+
+void kh_session_bits_unmap(struct kh_session *s, uint32_t i, struct kh_idle_map *m)
+{
+	if (m->fd < 0 || !m->words)
+		return;
+	bpf_map_delete_elem(bpf_map__fd(s->skel->maps.idle_bits), &i);
+	munmap(m->words, m->len);
+	close(m->fd);
+	*m = (struct kh_idle_map){ .fd = -1 };
 }
 
 uint64_t kh_session_map_bytes(struct kh_session *s)

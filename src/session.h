@@ -4,6 +4,7 @@
 #define KH_SESSION_H
 
 #include "vms.h"
+#include "idle.h"
 
 /* The in-kernel event filter (record --events, trace). */
 struct kh_ev_filter {
@@ -29,9 +30,7 @@ struct kh_session_opts {
 	bool pid_pending;		/* @pid need not be a VM yet (record -- CMD) */
 	bool follow;			/* @pid and every process it starts (-- CMD) */
 	uint64_t expect_pages;		/* size maps for this much memory; 0: from VMs */
-	uint32_t idle_words;		/* idle_bits words (idle, top/export with a driver); 0: off */
-	/* top/export with a driver: idle_bits words for the VMs discovery finds (scan.h) */
-	uint64_t (*idle_plan)(const struct kh_vmset *vms, uint32_t pid);
+	bool idle_bits;			/* idle, top/export with a driver: VMs get idle bits */
 };
 #define KH_ALL_SOURCES	((1U << KH_SRC_MAX) - 1)
 
@@ -46,9 +45,17 @@ struct kh_session {
 	struct kh_disc disc;
 	struct kh_session_opts opts;
 	uint64_t gfn_entries, region_entries, subpage_entries;
-	uint64_t idle_words;		/* the idle_bits array's size; 0: none */
 	size_t nr_hva_slots;
 };
+
+/*
+ * A VM's idle bits (idle_words at load): an mmapped array of @nwords words
+ * created for it and put in idle_bits[@i] (kvmheat.h), into *m; -errno
+ * and *m empty when the kernel refuses.  Unmap takes it out of idle_bits
+ * first, so BPF stops writing, then unmaps and closes it.
+ */
+int kh_session_bits_map(struct kh_session *s, uint32_t i, uint64_t nwords, struct kh_idle_map *m);
+void kh_session_bits_unmap(struct kh_session *s, uint32_t i, struct kh_idle_map *m);
 
 /* Map sizes for @pages of tracked guest memory (see README "Maps"). */
 void kh_map_sizes(uint64_t pages, uint64_t max_gfns, uint64_t *gfn_entries,

@@ -50,7 +50,8 @@ static const struct abi_member kh_hva_slot_m[] = {
 };
 static const struct abi_member kh_idle_slot_desc_m[] = {
 	M(kh_idle_slot_desc, base_gfn), M(kh_idle_slot_desc, npages),
-	M(kh_idle_slot_desc, word_off), M(kh_idle_slot_desc, pid), M(kh_idle_slot_desc, kind),
+	M(kh_idle_slot_desc, word_off), M(kh_idle_slot_desc, map), M(kh_idle_slot_desc, pid),
+	M(kh_idle_slot_desc, _pad),
 };
 static const struct abi_member kh_walk_state_m[] = {
 	M(kh_walk_state, addr), M(kh_walk_state, pferr), M(kh_walk_state, tid),
@@ -238,8 +239,15 @@ static void test_skeleton_maps(void **state)
 	/* idle bits: slot descriptors as scan.c and cmd_idle.c write them, words as mmapped */
 	check_map(skel->obj, skel->maps.idle_slots, sizeof(uint32_t),
 		  sizeof(struct kh_idle_slot_desc), "kh_idle_slot_desc");
-	check_map(skel->obj, skel->maps.idle_bits, sizeof(uint32_t), sizeof(uint64_t), NULL);
 	assert_int_equal(bpf_map__max_entries(skel->maps.idle_slots), KH_IDLE_SLOTS);
+	/* one array per VM in idle_bits[desc.map] (session.c makes them: u32 keys, u64 words) */
+	check_map(skel->obj, skel->maps.idle_bits, sizeof(uint32_t), sizeof(uint32_t), NULL);
+	assert_int_equal(bpf_map__max_entries(skel->maps.idle_bits), KH_IDLE_SLOTS);
+	assert_non_null(bpf_map__inner_map(skel->maps.idle_bits));
+	check_map(skel->obj, bpf_map__inner_map(skel->maps.idle_bits), sizeof(uint32_t),
+		  sizeof(uint64_t), NULL);
+	assert_int_equal(bpf_map__map_flags(bpf_map__inner_map(skel->maps.idle_bits)),
+			 BPF_F_MMAPABLE | BPF_F_INNER_MAP);
 	kvmheat_bpf__destroy(skel);
 }
 

@@ -392,19 +392,20 @@ static void test_aging_sweep_does_not_evict(void **state)
 	kvmheat_bpf__destroy(small);
 }
 
-/* Idle bits word @i (0 when unreadable, which the asserts then catch). */
-static uint64_t idle_word(struct kvmheat_bpf *skel, uint32_t i)
+/* Word @i of a VM's idle bits array, read through the syscall (0 when unreadable). */
+static uint64_t idle_word(const struct kh_idle_map *m, uint32_t i)
 {
 	uint64_t w = 0;
 
-	bpf_map_lookup_elem(bpf_map__fd(skel->maps.idle_bits), &i, &w);
+	bpf_map_lookup_elem(m->fd, &i, &w);
 	return w;
 }
 
 /*
- * top/export with a driver: several VMs' slots in one bits array, told apart
- * by the descriptor's pid (the same gfns in two VMs land in their own words);
- * a VM without descriptors keeps hash entries.
+ * top/export with a driver: every VM's slots in an array of its own
+ * (idle_bits[desc.map], made by session.c as top/export make them), told
+ * apart by the descriptor's pid (the same gfns in two VMs land in their
+ * own arrays); a VM without descriptors keeps hash entries.
  */
 static void test_idle_bits_per_vm(void **state)
 {
@@ -414,9 +415,11 @@ static void test_idle_bits_per_vm(void **state)
 	const uint64_t kvm_b = KVM_PTR + 0x1000, kvm_c = KVM_PTR + 0x2000;
 	const uint32_t pid_b = VM_PID + 1, pid_c = VM_PID + 2;
 	struct kh_idle_slot_desc d[2] = {
-		{ .base_gfn = 0x100, .npages = 128, .word_off = 0, .pid = VM_PID },
-		{ .base_gfn = 0x100, .npages = 128, .word_off = 2 * KH_IDLE_WORDS, .pid = pid_b },
+		{ .base_gfn = 0x100, .npages = 128, .map = 0, .pid = VM_PID },
+		{ .base_gfn = 0x100, .npages = 128, .map = 1, .pid = pid_b },
 	};
+	struct kh_idle_map ma, mb;
+	struct kh_session s = {};
 	uint64_t kvm = KVM_PTR;
 	uint32_t pid = VM_PID;
 
@@ -434,9 +437,11 @@ static void test_idle_bits_per_vm(void **state)
 
 		kh_set_rodata(&env, sk, 0);
 	}
-	bpf_map__set_max_entries(sk->maps.idle_bits, 4 * KH_IDLE_WORDS);
 	sk->rodata->idle_bits_on = 1;
 	assert_int_equal(kvmheat_bpf__load(sk), 0);
+	s.skel = sk;
+	assert_int_equal(kh_session_bits_map(&s, 0, 2 * KH_IDLE_WORDS, &ma), 0);
+	assert_int_equal(kh_session_bits_map(&s, 1, 2 * KH_IDLE_WORDS, &mb), 0);
 	assert_int_equal(bpf_map_update_elem(bpf_map__fd(sk->maps.vm_by_kvm), &kvm, &pid, 0), 0);
 	assert_int_equal(bpf_map_update_elem(bpf_map__fd(sk->maps.vm_by_kvm), &kvm_b, &pid_b, 0), 0);
 	assert_int_equal(bpf_map_update_elem(bpf_map__fd(sk->maps.vm_by_kvm), &kvm_c, &pid_c, 0), 0);
@@ -448,10 +453,12 @@ static void test_idle_bits_per_vm(void **state)
 	RUN(sk->progs.shim_age_gfn, KVM_PTR, 0x100, 0x102, 0);
 	RUN(sk->progs.shim_age_gfn, KVM_PTR, 0x100, 0x101, 1);
 	RUN(sk->progs.shim_age_gfn, kvm_b, 0x141, 0x142, 0);
-	assert_true(idle_word(sk, KH_IDLE_W_AGED) == 0x3 && idle_word(sk, KH_IDLE_W_YOUNG) == 0x1);
-	for (int i = KH_IDLE_WORDS; i < 4 * KH_IDLE_WORDS; i++)	/* VM B: its group 1 only */
-		assert_true(idle_word(sk, i) ==
-			    (i == 3 * KH_IDLE_WORDS + KH_IDLE_W_AGED ? 0x2 : 0));
+	assert_true(idle_word(&ma, KH_IDLE_W_AGED) == 0x3 && idle_word(&ma, KH_IDLE_W_YOUNG) == 0x1);
+	assert_true(ma.words[KH_IDLE_W_AGED] == 0x3);	/* the same through the mapping */
+	for (uint32_t i = KH_IDLE_WORDS; i < 2 * KH_IDLE_WORDS; i++)
+		assert_true(idle_word(&ma, i) == 0);
+	for (uint32_t i = 0; i < 2 * KH_IDLE_WORDS; i++)	/* VM B: its group 1 only */
+		assert_true(idle_word(&mb, i) == (i == KH_IDLE_WORDS + KH_IDLE_W_AGED ? 0x2 : 0));
 	assert_false(gfn_counts(sk, VM_PID, 0x100, &c));
 	assert_false(gfn_counts(sk, pid_b, 0x141, &c));
 	/* VM C has no descriptor: hash entries, as without bits */
@@ -464,7 +471,12 @@ static void test_idle_bits_per_vm(void **state)
 					     &(uint32_t){ 1 }, &d[1], 0), 0);
 	RUN(sk->progs.shim_age_gfn, kvm_b, 0x142, 0x143, 0);
 	assert_true(gfn_counts(sk, pid_b, 0x142, &c));
-	assert_true(idle_word(sk, 3 * KH_IDLE_WORDS + KH_IDLE_W_AGED) == 0x2);
+	assert_true(idle_word(&mb, KH_IDLE_WORDS + KH_IDLE_W_AGED) == 0x2);
+	/* VM A's array taken out (descriptor still there): hash entries, never a stale array */
+	kh_session_bits_unmap(&s, 0, &ma);
+	RUN(sk->progs.shim_age_gfn, KVM_PTR, 0x103, 0x104, 0);
+	assert_true(gfn_counts(sk, VM_PID, 0x103, &c));
+	kh_session_bits_unmap(&s, 1, &mb);
 	kvmheat_bpf__destroy(sk);
 }
 
@@ -648,64 +660,52 @@ static struct kvmheat_bpf *ev_load(void (*cfg)(struct kvmheat_bpf *))
 	return skel;
 }
 
-/* idle bits for VM_PID: 2 groups of 64 pages at gfn 0x100 */
+/* idle bits on (the arrays are made after load) */
 static void idle_cfg(struct kvmheat_bpf *skel)
 {
 	skel->rodata->idle_bits_on = 1;
-	bpf_map__set_max_entries(skel->maps.idle_bits, 2 * KH_IDLE_WORDS);
 }
 
 /*
- * kvm_age_gfn clears the accessed bit, kvm_test_age_gfn only reads it, and
- * two bits per page hold one of them: a clears slot (MGLRU) keeps clears
- * and leaves a test to a hash entry; a tests slot (DAMON) keeps tests and
- * drops clears, which there are our kdamond's own pre-sample clears.
+ * kvm_age_gfn clears the accessed bit, kvm_test_age_gfn only reads it:
+ * both land in the page's two bits (userspace weighs a young one by
+ * whether a scan of ours cleared the page before), and a bool return is
+ * read from %al only.
  */
-static void test_idle_bits_kinds(void **state)
+static void test_idle_bits_clear_and_test(void **state)
 {
 	struct kvmheat_bpf *skel;
-	struct kh_idle_slot_desc d[2] = {
-		{ .base_gfn = 0x100, .npages = 64, .word_off = 0, .pid = VM_PID,
-		  .kind = KH_IDLE_KIND_CLEARS },
-		{ .base_gfn = 0x200, .npages = 64, .word_off = KH_IDLE_WORDS, .pid = VM_PID,
-		  .kind = KH_IDLE_KIND_TESTS },
-	};
-	uint64_t kvm = KVM_PTR, w[2 * KH_IDLE_WORDS];
-	uint32_t pid = VM_PID;
+	struct kh_idle_slot_desc d = { .base_gfn = 0x100, .npages = 64, .pid = VM_PID };
+	uint64_t kvm = KVM_PTR;
+	uint32_t pid = VM_PID, zero = 0;
+	struct kh_session s = {};
+	struct kh_idle_map m;
 	struct kh_counts c;
 
 	(void)state;
 	if (!kh_is_root())
 		KH_SKIP("BPF_PROG_TEST_RUN needs root");
 	skel = ev_load(idle_cfg);
+	s.skel = skel;
+	assert_int_equal(kh_session_bits_map(&s, 0, KH_IDLE_WORDS, &m), 0);
 	assert_int_equal(bpf_map_update_elem(bpf_map__fd(skel->maps.vm_by_kvm), &kvm, &pid,
 					     BPF_ANY), 0);
-	for (uint32_t i = 0; i < 2; i++)
-		assert_int_equal(bpf_map_update_elem(bpf_map__fd(skel->maps.idle_slots), &i, &d[i],
-						     BPF_ANY), 0);
-	skel->bss->nr_idle_slots = 2;
+	assert_int_equal(bpf_map_update_elem(bpf_map__fd(skel->maps.idle_slots), &zero, &d,
+					     BPF_ANY), 0);
+	skel->bss->nr_idle_slots = 1;
 	RUN(skel->progs.shim_age_gfn, KVM_PTR, 0x101, 0x102, 1);	/* clear, young */
 	RUN(skel->progs.shim_age_gfn, KVM_PTR, 0x104, 0x105, 0);	/* clear, old */
-	RUN(skel->progs.shim_test_age_gfn, KVM_PTR, 0x102, 0x103, 1);	/* test: hash entry */
+	RUN(skel->progs.shim_test_age_gfn, KVM_PTR, 0x102, 0x103, 1);	/* test, young */
+	RUN(skel->progs.shim_test_age_gfn, KVM_PTR, 0x103, 0x104, 0);	/* test, old */
 	/* a bool return is %al only: SPTE bits left above it (Debian 6.12.95's
 	 * kvm_tdp_mmu_test_age_gfn) are not "young" */
+	RUN(skel->progs.shim_test_age_gfn, KVM_PTR, 0x105, 0x106, 0x8b4a00);
 	RUN(skel->progs.shim_age_gfn, KVM_PTR, 0x106, 0x107, 0xffff888000000100ULL);
-	RUN(skel->progs.shim_test_age_gfn, KVM_PTR, 0x202, 0x203, 1);	/* test, young */
-	RUN(skel->progs.shim_test_age_gfn, KVM_PTR, 0x203, 0x204, 0);	/* test, old */
-	RUN(skel->progs.shim_test_age_gfn, KVM_PTR, 0x205, 0x206, 0x8b4a00);
-	RUN(skel->progs.shim_age_gfn, KVM_PTR, 0x201, 0x202, 1);	/* clear: dropped */
-	for (uint32_t i = 0; i < 2 * KH_IDLE_WORDS; i++)
-		assert_int_equal(bpf_map_lookup_elem(bpf_map__fd(skel->maps.idle_bits), &i, &w[i]), 0);
-	assert_true(w[KH_IDLE_W_AGED] == (0x2 | 0x10 | 0x40));
-	assert_true(w[KH_IDLE_W_YOUNG] == 0x2);
-	assert_true(w[KH_IDLE_WORDS + KH_IDLE_W_AGED] == (0x4 | 0x8 | 0x20));
-	assert_true(w[KH_IDLE_WORDS + KH_IDLE_W_YOUNG] == 0x4);
-	assert_true(gfn_counts(skel, VM_PID, 0x102, &c));
-	assert_int_equal(c.young, 1);
-	assert_true(c.flags & KH_F_TESTED);
-	assert_false(gfn_counts(skel, VM_PID, 0x101, &c));
-	assert_false(gfn_counts(skel, VM_PID, 0x201, &c));
-	assert_false(gfn_counts(skel, VM_PID, 0x202, &c));
+	assert_true(idle_word(&m, KH_IDLE_W_AGED) == 0x7e);
+	assert_true(idle_word(&m, KH_IDLE_W_YOUNG) == (0x2 | 0x4));
+	for (uint64_t g = 0x101; g < 0x107; g++)	/* none took a hash entry */
+		assert_false(gfn_counts(skel, VM_PID, g, &c));
+	kh_session_bits_unmap(&s, 0, &m);
 	kvmheat_bpf__destroy(skel);
 }
 
@@ -880,7 +880,7 @@ int main(void)
 		cmocka_unit_test(test_event_filter_drops_in_kernel),
 		cmocka_unit_test(test_event_filter_gfn_zero),
 		cmocka_unit_test(test_lost_events_are_counted),
-		cmocka_unit_test(test_idle_bits_kinds),
+		cmocka_unit_test(test_idle_bits_clear_and_test),
 	};
 	cpu_set_t cpus;
 

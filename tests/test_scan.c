@@ -5,6 +5,7 @@
  * scan versus an interval between scans, and the JSON top -j prints.
  */
 #define _GNU_SOURCE
+#include <errno.h>
 #include <jansson.h>
 #include "khtest.h"
 #include "kh.h"
@@ -224,6 +225,9 @@ struct fake_pub {
 	int calls;
 	uint32_t nr;
 	struct kh_idle_slot_desc last;
+	bool refuse;			/* the kernel refuses the next array */
+	int maps, unmaps;
+	uint32_t unmapped_at;
 };
 
 static int fake_publish(void *ctx, uint32_t i, const struct kh_idle_slot_desc *d, uint32_t nr)
@@ -237,10 +241,34 @@ static int fake_publish(void *ctx, uint32_t i, const struct kh_idle_slot_desc *d
 	return 0;
 }
 
+static int fake_map(void *ctx, uint32_t i, uint64_t nwords, struct kh_idle_map *m)
+{
+	struct fake_pub *p = ctx;
+
+	(void)i;
+	if (p->refuse)
+		return -ENOMEM;
+	p->maps++;
+	*m = (struct kh_idle_map){ .words = calloc(nwords, sizeof(uint64_t)), .nwords = nwords,
+				   .fd = 99 };
+	return m->words ? 0 : -ENOMEM;
+}
+
+static void fake_unmap(void *ctx, uint32_t i, struct kh_idle_map *m)
+{
+	struct fake_pub *p = ctx;
+
+	p->unmaps++;
+	p->unmapped_at = i;
+	free(m->words);
+	*m = (struct kh_idle_map){ .fd = -1 };
+}
+
 /*
- * top/export: one bits array shared by the VMs with a driver; a VM that
- * does not fit is said to fall back; a gone VM's words are reused; a
- * fold reads the VM's bits (ages, and the aged/young counts the rows need).
+ * top/export: every VM with a driver gets an array of its own, exactly
+ * its size; a refused array or too few descriptors is said and falls back
+ * to hash entries; a gone VM's array goes and its descriptors are reused;
+ * a fold reads the VM's bits (ages, and the aged/young counts the rows need).
  */
 static void test_bits_share(void **state)
 {
@@ -249,79 +277,92 @@ static void test_bits_share(void **state)
 	static struct kh_slot sb[] = { { .base_gfn = 0x100, .npages = 128 } };
 	const struct kh_vm va = { .pid = 42, .nr_slots = 2, .slots = sa };
 	const struct kh_vm vb = { .pid = 43, .nr_slots = 1, .slots = sb };
-	const struct kh_vmset set = { .n = 1, .vms = (struct kh_vm *)&va };
 	struct kh_scan_vm v[3] = { { .pid = 42, .open = true }, { .pid = 43, .open = true },
 				   { .pid = 44, .open = true } };
 	struct kh_scan sc = { .want = KH_SCAN_AUTO, .n = 3, .cap = 3, .vms = v };
 	struct fake_pub pub = {};
-	uint64_t words[80] = {}, aged, young, wset;
+	uint64_t aged, young, wset, *wa;
 	struct kh_key rk = { .pid = 42, .idx = 0 };
 	struct kh_region rv = { .touched = { [4] = 1ULL << 1 } };	/* gfn 0x101: walked */
 	char m[256];
 
 	(void)state;
-	/* 34 words for A (KH_IDLE_WORDS per 64 pages) and a quarter more, at least 256 MiB */
-	assert_int_equal(kh_scan_bits_plan(&set, 0), 34 + 2048);
-	assert_int_equal(kh_scan_bits_plan(&set, 7), 2048);
-	sc.bits = (struct kh_scan_bits){ .words = words, .nwords = 40, .publish = fake_publish,
-					 .ctx = &pub };
+	sc.bits = (struct kh_scan_bits){ .on = true, .publish = fake_publish, .map = fake_map,
+					 .unmap = fake_unmap, .ctx = &pub };
 	assert_int_equal(kh_idle_init(&v[0].st, &va), 0);
 	assert_int_equal(kh_idle_init(&v[1].st, &vb), 0);
 	v[2].pid = 43;
 	assert_int_equal(kh_idle_init(&v[2].st, &vb), 0);
 	v[2].pid = 44;
 	v[2].st.pid = 44;
+	/* A: 32 + 2 words (KH_IDLE_WORDS per 64 pages) in its array, idle_bits[0] */
 	assert_int_equal(kh_scan_bits_get(&sc, &v[0], m, sizeof(m)), 1);
+	assert_true(v[0].bits.nwords == 34 && v[0].bits_at == 0);
+	assert_true(sc.bits.desc[1].map == 0 && sc.bits.desc[1].word_off == 32);
+	/* B: 4 words, its own array at its first descriptor's index */
 	assert_int_equal(kh_scan_bits_get(&sc, &v[1], m, sizeof(m)), 1);
-	assert_true(sc.bits.desc[2].pid == 43 && sc.bits.desc[2].word_off == 34);
+	assert_true(sc.bits.desc[2].pid == 43 && sc.bits.desc[2].word_off == 0 &&
+		    sc.bits.desc[2].map == 2 && v[1].bits.nwords == 4);
 	assert_int_equal(pub.nr, 3);
-	/* 4 more words do not fit in 40: said, and the VM keeps hash entries */
+	/* the kernel refuses an array: said, and the VM keeps hash entries */
+	pub.refuse = true;
 	assert_int_equal(kh_scan_bits_get(&sc, &v[2], m, sizeof(m)), 0);
-	assert_non_null(strstr(m, "idle bits full"));
+	assert_non_null(strstr(m, "refused"));
 	assert_false(v[2].st.slots[0].has_bits);
 	kh_scan_bits_put(&sc, &v[2]);
+	pub.refuse = false;
+	/* no descriptor free: the same */
+	for (int i = 3; i < KH_IDLE_SLOTS; i++)
+		sc.bits.desc[i].npages = 1;
+	assert_int_equal(kh_scan_bits_get(&sc, &v[2], m, sizeof(m)), 0);
+	assert_non_null(strstr(m, "idle bits full"));
+	kh_scan_bits_put(&sc, &v[2]);
+	for (int i = 3; i < KH_IDLE_SLOTS; i++)
+		sc.bits.desc[i].npages = 0;
+	assert_int_equal(pub.maps, 2);
 	/* a scan of A: pages 0 and 1 aged, 0 young; B's words untouched */
-	words[KH_IDLE_W_AGED] = 0x3;
-	words[KH_IDLE_W_YOUNG] = 0x1;
-	words[34] = 0x1;
+	wa = v[0].bits.words;
+	wa[KH_IDLE_W_AGED] = 0x3;
+	v[1].bits.words[KH_IDLE_W_AGED] = 0x1;
 	sc.pending = true;
 	v[2].open = false;
-	words[KH_IDLE_W_YOUNG] = 0x3;	/* pages 0 and 1 young; 1 also walked (its region's touched bit) */
+	wa[KH_IDLE_W_YOUNG] = 0x3;	/* pages 0 and 1 young; 1 also walked (its region's touched bit) */
 	assert_int_equal(kh_scan_fold(&sc, NULL, NULL, 0, &rk, &rv, 1), 0);
 	assert_true(kh_scan_bits_counts(&sc, 42, &aged, &young, &wset));
 	/* first clears of ours: young only primes (idle.c), so no young result yet */
 	assert_true(aged == 2 && young == 0 && wset == 1);
-	words[KH_IDLE_W_AGED] = 0x3;
-	words[KH_IDLE_W_YOUNG] = 0x1;
+	wa[KH_IDLE_W_AGED] = 0x3;
+	wa[KH_IDLE_W_YOUNG] = 0x1;
 	sc.pending = true;
 	assert_int_equal(kh_scan_fold(&sc, NULL, NULL, 0, NULL, NULL, 0), 0);
 	assert_true(kh_scan_bits_counts(&sc, 42, &aged, &young, &wset));
 	assert_true(aged == 2 && young == 1 && wset == 1);
-	assert_true(words[KH_IDLE_W_AGED] == 0 && words[KH_IDLE_W_YOUNG] == 0);
+	assert_true(wa[KH_IDLE_W_AGED] == 0 && wa[KH_IDLE_W_YOUNG] == 0);
 	assert_int_equal(kh_idle_age(&v[0].st, 0x101), 1);
 	assert_int_equal(kh_idle_age(&v[0].st, 0x100), 0);
 	/* between scans: a young bit resets the age, an aged one (someone's reclaim) adds none */
-	words[KH_IDLE_W_AGED] = 0x4;
-	words[KH_IDLE_W_YOUNG] = 0x2;
+	wa[KH_IDLE_W_AGED] = 0x4;
+	wa[KH_IDLE_W_YOUNG] = 0x2;
 	assert_int_equal(kh_scan_fold(&sc, NULL, NULL, 0, NULL, NULL, 0), 0);
 	assert_int_equal(kh_idle_age(&v[0].st, 0x101), 0);
 	assert_int_equal(kh_idle_age(&v[0].st, 0x102), KH_IDLE_UNKNOWN);
 	assert_true(kh_scan_bits_counts(&sc, 42, &aged, &young, &wset) && aged == 1 &&
 		    young == 1 && wset == 1);
-	/* A goes: its words are free (zeroed) and the third VM fits at word 0 */
-	words[5] = 0xff;
+	/* A goes: its array goes and the third VM takes descriptor 0 and array 0 */
 	kh_scan_bits_put(&sc, &v[0]);
-	assert_true(words[5] == 0 && !v[0].bit_descs);
+	assert_true(pub.unmaps == 1 && pub.unmapped_at == 0 && !v[0].bits.words && !v[0].bit_descs);
 	assert_false(kh_scan_bits_counts(&sc, 42, &aged, &young, &wset));
 	v[2].open = true;
-	v[2].ager.id = KH_AD_DAMON;	/* its slots keep tests (kvmheat.h KH_IDLE_KIND_*) */
 	assert_int_equal(kh_scan_bits_get(&sc, &v[2], m, sizeof(m)), 1);
-	assert_true(sc.bits.desc[0].pid == 44 && sc.bits.desc[0].word_off == 0);
-	assert_true(sc.bits.desc[0].kind == KH_IDLE_KIND_TESTS);
-	assert_true(sc.bits.desc[2].pid == 43 && sc.bits.desc[2].kind == KH_IDLE_KIND_CLEARS);
+	assert_true(sc.bits.desc[0].pid == 44 && sc.bits.desc[0].map == 0 &&
+		    sc.bits.desc[0].word_off == 0);
+	assert_true(sc.bits.desc[2].pid == 43 && sc.bits.desc[2].map == 2);
 	assert_true(v[2].st.slots[0].has_bits && v[2].st.slots[0].word_off == 0);
-	for (int i = 0; i < 3; i++)
+	for (int i = 0; i < 3; i++) {
+		kh_scan_bits_put(&sc, &v[i]);
 		kh_idle_free(&v[i].st);
+	}
+	assert_int_equal(pub.unmaps, 3);
 }
 
 int main(void)

@@ -28,13 +28,22 @@ static uint64_t kh_mm_load(uint64_t ge, uint64_t re, uint64_t se, uint64_t bits,
 	bpf_map__set_max_entries(skel->maps.gfns, ge);
 	bpf_map__set_max_entries(skel->maps.regions, re);
 	bpf_map__set_max_entries(skel->maps.subpages, se);
-	if (bits)
-		bpf_map__set_max_entries(skel->maps.idle_bits, (uint32_t)bits);
 	if (!kvmheat_bpf__load(skel)) {
+		struct kh_session s = { .skel = skel };
+		struct kh_idle_map m = { .fd = -1 };
+
 		bpf_object__for_each_map(map, skel->obj)
 			total += kh_fd_memlock(bpf_map__fd(map));
-		*bits_b = kh_fd_memlock(bpf_map__fd(skel->maps.idle_bits));
 		*gfns_b = kh_fd_memlock(bpf_map__fd(skel->maps.gfns));
+		/* the VM's own array, as top/export make it when its driver opens */
+		*bits_b = 0;
+		if (bits && !kh_session_bits_map(&s, 0, bits, &m)) {
+			*bits_b = kh_fd_memlock(m.fd);
+			total += *bits_b;
+			kh_session_bits_unmap(&s, 0, &m);
+		} else if (bits) {
+			total = 0;
+		}
 	}
 	kvmheat_bpf__destroy(skel);
 	return total;
@@ -45,7 +54,8 @@ static uint64_t kh_mm_load(uint64_t ge, uint64_t re, uint64_t se, uint64_t bits,
  * Hash: before the idle bits, a per-page result needed a gfn entry per
  * aged page (all pages plus a quarter, as `idle` sized it before its bits;
  * at today's 4096 per GiB a sweep stops making entries at 7/8 full and the
- * rest of the VM gets no per-page age).  Bits: kh_scan_bits_plan's array.
+ * rest of the VM gets no per-page age).  Bits: the array top/export make
+ * for the VM (kh_idle_bits_layout's words), kernel-accounted.
  */
 static int kh_mm_aging(void)
 {
@@ -59,8 +69,15 @@ static int kh_mm_aging(void)
 		uint64_t pages = (uint64_t)gibs[i] << (30 - KH_PAGE_SHIFT), ge, re, se, bb, gb, gb0;
 		struct kh_slot slot = { .base_gfn = 0, .npages = pages };
 		struct kh_vm vm = { .pid = 1, .nr_slots = 1, .slots = &slot };
-		struct kh_vmset set = { .n = 1, .vms = &vm };
-		uint64_t words = kh_scan_bits_plan(&set, 0), base, hash, bits;
+		struct kh_idle_slot_desc d[KH_IDLE_SLOTS];
+		struct kh_idle st;
+		uint64_t words, base, hash, bits;
+		size_t nd;
+
+		if (kh_idle_init(&st, &vm))
+			return 1;
+		words = kh_idle_bits_layout(&st, d, &nd);
+		kh_idle_free(&st);
 
 		kh_map_sizes(pages, 0, &ge, &re, &se);
 		base = kh_mm_load(ge, re, se, 0, &bb, &gb0);
