@@ -88,12 +88,14 @@ static struct kh_series *kh_chart_series(struct kh_chart *c, const struct kh_rec
 static int kh_chart_cold(struct kh_chart *c, const struct kh_recording *r,
 			 const struct kh_rd_filter *f, size_t e, size_t p)
 {
-	for (size_t i = 0; i < r->nr_idle; i++) {
+	const struct kh_rd_epoch *ep = &r->epochs[e];
+
+	for (size_t i = ep->first_idle; i < ep->first_idle + ep->nr_idle; i++) {
 		const struct kh_rd_idle *sc = &r->idle[i];
 		struct kh_series *s;
 		uint64_t pages = 0;
 
-		if (sc->epoch != e || (f->pid && sc->pid != f->pid))
+		if (f->pid && sc->pid != f->pid)
 			continue;
 		for (size_t k = 0; k < sc->nr_runs; k++) {
 			uint64_t first, n = kh_rd_idle_clip(r, f, sc, k, &first);

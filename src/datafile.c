@@ -703,6 +703,7 @@ static int kh_rd_regions(struct kh_rd_ctx *c, const uint8_t *p, size_t size)
 		o->pid = b.pid;
 		o->epoch = r->nr_epochs - 1;
 		r->nr_regions++;
+		r->epochs[o->epoch].nr_regions++;
 	}
 	return 0;
 }
@@ -730,6 +731,7 @@ static int kh_rd_idle_scan(struct kh_rd_ctx *c, const uint8_t *p)
 				  .t_ns = v.t_ns, .scan = v.scan, .driver = v.driver,
 				  .flags = v.flags, .interval_ms = v.interval_ms,
 				  .want_runs = v.nr_runs, .first_run = r->nr_idle_runs };
+	r->epochs[o->epoch].nr_idle++;
 	return 0;
 }
 
@@ -906,6 +908,7 @@ static int kh_rd_epoch(struct kh_rd_ctx *c, const uint8_t *p)
 		.index = e.index, .t0 = e.t_start_ns, .t1 = e.t_end_ns,
 		.want_gfns = e.nr_gfns, .want_subpages = e.nr_subpages,
 		.first_gfn = r->nr_gfns, .first_sub = r->nr_subs,
+		.first_region = r->nr_regions, .first_idle = r->nr_idle,
 	};
 	kh_rd_time(r, e.t_start_ns);
 	return 0;

@@ -316,6 +316,9 @@ struct kh_rd_epoch {
 	uint64_t want_gfns, want_subpages;
 	size_t first_gfn, nr_gfns;	/* into kh_recording.gfns */
 	size_t first_sub, nr_subs;	/* into kh_recording.subs */
+	/* records tagged with this epoch: appended in file order, so contiguous */
+	size_t first_region, nr_regions;	/* into kh_recording.regions */
+	size_t first_idle, nr_idle;		/* into kh_recording.idle */
 };
 
 struct kh_rd_gfn {

@@ -817,13 +817,11 @@ static int kh_export_epoch(struct kh_report *rp, struct kh_dw *w, const struct k
 		}
 	}
 	/* this epoch's coarse regions, one record each (they are few) */
-	for (size_t i = 0; !err && i < r->nr_regions; i++)
-		if (r->regions[i].epoch == (size_t)(ep - r->epochs) &&
-		    (!rp->a->f.pid || r->regions[i].pid == rp->a->f.pid))
+	for (size_t i = ep->first_region; !err && i < ep->first_region + ep->nr_regions; i++)
+		if (!rp->a->f.pid || r->regions[i].pid == rp->a->f.pid)
 			err = kh_dw_regions(w, r->regions[i].pid, &r->regions[i].d, 1);
-	for (size_t i = 0; !err && i < r->nr_idle; i++)
-		if (r->idle[i].epoch == (size_t)(ep - r->epochs) &&
-		    (!rp->a->f.pid || r->idle[i].pid == rp->a->f.pid))
+	for (size_t i = ep->first_idle; !err && i < ep->first_idle + ep->nr_idle; i++)
+		if (!rp->a->f.pid || r->idle[i].pid == rp->a->f.pid)
 			err = kh_export_idle(rp, w, &r->idle[i]);
 	return err;
 }
