@@ -106,7 +106,7 @@ $(OUTPUT)/kvmheat: $(OUTPUT)/obj/main.o $(OUTPUT)/obj/cmd_version.o $(OUTPUT)/li
 	$(call msg,LINK,$@)
 	$(Q)$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
 
-$(OUTPUT)/tests/%: tests/%.c $(wildcard tests/*.h) $(OUTPUT)/libkh.a | $(OUTPUT)/tests
+$(OUTPUT)/tests/%: tests/%.c $(wildcard tests/*.h) tools/khdial.h $(OUTPUT)/libkh.a | $(OUTPUT)/tests
 	$(call msg,CC,$@)
 	$(Q)$(CC) $(CFLAGS) -Itests $< $(OUTPUT)/libkh.a $(LDFLAGS) $(LDLIBS) -lcmocka -lexpat -o $@
 
@@ -119,7 +119,7 @@ $(OUTPUT)/synthrec: tools/synthrec.c $(OUTPUT)/libkh.a
 	$(Q)$(CC) $(CFLAGS) $< $(OUTPUT)/libkh.a $(LDFLAGS) $(LDLIBS) -o $@
 
 # The scrape load of tools/bench-export.sh.
-$(OUTPUT)/khscrape: tools/khscrape.c | $(OUTPUT)
+$(OUTPUT)/khscrape: tools/khscrape.c tools/khdial.h | $(OUTPUT)
 	$(call msg,CC,$@)
 	$(Q)$(CC) $(CFLAGS) $< $(LDFLAGS) -lpthread -o $@
 

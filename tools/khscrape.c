@@ -21,6 +21,7 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
+#include "khdial.h"
 
 #define MAX_PER_THREAD	200000
 
@@ -47,29 +48,11 @@ static double now(void)
 	return ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
-static int dial(const struct load *l)
-{
-	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons(l->port),
-				  .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
-	struct timeval tv = { .tv_sec = 5 };
-	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-
-	if (fd < 0)
-		return -1;
-	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
-	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa))) {
-		close(fd);
-		return -1;
-	}
-	return fd;
-}
-
 /* One scrape: 0 when a 200 came back in full (the server closes after it). */
 static int scrape(const struct load *l)
 {
 	char req[256], buf[65536];
-	int fd = dial(l), len, ok = 0;
+	int fd = kh_dial_loopback(l->port, 5), len, ok = 0;
 	ssize_t got;
 	size_t total = 0;
 
@@ -128,7 +111,7 @@ static void *bad(void *arg)
 	memset(hdr + 30, 'a', big - 30);
 	memcpy(hdr + big, "\r\n\r\n", 4);
 	for (int k = w->id; now() < w->l->deadline; k++) {
-		int fd = dial(w->l), small = 4096;
+		int fd = kh_dial_loopback(w->l->port, 5), small = 4096;
 		char sink[4096];
 
 		if (fd < 0) {
