@@ -255,19 +255,17 @@ static void kh_export_globals(struct kh_exporter *x, struct kh_exp_snap *n)
 static int kh_export_idle(struct kh_exporter *x, struct kh_exp_snap *n,
 			  const struct kh_vmset *want)
 {
-	char why[1400];
 	int err;
 
 	if (!kh_scan_on(&x->scan))
 		return 0;
 	err = kh_scan_fold(&x->scan, x->iv.gd.keys, x->iv.gd.vals, x->iv.gd.n, x->iv.rd.keys,
 			   x->iv.rd.vals, x->iv.rd.n);
+	/* a VM that came later and refuses the driver stays passive, with a note */
 	if (!err)
-		err = kh_scan_sync(&x->scan, want, why, sizeof(why));
-	if (err == -ENOMEM)
-		return err;
-	if (err)	/* a VM that came later and refuses the driver: it stays passive */
-		kh_warn(x->o, "export: %s", why);
+		err = kh_scan_follow(&x->scan, want);
+	if (err)
+		return err;	/* -ENOMEM only */
 	n->scan_interval = x->scan.interval > x->a->interval ? x->scan.interval : x->a->interval;
 	for (size_t i = 0; i < n->n; i++) {
 		const struct kh_idle_sum *sum = kh_scan_sum(&x->scan, n->vms[i].pid);

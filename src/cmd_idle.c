@@ -315,7 +315,7 @@ static void kh_idle_cost(const struct kh_idle_run *r, const struct kh_vm *vm)
 		r->bpf_ns1 ? "" : " (kernel.bpf_stats_enabled=0: not counted)", gib,
 		gib > 0 ? (drv + bpf) / gib : 0, r->aged_total, r->young_total, r->huge_total,
 		kh_session_map_bytes((struct kh_session *)&r->s),
-		r->bits.words ? kh_fd_memlock(r->bits.fd) : 0);
+		r->bits.bytes);
 }
 
 /* Pick and open the driver; with none, carry on passively (or fail if forced). */

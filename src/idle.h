@@ -57,6 +57,7 @@ struct kh_idle_map {
 	uint64_t *words;
 	uint64_t nwords;
 	size_t len;		/* of the mapping */
+	uint64_t bytes;		/* kernel-accounted (memlock) */
 	int fd;			/* the array; -1 or 0 words: none */
 };
 

@@ -390,6 +390,8 @@ int kh_session_bits_map(struct kh_session *s, uint32_t i, uint64_t nwords, struc
 		munmap(m->words, m->len);
 		goto fail;
 	}
+	m->bytes = kh_fd_memlock(m->fd);
+	s->bits_bytes += m->bytes;
 	return 0;
 fail:
 	close(m->fd);
@@ -402,6 +404,7 @@ void kh_session_bits_unmap(struct kh_session *s, uint32_t i, struct kh_idle_map 
 	if (m->fd < 0 || !m->words)
 		return;
 	bpf_map_delete_elem(bpf_map__fd(s->skel->maps.idle_bits), &i);
+	s->bits_bytes -= m->bytes;
 	munmap(m->words, m->len);
 	close(m->fd);
 	*m = (struct kh_idle_map){ .fd = -1 };
@@ -414,7 +417,7 @@ uint64_t kh_session_map_bytes(struct kh_session *s)
 
 	bpf_object__for_each_map(map, s->skel->obj)
 		total += kh_fd_memlock(bpf_map__fd(map));
-	return total;
+	return total + s->bits_bytes;	/* the VMs' arrays are not the object's */
 }
 
 /*

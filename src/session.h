@@ -46,6 +46,7 @@ struct kh_session {
 	struct kh_session_opts opts;
 	uint64_t gfn_entries, region_entries, subpage_entries;
 	size_t nr_hva_slots;
+	uint64_t bits_bytes;		/* the VMs' idle bits arrays (kh_session_bits_map) */
 };
 
 /*

@@ -442,6 +442,9 @@ static void test_idle_bits_per_vm(void **state)
 	s.skel = sk;
 	assert_int_equal(kh_session_bits_map(&s, 0, 2 * KH_IDLE_WORDS, &ma), 0);
 	assert_int_equal(kh_session_bits_map(&s, 1, 2 * KH_IDLE_WORDS, &mb), 0);
+	/* the arrays are not the object's maps: the session's map bytes add them */
+	assert_true(ma.bytes >= 2 * KH_IDLE_WORDS * sizeof(uint64_t) &&
+		    s.bits_bytes == ma.bytes + mb.bytes);
 	assert_int_equal(bpf_map_update_elem(bpf_map__fd(sk->maps.vm_by_kvm), &kvm, &pid, 0), 0);
 	assert_int_equal(bpf_map_update_elem(bpf_map__fd(sk->maps.vm_by_kvm), &kvm_b, &pid_b, 0), 0);
 	assert_int_equal(bpf_map_update_elem(bpf_map__fd(sk->maps.vm_by_kvm), &kvm_c, &pid_c, 0), 0);
@@ -477,6 +480,7 @@ static void test_idle_bits_per_vm(void **state)
 	RUN(sk->progs.shim_age_gfn, KVM_PTR, 0x103, 0x104, 0);
 	assert_true(gfn_counts(sk, VM_PID, 0x103, &c));
 	kh_session_bits_unmap(&s, 1, &mb);
+	assert_true(s.bits_bytes == 0);
 	kvmheat_bpf__destroy(sk);
 }
 
