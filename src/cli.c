@@ -248,10 +248,16 @@ static void kh_cli_bits_unmap(void *ctx, uint32_t i, struct kh_idle_map *m)
 	kh_session_bits_unmap(ctx, i, m);
 }
 
-void kh_cli_scan_bits(struct kh_scan *sc, struct kh_session *s)
+void kh_cli_scan_bits(struct kh_scan *sc, struct kh_session *s, const char *cmd,
+		      const struct kh_opts *o)
 {
 	if (!kh_scan_on(sc) || !s->opts.idle_bits)
 		return;
+	if (!s->bits_on) {
+		kh_warn(o, "%s: this kernel makes no idle bits arrays (BPF_F_INNER_MAP, Linux "
+			"5.10): aging results take per-gfn hash entries", cmd);
+		return;
+	}
 	sc->bits = (struct kh_scan_bits){ .on = true, .publish = kh_cli_bits_publish,
 					  .map = kh_cli_bits_map, .unmap = kh_cli_bits_unmap,
 					  .ctx = s };

@@ -68,7 +68,8 @@ int kh_bad_option(const struct kh_opts *o, const char *cmd, char **argv);
  * with a driver get idle bits of their own (kh_session_bits_map) and keep
  * their aging results there instead of in hash entries.
  */
-void kh_cli_scan_bits(struct kh_scan *sc, struct kh_session *s);
+void kh_cli_scan_bits(struct kh_scan *sc, struct kh_session *s, const char *cmd,
+		      const struct kh_opts *o);
 int kh_cli_scan_start(struct kh_scan *sc, const struct kh_vmset *vms, const char *cmd,
 		      const struct kh_opts *o);
 /* --color WHEN: auto means only when stdout is a terminal. */

@@ -551,7 +551,7 @@ static int kh_export_run(struct kh_exporter *x)
 		/* only the VMs asked for (-p) get a driver */
 		x->scan = x->a->scan;
 		x->scan.next = 0;
-		kh_cli_scan_bits(&x->scan, &x->s);
+		kh_cli_scan_bits(&x->scan, &x->s, "export", x->o);
 		if (kh_export_filter(x->a, &x->s.vms, &want))
 			err = kh_err(x->o, KH_EXIT_ERROR, "export: out of memory");
 		else if (!err)

@@ -49,6 +49,7 @@ struct kh_idle_run {
 	size_t ndescs;
 	uint64_t idle_words;		/* kernel-side bits: the words the VM's slots take */
 	struct kh_idle_map bits;	/* its array, idle_bits[0] */
+	bool no_bits;			/* the kernel cannot make it */
 	char name[KH_NAME_MAX + 1];	/* the VM's name, else its comm */
 	uint64_t scans_done, aged_total, young_total, huge_total, lost;
 	double drv_cpu_s, drv_kernel_cpu_s;
@@ -361,8 +362,11 @@ static int kh_idle_plan(struct kh_idle_run *r, uint32_t pid, struct kh_session_o
 	vm = kh_vms_discover(&set, why, sizeof(why)) ? NULL : kh_vms_find(&set, pid);
 	if (vm)
 		err = kh_idle_init(&r->st, vm);
+	r->no_bits = !kh_session_bits_supported();
 	if (vm && !err) {
-		r->idle_words = kh_idle_bits_layout(&r->st, r->descs, &r->ndescs);
+		/* a kernel without arrays of any size (before 5.10): every page a hash entry */
+		if (!r->no_bits)
+			r->idle_words = kh_idle_bits_layout(&r->st, r->descs, &r->ndescs);
 		for (size_t k = 0; k < r->st.nslots; k++)
 			uncovered += r->st.slots[k].has_bits ? 0 : r->st.slots[k].npages;
 		so->idle_bits = r->idle_words > 0;
@@ -408,6 +412,9 @@ static int kh_idle_exec(struct kh_idle_run *r, const struct kh_idle_args *a, str
 	err = kh_cli_open(&r->s, &so, o);
 	if (err)
 		return err;
+	if (r->no_bits)
+		kh_warn(o, "idle: this kernel makes no idle bits arrays (BPF_F_INNER_MAP, Linux 5.10): "
+			"aging results take per-gfn hash entries");
 	err = kh_idle_bits_open(r);
 	if (err)
 		return kh_err(o, KH_EXIT_ERROR, "idle: setting up the idle bits: %s", strerror(-err));

@@ -1167,7 +1167,7 @@ static int kh_top_start(struct kh_top *t)
 	err = kh_cli_start(&t->s, &t->so, t->o);
 	if (err)
 		return err;
-	kh_cli_scan_bits(&t->scan, &t->s);
+	kh_cli_scan_bits(&t->scan, &t->s, "top", t->o);
 	for (int src = 0; src < KH_SRC_MAX; src++)
 		kh_source_desc(&t->s.probe, src, t->src_desc[src], sizeof(t->src_desc[src]));
 	if (!t->batch) {	/* stderr is under the screen: notes go to the message line */

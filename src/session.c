@@ -226,8 +226,14 @@ static int kh_session_load(struct kh_session *s, char *why, size_t len)
 	s->skel->rodata->gfn_soft_cap = s->gfn_entries - s->gfn_entries / 8;
 	bpf_map__set_max_entries(s->skel->maps.regions, s->region_entries);
 	bpf_map__set_max_entries(s->skel->maps.subpages, s->subpage_entries);
-	/* each VM's array is made at its size later (kh_session_bits_map) */
-	s->skel->rodata->idle_bits_on = so->idle_bits;
+	/*
+	 * Each VM's array is made at its size later (kh_session_bits_map).
+	 * Without bits the array of arrays is not made at all (the verifier
+	 * drops the code behind idle_bits_on), so kernels before 5.10 load.
+	 */
+	s->bits_on = so->idle_bits && kh_session_bits_supported();
+	s->skel->rodata->idle_bits_on = s->bits_on;
+	bpf_map__set_autocreate(s->skel->maps.idle_bits, s->bits_on);
 	err = kvmheat_bpf__load(s->skel);
 	if (err)
 		return snprintf(why, len, "loading BPF programs: %s (run with -v for the "
@@ -365,6 +371,18 @@ uint64_t kh_fd_memlock(int fd)
 	return v;
 }
 
+bool kh_session_bits_supported(void)
+{
+	LIBBPF_OPTS(bpf_map_create_opts, opts, .map_flags = BPF_F_MMAPABLE | BPF_F_INNER_MAP);
+	int fd = bpf_map_create(BPF_MAP_TYPE_ARRAY, "kh_probe_bits", sizeof(uint32_t),
+				sizeof(uint64_t), 1, &opts);
+
+	if (fd < 0)
+		return false;
+	close(fd);
+	return true;
+}
+
 int kh_session_bits_map(struct kh_session *s, uint32_t i, uint64_t nwords, struct kh_idle_map *m)
 {
 	LIBBPF_OPTS(bpf_map_create_opts, opts, .map_flags = BPF_F_MMAPABLE | BPF_F_INNER_MAP);
@@ -372,6 +390,8 @@ int kh_session_bits_map(struct kh_session *s, uint32_t i, uint64_t nwords, struc
 	int err;
 
 	*m = (struct kh_idle_map){ .fd = -1 };
+	if (!s->bits_on)
+		return -EOPNOTSUPP;
 	if (!nwords || nwords > UINT32_MAX)
 		return -EINVAL;
 	m->fd = bpf_map_create(BPF_MAP_TYPE_ARRAY, "kh_idle_words", sizeof(uint32_t),

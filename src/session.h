@@ -46,6 +46,7 @@ struct kh_session {
 	struct kh_session_opts opts;
 	uint64_t gfn_entries, region_entries, subpage_entries;
 	size_t nr_hva_slots;
+	bool bits_on;			/* opts.idle_bits and the kernel can hold them */
 	uint64_t bits_bytes;		/* the VMs' idle bits arrays (kh_session_bits_map) */
 };
 
@@ -56,6 +57,8 @@ struct kh_session {
  * first, so BPF stops writing, then unmaps and closes it.
  */
 int kh_session_bits_map(struct kh_session *s, uint32_t i, uint64_t nwords, struct kh_idle_map *m);
+/* Whether this kernel makes arrays of any size for one array of maps (BPF_F_INNER_MAP, 5.10). */
+bool kh_session_bits_supported(void);
 void kh_session_bits_unmap(struct kh_session *s, uint32_t i, struct kh_idle_map *m);
 
 /* Map sizes for @pages of tracked guest memory (see README "Maps"). */

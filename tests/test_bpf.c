@@ -440,6 +440,7 @@ static void test_idle_bits_per_vm(void **state)
 	sk->rodata->idle_bits_on = 1;
 	assert_int_equal(kvmheat_bpf__load(sk), 0);
 	s.skel = sk;
+	s.bits_on = true;	/* idle_bits_on was set before load */
 	assert_int_equal(kh_session_bits_map(&s, 0, 2 * KH_IDLE_WORDS, &ma), 0);
 	assert_int_equal(kh_session_bits_map(&s, 1, 2 * KH_IDLE_WORDS, &mb), 0);
 	/* the arrays are not the object's maps: the session's map bytes add them */
@@ -691,6 +692,7 @@ static void test_idle_bits_clear_and_test(void **state)
 		KH_SKIP("BPF_PROG_TEST_RUN needs root");
 	skel = ev_load(idle_cfg);
 	s.skel = skel;
+	s.bits_on = true;	/* idle_bits_on was set before load */
 	assert_int_equal(kh_session_bits_map(&s, 0, KH_IDLE_WORDS, &m), 0);
 	assert_int_equal(bpf_map_update_elem(bpf_map__fd(skel->maps.vm_by_kvm), &kvm, &pid,
 					     BPF_ANY), 0);

@@ -29,7 +29,7 @@ static uint64_t kh_mm_load(uint64_t ge, uint64_t re, uint64_t se, uint64_t bits,
 	bpf_map__set_max_entries(skel->maps.regions, re);
 	bpf_map__set_max_entries(skel->maps.subpages, se);
 	if (!kvmheat_bpf__load(skel)) {
-		struct kh_session s = { .skel = skel };
+		struct kh_session s = { .skel = skel, .bits_on = true };
 		struct kh_idle_map m = { .fd = -1 };
 
 		bpf_object__for_each_map(map, skel->obj)
