@@ -89,16 +89,19 @@ echo "BENCH mem \$mem"
 full=\$((mem / 4096 * 5 / 4))
 
 # run NAME START_TEXT KVMHEAT_ARGS...: kvmheat sampled by khsample from its
-# start line until it exits.
+# fork until it exits (top scans once before its start line), and the
+# time of its start line on the same clock.
 run() {
 	n=\$1 s=\$2
 	shift 2
 	kvmheat "\$@" > \$T/\$n.out 2> \$T/\$n.err &
 	kp=\$!
-	wait_for \$T/\$n.err "\$s" 120 || { sed "s/^/BENCH log \$n: /" \$T/\$n.err | head -5;
-		fail "\$n: kvmheat did not start"; }
 	./khsample \$kp 100 > \$T/\$n.smp 2> \$T/\$n.serr &
 	sp=\$!
+	wait_for \$T/\$n.err "\$s" 120 || { sed "s/^/BENCH log \$n: /" \$T/\$n.err | head -5;
+		fail "\$n: kvmheat did not start"; }
+	read up _ < /proc/uptime
+	echo "BENCH \$n start \$up"
 	wait \$kp
 	st=\$?
 	wait \$sp
@@ -142,18 +145,18 @@ if [ $st != 0 ] || ! grep -q '^BENCH done$' <<< "$out"; then
 	reason=$(grep -m1 '^BENCH fail' <<< "$out" | cut -d' ' -f3-)
 	die "the rig run failed (status $st): ${reason:-see the output above}"
 fi
-grep '^BENCH' <<< "$out" > "$work/bench.out"
 keep=/tmp/kh-bench-scan.$(date +%Y%m%d-%H%M%S).out
+grep '^BENCH' <<< "$out" > "$keep"
+echo "bench-scan: the rig's lines (every sample) are in $keep" >&2
 
-python3 - "$work/bench.out" "$mib" "$scans" "$ivl" "$wall" "$keep" <<'PY'
-import shutil, statistics, sys
+python3 - "$keep" "$mib" "$scans" "$ivl" "$wall" <<'PY'
+import statistics, sys
 
-path, mib, N, ivl, wall, keep = (sys.argv[1], int(sys.argv[2]), int(sys.argv[3]),
-                                  int(sys.argv[4]), sys.argv[5], sys.argv[6])
+path, mib, N, ivl, wall = (sys.argv[1], int(sys.argv[2]), int(sys.argv[3]),
+                            int(sys.argv[4]), sys.argv[5])
 
 def die(msg):
-    shutil.copy(path, keep)
-    print(f"bench-scan: {msg} (the rig's lines: {keep})", file=sys.stderr)
+    print(f"bench-scan: {msg} (the rig's lines: {path})", file=sys.stderr)
     sys.exit(1)
 
 runs, mem = {}, None
@@ -164,7 +167,8 @@ for line in open(path):
     if w[1] == "mem":
         mem = int(w[2])
         continue
-    r = runs.setdefault(w[1], {"S": [], "P": [], "M": [], "idle": None, "cmd": None})
+    r = runs.setdefault(w[1], {"S": [], "P": [], "M": [], "idle": None, "cmd": None,
+                               "start": None})
     k = w[2]
     try:
         if k == "S":
@@ -177,6 +181,8 @@ for line in open(path):
             if len(w) != 6:
                 die(f"{w[1]}: no idle summary in kvmheat's output: {line.strip()}")
             r["idle"] = (w[3], int(w[4]), int(w[5]))
+        elif k == "start":
+            r["start"] = float(w[3]) * 1e3
         elif k == "cmd":
             r["cmd"] = " ".join(w[3:])
     except (ValueError, IndexError):
@@ -186,12 +192,14 @@ if not mem:
 gib = mem / 2**30
 names = ["top", "heat", "heat_full"]
 for n in names + ["top_passive", "heat_passive"]:
-    if n not in runs or len(runs[n]["S"]) < 20 or not runs[n]["M"] or not runs[n]["cmd"]:
-        die(f"{n}: too few samples or no objects from khsample")
+    if n not in runs or len(runs[n]["S"]) < 20 or not runs[n]["M"] or not runs[n]["cmd"] \
+            or runs[n]["start"] is None:
+        die(f"{n}: too few samples, no objects from khsample or no start time")
 
-def window_passive(S):
+def window_passive(r):
     """CPU ms per second over 8 s from 2 s after the start line."""
-    t0 = S[0][0] + 2000
+    S = r["S"]
+    t0 = r["start"] + 2000
     a = next((s for s in S if s[0] >= t0), None)
     b = [s for s in S if a and s[0] <= a[0] + 8000]
     if not a or not b or b[-1][0] - a[0] < 6000:
@@ -229,6 +237,8 @@ for n in names:
     walks = [max(1, round(x[1] / per)) for x in b]
     if any(abs(x[1] - k * per) > 0.1 * per for x, k in zip(b[:-1], walks)):
         die(f"{n}: aging runs per burst {[x[1] for x in b]} are not whole walks of {per:.0f}")
+    # khsample runs from before kvmheat's start-up, and a walk outlasts a
+    # sample period, so only a scan just before the exit can go unseen
     if sum(walks) > rep_scans or sum(walks) < rep_scans - 1:
         die(f"{n}: {sum(walks)} walks seen ({[x[1] for x in b]} runs), but kvmheat "
             f"reported {rep_scans} scans")
@@ -251,7 +261,7 @@ for n in names:
     period = (z[0] - a[0]) / 1e3 / N
     user, sys_ = (z[1] - a[1]) / N, (z[2] - a[2]) / N
     cpu = user + sys_
-    passive = window_passive(runs[n.split("_")[0] + "_passive"]["S"]) * period
+    passive = window_passive(runs[n.split("_")[0] + "_passive"]) * period
     bpf_age = (z[4] - a[4]) / 1e6 / N
     bpf_all = (z[6] - a[6]) / 1e6 / N
     if bpf_age <= 0:

@@ -10,20 +10,22 @@
  *
  *   S T_MS USER_MS SYS_MS AGING_RUNS AGING_NS ALL_RUNS ALL_NS
  *
- * "aging" is the programs on KVM's aging hooks (kvm_age_gfn,
- * kvm_test_age_gfn, kvm_age_hva, kvm_test_age_hva, the TDP young
- * tracepoint), known by the names kvmheat gives them.  Names come from
- * BPF_OBJ_GET_INFO_BY_FD on an fd taken by id (fdinfo carries no names)
- * and closed again at once.  When PID has gone, the last reading of each
- * object:
+ * (T_MS: CLOCK_BOOTTIME, the clock of /proc/uptime, so a shell can mark
+ * its own events on the same time line.)  "Aging" is the programs on
+ * KVM's aging hooks (kvm_age_gfn, kvm_test_age_gfn, kvm_age_hva,
+ * kvm_test_age_hva, the TDP young tracepoint), known by the names kvmheat
+ * gives them.  Names come from BPF_OBJ_GET_INFO_BY_FD on an fd taken by
+ * id (fdinfo carries no names) and closed again at once.  Objects are
+ * looked for at every sample, so khsample may start with PID, before
+ * kvmheat has loaded anything.  When PID has gone, the last reading of
+ * each object it held at the last sample:
  *
  *   P ID NAME RUN_CNT RUN_TIME_NS AGING(0|1)
  *   M ID NAME MAP_TYPE MAX_ENTRIES MEMLOCK_BYTES
  *   E SAMPLES N
  *
- * Exit status 1 (with one line on stderr) when PID never had a BPF program
- * on an aging hook, or could not be read at all: then no figure is
- * printed that was not read.
+ * Exit status 1 (with one line on stderr) when PID held no BPF program on
+ * an aging hook at its last sample, or could not be read at all.
  *
  *   khsample PID [PERIOD_MS]      (default 100)
  */
@@ -50,6 +52,7 @@ struct obj {
 	uint64_t a, b;			/* prog: run_cnt, run_time_ns; map: type, max_entries */
 	uint64_t memlock;
 	bool aging, seen;
+	bool live;			/* held at the last sample taken */
 };
 
 static struct obj objs[MAX_OBJS];
@@ -59,7 +62,7 @@ static double now_ms(void)
 {
 	struct timespec ts;
 
-	clock_gettime(CLOCK_MONOTONIC, &ts);
+	clock_gettime(CLOCK_BOOTTIME, &ts);	/* the clock of /proc/uptime */
 	return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
 }
 
@@ -192,11 +195,11 @@ static bool read_cpu(int pid, double *user, double *sys)
 }
 
 /* One sample: false once @pid has gone. */
-static bool sample(int pid, double t0)
+static bool sample(int pid)
 {
 	uint64_t ar = 0, an = 0, r = 0, ns = 0;
 	char path[64], link[64], lpath[336];
-	double user, sys, t = now_ms() - t0;
+	double user, sys, t = now_ms();
 	struct dirent *de;
 	DIR *d;
 
@@ -225,8 +228,16 @@ static bool sample(int pid, double t0)
 	/* CPU last: a process that went away meanwhile gives no sample at all */
 	if (!read_cpu(pid, &user, &sys))
 		return false;
+	/* objects PID no longer holds go (kvmheat's probing loads and closes many) */
+	size_t k = 0;
+
+	for (size_t i = 0; i < nobjs; i++)
+		if (objs[i].seen)
+			objs[k++] = objs[i];
+	nobjs = k;
 	for (size_t i = 0; i < nobjs; i++) {
-		if (objs[i].map || !objs[i].seen)
+		objs[i].live = true;
+		if (objs[i].map)
 			continue;
 		r += objs[i].a;
 		ns += objs[i].b;
@@ -244,7 +255,6 @@ static bool sample(int pid, double t0)
 int main(int argc, char **argv)
 {
 	int pid = argc > 1 ? atoi(argv[1]) : 0, period = argc > 2 ? atoi(argv[2]) : 100;
-	double t0 = now_ms();
 	struct timespec ts;
 	size_t samples = 0;
 	bool aging = false;
@@ -255,13 +265,15 @@ int main(int argc, char **argv)
 	}
 	ts.tv_sec = period / 1000;
 	ts.tv_nsec = (long)(period % 1000) * 1000000L;
-	while (sample(pid, t0)) {
+	while (sample(pid)) {
 		samples++;
 		nanosleep(&ts, NULL);
 	}
 	for (size_t i = 0; i < nobjs; i++) {
 		const struct obj *o = &objs[i];
 
+		if (!o->live)
+			continue;	/* first seen in the sample that found PID gone */
 		aging |= o->aging;
 		if (o->map)
 			printf("M %u %s %" PRIu64 " %" PRIu64 " %" PRIu64 "\n", o->id, o->name, o->a,
@@ -276,7 +288,8 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	if (!aging) {
-		fprintf(stderr, "khsample: pid %d held no BPF program on an aging hook\n", pid);
+		fprintf(stderr, "khsample: pid %d held no BPF program on an aging hook at its "
+			"last sample\n", pid);
 		return 1;
 	}
 	return 0;
