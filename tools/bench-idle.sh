@@ -38,7 +38,7 @@ out=$("$top/tools/vmtest/run.sh" --kernel 6.12 --npt 1 --file "$work/bench.sh" -
 	echo "$out" >&2
 	exit 1
 }
-printf '%-10s %14s %14s %14s   %s\n' driver "CPU ms/GiB/scan" "driver ms/scan" "bpf ms/scan" \
+printf '%-10s %14s %14s %14s   %s\n' driver "CPU ms/GiB/scan" "driver ms/scan" "of it bpf ms" \
 	"published anchor (native hardware)"
 grep '^BENCH' <<< "$out" | while read -r _ d line; do
 	drv=$(sed -n 's/.*driver [a-z_]* \([0-9.]*\) ms\/scan.*/\1/p' <<< "$line")
