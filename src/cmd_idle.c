@@ -382,26 +382,23 @@ static int kh_idle_plan(struct kh_idle_run *r, uint32_t pid, struct kh_session_o
 	return err;	/* -ENOMEM only */
 }
 
-/* The VM's array of bits (after load); the slots are described once the driver is known. */
+/*
+ * The VM's array of bits (idle_bits[0], which the layout's descriptors
+ * name) and the descriptors, into BPF (after load).
+ */
 static int kh_idle_bits_open(struct kh_idle_run *r)
 {
+	struct kvmheat_bpf *sk = r->s.skel;
+	int err;
+
 	if (!r->idle_words)
 		return 0;
-	return kh_session_bits_map(&r->s, 0, r->idle_words, &r->bits);
-}
-
-/* Describe the slots to BPF: from here on aging results go to the bits. */
-static int kh_idle_bits_publish(struct kh_idle_run *r)
-{
-	struct kvmheat_bpf *sk = r->s.skel;
-
-	if (!r->bits.words)
-		return 0;
-	for (uint32_t i = 0; i < r->ndescs; i++) {
-		r->descs[i].map = 0;
+	err = kh_session_bits_map(&r->s, 0, r->idle_words, &r->bits);
+	for (uint32_t i = 0; !err && i < r->ndescs; i++)
 		if (bpf_map_update_elem(bpf_map__fd(sk->maps.idle_slots), &i, &r->descs[i], BPF_ANY))
-			return -errno;
-	}
+			err = -errno;
+	if (err)
+		return err;
 	/* the slots are described before the count that publishes them */
 	sk->bss->nr_idle_slots = (uint32_t)r->ndescs;
 	return 0;
@@ -438,9 +435,6 @@ static int kh_idle_exec(struct kh_idle_run *r, const struct kh_idle_args *a, str
 	err = kh_idle_driver(r, a, o);
 	if (err)
 		return err;
-	err = kh_idle_bits_publish(r);
-	if (err)
-		return kh_err(o, KH_EXIT_ERROR, "idle: describing the idle bits: %s", strerror(-err));
 	/* what was counted before the first scan belongs to no scan */
 	kh_drain_session(&r->s, &r->iv);
 	if (r->bits.words)

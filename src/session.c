@@ -371,11 +371,18 @@ uint64_t kh_fd_memlock(int fd)
 	return v;
 }
 
-bool kh_session_bits_supported(void)
+/* A VM's array of @nwords words, as idle_bits's inner template (bpf/idlebits.bpf.h) has it. */
+static int kh_bits_array(uint32_t nwords)
 {
 	LIBBPF_OPTS(bpf_map_create_opts, opts, .map_flags = BPF_F_MMAPABLE | BPF_F_INNER_MAP);
-	int fd = bpf_map_create(BPF_MAP_TYPE_ARRAY, "kh_probe_bits", sizeof(uint32_t),
-				sizeof(uint64_t), 1, &opts);
+
+	return bpf_map_create(BPF_MAP_TYPE_ARRAY, "kh_idle_words", sizeof(uint32_t),
+			      sizeof(uint64_t), nwords, &opts);
+}
+
+bool kh_session_bits_supported(void)
+{
+	int fd = kh_bits_array(1);
 
 	if (fd < 0)
 		return false;
@@ -385,7 +392,6 @@ bool kh_session_bits_supported(void)
 
 int kh_session_bits_map(struct kh_session *s, uint32_t i, uint64_t nwords, struct kh_idle_map *m)
 {
-	LIBBPF_OPTS(bpf_map_create_opts, opts, .map_flags = BPF_F_MMAPABLE | BPF_F_INNER_MAP);
 	long pg = sysconf(_SC_PAGESIZE);
 	int err;
 
@@ -394,8 +400,7 @@ int kh_session_bits_map(struct kh_session *s, uint32_t i, uint64_t nwords, struc
 		return -EOPNOTSUPP;
 	if (!nwords || nwords > UINT32_MAX)
 		return -EINVAL;
-	m->fd = bpf_map_create(BPF_MAP_TYPE_ARRAY, "kh_idle_words", sizeof(uint32_t),
-			       sizeof(uint64_t), (uint32_t)nwords, &opts);
+	m->fd = kh_bits_array((uint32_t)nwords);
 	if (m->fd < 0)
 		return m->fd = -1, -errno;
 	m->len = (nwords * sizeof(uint64_t) + (uint64_t)pg - 1) / (uint64_t)pg * (uint64_t)pg;

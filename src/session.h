@@ -51,7 +51,7 @@ struct kh_session {
 };
 
 /*
- * A VM's idle bits (idle_words at load): an mmapped array of @nwords words
+ * A VM's idle bits (when bits_on): an mmapped array of @nwords words
  * created for it and put in idle_bits[@i] (kvmheat.h), into *m; -errno
  * and *m empty when the kernel refuses.  Unmap takes it out of idle_bits
  * first, so BPF stops writing, then unmaps and closes it.

@@ -99,22 +99,15 @@ static void obj_name(struct obj *o)
 		return;
 	memset(&attr, 0, sizeof(attr));
 	attr.info.bpf_fd = (uint32_t)fd;
-	if (o->map) {
-		struct bpf_map_info mi;
+	{
+		union { struct bpf_map_info m; struct bpf_prog_info p; } info;
+		const char *name = o->map ? info.m.name : info.p.name;
 
-		memset(&mi, 0, sizeof(mi));
-		attr.info.info_len = sizeof(mi);
-		attr.info.info = (uint64_t)(uintptr_t)&mi;
-		if (!syscall(__NR_bpf, BPF_OBJ_GET_INFO_BY_FD, &attr, sizeof(attr)) && mi.name[0])
-			snprintf(o->name, sizeof(o->name), "%s", mi.name);
-	} else {
-		struct bpf_prog_info pi;
-
-		memset(&pi, 0, sizeof(pi));
-		attr.info.info_len = sizeof(pi);
-		attr.info.info = (uint64_t)(uintptr_t)&pi;
-		if (!syscall(__NR_bpf, BPF_OBJ_GET_INFO_BY_FD, &attr, sizeof(attr)) && pi.name[0])
-			snprintf(o->name, sizeof(o->name), "%s", pi.name);
+		memset(&info, 0, sizeof(info));
+		attr.info.info_len = o->map ? sizeof(info.m) : sizeof(info.p);
+		attr.info.info = (uint64_t)(uintptr_t)&info;
+		if (!syscall(__NR_bpf, BPF_OBJ_GET_INFO_BY_FD, &attr, sizeof(attr)) && name[0])
+			snprintf(o->name, sizeof(o->name), "%s", name);
 	}
 	close(fd);
 	o->aging = !o->map && aging_name(o->name);
