@@ -79,9 +79,10 @@ static __always_inline void kh_age_pages(__u32 pid, __u64 start, __u64 end, bool
 	}
 	kh_emit(KH_SRC_AGING, young ? KH_EV_YOUNG : KH_EV_AGED, pid, start << KH_PAGE_SHIFT,
 		end - start, KH_VCPU_UNKNOWN, false);
-	/* kvmheat idle: two bits per page instead of hash entries */
+	/* kvmheat idle: a state per page (or per region of a range) instead of hash entries */
 	if (kh_idle_mark(pid, start, end, true, young)) {
-		kh_stat(KH_SRC_AGING, KH_STAT_COUNTED);
+		kh_stat(KH_SRC_AGING, end - start <= KH_AGE_GFN_MAX ? KH_STAT_COUNTED
+								   : KH_STAT_TRUNCATED);
 		return;
 	}
 	if (end - start <= KH_AGE_GFN_MAX) {

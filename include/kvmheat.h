@@ -137,35 +137,58 @@ struct kh_hva_slot {
 _Static_assert(sizeof(struct kh_hva_slot) == 40, "kh_hva_slot layout");
 
 /*
- * Idle bits (kvmheat idle, and top/export with an aging driver): every
- * scanned VM has an array of its own, idle_bits[@map] (created at the size
- * it needs when its driver opens, so nothing is reserved for VMs that may
- * come later); per memslot KH_IDLE_WORDS words per 64 pages: for pages
- * 64k..64k+63 of the slot, word word_off + KH_IDLE_WORDS * k + KH_IDLE_W_*
- * of that array: 2 bits per 4 KiB page, 64 KiB per GiB.
+ * Idle states (kvmheat idle, and top/export with an aging driver): every
+ * scanned VM has an array of words of its own, idle_bits[@map] (created at
+ * the size it needs when its driver opens, so nothing is reserved for VMs
+ * that may come later).  A page has three states since the array was last
+ * read: nothing (KH_IDLE_S_NONE), aged and not found young (a clear or a
+ * test ran, or an HVA-only aging: KH_IDLE_S_AGED), and found young (or
+ * spte-changed: KH_IDLE_S_YOUNG); a state only rises.  Three states take
+ * log2(3) = 1.58 bits, so a word holds KH_IDLE_PPW pages as base-3 digits:
+ * page 40k + d of a memslot is digit d (weight kh_idle_pow3[d]) of word
+ * word_off + k.  3^40 < 2^64: 6554 words, 51.2 KiB per GiB, where an aged
+ * and a young bit per page took 64 KiB.  A range longer than
+ * KH_AGE_GFN_MAX (a huge mapping aged as one) is one state per 2 MiB
+ * region it covers, never spread over pages: region 40k + d of the slot
+ * (counted from base_gfn >> KH_REGION_SHIFT) is digit d of word
+ * region_off + k, 13 words per GiB.
  * Clears (kvm_age_gfn: "accessed since this page's accessed bit was last
  * cleared"; for a page never cleared, since its SPTE was made) and tests
- * (kvm_test_age_gfn: the bit read and left set) share the two bits: a
+ * (kvm_test_age_gfn: the bit read and left set) share the states: a
  * young result of either counts only on a page a scan of ours has cleared
  * before (idle.c), so neither a page's first clear nor a test of a page we
  * never cleared can make it hot (DAMON clears a sample and tests it one
  * sample later: the clear's stale young and the test's old land together).
  * @pid says whose slot it is: top and export scan several VMs at once;
  * npages 0 marks a free entry.  64 entries: a QEMU VM has 2-4 RAM
- * memslots, so about 16 VMs get bits; the BPF side walks the entries
+ * memslots, so about 16 VMs get states; the BPF side walks the entries
  * linearly per aging range, so more would cost every aging event more.
  */
-#define KH_IDLE_W_AGED		0	/* a clear or test ran (or an HVA-only aging) */
-#define KH_IDLE_W_YOUNG		1	/* one found the page young (or spte-changed) */
-#define KH_IDLE_WORDS		2
+#define KH_IDLE_S_NONE		0
+#define KH_IDLE_S_AGED		1	/* a clear or test ran, not young */
+#define KH_IDLE_S_YOUNG		2	/* a clear or test found it young */
+#define KH_IDLE_PPW		40	/* pages per word: 3^40 < 2^64 < 3^41 */
 #define KH_IDLE_SLOTS		64
+/* 3^d: BPF adds (new - old) * 3^d to a word; userspace reads digits by division. */
+static const __u64 kh_idle_pow3[KH_IDLE_PPW] = {
+	1ULL, 3ULL, 9ULL, 27ULL, 81ULL, 243ULL, 729ULL, 2187ULL, 6561ULL, 19683ULL,
+	59049ULL, 177147ULL, 531441ULL, 1594323ULL, 4782969ULL, 14348907ULL,
+	43046721ULL, 129140163ULL, 387420489ULL, 1162261467ULL, 3486784401ULL,
+	10460353203ULL, 31381059609ULL, 94143178827ULL, 282429536481ULL,
+	847288609443ULL, 2541865828329ULL, 7625597484987ULL, 22876792454961ULL,
+	68630377364883ULL, 205891132094649ULL, 617673396283947ULL,
+	1853020188851841ULL, 5559060566555523ULL, 16677181699666569ULL,
+	50031545098999707ULL, 150094635296999121ULL, 450283905890997363ULL,
+	1350851717672992089ULL, 4052555153018976267ULL
+};
+
 struct kh_idle_slot_desc {
 	__u64 base_gfn;
 	__u64 npages;
-	__u32 word_off;		/* in its VM's array: 2^32 words cover 512 TiB */
+	__u32 word_off;		/* in its VM's array: 2^32 words cover 640 TiB */
 	__u32 map;		/* idle_bits index of that array */
 	__u32 pid;
-	__u32 _pad;
+	__u32 region_off;	/* its 2 MiB regions' states, in the same array */
 };
 _Static_assert(sizeof(struct kh_idle_slot_desc) == 32, "kh_idle_slot_desc layout");
 

@@ -163,6 +163,7 @@ static int kh_idle_collect(struct kh_idle_run *r)
 		kh_idle_update_bits(&r->st, r->bits.words, r->bits.nwords, &sc);
 		r->aged_total += sc.aged;
 		r->young_total += sc.young;
+		r->huge_total += sc.huge;
 	}
 	return 0;
 }
@@ -353,14 +354,14 @@ static int kh_idle_driver(struct kh_idle_run *r, const struct kh_idle_args *a,
 
 /*
  * Before the session: the VM's memslots, laid out for the kernel-side idle
- * bits (two bits per page); per-gfn hash entries only for what the bits do
- * not cover (slots past KH_IDLE_SLOTS), since one scan ages them all.
+ * states (a base-3 digit per page and per 2 MiB region); hash entries
+ * only for what the states do not cover (slots past KH_IDLE_SLOTS), since
+ * one scan ages them all.
  */
 static int kh_idle_plan(struct kh_idle_run *r, uint32_t pid, struct kh_session_opts *so)
 {
 	struct kh_vmset set = {};
 	char why[256];
-	uint64_t uncovered = 0;
 	struct kh_vm *vm;
 	int err = 0;
 
@@ -373,10 +374,8 @@ static int kh_idle_plan(struct kh_idle_run *r, uint32_t pid, struct kh_session_o
 		/* a kernel without arrays of any size (before 5.10): every page a hash entry */
 		if (!r->no_bits)
 			r->idle_words = kh_idle_bits_layout(&r->st, r->descs, &r->ndescs);
-		for (size_t k = 0; k < r->st.nslots; k++)
-			uncovered += r->st.slots[k].has_bits ? 0 : r->st.slots[k].npages;
 		so->idle_bits = r->idle_words > 0;
-		so->max_gfns = 1024 + uncovered + uncovered / 4;
+		kh_idle_hash_sizes(&r->st, &so->max_gfns, &so->max_regions, &so->max_subpages);
 	}
 	kh_vms_free(&set);
 	return err;	/* -ENOMEM only */

@@ -201,22 +201,46 @@ uint64_t kh_idle_bits_layout(struct kh_idle *st, struct kh_idle_slot_desc *d, si
 	*nd = 0;
 	for (size_t k = 0; k < st->nslots && *nd < KH_IDLE_SLOTS; k++) {
 		struct kh_idle_slot *s = &st->slots[k];
-		uint64_t w = (s->npages + 63) / 64 * KH_IDLE_WORDS;	/* kvmheat.h KH_IDLE_W_* */
+		/* kvmheat.h: pages, then the slot's regions, KH_IDLE_PPW a word */
+		uint64_t w = (s->npages + KH_IDLE_PPW - 1) / KH_IDLE_PPW;
+		uint64_t rw = (s->nregions + KH_IDLE_PPW - 1) / KH_IDLE_PPW;
 
-		if (words + w > UINT32_MAX)	/* desc.word_off: past 512 TiB, hash entries */
+		if (words + w + rw > UINT32_MAX)	/* desc offsets: past 640 TiB, hash entries */
 			break;
 		s->word_off = words;
+		s->region_off = words + w;
 		s->has_bits = true;
 		d[(*nd)++] = (struct kh_idle_slot_desc){ .base_gfn = s->base_gfn,
-			.npages = s->npages, .word_off = (uint32_t)words, .pid = st->pid };
-		words += w;
+			.npages = s->npages, .word_off = (uint32_t)words, .pid = st->pid,
+			.region_off = (uint32_t)(words + w) };
+		words += w + rw;
 	}
 	return words;
 }
 
+void kh_idle_hash_sizes(const struct kh_idle *st, uint64_t *gfns, uint64_t *regions,
+			uint64_t *subpages)
+{
+	uint64_t pages = 0, nreg = 0;
+
+	for (size_t k = 0; k < st->nslots; k++) {
+		if (st->slots[k].has_bits)
+			continue;
+		pages += st->slots[k].npages;
+		nreg += st->slots[k].nregions;
+	}
+	/*
+	 * Floors: 1024 gfns, and 1024 regions for ranges longer than the states
+	 * take (bpf/idlebits.bpf.h KH_IDLE_RANGE_REGIONS); a quarter over, as heat.
+	 */
+	*gfns = 1024 + pages + pages / 4;
+	*regions = 1024 + nreg + nreg / 4;
+	*subpages = 64;
+}
+
 /*
- * One page's scan from its two bits, @ran and @young (a clear's or a
- * test's).  A young clear (kvm_age_gfn) means "accessed since the accessed
+ * One page's scan from its state (kvmheat.h KH_IDLE_S_*): aged, or found
+ * @young by a clear or a test.  A young clear (kvm_age_gfn) means "accessed since the accessed
  * bit was last cleared"; for a page we never cleared that is "since its
  * SPTE was made" (or since someone else's clear), and a test reads the
  * same bit without clearing it: on a page no scan of ours cleared, either
@@ -225,7 +249,7 @@ uint64_t kh_idle_bits_layout(struct kh_idle *st, struct kh_idle_slot_desc *d, si
  * later) is such a case: it must not read hot.  Returns whether the page
  * counted as accessed.
  */
-static bool kh_idle_bits_step(uint8_t *a, bool ran, bool young)
+static bool kh_idle_bits_step(uint8_t *a, bool young)
 {
 	if (young && *a != KH_IDLE_UNKNOWN) {
 		*a = 0;
@@ -235,14 +259,49 @@ static bool kh_idle_bits_step(uint8_t *a, bool ran, bool young)
 		*a = KH_IDLE_PRIMED;
 		return false;
 	}
-	if (ran)
-		kh_idle_step(a, false);
+	kh_idle_step(a, false);
 	return false;
 }
 
-static uint64_t kh_xchg0(uint64_t *w)
+void kh_idle_slot_states(const struct kh_idle_slot *s, bool regions, uint64_t *words,
+			 uint64_t nwords, bool take, kh_idle_state_fn fn, void *ctx)
 {
-	return __atomic_exchange_n(w, 0, __ATOMIC_RELAXED);
+	uint64_t n = regions ? s->nregions : s->npages, off = regions ? s->region_off : s->word_off;
+
+	for (uint64_t g = 0; s->has_bits && g < (n + KH_IDLE_PPW - 1) / KH_IDLE_PPW; g++) {
+		uint64_t wi = off + g, w;
+
+		if (wi >= nwords)
+			break;
+		/* one exchange per word: a state BPF sets meanwhile is kept for the next read */
+		w = take ? __atomic_exchange_n(&words[wi], 0, __ATOMIC_RELAXED)
+			 : __atomic_load_n(&words[wi], __ATOMIC_RELAXED);
+		for (uint64_t i = g * KH_IDLE_PPW; w && i < n; i++, w /= 3)
+			if (w % 3)
+				fn(ctx, i, (unsigned int)(w % 3));
+	}
+}
+
+struct kh_idle_fold {
+	struct kh_idle_slot *s;
+	struct kh_idle_scan *out;
+};
+
+static void kh_idle_fold_page(void *ctx, uint64_t i, unsigned int state)
+{
+	struct kh_idle_fold *f = ctx;
+
+	f->out->aged += 1;
+	f->out->young += kh_idle_bits_step(&f->s->age[i], state == KH_IDLE_S_YOUNG);
+}
+
+/* A range aged as one: the same rule for its region's entry (kh_idle_slot_age). */
+static void kh_idle_fold_region(void *ctx, uint64_t i, unsigned int state)
+{
+	struct kh_idle_fold *f = ctx;
+
+	f->out->huge += 1;
+	kh_idle_bits_step(&f->s->huge[i], state == KH_IDLE_S_YOUNG);
 }
 
 void kh_idle_update_bits(struct kh_idle *st, uint64_t *words, uint64_t nwords,
@@ -250,33 +309,10 @@ void kh_idle_update_bits(struct kh_idle *st, uint64_t *words, uint64_t nwords,
 {
 	memset(out, 0, sizeof(*out));
 	for (size_t k = 0; k < st->nslots; k++) {
-		struct kh_idle_slot *s = &st->slots[k];
+		struct kh_idle_fold f = { .s = &st->slots[k], .out = out };
 
-		if (!s->has_bits)
-			continue;
-		for (uint64_t g = 0; g < (s->npages + 63) / 64; g++) {
-			uint64_t wi = s->word_off + g * KH_IDLE_WORDS, w[KH_IDLE_WORDS], any;
-
-			if (wi + KH_IDLE_WORDS > nwords)
-				break;
-			/* one exchange per word: a bit BPF sets meanwhile is kept for the next scan */
-			for (int j = 0; j < KH_IDLE_WORDS; j++)
-				w[j] = kh_xchg0(&words[wi + j]);
-			any = w[KH_IDLE_W_AGED] | w[KH_IDLE_W_YOUNG];
-			for (; any; any &= any - 1) {
-				int b = __builtin_ctzll(any);
-				uint64_t i = g * 64 + b;
-				bool acc;
-
-				if (i >= s->npages)
-					break;
-				/* young alone (a later accessed-bit clear, spte-changed): the same */
-				acc = kh_idle_bits_step(&s->age[i], (w[KH_IDLE_W_AGED] >> b) & 1,
-							(w[KH_IDLE_W_YOUNG] >> b) & 1);
-				out->aged += 1;
-				out->young += acc;
-			}
-		}
+		kh_idle_slot_states(f.s, false, words, nwords, true, kh_idle_fold_page, &f);
+		kh_idle_slot_states(f.s, true, words, nwords, true, kh_idle_fold_region, &f);
 	}
 }
 
@@ -285,6 +321,8 @@ static unsigned int kh_idle_slot_age(const struct kh_idle_slot *s, uint64_t i)
 {
 	uint8_t a = s->age[i] == KH_IDLE_PRIMED ? KH_IDLE_UNKNOWN : s->age[i];
 	uint8_t h = s->huge[((s->base_gfn + i) >> KH_REGION_SHIFT) - s->region0];
+
+	h = h == KH_IDLE_PRIMED ? KH_IDLE_UNKNOWN : h;	/* a region state's first young */
 
 	return a < h ? a : h;
 }

@@ -27,7 +27,8 @@ struct kh_idle_slot {
 	uint8_t *huge;		/* per 512-gfn region the slot overlaps: range-aged entries */
 	uint64_t region0;	/* base_gfn >> KH_REGION_SHIFT */
 	uint64_t nregions;
-	uint64_t word_off;	/* kernel-side idle bits: first word (kvmheat.h) */
+	uint64_t word_off;	/* kernel-side idle states: first word (kvmheat.h) */
+	uint64_t region_off;	/* and its regions' first word */
 	bool has_bits;		/* within the first KH_IDLE_SLOTS slots */
 };
 
@@ -42,7 +43,7 @@ struct kh_idle {
 struct kh_idle_scan {
 	uint64_t aged;		/* gfn entries aged */
 	uint64_t young;		/* of which young (or otherwise accessed): age reset */
-	uint64_t huge;		/* region entries aged as one range */
+	uint64_t huge;		/* region entries (or states) aged as one range */
 	uint64_t outside;	/* entries of this pid in no memslot we know */
 };
 
@@ -75,7 +76,23 @@ void kh_idle_touch(struct kh_idle *st, const struct kh_key *gk, const struct kh_
  * and return the words the idle_bits map needs; *nd gets the slot count.
  */
 uint64_t kh_idle_bits_layout(struct kh_idle *st, struct kh_idle_slot_desc *d, size_t *nd);
-/* Read and clear the scan's bits (@words: the mapped idle_bits array), then age. */
+/*
+ * The hash maps `idle` needs beside the states (after kh_idle_bits_layout):
+ * entries for what the states do not cover, over fixed floors, so its
+ * maps do not grow with the VM; aging writes no sub-pages.
+ */
+void kh_idle_hash_sizes(const struct kh_idle *st, uint64_t *gfns, uint64_t *regions,
+			uint64_t *subpages);
+/*
+ * Calls @fn for every page @i of @s (@regions: every 2 MiB region @i,
+ * counted from region0: ranges aged as one) with a state (KH_IDLE_S_AGED
+ * or _YOUNG) in @words, the mapped idle_bits array of @nwords words;
+ * @take exchanges each word with 0 first, else it is only read.
+ */
+typedef void (*kh_idle_state_fn)(void *ctx, uint64_t i, unsigned int state);
+void kh_idle_slot_states(const struct kh_idle_slot *s, bool regions, uint64_t *words,
+			 uint64_t nwords, bool take, kh_idle_state_fn fn, void *ctx);
+/* Read and clear the scan's states (@words: the mapped idle_bits array), then age. */
 void kh_idle_update_bits(struct kh_idle *st, uint64_t *words, uint64_t nwords,
 			 struct kh_idle_scan *out);
 /* Age of @gfn (KH_IDLE_UNKNOWN when never aged or outside every slot). */

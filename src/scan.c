@@ -381,34 +381,46 @@ void kh_scan_tick(struct kh_scan *sc, const struct kh_vmset *vms, double now)
 								      : now + sc->interval;
 }
 
+struct kh_scan_touch_ctx {
+	struct kh_scan_vm *v;
+	struct kh_idle_slot *s;
+};
+
+static void kh_scan_touch_page(void *ctx, uint64_t i, unsigned int state)
+{
+	struct kh_scan_touch_ctx *c = ctx;
+
+	/* either kind: between scans any young result is an access */
+	c->v->bits_aged++;
+	if (state == KH_IDLE_S_YOUNG) {
+		c->v->bits_young++;
+		c->s->age[i] = 0;
+	}
+}
+
+/* A range aged as one between scans: young resets its region's entry, as for pages. */
+static void kh_scan_touch_region(void *ctx, uint64_t i, unsigned int state)
+{
+	struct kh_scan_touch_ctx *c = ctx;
+
+	if (state == KH_IDLE_S_YOUNG)
+		c->s->huge[i] = 0;
+}
+
 /*
- * Between scans: read and clear @v's bits; a young bit is an access (age 0),
- * an aged one is someone else's aging and adds no age, as kh_idle_touch
+ * Between scans: read and clear @v's states; a young one is an access (age
+ * 0), an aged one is someone else's aging and adds no age, as kh_idle_touch
  * treats hash entries.
  */
-static void kh_scan_bits_touch(struct kh_scan *sc, struct kh_scan_vm *v)
+static void kh_scan_bits_touch(struct kh_scan_vm *v)
 {
 	for (size_t k = 0; k < v->st.nslots; k++) {
-		struct kh_idle_slot *s = &v->st.slots[k];
+		struct kh_scan_touch_ctx c = { .v = v, .s = &v->st.slots[k] };
 
-		for (uint64_t g = 0; s->has_bits && g < (s->npages + 63) / 64; g++) {
-			uint64_t wi = s->word_off + g * KH_IDLE_WORDS, aged = 0, young = 0;
-			uint64_t *w = &v->bits.words[wi];
-
-			if (wi + KH_IDLE_WORDS > v->bits.nwords)
-				break;
-			/* either kind: between scans any young result is an access */
-			aged = __atomic_exchange_n(&w[KH_IDLE_W_AGED], 0, __ATOMIC_RELAXED);
-			young = __atomic_exchange_n(&w[KH_IDLE_W_YOUNG], 0, __ATOMIC_RELAXED);
-			v->bits_aged += (uint64_t)__builtin_popcountll(aged);
-			v->bits_young += (uint64_t)__builtin_popcountll(young);
-			for (; young; young &= young - 1) {
-				uint64_t i = g * 64 + (uint64_t)__builtin_ctzll(young);
-
-				if (i < s->npages)
-					s->age[i] = 0;
-			}
-		}
+		kh_idle_slot_states(c.s, false, v->bits.words, v->bits.nwords, true,
+				    kh_scan_touch_page, &c);
+		kh_idle_slot_states(c.s, true, v->bits.words, v->bits.nwords, true,
+				    kh_scan_touch_region, &c);
 	}
 }
 
@@ -418,41 +430,51 @@ struct kh_rkey {
 	size_t i;
 };
 
+struct kh_scan_wset_ctx {
+	uint32_t pid;
+	uint64_t base_gfn;
+	const struct kh_rkey *sorted;
+	size_t nr;
+	const struct kh_region *rv;
+	uint64_t n;
+};
+
+static void kh_scan_wset_page(void *ctx, uint64_t i, unsigned int state)
+{
+	struct kh_scan_wset_ctx *c = ctx;
+	uint64_t p = c->base_gfn + i, in = p & (KH_REGION_GFNS - 1);
+	struct kh_key key = { .pid = c->pid, .idx = p >> KH_REGION_SHIFT };
+	const struct kh_rkey *h;
+	const __u64 *t;
+
+	/* a clear's or a test's young: either is a page in use */
+	if (state != KH_IDLE_S_YOUNG)
+		return;
+	h = c->nr ? bsearch(&key, c->sorted, c->nr, sizeof(*c->sorted), kh_key_cmp) : NULL;
+	t = h ? c->rv[h->i].touched : NULL;
+	if (!(t && (t[in / 64] >> (in & 63) & 1)))
+		c->n++;
+}
+
 /*
- * Young pages in @v's bits that no region entry marks touched: with hash
+ * Young pages in @v's states that no region entry marks touched: with hash
  * entries a young result set its region's touched bit, which the rows'
- * working set counts; bits set none.  Read before the bits are consumed
- * (a bit BPF sets in between is counted at the next fold).
+ * working set counts; states set none.  Read before they are consumed
+ * (one BPF sets in between is counted at the next fold).
  */
-static uint64_t kh_scan_bits_wset(const struct kh_scan *sc, const struct kh_scan_vm *v,
-				  const struct kh_rkey *sorted, size_t nr,
-				  const struct kh_region *rv)
+static uint64_t kh_scan_bits_wset(const struct kh_scan_vm *v, const struct kh_rkey *sorted,
+				  size_t nr, const struct kh_region *rv)
 {
 	uint64_t n = 0;
 
 	for (size_t k = 0; k < v->st.nslots; k++) {
 		const struct kh_idle_slot *s = &v->st.slots[k];
+		struct kh_scan_wset_ctx c = { .pid = v->pid, .base_gfn = s->base_gfn,
+			.sorted = sorted, .nr = nr, .rv = rv };
 
-		for (uint64_t g = 0; s->has_bits && g < (s->npages + 63) / 64; g++) {
-			uint64_t wi = s->word_off + g * KH_IDLE_WORDS, young;
-
-			if (wi + KH_IDLE_WORDS > v->bits.nwords)
-				break;
-			/* a clear's or a test's young: either is a page in use */
-			young = __atomic_load_n(&v->bits.words[wi + KH_IDLE_W_YOUNG], __ATOMIC_RELAXED);
-			for (; young; young &= young - 1) {
-				uint64_t i = g * 64 + (uint64_t)__builtin_ctzll(young);
-				uint64_t p = s->base_gfn + i;
-				struct kh_key key = { .pid = v->pid, .idx = p >> KH_REGION_SHIFT };
-				const struct kh_rkey *h = nr ? bsearch(&key, sorted, nr, sizeof(*sorted),
-								       kh_key_cmp) : NULL;
-				const __u64 *t = h ? rv[h->i].touched : NULL;
-				uint64_t in = p & (KH_REGION_GFNS - 1);
-
-				if (i < s->npages && !(t && (t[in / 64] >> (in & 63) & 1)))
-					n++;
-			}
-		}
+		kh_idle_slot_states(s, false, v->bits.words, v->bits.nwords, false, kh_scan_wset_page,
+				    &c);
+		n += c.n;
 	}
 	return n;
 }
@@ -484,7 +506,7 @@ int kh_scan_fold(struct kh_scan *sc, const struct kh_key *gk, const struct kh_co
 		struct kh_scan_vm *v = &sc->vms[i];
 
 		v->bits_aged = v->bits_young = 0;
-		v->bits_wset = v->bit_descs ? kh_scan_bits_wset(sc, v, sorted, ns, rv) : 0;
+		v->bits_wset = v->bit_descs ? kh_scan_bits_wset(v, sorted, ns, rv) : 0;
 		if (!v->st.slots)
 			continue;	/* passive VM: no ages */
 		if (sc->pending && v->open) {
@@ -501,7 +523,7 @@ int kh_scan_fold(struct kh_scan *sc, const struct kh_key *gk, const struct kh_co
 		} else {
 			kh_idle_touch(&v->st, gk, gv, ng);
 			if (v->bit_descs)
-				kh_scan_bits_touch(sc, v);
+				kh_scan_bits_touch(v);
 		}
 		if (kh_idle_summarize(&v->st, sc->ws_scans, &v->sum))
 			return -ENOMEM;

@@ -221,6 +221,10 @@ static int kh_session_load(struct kh_session *s, char *why, size_t len)
 	kh_set_event_rodata(s->skel, so);
 	kh_map_sizes(kh_tracked_pages(s), so->max_gfns, &s->gfn_entries, &s->region_entries,
 		     &s->subpage_entries);
+	if (so->max_regions)
+		s->region_entries = so->max_regions;
+	if (so->max_subpages)
+		s->subpage_entries = so->max_subpages;
 	bpf_map__set_max_entries(s->skel->maps.gfns, s->gfn_entries);
 	/* aging sweeps stop making entries at 7/8 full, so they cannot evict hot pages */
 	s->skel->rodata->gfn_soft_cap = s->gfn_entries - s->gfn_entries / 8;

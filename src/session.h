@@ -21,6 +21,7 @@ struct kh_session_opts {
 	uint32_t pid;			/* 0: all VMs */
 	uint32_t sources;		/* bitmask of enum kh_source */
 	uint64_t max_gfns;		/* 0: size from guest memory */
+	uint64_t max_regions, max_subpages;	/* the same */
 	enum kh_method force[KH_SRC_MAX];	/* KH_M_AUTO (zero): not forced */
 	bool events;			/* stream events through the ring buffer */
 	uint32_t ringbuf_bytes;		/* 0: default (4 MiB) */

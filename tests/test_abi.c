@@ -51,7 +51,7 @@ static const struct abi_member kh_hva_slot_m[] = {
 static const struct abi_member kh_idle_slot_desc_m[] = {
 	M(kh_idle_slot_desc, base_gfn), M(kh_idle_slot_desc, npages),
 	M(kh_idle_slot_desc, word_off), M(kh_idle_slot_desc, map), M(kh_idle_slot_desc, pid),
-	M(kh_idle_slot_desc, _pad),
+	M(kh_idle_slot_desc, region_off),
 };
 static const struct abi_member kh_walk_state_m[] = {
 	M(kh_walk_state, addr), M(kh_walk_state, pferr), M(kh_walk_state, tid),

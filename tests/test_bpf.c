@@ -13,6 +13,7 @@
 #include <bpf/libbpf.h>
 #include "khtest.h"
 #include "kh.h"
+#include "khidle.h"
 #include "kvmheat.skel.h"
 
 #define KVM_PTR		0xffff888012345000ULL
@@ -393,6 +394,10 @@ static void test_aging_sweep_does_not_evict(void **state)
 }
 
 /* Word @i of a VM's idle bits array, read through the syscall (0 when unreadable). */
+/* A word with page @d aged (or young) and nothing else: kvmheat.h KH_IDLE_S_* */
+#define AGED_AT(d) (KH_IDLE_S_AGED * kh_t_pow3(d))
+#define YOUNG_AT(d) (KH_IDLE_S_YOUNG * kh_t_pow3(d))
+
 static uint64_t idle_word(const struct kh_idle_map *m, uint32_t i)
 {
 	uint64_t w = 0;
@@ -441,10 +446,11 @@ static void test_idle_bits_per_vm(void **state)
 	assert_int_equal(kvmheat_bpf__load(sk), 0);
 	s.skel = sk;
 	s.bits_on = true;	/* idle_bits_on was set before load */
-	assert_int_equal(kh_session_bits_map(&s, 0, 2 * KH_IDLE_WORDS, &ma), 0);
-	assert_int_equal(kh_session_bits_map(&s, 1, 2 * KH_IDLE_WORDS, &mb), 0);
+	/* 128 pages, KH_IDLE_PPW a word: 4 words each */
+	assert_int_equal(kh_session_bits_map(&s, 0, 4, &ma), 0);
+	assert_int_equal(kh_session_bits_map(&s, 1, 4, &mb), 0);
 	/* the arrays are not the object's maps: the session's map bytes add them */
-	assert_true(ma.bytes >= 2 * KH_IDLE_WORDS * sizeof(uint64_t) &&
+	assert_true(ma.bytes >= 4 * sizeof(uint64_t) &&
 		    s.bits_bytes == ma.bytes + mb.bytes);
 	assert_int_equal(bpf_map_update_elem(bpf_map__fd(sk->maps.vm_by_kvm), &kvm, &pid, 0), 0);
 	assert_int_equal(bpf_map_update_elem(bpf_map__fd(sk->maps.vm_by_kvm), &kvm_b, &pid_b, 0), 0);
@@ -453,16 +459,17 @@ static void test_idle_bits_per_vm(void **state)
 		assert_int_equal(bpf_map_update_elem(bpf_map__fd(sk->maps.idle_slots), &i, &d[i], 0),
 				 0);
 	sk->bss->nr_idle_slots = 2;
-	/* VM A: pages 0x100, 0x101 aged, 0x100 young; VM B: page 0x141 (group 1) aged */
+	/* VM A: pages 0x100, 0x101 aged, 0x100 young; VM B: page 0x141 (word 1) aged */
 	RUN(sk->progs.shim_age_gfn, KVM_PTR, 0x100, 0x102, 0);
 	RUN(sk->progs.shim_age_gfn, KVM_PTR, 0x100, 0x101, 1);
 	RUN(sk->progs.shim_age_gfn, kvm_b, 0x141, 0x142, 0);
-	assert_true(idle_word(&ma, KH_IDLE_W_AGED) == 0x3 && idle_word(&ma, KH_IDLE_W_YOUNG) == 0x1);
-	assert_true(ma.words[KH_IDLE_W_AGED] == 0x3);	/* the same through the mapping */
-	for (uint32_t i = KH_IDLE_WORDS; i < 2 * KH_IDLE_WORDS; i++)
+	/* a young clear after an old one: the state rose, and stayed */
+	assert_true(idle_word(&ma, 0) == YOUNG_AT(0) + AGED_AT(1));
+	assert_true(ma.words[0] == idle_word(&ma, 0));	/* the same through the mapping */
+	for (uint32_t i = 1; i < 4; i++)
 		assert_true(idle_word(&ma, i) == 0);
-	for (uint32_t i = 0; i < 2 * KH_IDLE_WORDS; i++)	/* VM B: its group 1 only */
-		assert_true(idle_word(&mb, i) == (i == KH_IDLE_WORDS + KH_IDLE_W_AGED ? 0x2 : 0));
+	for (uint32_t i = 0; i < 4; i++)	/* VM B: its page 65 (word 1, digit 25) only */
+		assert_true(idle_word(&mb, i) == (i == 1 ? AGED_AT(25) : 0));
 	assert_false(gfn_counts(sk, VM_PID, 0x100, &c));
 	assert_false(gfn_counts(sk, pid_b, 0x141, &c));
 	/* VM C has no descriptor: hash entries, as without bits */
@@ -475,7 +482,7 @@ static void test_idle_bits_per_vm(void **state)
 					     &(uint32_t){ 1 }, &d[1], 0), 0);
 	RUN(sk->progs.shim_age_gfn, kvm_b, 0x142, 0x143, 0);
 	assert_true(gfn_counts(sk, pid_b, 0x142, &c));
-	assert_true(idle_word(&mb, KH_IDLE_WORDS + KH_IDLE_W_AGED) == 0x2);
+	assert_true(idle_word(&mb, 1) == AGED_AT(25));
 	/* VM A's array taken out (descriptor still there): hash entries, never a stale array */
 	kh_session_bits_unmap(&s, 0, &ma);
 	RUN(sk->progs.shim_age_gfn, KVM_PTR, 0x103, 0x104, 0);
@@ -673,16 +680,36 @@ static void idle_cfg(struct kvmheat_bpf *skel)
 
 /*
  * kvm_age_gfn clears the accessed bit, kvm_test_age_gfn only reads it:
- * both land in the page's two bits (userspace weighs a young one by
+ * both land in the page's state (userspace weighs a young one by
  * whether a scan of ours cleared the page before), and a bool return is
  * read from %al only.
  */
+/*
+ * Loaded with idle states on (idle_cfg), VM_PID's one slot @d described
+ * and its array of @nwords words made and put in as idle_bits[0].
+ */
+static struct kvmheat_bpf *idle_one_slot(const struct kh_idle_slot_desc *d, uint64_t nwords,
+					 struct kh_session *s, struct kh_idle_map *m)
+{
+	struct kvmheat_bpf *skel = ev_load(idle_cfg);
+	uint64_t kvm = KVM_PTR;
+	uint32_t pid = VM_PID, zero = 0;
+
+	s->skel = skel;
+	s->bits_on = true;	/* idle_bits_on was set before load */
+	assert_int_equal(kh_session_bits_map(s, 0, nwords, m), 0);
+	assert_int_equal(bpf_map_update_elem(bpf_map__fd(skel->maps.vm_by_kvm), &kvm, &pid,
+					     BPF_ANY), 0);
+	assert_int_equal(bpf_map_update_elem(bpf_map__fd(skel->maps.idle_slots), &zero, d,
+					     BPF_ANY), 0);
+	skel->bss->nr_idle_slots = 1;
+	return skel;
+}
+
 static void test_idle_bits_clear_and_test(void **state)
 {
 	struct kvmheat_bpf *skel;
 	struct kh_idle_slot_desc d = { .base_gfn = 0x100, .npages = 64, .pid = VM_PID };
-	uint64_t kvm = KVM_PTR;
-	uint32_t pid = VM_PID, zero = 0;
 	struct kh_session s = {};
 	struct kh_idle_map m;
 	struct kh_counts c;
@@ -690,15 +717,7 @@ static void test_idle_bits_clear_and_test(void **state)
 	(void)state;
 	if (!kh_is_root())
 		KH_SKIP("BPF_PROG_TEST_RUN needs root");
-	skel = ev_load(idle_cfg);
-	s.skel = skel;
-	s.bits_on = true;	/* idle_bits_on was set before load */
-	assert_int_equal(kh_session_bits_map(&s, 0, KH_IDLE_WORDS, &m), 0);
-	assert_int_equal(bpf_map_update_elem(bpf_map__fd(skel->maps.vm_by_kvm), &kvm, &pid,
-					     BPF_ANY), 0);
-	assert_int_equal(bpf_map_update_elem(bpf_map__fd(skel->maps.idle_slots), &zero, &d,
-					     BPF_ANY), 0);
-	skel->bss->nr_idle_slots = 1;
+	skel = idle_one_slot(&d, 2, &s, &m);
 	RUN(skel->progs.shim_age_gfn, KVM_PTR, 0x101, 0x102, 1);	/* clear, young */
 	RUN(skel->progs.shim_age_gfn, KVM_PTR, 0x104, 0x105, 0);	/* clear, old */
 	RUN(skel->progs.shim_test_age_gfn, KVM_PTR, 0x102, 0x103, 1);	/* test, young */
@@ -707,10 +726,47 @@ static void test_idle_bits_clear_and_test(void **state)
 	 * kvm_tdp_mmu_test_age_gfn) are not "young" */
 	RUN(skel->progs.shim_test_age_gfn, KVM_PTR, 0x105, 0x106, 0x8b4a00);
 	RUN(skel->progs.shim_age_gfn, KVM_PTR, 0x106, 0x107, 0xffff888000000100ULL);
-	assert_true(idle_word(&m, KH_IDLE_W_AGED) == 0x7e);
-	assert_true(idle_word(&m, KH_IDLE_W_YOUNG) == (0x2 | 0x4));
+	/* pages 1 and 2 young, 3-6 aged (a bool's %al, not the SPTE bits above it) */
+	assert_true(idle_word(&m, 0) == YOUNG_AT(1) + YOUNG_AT(2) + AGED_AT(3) + AGED_AT(4) +
+					    AGED_AT(5) + AGED_AT(6));
 	for (uint64_t g = 0x101; g < 0x107; g++)	/* none took a hash entry */
 		assert_false(gfn_counts(skel, VM_PID, g, &c));
+	kh_session_bits_unmap(&s, 0, &m);
+	kvmheat_bpf__destroy(skel);
+}
+
+/*
+ * A huge mapping aged as one, with states: one state per 2 MiB region the
+ * range covers inside the slot, none for its pages and no hash entry; a
+ * range past KH_IDLE_RANGE_REGIONS (4) regions keeps region entries.
+ */
+static void test_idle_bits_huge_range(void **state)
+{
+	struct kvmheat_bpf *skel;
+	/* gfns 0x100-0x6ff: regions 0-3, page words 0-38, region word 39 */
+	struct kh_idle_slot_desc d = { .base_gfn = 0x100, .npages = 0x600, .pid = VM_PID,
+				       .word_off = 0, .region_off = 39 };
+	struct kh_session s = {};
+	struct kh_idle_map m;
+	struct kh_region r;
+
+	(void)state;
+	if (!kh_is_root())
+		KH_SKIP("BPF_PROG_TEST_RUN needs root");
+	skel = idle_one_slot(&d, 40, &s, &m);
+	/* a young 2 MiB page at region 1; an old one starting before the slot (region 0) */
+	RUN(skel->progs.shim_age_gfn, KVM_PTR, 0x200, 0x400, 1);
+	RUN(skel->progs.shim_age_gfn, KVM_PTR, 0x000, 0x200, 0);
+	assert_true(idle_word(&m, 39) == AGED_AT(0) + YOUNG_AT(1));
+	for (uint32_t i = 0; i < 39; i++)	/* no page's state */
+		assert_true(idle_word(&m, i) == 0);
+	assert_false(region_of(skel, VM_PID, 0x200, &r));
+	assert_false(region_of(skel, VM_PID, 0x100, &r));
+	/* 5 regions (10 MiB): region entries, as without states */
+	RUN(skel->progs.shim_age_gfn, KVM_PTR, 0x000, 0xa00, 0);
+	assert_true(region_of(skel, VM_PID, 0x200, &r));
+	assert_true(r.c.flags & KH_F_RANGE_AGED);
+	assert_true(idle_word(&m, 39) == AGED_AT(0) + YOUNG_AT(1));
 	kh_session_bits_unmap(&s, 0, &m);
 	kvmheat_bpf__destroy(skel);
 }
@@ -887,6 +943,7 @@ int main(void)
 		cmocka_unit_test(test_event_filter_gfn_zero),
 		cmocka_unit_test(test_lost_events_are_counted),
 		cmocka_unit_test(test_idle_bits_clear_and_test),
+		cmocka_unit_test(test_idle_bits_huge_range),
 	};
 	cpu_set_t cpus;
 
@@ -894,6 +951,7 @@ int main(void)
 	CPU_ZERO(&cpus);
 	CPU_SET(0, &cpus);
 	sched_setaffinity(0, sizeof(cpus), &cpus);
-	libbpf_set_print(NULL);
+	if (!getenv("KH_TEST_LIBBPF"))
+		libbpf_set_print(NULL);
 	return cmocka_run_group_tests_name("bpf handlers (BPF_PROG_TEST_RUN)", tests, NULL, NULL);
 }

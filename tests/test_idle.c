@@ -19,6 +19,7 @@
 #include "kh.h"
 #include "agedrv.h"
 #include "idle.h"
+#include "khidle.h"
 
 #define PM_PRESENT	(1ULL << 63)
 #define PM_SWAP		(1ULL << 62)
@@ -628,10 +629,24 @@ static void test_idle_ranges_merge(void **state)
 	kh_idle_free(&st);
 }
 
-/* Word @kind (KH_IDLE_W_*) of 64-page group @g of the slot starting at word @off. */
-#define BW(off, g, kind) ((off) + (g) * KH_IDLE_WORDS + (kind))
+#define AGED KH_IDLE_S_AGED
+#define YOUNG KH_IDLE_S_YOUNG
 
-/* Kernel-side bits: layout, read-and-clear, ages. */
+/* The table BPF adds by is 3^d; 40 digits of 2 fit a word, 41 would not. */
+static void test_idle_pow3(void **state)
+{
+	uint64_t all = 0;
+
+	(void)state;
+	for (unsigned int d = 0; d < KH_IDLE_PPW; d++) {
+		assert_true(kh_idle_pow3[d] == kh_t_pow3(d));
+		all += 2 * kh_t_pow3(d);
+	}
+	assert_true(all == kh_t_pow3(KH_IDLE_PPW) - 1);
+	assert_true(kh_t_pow3(KH_IDLE_PPW) > UINT64_MAX / 3);
+}
+
+/* Kernel-side states: layout, read-and-clear, ages. */
 static void test_idle_bits(void **state)
 {
 	struct kh_idle_slot_desc d[KH_IDLE_SLOTS];
@@ -643,22 +658,27 @@ static void test_idle_bits(void **state)
 	(void)state;
 	assert_int_equal(kh_idle_init(&st, &test_vm), 0);
 	words = kh_idle_bits_layout(&st, d, &nd);
-	/* slot 0: 1024 pages = 16 groups of 64 = 32 words; slot 1: 8 pages = 2 words */
+	/*
+	 * slot 0: 1024 pages, 40 a word = 26 words, then its 3 regions (gfns
+	 * 0x100-0x4ff touch regions 0-2) in 1; slot 1: 8 pages in 1, 1 region in 1
+	 */
 	assert_int_equal(nd, 2);
-	assert_int_equal(words, 34);
+	assert_int_equal(words, 29);
 	assert_true(d[0].base_gfn == 0x100 && d[0].npages == 1024 && d[0].word_off == 0);
-	assert_true(d[1].base_gfn == 0x1000 && d[1].word_off == 32);
-	/* each descriptor names its VM: top and export give bits to several */
-	assert_true(d[0].pid == test_vm.pid && d[1].pid == test_vm.pid && !d[0]._pad);
+	assert_true(d[1].base_gfn == 0x1000 && d[1].word_off == 27);
+	/* each descriptor names its VM: top and export give states to several */
+	assert_true(d[0].pid == test_vm.pid && d[1].pid == test_vm.pid &&
+		    d[0].region_off == 26 && d[1].region_off == 28);
 	/* scan 1: pages 0, 1, 65 of slot 0 cleared, 1 young; page 3 of slot 1 the same */
-	bits[BW(0, 0, KH_IDLE_W_AGED)] = 0x3;
-	bits[BW(0, 0, KH_IDLE_W_YOUNG)] = 0x2;
-	bits[BW(0, 1, KH_IDLE_W_AGED)] = 1ULL << 1;
-	bits[BW(32, 0, KH_IDLE_W_AGED)] = 1ULL << 3;
-	bits[BW(32, 0, KH_IDLE_W_YOUNG)] = 1ULL << 3;
+	kh_t_raise(bits, 0, 0, AGED);
+	kh_t_raise(bits, 0, 1, AGED);
+	kh_t_raise(bits, 0, 1, YOUNG);
+	kh_t_raise(bits, 0, 65, AGED);
+	kh_t_raise(bits, 27, 3, YOUNG);
 	kh_idle_update_bits(&st, bits, words, &sc);
 	assert_int_equal(sc.aged, 4);
-	for (int i = 0; i < 34; i++)
+	assert_int_equal(sc.huge, 0);
+	for (int i = 0; i < 29; i++)
 		assert_true(bits[i] == 0);	/* read and cleared */
 	assert_int_equal(kh_idle_age(&st, 0x100), 1);
 	assert_int_equal(kh_idle_age(&st, 0x141), 1);
@@ -668,21 +688,44 @@ static void test_idle_bits(void **state)
 	assert_int_equal(kh_idle_age(&st, 0x1003), KH_IDLE_UNKNOWN);
 	assert_int_equal(kh_idle_age(&st, 0x102), KH_IDLE_UNKNOWN);
 	/* scan 2: page 0 old again, page 1 young alone (a later accessed-bit clear) */
-	bits[BW(0, 0, KH_IDLE_W_AGED)] = 0x1;
-	bits[BW(0, 0, KH_IDLE_W_YOUNG)] = 0x2;
+	kh_t_raise(bits, 0, 0, AGED);
+	kh_t_raise(bits, 0, 1, YOUNG);
 	kh_idle_update_bits(&st, bits, words, &sc);
 	assert_int_equal(kh_idle_age(&st, 0x100), 2);
 	assert_int_equal(kh_idle_age(&st, 0x101), 0);
 	assert_int_equal(sc.young, 1);
+	/* a whole word: its 40 pages (the last digit too), and none of the next word's */
+	for (uint64_t p = 40; p < 80; p++)
+		kh_t_raise(bits, 0, p, AGED);
+	kh_idle_update_bits(&st, bits, words, &sc);
+	assert_int_equal(sc.aged, 40);
+	assert_int_equal(kh_idle_age(&st, 0x100 + 40), 1);
+	assert_int_equal(kh_idle_age(&st, 0x100 + 79), 1);
+	assert_int_equal(kh_idle_age(&st, 0x100 + 65), 2);
+	assert_int_equal(kh_idle_age(&st, 0x100 + 80), KH_IDLE_UNKNOWN);
+	/* a range aged as one (a huge mapping): its region's state, no page's */
+	kh_t_raise(bits, 26, 1, AGED);
+	kh_idle_update_bits(&st, bits, words, &sc);
+	assert_true(sc.huge == 1 && sc.aged == 0);
+	assert_int_equal(kh_idle_age(&st, 0x200), 1);
+	assert_int_equal(kh_idle_age(&st, 0x3ff), 1);
+	assert_int_equal(kh_idle_age(&st, 0x400), KH_IDLE_UNKNOWN);
+	/* young at its first: only primed, as a page; young again: 0 */
+	kh_t_raise(bits, 26, 2, YOUNG);
+	kh_idle_update_bits(&st, bits, words, &sc);
+	assert_int_equal(kh_idle_age(&st, 0x400), KH_IDLE_UNKNOWN);
+	kh_t_raise(bits, 26, 2, YOUNG);
+	kh_idle_update_bits(&st, bits, words, &sc);
+	assert_int_equal(kh_idle_age(&st, 0x400), 0);
 	/* a map shorter than the layout: nothing read past its end */
-	bits[32] = 1;
-	kh_idle_update_bits(&st, bits, 32, &sc);
-	assert_true(bits[32] == 1);
+	bits[27] = 1;
+	kh_idle_update_bits(&st, bits, 27, &sc);
+	assert_true(bits[27] == 1);
 	kh_idle_free(&st);
 }
 
 /*
- * Clears and tests share the two bits.  DAMON's pattern: a sample's clear
+ * Clears and tests share the states.  DAMON's pattern: a sample's clear
  * (its young stale on a page we never cleared) and its test 5 ms later
  * land in one scan; on a new page that only primes, whatever the test
  * said, so a cold page's first sample cannot read hot; on a page we
@@ -701,23 +744,25 @@ static void test_idle_bits_clear_test(void **state)
 	assert_int_equal(kh_idle_init(&st, &test_vm), 0);
 	words = kh_idle_bits_layout(&st, d, &nd);
 	/* scan 1, pages 0-2: 0 sampled (stale young clear, old test); 1 tested, old; 2 untouched */
-	bits[BW(0, 0, KH_IDLE_W_AGED)] = 0x1 | 0x2;
-	bits[BW(0, 0, KH_IDLE_W_YOUNG)] = 0x1;
+	kh_t_raise(bits, 0, 0, YOUNG);
+	kh_t_raise(bits, 0, 0, AGED);	/* the test after: a state only rises */
+	kh_t_raise(bits, 0, 1, AGED);
+	assert_int_equal(kh_t_state(bits, 0, 0), YOUNG);
 	kh_idle_update_bits(&st, bits, words, &sc);
 	assert_int_equal(kh_idle_age(&st, 0x100), KH_IDLE_UNKNOWN);
 	assert_int_equal(kh_idle_age(&st, 0x101), 1);
 	assert_int_equal(kh_idle_age(&st, 0x102), KH_IDLE_UNKNOWN);
 	assert_int_equal(sc.young, 0);
 	/* scan 2: page 0 (primed) sampled again, old: 1; page 1 young (clear or test): 0 */
-	bits[BW(0, 0, KH_IDLE_W_AGED)] = 0x1 | 0x2;
-	bits[BW(0, 0, KH_IDLE_W_YOUNG)] = 0x2;
+	kh_t_raise(bits, 0, 0, AGED);
+	kh_t_raise(bits, 0, 1, YOUNG);
 	kh_idle_update_bits(&st, bits, words, &sc);
 	assert_int_equal(kh_idle_age(&st, 0x100), 1);
 	assert_int_equal(kh_idle_age(&st, 0x101), 0);
 	assert_int_equal(sc.young, 1);
 	for (int k = 0; k < 6; k++) {
-		bits[BW(0, 1, KH_IDLE_W_AGED)] = 0x3;
-		bits[BW(0, 1, KH_IDLE_W_YOUNG)] = k ? 0x2 : 0x3;
+		kh_t_raise(bits, 0, 64, k ? AGED : YOUNG);
+		kh_t_raise(bits, 0, 65, YOUNG);
 		kh_idle_update_bits(&st, bits, words, &sc);
 	}
 	assert_int_equal(kh_idle_age(&st, 0x140), 5);
@@ -804,6 +849,7 @@ int main(void)
 		cmocka_unit_test(test_idle_ages),
 		cmocka_unit_test(test_idle_huge),
 		cmocka_unit_test(test_idle_ranges_merge),
+		cmocka_unit_test(test_idle_pow3),
 		cmocka_unit_test(test_idle_bits),
 		cmocka_unit_test(test_idle_bits_clear_test),
 		cmocka_unit_test(test_idle_range_json),
