@@ -34,6 +34,7 @@ static const char *const files[] = {
 	"probe.json", "mglru.json", "mglru.err", "vmstat.before", "vmstat.after", "rss.before",
 	"rss.after", "damon.json", "damon.err", "truth.json", "guest.err", "exit.json", "exit.err",
 	"top.json", "top.err", "rec.data", "rec.json", "rec.err", "heat.json", "heat.err", "truth2.json",
+	"thp.truth.json", "thp.json", "thp.err", "thp.smaps",
 };
 
 /* Cut each "KHIDLE file NAME" section out of the console and unpack it. */
@@ -329,6 +330,54 @@ static void test_mglru_hot_pr(void **state)
 	assert_true(prec >= 0.99);
 	assert_true(rec >= 0.99);
 	pages_free(&p);
+}
+
+/*
+ * A THP-backed guest: KVM ages each 2 MiB page as one range, which idle
+ * keeps as one state per region (the pages get none of their own).  Every
+ * hot page (whole hot regions) must read age 0 and every cold one K-1 or
+ * more, with ranges aged as regions and no per-page aging claimed.
+ */
+static void test_mglru_thp(void **state)
+{
+	uint64_t cold = 0, cold_ok = 0, hot = 0, hot_ok = 0;
+	long thp = file_num("thp.smaps", "AnonHugePages:"), regions;
+	char path[700], *err, *p;
+	struct pages pg;
+
+	(void)state;
+	need_rig();
+	if (thp <= 0)
+		KH_SKIP("khguest got no transparent huge pages (AnonHugePages %ld kB): "
+			"nothing was aged at 2 MiB", thp);
+	assert_int_equal(file_num("thp.err", "status"), 0);
+	snprintf(path, sizeof(path), "%s/thp.err", rig.out);
+	err = kh_slurp(path);
+	assert_non_null(err);
+	p = strstr(err, " range-aged regions");
+	assert_non_null(p);
+	while (p > err && p[-1] >= '0' && p[-1] <= '9')
+		p--;
+	regions = strtol(p, NULL, 10);
+	pages_load_from(&pg, "thp.truth.json", "thp.json");
+	for (uint64_t i = 0; i < pg.n; i++) {
+		if (pg.hot[i] == 0) {
+			cold++;
+			cold_ok += pg.age[i] >= pg.scans - 1;
+		} else if (pg.hot[i] == 1) {
+			hot++;
+			hot_ok += pg.age[i] == 0;
+		}
+	}
+	printf("# THP (AnonHugePages %ld kB), K=%ld scans: %ld range-aged regions; %" PRIu64
+	       " of %" PRIu64 " cold pages idle >= K-1, %" PRIu64 " of %" PRIu64 " hot at age 0\n",
+	       thp, pg.scans, regions, cold_ok, cold, hot_ok, hot);
+	assert_true(pg.scans >= 3 && regions > 0);
+	assert_true(cold > 0 && hot > 0);
+	assert_int_equal(cold_ok, cold);
+	assert_int_equal(hot_ok, hot);
+	free(err);
+	pages_free(&pg);
 }
 
 /*
@@ -645,6 +694,7 @@ int main(void)
 		cmocka_unit_test(test_mglru_ages),
 		cmocka_unit_test(test_mglru_hot_pr),
 		cmocka_unit_test(test_mglru_no_reclaim),
+		cmocka_unit_test(test_mglru_thp),
 		cmocka_unit_test(test_top_mglru),
 		cmocka_unit_test(test_json_contract),
 		cmocka_unit_test(test_record_mglru),

@@ -174,6 +174,28 @@ fi
 kill $gp
 wait $gp
 
+# ---- THP-backed guest memory: KVM maps and ages 2 MiB at a time -----------
+# Anonymous memory with MADV_HUGEPAGE; every page written (a read would map
+# the huge zero page, never aged); contiguous: the hot set fills whole 2 MiB
+# regions.  idle keeps one state per region (never per-page ages it did not see).
+echo madvise > /sys/kernel/mm/transparent_hugepage/enabled
+khguest --wait-signal --truth $T/thp.truth.json --thp --cgroup /khthp --mem 32 \
+	--hot 1024 --cold 2048 --layout contiguous --rounds 24 --hot-phases 23 \
+	--pause-ms 700 --write-frac 1 --cold-write-frac 1 --seed 5 2> $T/thp.guest.err &
+tp=$!
+wait_for $T/thp.guest.err ready 30 || { cat $T/thp.guest.err; exit 1; }
+kill -USR1 $tp
+sleep 2
+grep AnonHugePages /proc/$tp/smaps_rollup > $T/thp.smaps
+kvmheat idle -j -p $tp --scans $K --interval 1 --min-age 0 --age-driver mglru \
+	> $T/thp.json 2> $T/thp.err
+echo "status $?" >> $T/thp.err
+wait $tp
+echo never > /sys/kernel/mm/transparent_hugepage/enabled
+for f in thp.truth.json thp.json thp.err thp.smaps; do
+	emit $f $T/$f
+done
+
 # ---- a VM that exits mid-scan ends its rows cleanly -------------------------
 khguest --mem 4 --hot 64 --cold 64 --rounds 13 --hot-phases 12 --pause-ms 1500 \
 	--file /run/khidle2.img 2> $T/short.err &
