@@ -160,7 +160,9 @@ static int kh_idle_collect(struct kh_idle_run *r)
 	r->huge_total += sc.huge;
 	if (r->bits.words) {
 		/* st->scans counted this scan already: the bits only add ages */
-		kh_idle_update_bits(&r->st, r->bits.words, r->bits.nwords, &sc);
+		err = kh_idle_update_bits(&r->st, r->bits.words, r->bits.nwords, &sc);
+		if (err)
+			return err;
 		r->aged_total += sc.aged;
 		r->young_total += sc.young;
 		r->huge_total += sc.huge;

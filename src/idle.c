@@ -31,16 +31,25 @@ int kh_idle_init(struct kh_idle *st, const struct kh_vm *vm)
 		d->region0 = s->base_gfn >> KH_REGION_SHIFT;
 		d->nregions = ((s->base_gfn + s->npages - 1) >> KH_REGION_SHIFT) - d->region0 + 1;
 		d->age = malloc(s->npages);
-		d->huge = malloc(d->nregions);
 		st->nslots++;
-		if (!d->age || !d->huge) {
+		if (!d->age) {
 			kh_idle_free(st);
 			return -ENOMEM;
 		}
 		memset(d->age, KH_IDLE_UNKNOWN, s->npages);
-		memset(d->huge, KH_IDLE_UNKNOWN, d->nregions);
 	}
 	return 0;
+}
+
+uint8_t *kh_idle_huge(struct kh_idle_slot *s, uint64_t i)
+{
+	if (!s->huge) {
+		s->huge = malloc(s->nregions);
+		if (!s->huge)
+			return NULL;
+		memset(s->huge, KH_IDLE_UNKNOWN, s->nregions);
+	}
+	return &s->huge[i];
 }
 
 void kh_idle_free(struct kh_idle *st)
@@ -84,8 +93,8 @@ static int kh_rsum_cmp(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
-/* @sums: sorted by ridx, unique. */
-static void kh_idle_regions(struct kh_idle *st, struct kh_rsum *sums, size_t ns,
+/* @sums: sorted by ridx, unique.  -ENOMEM: no region entries for a slot. */
+static int kh_idle_regions(struct kh_idle *st, struct kh_rsum *sums, size_t ns,
 			    const struct kh_key *rk, const struct kh_region *rv, size_t nr,
 			    struct kh_idle_scan *out)
 {
@@ -93,6 +102,7 @@ static void kh_idle_regions(struct kh_idle *st, struct kh_rsum *sums, size_t ns,
 		struct kh_rsum key = { .ridx = rk[i].idx }, *g;
 		uint64_t aged = rv[i].c.aged, acc = rv[i].c.accesses;
 		struct kh_idle_slot *s;
+		uint8_t *h;
 
 		if (rk[i].pid != st->pid)
 			continue;
@@ -115,9 +125,13 @@ static void kh_idle_regions(struct kh_idle *st, struct kh_rsum *sums, size_t ns,
 			out->outside++;
 			continue;
 		}
-		kh_idle_step(&s->huge[rk[i].idx - s->region0], acc > 0);
+		h = kh_idle_huge(s, rk[i].idx - s->region0);
+		if (!h)
+			return -ENOMEM;
+		kh_idle_step(h, acc > 0);
 		out->huge++;
 	}
+	return 0;
 }
 
 int kh_idle_update(struct kh_idle *st, const struct kh_key *gk, const struct kh_counts *gv,
@@ -126,6 +140,7 @@ int kh_idle_update(struct kh_idle *st, const struct kh_key *gk, const struct kh_
 {
 	struct kh_rsum *sums = malloc((ng ? ng : 1) * sizeof(*sums));
 	size_t ns = 0;
+	int err;
 
 	memset(out, 0, sizeof(*out));
 	if (!sums)
@@ -169,10 +184,10 @@ int kh_idle_update(struct kh_idle *st, const struct kh_key *gk, const struct kh_
 		}
 		ns = w;
 	}
-	kh_idle_regions(st, sums, ns, rk, rv, nr, out);
+	err = kh_idle_regions(st, sums, ns, rk, rv, nr, out);
 	free(sums);
 	st->scans++;
-	return 0;
+	return err;
 }
 
 /*
@@ -285,6 +300,7 @@ void kh_idle_slot_states(const struct kh_idle_slot *s, bool regions, uint64_t *w
 struct kh_idle_fold {
 	struct kh_idle_slot *s;
 	struct kh_idle_scan *out;
+	int err;
 };
 
 static void kh_idle_fold_page(void *ctx, uint64_t i, unsigned int state)
@@ -299,28 +315,38 @@ static void kh_idle_fold_page(void *ctx, uint64_t i, unsigned int state)
 static void kh_idle_fold_region(void *ctx, uint64_t i, unsigned int state)
 {
 	struct kh_idle_fold *f = ctx;
+	uint8_t *h = kh_idle_huge(f->s, i);
 
+	if (!h) {
+		f->err = -ENOMEM;
+		return;
+	}
 	f->out->huge += 1;
-	kh_idle_bits_step(&f->s->huge[i], state == KH_IDLE_S_YOUNG);
+	kh_idle_bits_step(h, state == KH_IDLE_S_YOUNG);
 }
 
-void kh_idle_update_bits(struct kh_idle *st, uint64_t *words, uint64_t nwords,
-			 struct kh_idle_scan *out)
+int kh_idle_update_bits(struct kh_idle *st, uint64_t *words, uint64_t nwords,
+			struct kh_idle_scan *out)
 {
+	int err = 0;
+
 	memset(out, 0, sizeof(*out));
 	for (size_t k = 0; k < st->nslots; k++) {
 		struct kh_idle_fold f = { .s = &st->slots[k], .out = out };
 
 		kh_idle_slot_states(f.s, false, words, nwords, true, kh_idle_fold_page, &f);
 		kh_idle_slot_states(f.s, true, words, nwords, true, kh_idle_fold_region, &f);
+		err = err ? err : f.err;
 	}
+	return err;
 }
 
 /* A page's own age, or its region's range-aged entry, whichever is younger. */
 static unsigned int kh_idle_slot_age(const struct kh_idle_slot *s, uint64_t i)
 {
 	uint8_t a = s->age[i] == KH_IDLE_PRIMED ? KH_IDLE_UNKNOWN : s->age[i];
-	uint8_t h = s->huge[((s->base_gfn + i) >> KH_REGION_SHIFT) - s->region0];
+	uint8_t h = s->huge ? s->huge[((s->base_gfn + i) >> KH_REGION_SHIFT) - s->region0]
+			    : KH_IDLE_UNKNOWN;
 
 	h = h == KH_IDLE_PRIMED ? KH_IDLE_UNKNOWN : h;	/* a region state's first young */
 

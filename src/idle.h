@@ -24,7 +24,8 @@ struct json_t;
 struct kh_idle_slot {
 	uint64_t base_gfn, npages, hva;
 	uint8_t *age;		/* per page */
-	uint8_t *huge;		/* per 512-gfn region the slot overlaps: range-aged entries */
+	uint8_t *huge;		/* per 512-gfn region the slot overlaps: range-aged entries,
+				 * made at the first (a VM without huge mappings has none) */
 	uint64_t region0;	/* base_gfn >> KH_REGION_SHIFT */
 	uint64_t nregions;
 	uint64_t word_off;	/* kernel-side idle states: first word (kvmheat.h) */
@@ -92,9 +93,11 @@ void kh_idle_hash_sizes(const struct kh_idle *st, uint64_t *gfns, uint64_t *regi
 typedef void (*kh_idle_state_fn)(void *ctx, uint64_t i, unsigned int state);
 void kh_idle_slot_states(const struct kh_idle_slot *s, bool regions, uint64_t *words,
 			 uint64_t nwords, bool take, kh_idle_state_fn fn, void *ctx);
-/* Read and clear the scan's states (@words: the mapped idle_bits array), then age. */
-void kh_idle_update_bits(struct kh_idle *st, uint64_t *words, uint64_t nwords,
-			 struct kh_idle_scan *out);
+/* Read and clear the scan's states (@words: the mapped idle_bits array), then age; -ENOMEM. */
+int kh_idle_update_bits(struct kh_idle *st, uint64_t *words, uint64_t nwords,
+			struct kh_idle_scan *out);
+/* Region @i's range-aged entry in @s, its array made at the first; NULL: no memory. */
+uint8_t *kh_idle_huge(struct kh_idle_slot *s, uint64_t i);
 /* Age of @gfn (KH_IDLE_UNKNOWN when never aged or outside every slot). */
 unsigned int kh_idle_age(const struct kh_idle *st, uint64_t gfn);
 /*

@@ -402,9 +402,10 @@ static void kh_scan_touch_page(void *ctx, uint64_t i, unsigned int state)
 static void kh_scan_touch_region(void *ctx, uint64_t i, unsigned int state)
 {
 	struct kh_scan_touch_ctx *c = ctx;
+	uint8_t *h = state == KH_IDLE_S_YOUNG ? kh_idle_huge(c->s, i) : NULL;
 
-	if (state == KH_IDLE_S_YOUNG)
-		c->s->huge[i] = 0;
+	if (h)
+		*h = 0;	/* no memory for it: the next scan's state ages it anyway */
 }
 
 /*
@@ -516,7 +517,11 @@ int kh_scan_fold(struct kh_scan *sc, const struct kh_key *gk, const struct kh_co
 			}
 			if (v->bit_descs) {
 				/* the scan was counted above: the bits only add ages */
-				kh_idle_update_bits(&v->st, v->bits.words, v->bits.nwords, &out);
+				if (kh_idle_update_bits(&v->st, v->bits.words, v->bits.nwords,
+							&out)) {
+					free(sorted);
+					return -ENOMEM;
+				}
 				v->bits_aged = out.aged;
 				v->bits_young = out.young;
 			}

@@ -678,6 +678,8 @@ static void test_idle_bits(void **state)
 	kh_idle_update_bits(&st, bits, words, &sc);
 	assert_int_equal(sc.aged, 4);
 	assert_int_equal(sc.huge, 0);
+	/* no range aged as one yet: 1 byte per page, no region array */
+	assert_null(st.slots[0].huge);
 	for (int i = 0; i < 29; i++)
 		assert_true(bits[i] == 0);	/* read and cleared */
 	assert_int_equal(kh_idle_age(&st, 0x100), 1);
@@ -707,6 +709,8 @@ static void test_idle_bits(void **state)
 	kh_t_raise(bits, 26, 1, AGED);
 	kh_idle_update_bits(&st, bits, words, &sc);
 	assert_true(sc.huge == 1 && sc.aged == 0);
+	assert_non_null(st.slots[0].huge);
+	assert_null(st.slots[1].huge);
 	assert_int_equal(kh_idle_age(&st, 0x200), 1);
 	assert_int_equal(kh_idle_age(&st, 0x3ff), 1);
 	assert_int_equal(kh_idle_age(&st, 0x400), KH_IDLE_UNKNOWN);
