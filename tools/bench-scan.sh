@@ -296,7 +296,7 @@ for n in names:
           f"{x['cpu']:.0f} | {x['user']:.0f} | {x['sys']:.0f} | {x['passive']:.0f} | "
           f"{x['aging']:.0f} | {x['bpf_age']:.1f} | {x['bpf_all']:.1f} | {x['aging'] / gib:.0f} |")
 print()
-print("BPF map memory (memlock of kvmheat's map fds, last reading before it stopped);")
+print("BPF map memory (memlock of kvmheat's map fds, each map's last reading while it was held);")
 print(f"per GiB of the {mem / 2**20:.1f} MiB VM (below 16 GiB most maps sit at fixed floors):")
 print()
 hdr = ("path", "all maps KiB", "per GiB KiB", "idle bits KiB (VM arrays, outer, descriptors)",

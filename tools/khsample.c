@@ -53,7 +53,16 @@ struct obj {
 	uint64_t memlock;
 	bool aging, seen;
 	bool live;			/* held at the last sample taken */
+	unsigned int samples;		/* how many samples found it held */
 };
+
+/*
+ * A map held this many samples (1 s at the default period) is one of the
+ * command's own, kept to the end even once closed: top closes a VM's idle
+ * states array while it exits, before the last sample.  Probing's maps
+ * live for a sample or two and go.
+ */
+#define KEEP_MAP_SAMPLES 10
 
 static struct obj objs[MAX_OBJS];
 static size_t nobjs;
@@ -158,6 +167,7 @@ static bool read_fdinfo(int pid, const char *fd, bool map)
 	o->b = b;
 	o->memlock = memlock;
 	o->seen = true;
+	o->samples++;
 	return true;
 }
 
@@ -225,7 +235,7 @@ static bool sample(int pid)
 	size_t k = 0;
 
 	for (size_t i = 0; i < nobjs; i++)
-		if (objs[i].seen)
+		if (objs[i].seen || (objs[i].map && objs[i].samples >= KEEP_MAP_SAMPLES))
 			objs[k++] = objs[i];
 	nobjs = k;
 	for (size_t i = 0; i < nobjs; i++) {
