@@ -52,7 +52,7 @@ grep '^BENCH' <<< "$out" | while read -r _ d line; do
 	esac
 	printf '%-10s %14s %14s %14s   %s\n' "$d" "$per" "$drv" "$bpf" "$anchor"
 	echo "           BPF maps: $mapb bytes in all for ${mib} MiB; the idle bits $bitsb" \
-		"($((bitsb * 1024 / mib / 1024)) KiB per GiB at this size: 64 for two bits a page," \
+		"($((bitsb * 1024 / mib / 1024)) KiB per GiB at this size: 51.2 for a base-3 state a page," \
 		"the rest a 4 KiB array header and page rounding), the rest fixed floors"
 done
 printf '%-10s %14s %14s %14s   %s\n' page_idle n/a n/a n/a \

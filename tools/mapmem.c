@@ -4,7 +4,8 @@
  * sizes kvmheat would pick for 1..1024 GiB guests and print what the
  * kernel accounts for each (the fdinfo "memlock" figure bpftool shows).
  * A measurement, not a test: it prints figures and asserts nothing.
- * --aging: top/export's aging results in hash entries against idle bits.
+ * --aging: top/export's aging results in hash entries against idle states,
+ * and all of `kvmheat idle`'s maps.
  */
 #include <stdio.h>
 #include <string.h>
@@ -63,7 +64,7 @@ static int kh_mm_aging(void)
 	char b[8][32];
 
 	printf("| guest memory | top/export maps (as heat) | + per-page aging in hash | "
-	       "aging hash per GiB | + idle bits | idle bits per GiB | bits words |\n"
+	       "aging hash per GiB | + idle states | idle states per GiB | states words |\n"
 	       "|---|---|---|---|---|---|---|\n");
 	for (size_t i = 0; i < sizeof(gibs) / sizeof(gibs[0]); i++) {
 		uint64_t pages = (uint64_t)gibs[i] << (30 - KH_PAGE_SHIFT), ge, re, se, bb, gb, gb0;
@@ -95,13 +96,55 @@ static int kh_mm_aging(void)
 	return 0;
 }
 
+/*
+ * All of `kvmheat idle`'s maps for one VM of each size, as it sizes them
+ * (kh_idle_hash_sizes: hash floors, its states array at its size), and
+ * what each size adds per GiB over the one before: the fixed part is the
+ * floors, the growth the states.
+ */
+static int kh_mm_idle(void)
+{
+	static const unsigned int gibs[] = { 1, 4, 16, 64, 256 };
+	uint64_t prev = 0;
+	char b[4][32];
+
+	printf("\n| guest memory | `idle` all maps | its states array | added per GiB over "
+	       "the row before |\n|---|---|---|---|\n");
+	for (size_t i = 0; i < sizeof(gibs) / sizeof(gibs[0]); i++) {
+		uint64_t pages = (uint64_t)gibs[i] << (30 - KH_PAGE_SHIFT), ge, re, se, bb, gb;
+		struct kh_slot slot = { .base_gfn = 0, .npages = pages };
+		struct kh_vm vm = { .pid = 1, .nr_slots = 1, .slots = &slot };
+		struct kh_idle_slot_desc d[KH_IDLE_SLOTS];
+		struct kh_idle st;
+		uint64_t words, all;
+		size_t nd;
+
+		if (kh_idle_init(&st, &vm))
+			return 1;
+		words = kh_idle_bits_layout(&st, d, &nd);
+		kh_idle_hash_sizes(&st, &ge, &re, &se);
+		kh_idle_free(&st);
+		all = kh_mm_load(ge, re, se, words, &bb, &gb);
+		if (!all) {
+			fprintf(stderr, "mapmem: loading maps failed (root?)\n");
+			return 1;
+		}
+		if (i)
+			kh_fmt_bytes((all - prev) / (gibs[i] - gibs[i - 1]), b[2], 32);
+		printf("| %u GiB | %s | %s | %s |\n", gibs[i], kh_fmt_bytes(all, b[0], 32),
+		       kh_fmt_bytes(bb, b[1], 32), i ? b[2] : "-");
+		prev = all;
+	}
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	static const unsigned int gibs[] = { 1, 4, 16, 64, 256, 1024 };
 
 	libbpf_set_print(NULL);
 	if (argc > 1 && !strcmp(argv[1], "--aging"))
-		return kh_mm_aging();
+		return kh_mm_aging() || kh_mm_idle();
 	printf("| guest memory | gfns | regions | subpages | gfns bytes | regions bytes | "
 	       "subpages bytes | all maps | per GiB |\n|---|---|---|---|---|---|---|---|---|\n");
 	for (size_t i = 0; i < sizeof(gibs) / sizeof(gibs[0]); i++) {
