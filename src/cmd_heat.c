@@ -529,7 +529,9 @@ int kh_cmd_heat(int argc, char **argv, struct kh_opts *o)
 {
 	struct kh_heat_args a = {
 		.duration = 5, .top = 20, .width = 64, .color = -1,
-		.so = { .sources = KH_ALL_SOURCES }, .scan = { .want = KH_SCAN_NONE },
+		.so = { .sources = KH_ALL_SOURCES },
+		/* the report covers VMs that exited meanwhile, their idle view too */
+		.scan = { .want = KH_SCAN_NONE, .keep_gone = true },
 	};
 	int rc = kh_heat_parse(argc, argv, o, &a);
 

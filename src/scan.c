@@ -315,6 +315,18 @@ static int kh_scan_add(struct kh_scan *sc, const struct kh_vm *vm, char *why, si
 	return 0;
 }
 
+/* A gone VM's last summary, for a report that still shows the VM (keep_gone). */
+static int kh_scan_keep(struct kh_scan *sc, const struct kh_scan_vm *v)
+{
+	struct kh_scan_gone *g = realloc(sc->gone, (sc->ngone + 1) * sizeof(*g));
+
+	if (!g)
+		return -ENOMEM;
+	sc->gone = g;
+	g[sc->ngone++] = (struct kh_scan_gone){ .pid = v->pid, .sum = v->sum };
+	return 0;
+}
+
 int kh_scan_sync(struct kh_scan *sc, const struct kh_vmset *vms, char *why, size_t whylen)
 {
 	int ret = 0;
@@ -346,10 +358,13 @@ int kh_scan_sync(struct kh_scan *sc, const struct kh_vmset *vms, char *why, size
 	}
 	/* gone VMs: kernel state first (kdamond off), then the ages */
 	for (size_t i = 0; i < sc->n; i++) {
-		if (!sc->vms[i].seen)
-			kh_scan_vm_free(sc, &sc->vms[i]);
-		else
+		if (sc->vms[i].seen) {
 			sc->vms[w++] = sc->vms[i];
+			continue;
+		}
+		if (sc->keep_gone && sc->vms[i].sum.valid && kh_scan_keep(sc, &sc->vms[i]))
+			return -ENOMEM;
+		kh_scan_vm_free(sc, &sc->vms[i]);
 	}
 	sc->n = w;
 	return ret;
@@ -641,6 +656,9 @@ const struct kh_idle_sum *kh_scan_sum(const struct kh_scan *sc, uint32_t pid)
 	for (size_t i = 0; i < sc->n; i++)
 		if (sc->vms[i].pid == pid)
 			return sc->vms[i].sum.valid ? &sc->vms[i].sum : NULL;
+	for (size_t i = sc->ngone; i-- > 0;)	/* the latest, should a pid come back */
+		if (sc->gone[i].pid == pid)
+			return &sc->gone[i].sum;
 	return NULL;
 }
 
@@ -651,6 +669,9 @@ void kh_scan_free(struct kh_scan *sc)
 	free(sc->vms);
 	free(sc->pg);
 	free(sc->pr);
+	free(sc->gone);
+	sc->gone = NULL;
+	sc->ngone = 0;
 	sc->vms = NULL;
 	sc->pg = sc->pr = NULL;
 	sc->n = sc->cap = sc->npg = sc->npr = 0;

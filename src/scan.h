@@ -106,6 +106,11 @@ struct kh_scan_bits {
 	void *ctx;
 };
 
+struct kh_scan_gone {
+	uint32_t pid;
+	struct kh_idle_sum sum;
+};
+
 struct kh_scan {
 	int want;			/* KH_SCAN_NONE, KH_SCAN_AUTO or a driver id */
 	uint32_t pid;			/* only this VM (-p); 0: every VM in the set */
@@ -120,6 +125,13 @@ struct kh_scan {
 	struct kh_scan_prev *pg, *pr;	/* kh_scan_fold_totals: the last totals folded */
 	size_t npg, npr;
 	struct kh_scan_bits bits;
+	/*
+	 * keep_gone (heat: its report covers VMs that exited meanwhile): the
+	 * last summary of each gone VM, which kh_scan_sum still gives.
+	 */
+	bool keep_gone;
+	struct kh_scan_gone *gone;
+	size_t ngone;
 };
 
 /*

@@ -104,11 +104,12 @@ static void test_idle_bad_options(void **state)
 		{ "--scans", "0", NULL }, { "--interval", "-1", NULL }, { "--min-age", "300", NULL },
 		{ "--age-driver", "clear_refs", NULL }, { "--format", "xml", NULL }, { NULL },
 	};
-	char *kh = bin("kvmheat"), *out, *err;
+	char *kh, *out, *err;
 
 	(void)state;
 	if (!kh_is_root())
 		KH_SKIP("kvmheat idle checks privileges first: needs root");
+	kh = bin("kvmheat");
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		char *args[8] = { kh, "idle", "-p", "1" };
 		int n = 4;

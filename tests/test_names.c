@@ -41,13 +41,14 @@ static void stop(struct proc *g)
 
 static void test_list_shows_cmdline_name(void **state)
 {
-	char *out, *err, *kh = bin("kvmheat"), name[64], pidstr[16];
+	char *out, *err, *kh, name[64], pidstr[16];
 	json_error_t je;
 	struct proc g;
 	json_t *root, *vm;
 	pid_t pid;
 
 	need_kvm();
+	kh = bin("kvmheat");
 	/* unique per run: another helper's guest must not share it */
 	snprintf(name, sizeof(name), "kh-name,,test-%d", getpid());
 	pid = start_named(state, &g, name);
@@ -148,7 +149,7 @@ static void test_list_shows_cmdline_name(void **state)
 /* libvirt's run-state beats the command line: NAME.pid holds the pid, NAME.xml the domain. */
 static void test_libvirt_name_wins(void **state)
 {
-	char *out, *err, *kh = bin("kvmheat"), dir[256], path[300], name[64];
+	char *out, *err, *kh, dir[256], path[300], name[64];
 	json_error_t je;
 	json_t *root, *vm;
 	struct proc g;
@@ -156,6 +157,7 @@ static void test_libvirt_name_wins(void **state)
 	FILE *f;
 
 	need_kvm();
+	kh = bin("kvmheat");
 	snprintf(name, sizeof(name), "kh-cmdline-%d", getpid());
 	pid = start_named(state, &g, name);
 	tpath(dir, sizeof(dir), "libvirt");
@@ -193,10 +195,11 @@ static void test_libvirt_name_wins(void **state)
 
 static void test_ambiguous_name_refused(void **state)
 {
-	char *out, *err, *kh = bin("kvmheat"), name[64];
+	char *out, *err, *kh, name[64];
 	struct proc a, b;
 
 	need_kvm();
+	kh = bin("kvmheat");
 	snprintf(name, sizeof(name), "kh-twin-%d", getpid());
 	start_named(state, &a, name);
 	start_named(state, &b, name);
@@ -213,12 +216,14 @@ static void test_ambiguous_name_refused(void **state)
 /* record -- khguest -name ...: the VM record carries it; report -p NAME finds it */
 static void test_recording_carries_name(void **state)
 {
-	char *out, *err, *kh = bin("kvmheat"), *kg = bin("khguest"), data[256], name[64];
+	char *out, *err, *kh, *kg, data[256], name[64];
 	char arg[96];
 	json_error_t je;
 	json_t *root, *vms, *vm;
 
 	need_kvm();
+	kh = bin("kvmheat");
+	kg = bin("khguest");
 	snprintf(name, sizeof(name), "kh-rec-%d", getpid());
 	snprintf(arg, sizeof(arg), "guest=%s", name);
 	tpath(data, sizeof(data), "named.data");

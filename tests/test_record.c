@@ -130,7 +130,7 @@ static void test_record_command_matches_truth(void **state)
  */
 static void test_record_through_shell_matches_truth(void **state)
 {
-	char truth[256], script[1024], *out, *err, *kh = bin("kvmheat"), *kg = bin("khguest");
+	char truth[256], script[1024], *out, *err, *kh, *kg;
 	char *rep, *rerr;
 	struct rec_run rr;
 	struct proc other;
@@ -138,6 +138,8 @@ static void test_record_through_shell_matches_truth(void **state)
 	json_t *j;
 
 	need_kvm();
+	kh = bin("kvmheat");
+	kg = bin("khguest");
 	/* a VM outside COMMAND's tree, busy for the whole recording */
 	spawn(&other, (char *[]){ kg, "--hot", "64", "--cold", "64", "--rounds", "40",
 				  "--hot-phases", "7", "--pause-ms", "500", NULL });
@@ -177,9 +179,10 @@ static void test_record_through_shell_matches_truth(void **state)
 /* A COMMAND that runs no VM: a warning now, a note in the file that report shows. */
 static void test_record_command_without_vm(void **state)
 {
-	char data[256], *out, *err, *kh = bin("kvmheat");
+	char data[256], *out, *err, *kh;
 
 	need_kvm();
+	kh = bin("kvmheat");
 	tpath(data, sizeof(data), "novm.data");
 	assert_int_equal(run(&out, &err, 60, (char *[]){ kh, "record", "-F", "50", "-o", data,
 				"--", "/bin/sh", "-c", "sleep 0.2; exit 0", NULL }), 0);
@@ -264,7 +267,7 @@ static void test_record_randomised_with_events(void **state)
 /* The file is killed mid-run: report reads it up to the cut and says so. */
 static void test_sigkill_leaves_readable_file(void **state)
 {
-	char *kh = bin("kvmheat"), *kg = bin("khguest"), data[256], cwd[512], *out, *err;
+	char *kh, *kg, data[256], cwd[512], *out, *err;
 	struct proc p;
 	struct stat st;
 	json_t *rep;
@@ -272,6 +275,8 @@ static void test_sigkill_leaves_readable_file(void **state)
 	int rc;
 
 	need_kvm();
+	kh = bin("kvmheat");
+	kg = bin("khguest");
 	tpath(data, sizeof(data), "killed.data");
 	assert_non_null(getcwd(cwd, sizeof(cwd)));
 	assert_int_equal(chdir(tmpdir), 0);
@@ -327,7 +332,7 @@ static void test_sigkill_leaves_readable_file(void **state)
 /* SIGINT ends the recording cleanly; the file is 0600 and created safely. */
 static void test_sigint_and_file_safety(void **state)
 {
-	char *kh = bin("kvmheat"), *kg = bin("khguest"), data[256], old[256], victim[256];
+	char *kh, *kg, data[256], old[256], victim[256];
 	char cwd[512], pidstr[16], *out, *err, *v;
 	struct proc g, k;
 	struct stat st;
@@ -335,6 +340,8 @@ static void test_sigint_and_file_safety(void **state)
 	FILE *f;
 
 	need_kvm();
+	kh = bin("kvmheat");
+	kg = bin("khguest");
 	tpath(data, sizeof(data), "int.data");
 	tpath(old, sizeof(old), "int.data.old");
 	tpath(victim, sizeof(victim), "victim");
@@ -382,9 +389,10 @@ static void test_sigint_and_file_safety(void **state)
 
 static void test_record_bad_input(void **state)
 {
-	char *kh = bin("kvmheat"), *out, *err;
+	char *kh, *out, *err;
 
 	need_kvm();
+	kh = bin("kvmheat");
 	assert_int_equal(run(&out, &err, 30, (char *[]){ kh, "record", "-p", "1", "-o", "x.data",
 							 NULL }), 3);
 	assert_non_null(strstr(err, "pid 1 is not a KVM VM"));
@@ -411,11 +419,11 @@ static void test_heatmap_hot_rows(void **state)
 	const char *g[] = { "--hot", "512", "--cold", "1024", "--rounds", "20", "--layout",
 			    "contiguous", "--seed", "5", NULL };
 	const char *x[] = { "-F", "50", NULL };
-	char *kh = bin("kvmheat"), *out, *err, png[256];
+	char *kh, *out, *err, png[256];
 	unsigned int rows, cols, cw, ch, x0, y0, iw, ih;
 	unsigned long long lo, hi, sb[8], sn[8];
 	uint64_t *hot_rows, *any_rows;
-	size_t nseg = 0;
+	volatile size_t nseg = 0;	/* set after png's setjmp */
 	struct rec_run rr;
 	json_t *pages;
 	FILE *f;
@@ -429,6 +437,7 @@ static void test_heatmap_hot_rows(void **state)
 	png_uint_32 w, h;
 
 	need_kvm();
+	kh = bin("kvmheat");
 	record_guest(&rr, "hm.data", x, g);
 	tpath(png, sizeof(png), "hm.png");
 	assert_int_equal(run(&out, &err, 60, (char *[]){ kh, "heatmap", "-i", rr.data, "-o", png,

@@ -153,6 +153,35 @@ static void test_schedule(void **state)
  * A scan's drain ages what it checked; between scans only accesses reset
  * ages, and passive aging results (someone else's reclaim) add no age.
  */
+/*
+ * heat reports VMs that exited during the run (keep_gone): a gone VM's last
+ * summary stays; top and export, whose rows go with the VM, keep none.
+ */
+static void test_gone_vm_summary(void **state)
+{
+	struct kh_scan_vm v[2] = { { .pid = 42, .sum = { .valid = true, .scans = 5,
+							 .idle_pages = 7 } },
+				   { .pid = 43 } };	/* never scanned */
+	struct kh_scan sc = { .want = KH_SCAN_AUTO, .n = 2, .cap = 2, .vms = v,
+			      .keep_gone = true };
+	struct kh_vmset none = {};
+	const struct kh_idle_sum *s;
+	char why[64];
+
+	(void)state;
+	assert_int_equal(kh_scan_sync(&sc, &none, why, sizeof(why)), 0);
+	assert_int_equal(sc.n, 0);
+	s = kh_scan_sum(&sc, 42);
+	assert_non_null(s);
+	assert_true(s->valid && s->scans == 5 && s->idle_pages == 7);
+	assert_null(kh_scan_sum(&sc, 43));	/* no summary to keep */
+	free(sc.gone);
+	v[0] = (struct kh_scan_vm){ .pid = 42, .sum = { .valid = true, .scans = 5 } };
+	sc = (struct kh_scan){ .want = KH_SCAN_AUTO, .n = 1, .cap = 1, .vms = v };
+	assert_int_equal(kh_scan_sync(&sc, &none, why, sizeof(why)), 0);
+	assert_null(kh_scan_sum(&sc, 42));
+}
+
 static void test_fold(void **state)
 {
 	struct kh_scan_vm v = { .pid = 42, .open = true, .seen = true };
@@ -374,6 +403,7 @@ int main(void)
 		cmocka_unit_test(test_summary),
 		cmocka_unit_test(test_summary_json),
 		cmocka_unit_test(test_schedule),
+		cmocka_unit_test(test_gone_vm_summary),
 		cmocka_unit_test(test_fold),
 		cmocka_unit_test(test_fold_totals),
 		cmocka_unit_test(test_bits_share),
