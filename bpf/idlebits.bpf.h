@@ -79,9 +79,9 @@ static __always_inline void kh_idle_set(void *words, __u32 idx, __u32 d, __u64 s
 }
 
 /*
- * The descriptor of VM @pid's slot that holds @gfn (@any: or that a range
- * from @gfn to @end overlaps), with its array in *@words; NULL: none, or
- * described before its array was put in (hash entries either way).
+ * The descriptor of VM @pid's slot that [@gfn, @end) overlaps (a page's
+ * own slot when @end is @gfn + 1), with its array in *@words; NULL: none,
+ * or described before its array was put in (hash entries either way).
  */
 static __always_inline struct kh_idle_slot_desc *kh_idle_find(__u32 pid, __u64 gfn, __u64 end,
 							      void **words)

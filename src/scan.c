@@ -315,11 +315,20 @@ static int kh_scan_add(struct kh_scan *sc, const struct kh_vm *vm, char *why, si
 	return 0;
 }
 
-/* A gone VM's last summary, for a report that still shows the VM (keep_gone). */
+/*
+ * A gone VM's last summary, for a report that still shows the VM
+ * (keep_gone): one entry per pid, the latest, should a pid come back.
+ */
 static int kh_scan_keep(struct kh_scan *sc, const struct kh_scan_vm *v)
 {
-	struct kh_scan_gone *g = realloc(sc->gone, (sc->ngone + 1) * sizeof(*g));
+	struct kh_scan_gone *g;
 
+	for (size_t i = 0; i < sc->ngone; i++)
+		if (sc->gone[i].pid == v->pid) {
+			sc->gone[i].sum = v->sum;
+			return 0;
+		}
+	g = realloc(sc->gone, (sc->ngone + 1) * sizeof(*g));
 	if (!g)
 		return -ENOMEM;
 	sc->gone = g;
@@ -656,7 +665,7 @@ const struct kh_idle_sum *kh_scan_sum(const struct kh_scan *sc, uint32_t pid)
 	for (size_t i = 0; i < sc->n; i++)
 		if (sc->vms[i].pid == pid)
 			return sc->vms[i].sum.valid ? &sc->vms[i].sum : NULL;
-	for (size_t i = sc->ngone; i-- > 0;)	/* the latest, should a pid come back */
+	for (size_t i = 0; i < sc->ngone; i++)
 		if (sc->gone[i].pid == pid)
 			return &sc->gone[i].sum;
 	return NULL;

@@ -686,15 +686,19 @@ static void idle_cfg(struct kvmheat_bpf *skel)
  */
 /*
  * Loaded with idle states on (idle_cfg), VM_PID's one slot @d described
- * and its array of @nwords words made and put in as idle_bits[0].
+ * and its array of @nwords words made and put in as idle_bits[0]; skips
+ * without root.
  */
 static struct kvmheat_bpf *idle_one_slot(const struct kh_idle_slot_desc *d, uint64_t nwords,
 					 struct kh_session *s, struct kh_idle_map *m)
 {
-	struct kvmheat_bpf *skel = ev_load(idle_cfg);
+	struct kvmheat_bpf *skel;
 	uint64_t kvm = KVM_PTR;
 	uint32_t pid = VM_PID, zero = 0;
 
+	if (!kh_is_root())
+		KH_SKIP("BPF_PROG_TEST_RUN needs root");
+	skel = ev_load(idle_cfg);
 	s->skel = skel;
 	s->bits_on = true;	/* idle_bits_on was set before load */
 	assert_int_equal(kh_session_bits_map(s, 0, nwords, m), 0);
@@ -715,8 +719,6 @@ static void test_idle_bits_clear_and_test(void **state)
 	struct kh_counts c;
 
 	(void)state;
-	if (!kh_is_root())
-		KH_SKIP("BPF_PROG_TEST_RUN needs root");
 	skel = idle_one_slot(&d, 2, &s, &m);
 	RUN(skel->progs.shim_age_gfn, KVM_PTR, 0x101, 0x102, 1);	/* clear, young */
 	RUN(skel->progs.shim_age_gfn, KVM_PTR, 0x104, 0x105, 0);	/* clear, old */
@@ -751,8 +753,6 @@ static void test_idle_bits_huge_range(void **state)
 	struct kh_region r;
 
 	(void)state;
-	if (!kh_is_root())
-		KH_SKIP("BPF_PROG_TEST_RUN needs root");
 	skel = idle_one_slot(&d, 40, &s, &m);
 	/* a young 2 MiB page at region 1; an old one starting before the slot (region 0) */
 	RUN(skel->progs.shim_age_gfn, KVM_PTR, 0x200, 0x400, 1);

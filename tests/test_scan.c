@@ -175,6 +175,13 @@ static void test_gone_vm_summary(void **state)
 	assert_non_null(s);
 	assert_true(s->valid && s->scans == 5 && s->idle_pages == 7);
 	assert_null(kh_scan_sum(&sc, 43));	/* no summary to keep */
+	/* the pid comes back and goes again: one entry, the latest summary */
+	v[0] = (struct kh_scan_vm){ .pid = 42, .sum = { .valid = true, .scans = 9 } };
+	sc.vms = v;
+	sc.n = 1;
+	assert_int_equal(kh_scan_sync(&sc, &none, why, sizeof(why)), 0);
+	assert_int_equal(sc.ngone, 1);
+	assert_true(kh_scan_sum(&sc, 42)->scans == 9);
 	free(sc.gone);
 	v[0] = (struct kh_scan_vm){ .pid = 42, .sum = { .valid = true, .scans = 5 } };
 	sc = (struct kh_scan){ .want = KH_SCAN_AUTO, .n = 1, .cap = 1, .vms = v };

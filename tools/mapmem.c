@@ -51,6 +51,27 @@ static uint64_t kh_mm_load(uint64_t ge, uint64_t re, uint64_t se, uint64_t bits,
 }
 
 /*
+ * A one-slot VM of @gib GiB laid out as idle, top and export lay it out:
+ * its states array's words, and the hash sizes `idle` gives it.
+ */
+static int kh_mm_plan(unsigned int gib, uint64_t *words, uint64_t *ge, uint64_t *re,
+		      uint64_t *se)
+{
+	struct kh_slot slot = { .base_gfn = 0, .npages = (uint64_t)gib << (30 - KH_PAGE_SHIFT) };
+	struct kh_vm vm = { .pid = 1, .nr_slots = 1, .slots = &slot };
+	struct kh_idle_slot_desc d[KH_IDLE_SLOTS];
+	struct kh_idle st;
+	size_t nd;
+
+	if (kh_idle_init(&st, &vm))
+		return -1;
+	*words = kh_idle_bits_layout(&st, d, &nd);
+	kh_idle_hash_sizes(&st, ge, re, se);
+	kh_idle_free(&st);
+	return 0;
+}
+
+/*
  * --aging: what aging results cost top/export under a driver, side by side.
  * Hash: before the idle bits, a per-page result needed a gfn entry per
  * aged page (all pages plus a quarter, as `idle` sized it before its bits;
@@ -68,19 +89,11 @@ static int kh_mm_aging(void)
 	       "|---|---|---|---|---|---|---|\n");
 	for (size_t i = 0; i < sizeof(gibs) / sizeof(gibs[0]); i++) {
 		uint64_t pages = (uint64_t)gibs[i] << (30 - KH_PAGE_SHIFT), ge, re, se, bb, gb, gb0;
-		struct kh_slot slot = { .base_gfn = 0, .npages = pages };
-		struct kh_vm vm = { .pid = 1, .nr_slots = 1, .slots = &slot };
-		struct kh_idle_slot_desc d[KH_IDLE_SLOTS];
-		struct kh_idle st;
 		uint64_t words, base, hash, bits;
-		size_t nd;
 
-		if (kh_idle_init(&st, &vm))
+		if (kh_mm_plan(gibs[i], &words, &ge, &re, &se))
 			return 1;
-		words = kh_idle_bits_layout(&st, d, &nd);
-		kh_idle_free(&st);
-
-		kh_map_sizes(pages, 0, &ge, &re, &se);
+		kh_map_sizes(pages, 0, &ge, &re, &se);	/* top/export: heat's sizes */
 		base = kh_mm_load(ge, re, se, 0, &bb, &gb0);
 		hash = kh_mm_load(pages + pages / 4, re, se, 0, &bb, &gb);
 		bits = kh_mm_load(ge, re, se, words, &bb, &gb);
@@ -111,19 +124,10 @@ static int kh_mm_idle(void)
 	printf("\n| guest memory | `idle` all maps | its states array | added per GiB over "
 	       "the row before |\n|---|---|---|---|\n");
 	for (size_t i = 0; i < sizeof(gibs) / sizeof(gibs[0]); i++) {
-		uint64_t pages = (uint64_t)gibs[i] << (30 - KH_PAGE_SHIFT), ge, re, se, bb, gb;
-		struct kh_slot slot = { .base_gfn = 0, .npages = pages };
-		struct kh_vm vm = { .pid = 1, .nr_slots = 1, .slots = &slot };
-		struct kh_idle_slot_desc d[KH_IDLE_SLOTS];
-		struct kh_idle st;
-		uint64_t words, all;
-		size_t nd;
+		uint64_t ge, re, se, bb, gb, words, all;
 
-		if (kh_idle_init(&st, &vm))
+		if (kh_mm_plan(gibs[i], &words, &ge, &re, &se))
 			return 1;
-		words = kh_idle_bits_layout(&st, d, &nd);
-		kh_idle_hash_sizes(&st, &ge, &re, &se);
-		kh_idle_free(&st);
 		all = kh_mm_load(ge, re, se, words, &bb, &gb);
 		if (!all) {
 			fprintf(stderr, "mapmem: loading maps failed (root?)\n");
